@@ -1,0 +1,138 @@
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use layercast_shared::{ComponentHealth, Health, OsiLayer, SeriesWindow};
+use rdkafka::producer::FutureProducer;
+use serde::Deserialize;
+
+use super::ApiError;
+use crate::store::{self, Db};
+
+/// Rows one `/api/windows` answer carries at most.
+const MAX_WINDOW_ROWS: i64 = 10_000;
+/// Default span of `/api/windows` when `from` is not given.
+const DEFAULT_SPAN_MS: i64 = 3_600_000;
+/// Malformed-line samples in `/api/ingest`.
+const INGEST_SAMPLES: i64 = 50;
+
+/// What the handlers read; cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    pub db: Db,
+    pub producer: FutureProducer,
+    pub events_topic: String,
+    pub owned_partitions: Arc<Mutex<BTreeSet<i32>>>,
+    pub mode: &'static str,
+    pub node: String,
+    pub window_len_ms: i64,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::QueryConfig::default().error_handler(|err, _| {
+        actix_web::error::InternalError::from_response(
+            err.to_string(),
+            ApiError::BadRequest(err.to_string()).error_response_json(),
+        )
+        .into()
+    }))
+    .route("/api/health", web::get().to(health))
+    .route("/api/windows", web::get().to(windows))
+    .route("/api/ingest", web::get().to(ingest))
+    .route("/api/{tail:.*}", web::route().to(not_found));
+}
+
+impl ApiError {
+    fn error_response_json(&self) -> HttpResponse {
+        actix_web::ResponseError::error_response(self)
+    }
+}
+
+async fn not_found(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!("/api/{}", path.into_inner())))
+}
+
+async fn health(state: web::Data<ApiState>) -> HttpResponse {
+    let db = state.db.clone();
+    let database = match web::block(move || db.ping()).await {
+        Ok(Ok(())) => ComponentHealth { ok: true, detail: state.db.kind().into() },
+        Ok(Err(e)) => ComponentHealth { ok: false, detail: e.to_string() },
+        Err(e) => ComponentHealth { ok: false, detail: e.to_string() },
+    };
+    let (producer, topic) = (state.producer.clone(), state.events_topic.clone());
+    let broker = match web::block(move || crate::kafka::probe(&producer, &topic)).await {
+        Ok(Ok(partitions)) => ComponentHealth { ok: true, detail: format!("{partitions} partitions in the events topic") },
+        Ok(Err(e)) => ComponentHealth { ok: false, detail: e.to_string() },
+        Err(e) => ComponentHealth { ok: false, detail: e.to_string() },
+    };
+    let partitions = state.owned_partitions.lock().map(|s| s.iter().copied().collect()).unwrap_or_default();
+    let ok = database.ok && broker.ok;
+    let body = Health {
+        status: if ok { "ok" } else { "degraded" }.into(),
+        mode: state.mode.into(),
+        node: state.node.clone(),
+        broker,
+        database,
+        partitions,
+    };
+    if ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowsQuery {
+    layer: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// A time given as RFC 3339 text or as milliseconds since the epoch.
+fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
+    if let Ok(ms) = value.parse::<i64>() {
+        return Ok(ms);
+    }
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc).timestamp_millis())
+        .map_err(|e| ApiError::BadRequest(format!("{name}={value:?} is neither RFC 3339 nor epoch milliseconds: {e}")))
+}
+
+async fn windows(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) -> Result<HttpResponse, ApiError> {
+    let layer = match query.layer.as_deref() {
+        None | Some("") => None,
+        Some(l) => Some(l.parse::<OsiLayer>().map_err(|e| ApiError::BadRequest(e.to_string()))?),
+    };
+    let to = match &query.to {
+        Some(t) => parse_time("to", t)?,
+        None => Utc::now().timestamp_millis() + state.window_len_ms,
+    };
+    let from = match &query.from {
+        Some(f) => parse_time("from", f)?,
+        None => to - DEFAULT_SPAN_MS,
+    };
+    if from > to {
+        return Err(ApiError::BadRequest(format!("from ({from}) is after to ({to})")));
+    }
+    let (db, len) = (state.db.clone(), state.window_len_ms);
+    let rows = web::block(move || {
+        let mut conn = db.conn()?;
+        Ok::<_, ApiError>(store::windows::series_windows(&mut conn, len, layer, from, to, MAX_WINDOW_ROWS)?)
+    })
+    .await??;
+    let body: Vec<SeriesWindow> = rows.into_iter().filter_map(|r| r.into_series_window()).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn ingest(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let db = state.db.clone();
+    let report = web::block(move || {
+        let mut conn = db.conn()?;
+        Ok::<_, ApiError>(store::ingest::report(&mut conn, INGEST_SAMPLES)?)
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(report))
+}

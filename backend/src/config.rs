@@ -1,0 +1,266 @@
+//! Settings, layered as built-in defaults (embedded mode) < TOML file < `LAYERCAST_*`
+//! environment < command-line flags, validated once at start and passed down explicitly.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::store::DbUrl;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("setting {setting}: {reason}")]
+    Invalid { setting: &'static str, reason: String },
+}
+
+/// Every setting of `layercast serve`. Field docs are the reference; the README repeats them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Folder for embedded-mode state: the SQLite file and the default inbox.
+    pub data_dir: PathBuf,
+    /// Name of this node in the API, the logs and the partition ledger. Default: host-pid.
+    pub node_id: Option<String>,
+    pub http: HttpConfig,
+    pub kafka: KafkaConfig,
+    pub database: DbConfig,
+    pub windows: WindowConfig,
+    pub ingest: IngestConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address the REST API, the WebSocket and the dashboard listen on.
+    pub listen: SocketAddr,
+    /// The built frontend (Trunk's `dist`), served at `/`.
+    pub static_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers (`host:port,...`). Unset: librdkafka's in-process broker (embedded).
+    pub brokers: Option<String>,
+    pub events_topic: String,
+    pub updates_topic: String,
+    /// Consumer group of the partition actors; every node of one deployment shares it.
+    pub group_id: String,
+    /// Partitions of the events topic when LayerCast creates it (the most nodes that can share
+    /// the work).
+    pub partitions: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DbConfig {
+    /// `mysql://user:password@host:port/database` or `sqlite://path`. Unset: a SQLite file in
+    /// `data_dir` (embedded).
+    pub url: Option<String>,
+    /// Connections kept for HTTP handlers and the inbox reader.
+    pub pool_size: u32,
+    /// Writer threads (aggregator actors), each with its own connection.
+    pub writers: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WindowConfig {
+    /// Length of the tumbling event-time windows, in seconds.
+    pub length_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Folder watched for new files. Unset: `<data_dir>/inbox`.
+    pub inbox: Option<PathBuf>,
+    /// How often the inbox is listed, in milliseconds.
+    pub poll_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("layercast-data"),
+            node_id: None,
+            http: HttpConfig::default(),
+            kafka: KafkaConfig::default(),
+            database: DbConfig::default(),
+            windows: WindowConfig::default(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            static_dir: PathBuf::from("frontend/dist"),
+        }
+    }
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: None,
+            events_topic: "layercast.events".into(),
+            updates_topic: "layercast.updates".into(),
+            group_id: "layercast".into(),
+            partitions: 6,
+        }
+    }
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        DbConfig { url: None, pool_size: 4, writers: 2 }
+    }
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        WindowConfig { length_secs: 10 }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig { inbox: None, poll_ms: 500 }
+    }
+}
+
+/// Top-level keys that `LAYERCAST_<KEY>` may set directly; every other setting is nested
+/// (`LAYERCAST_KAFKA__BROKERS`). Other `LAYERCAST_*` variables belong to scripts and tests and
+/// are left alone rather than refused.
+const TOP_LEVEL_ENV: [&str; 2] = ["data_dir", "node_id"];
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::MissingFile(file.to_owned()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let env = Env::prefixed("LAYERCAST_")
+            .split("__")
+            .filter(|key| {
+                key.as_str().contains('.')
+                    || TOP_LEVEL_ENV.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))
+            });
+        figment.merge(env).extract().map_err(|e| ConfigError::Load(Box::new(e)))
+    }
+
+    /// Checks what serde cannot: ranges and URLs. Call after the CLI flags are applied.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, reason: &str| Err(ConfigError::Invalid { setting, reason: reason.into() });
+        if self.windows.length_secs == 0 || self.windows.length_secs > 86_400 {
+            return invalid("windows.length_secs", "must be between 1 and 86400 seconds");
+        }
+        if !(1..=1024).contains(&self.kafka.partitions) {
+            return invalid("kafka.partitions", "must be between 1 and 1024");
+        }
+        if self.kafka.brokers.as_deref().is_some_and(|b| b.trim().is_empty()) {
+            return invalid("kafka.brokers", "is empty; leave it unset for the embedded broker");
+        }
+        for (setting, topic) in [
+            ("kafka.events_topic", &self.kafka.events_topic),
+            ("kafka.updates_topic", &self.kafka.updates_topic),
+            ("kafka.group_id", &self.kafka.group_id),
+        ] {
+            if topic.is_empty() || topic.len() > 249 {
+                return invalid(setting, "must be 1 to 249 characters");
+            }
+        }
+        if let Some(url) = &self.database.url {
+            if let Err(e) = DbUrl::parse(url) {
+                return Err(ConfigError::Invalid { setting: "database.url", reason: e.to_string() });
+            }
+        }
+        if self.database.pool_size == 0 || self.database.writers == 0 {
+            return invalid("database.pool_size", "pool_size and writers must be at least 1");
+        }
+        if self.ingest.poll_ms == 0 {
+            return invalid("ingest.poll_ms", "must be at least 1 ms");
+        }
+        Ok(())
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self.kafka.brokers.is_none()
+    }
+
+    pub fn db_url(&self) -> Result<DbUrl, ConfigError> {
+        match &self.database.url {
+            Some(url) => DbUrl::parse(url)
+                .map_err(|e| ConfigError::Invalid { setting: "database.url", reason: e.to_string() }),
+            None => Ok(DbUrl::Sqlite(self.data_dir.join("layercast.sqlite"))),
+        }
+    }
+
+    pub fn inbox(&self) -> PathBuf {
+        self.ingest.inbox.clone().unwrap_or_else(|| self.data_dir.join("inbox"))
+    }
+
+    pub fn window_len_ms(&self) -> i64 {
+        i64::try_from(self.windows.length_secs).unwrap_or(i64::MAX / 1000) * 1000
+    }
+
+    pub fn node_id(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "node".into());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_embedded_mode_and_valid() {
+        let config = Config::default();
+        assert!(config.is_embedded());
+        config.validate().expect("defaults validate");
+        assert_eq!(config.db_url().expect("url"), DbUrl::Sqlite("layercast-data/layercast.sqlite".into()));
+    }
+
+    #[test]
+    fn a_file_overrides_defaults_and_unknown_keys_are_named() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[kafka]\nbrokers = \"127.0.0.1:9092\"\n[windows]\nlength_secs = 5\n").expect("write");
+        let config = Config::load(Some(&path)).expect("load");
+        assert_eq!(config.kafka.brokers.as_deref(), Some("127.0.0.1:9092"));
+        assert_eq!(config.window_len_ms(), 5_000);
+
+        std::fs::write(&path, "[kafka]\nbrokrs = \"x\"\n").expect("write");
+        let err = Config::load(Some(&path)).expect_err("typo refused").to_string();
+        assert!(err.contains("brokrs"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_setting_named() {
+        let mut config = Config::default();
+        config.windows.length_secs = 0;
+        assert!(config.validate().expect_err("zero").to_string().contains("windows.length_secs"));
+        let mut config = Config::default();
+        config.database.url = Some("postgres://x".into());
+        assert!(config.validate().expect_err("url").to_string().contains("database.url"));
+    }
+}

@@ -1,0 +1,110 @@
+//! The Kafka side every stage shares: client settings, the embedded broker, topic creation.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{DefaultProducerContext, FutureProducer, Producer};
+
+use crate::config::KafkaConfig;
+
+/// How long start-up waits for the broker to answer an admin or metadata request.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// The updates topic carries small, frequent messages that every node reads in full; a few
+/// partitions are plenty and keep per-layer order (the key is the layer).
+const UPDATES_PARTITIONS: i32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("cannot start the embedded broker: {0}")]
+    Embedded(KafkaError),
+    #[error("cannot reach the Kafka brokers at {brokers}: {source}")]
+    Unreachable { brokers: String, source: KafkaError },
+    #[error("cannot create topic {topic}: {reason}")]
+    CreateTopic { topic: String, reason: String },
+}
+
+/// The broker LayerCast talks to: a real cluster, or librdkafka's in-process one, which must
+/// live as long as the clients using it.
+pub struct Broker {
+    pub bootstrap: String,
+    embedded: Option<MockCluster<'static, DefaultProducerContext>>,
+}
+
+impl Broker {
+    /// Connects to the configured cluster, or starts the embedded one, and makes sure both
+    /// topics exist.
+    pub async fn start(config: &KafkaConfig) -> Result<Broker, BrokerError> {
+        let broker = match &config.brokers {
+            None => {
+                let cluster = MockCluster::new(1).map_err(BrokerError::Embedded)?;
+                for (topic, partitions) in
+                    [(&config.events_topic, config.partitions), (&config.updates_topic, UPDATES_PARTITIONS)]
+                {
+                    cluster.create_topic(topic, partitions, 1).map_err(|e| BrokerError::CreateTopic {
+                        topic: topic.clone(),
+                        reason: e.to_string(),
+                    })?;
+                }
+                Broker { bootstrap: cluster.bootstrap_servers(), embedded: Some(cluster) }
+            }
+            Some(brokers) => {
+                let broker = Broker { bootstrap: brokers.clone(), embedded: None };
+                broker
+                    .ensure_topics(&[
+                        (&config.events_topic, config.partitions),
+                        (&config.updates_topic, UPDATES_PARTITIONS),
+                    ])
+                    .await?;
+                broker
+            }
+        };
+        Ok(broker)
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self.embedded.is_some()
+    }
+
+    /// Settings every client starts from.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap);
+        config
+    }
+
+    /// A producer that never duplicates nor reorders a record on retry (idempotence).
+    pub fn producer(&self) -> Result<FutureProducer, KafkaError> {
+        self.client_config()
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .create()
+    }
+
+    async fn ensure_topics(&self, topics: &[(&String, i32)]) -> Result<(), BrokerError> {
+        let unreachable = |source| BrokerError::Unreachable { brokers: self.bootstrap.clone(), source };
+        let admin: AdminClient<DefaultClientContext> = self.client_config().create().map_err(unreachable)?;
+        let new: Vec<NewTopic> =
+            topics.iter().map(|(name, p)| NewTopic::new(name, *p, TopicReplication::Fixed(1))).collect();
+        let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT)).request_timeout(Some(ADMIN_TIMEOUT));
+        let results = admin.create_topics(&new, &options).await.map_err(unreachable)?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(BrokerError::CreateTopic { topic, reason: code.to_string() })
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether the broker answers a metadata request now (for `/api/health`). Blocking.
+pub fn probe(producer: &FutureProducer, topic: &str) -> Result<usize, KafkaError> {
+    let metadata = producer.client().fetch_metadata(Some(topic), Duration::from_secs(2))?;
+    Ok(metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0))
+}

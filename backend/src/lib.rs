@@ -1,0 +1,28 @@
+//! LayerCast: real-time capacity planning for networks, layer by layer.
+//!
+//! The flow, one module per stage (DESIGN.md draws it):
+//!
+//! - [`ingest`]: sources notice new input (the inbox folder), parsers turn it into
+//!   [`layercast_shared::Event`]s, which are published on `layercast.events` keyed by entity.
+//! - [`stream`]: a supervisor follows the consumer group and runs one partition actor per
+//!   assigned partition; each keeps tumbling event-time windows per (layer, entity).
+//! - [`store`]: the database (MySQL or SQLite through diesel) and the aggregator actors that
+//!   make window deltas durable together with the partition offset.
+//! - [`live`]: the hub actor that follows `layercast.updates` and the WebSocket sessions.
+//! - [`api`]: the REST API.
+//!
+//! [`kafka`] holds what every stage needs of the broker, [`config`] the settings, [`server`]
+//! wires it all for `layercast serve`.
+
+pub mod api;
+pub mod config;
+pub mod ingest;
+pub mod kafka;
+pub mod live;
+pub mod server;
+pub mod store;
+pub mod stream;
+
+/// This node's name, as the API and the logs show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeId(pub String);

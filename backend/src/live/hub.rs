@@ -1,0 +1,124 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix::prelude::*;
+use layercast_shared::{LayerWindow, ServerMsg, UpdateMsg, UPDATE_VERSION};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message as _;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::kafka::Broker;
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A message for one client.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Push(pub ServerMsg);
+
+#[derive(Message)]
+#[rtype(result = "u64")]
+pub struct Connect {
+    pub client: Recipient<Push>,
+}
+
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    pub id: u64,
+}
+
+/// New totals of windows, from `layercast.updates`.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Broadcast {
+    pub windows: Vec<LayerWindow>,
+}
+
+/// Knows every connected client and hands each update to all of them.
+#[derive(Default)]
+pub struct Hub {
+    sessions: HashMap<u64, Recipient<Push>>,
+    next_id: u64,
+}
+
+impl Actor for Hub {
+    type Context = Context<Self>;
+}
+
+impl Handler<Connect> for Hub {
+    type Result = u64;
+
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> u64 {
+        self.next_id += 1;
+        self.sessions.insert(self.next_id, msg.client);
+        self.next_id
+    }
+}
+
+impl Handler<Disconnect> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
+        self.sessions.remove(&msg.id);
+    }
+}
+
+impl Handler<Broadcast> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
+        for window in msg.windows {
+            let push = Push(ServerMsg::Window { window });
+            // `do_send`: a slow browser must not hold up the others; its session drops
+            // what it cannot send when the socket is gone.
+            for client in self.sessions.values() {
+                client.do_send(push.clone());
+            }
+        }
+    }
+}
+
+/// Reads every partition of the updates topic from its end, without a consumer group: each
+/// node needs all updates, and joining a group would delay the first ones by a rebalance.
+pub fn follow_updates(broker: &Broker, topic: &str, hub: Addr<Hub>) -> Result<(), KafkaError> {
+    let consumer: StreamConsumer = broker
+        .client_config()
+        .set("group.id", "layercast-live")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()?;
+    let partitions = {
+        let metadata = consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
+        metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0)
+    };
+    let mut tpl = TopicPartitionList::new();
+    for partition in 0..partitions {
+        tpl.add_partition_offset(topic, partition as i32, Offset::End)?;
+    }
+    consumer.assign(&tpl)?;
+    actix::spawn(async move {
+        loop {
+            let message = match consumer.recv().await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "updates consumer error");
+                    continue;
+                }
+            };
+            let decoded = message.payload().map(serde_json::from_slice::<UpdateMsg>);
+            match decoded {
+                Some(Ok(update)) if update.v == UPDATE_VERSION => {
+                    if hub.send(Broadcast { windows: update.windows }).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(update)) => tracing::warn!(version = update.v, "update of an unknown version skipped"),
+                Some(Err(e)) => tracing::warn!(error = %e, "malformed update skipped"),
+                None => {}
+            }
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! `layercast serve`: starts every stage in one process and stops them in order.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+
+use crate::api::{self, ApiState};
+use crate::config::Config;
+use crate::ingest::{InboxReader, InboxSettings};
+use crate::kafka::Broker;
+use crate::live::{self, Hub, SnapshotSource};
+use crate::store::{self, Aggregator, Db};
+use crate::stream::{self, StreamSettings, UpdatePublisher};
+use crate::NodeId;
+
+/// Windows per layer in a snapshot: what the dashboard shows.
+const SNAPSHOT_WINDOWS: i64 = 6;
+/// A crashed node's partitions move to the others after this long.
+const SESSION_TIMEOUT_MS: u32 = 6_000;
+
+/// Runs until SIGINT or SIGTERM. Must run inside an actix system.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let node = config.node_id();
+    let mode = if config.is_embedded() { "embedded" } else { "production" };
+    let window_len_ms = config.window_len_ms();
+
+    let db_url = config.db_url()?;
+    let db = {
+        let (url, size) = (db_url.clone(), config.database.pool_size);
+        tokio::task::spawn_blocking(move || Db::open(url, size)).await??
+    };
+    tracing::info!(database = db.kind(), "database ready");
+
+    let broker = Broker::start(&config.kafka).await?;
+    tracing::info!(bootstrap = %broker.bootstrap, embedded = broker.is_embedded(), "broker ready");
+    let producer = broker.producer().context("cannot create the Kafka producer")?;
+
+    let writers = {
+        let db = db.clone();
+        SyncArbiter::start(config.database.writers, move || Aggregator::new(db.clone()))
+    };
+    let hub = Hub::default().start();
+    live::follow_updates(&broker, &config.kafka.updates_topic, hub.clone())
+        .context("cannot follow the updates topic")?;
+    let stream = stream::start(
+        &broker,
+        db.clone(),
+        writers.recipient(),
+        UpdatePublisher::new(producer.clone(), config.kafka.updates_topic.clone()),
+        StreamSettings {
+            events_topic: config.kafka.events_topic.clone(),
+            group_id: config.kafka.group_id.clone(),
+            node: node.clone(),
+            window_len_ms,
+            session_timeout_ms: SESSION_TIMEOUT_MS,
+        },
+    )
+    .context("cannot start the stream stage")?;
+    let inbox = InboxReader::new(
+        InboxSettings {
+            dir: config.inbox(),
+            poll: std::time::Duration::from_millis(config.ingest.poll_ms),
+            node: node.clone(),
+            events_topic: config.kafka.events_topic.clone(),
+        },
+        db.clone(),
+        producer.clone(),
+    )
+    .start();
+
+    let api_state = ApiState {
+        db: db.clone(),
+        producer: producer.clone(),
+        events_topic: config.kafka.events_topic.clone(),
+        owned_partitions: stream.owned_view(),
+        mode,
+        node: node.clone(),
+        window_len_ms,
+    };
+    let snapshot: SnapshotSource = {
+        let db = db.clone();
+        Arc::new(move || {
+            let mut conn = db.conn().map_err(|e| e.to_string())?;
+            store::windows::latest_layer_windows(&mut conn, window_len_ms, SNAPSHOT_WINDOWS).map_err(|e| e.to_string())
+        })
+    };
+    let static_dir = config.http.static_dir.clone();
+    if !static_dir.join("index.html").exists() {
+        tracing::warn!(dir = %static_dir.display(), "no built frontend there; run scripts/build-frontend (the API works without it)");
+    }
+    let node_id = NodeId(node.clone());
+    let server = HttpServer::new(move || {
+        let mut app = App::new()
+            .app_data(web::Data::new(api_state.clone()))
+            .app_data(web::Data::new(hub.clone()))
+            .app_data(web::Data::new(snapshot.clone()))
+            .app_data(web::Data::new(node_id.clone()))
+            .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("layercast::http"))
+            .configure(api::configure)
+            .route("/ws", web::get().to(live::ws_route));
+        if static_dir.exists() {
+            app = app.service(actix_files::Files::new("/", &static_dir).index_file("index.html"));
+        }
+        app
+    })
+    .workers(2)
+    .bind(config.http.listen)
+    .with_context(|| format!("cannot listen on {} (setting http.listen)", config.http.listen))?
+    .run();
+    let addr = config.http.listen;
+    println!("LayerCast ({mode} mode, node {node}) at http://{addr}/");
+    tracing::info!(%addr, mode, "serving");
+
+    server.await.context("HTTP server failed")?;
+    tracing::info!("shutting down: writing what the partitions hold");
+    inbox.do_send(StopInbox);
+    stream.stop().await;
+    // Keep the broker (the embedded one is in this process) until every client is done.
+    drop(producer);
+    drop(broker);
+    Ok(())
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct StopInbox;
+
+impl Handler<StopInbox> for InboxReader {
+    type Result = ();
+
+    fn handle(&mut self, _: StopInbox, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,233 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::mysql::MysqlConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/mysql");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+
+/// How long a caller waits for a pooled connection before the request fails.
+const POOL_TIMEOUT: Duration = Duration::from_secs(10);
+/// SQLite waits this long on a locked database instead of failing at once: the HTTP handlers
+/// read while the aggregator writes.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// One connection to whichever database is configured. Queries written once with diesel's DSL
+/// run on both; the few that differ (upserts) match on the variant in the table's file.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Mysql(MysqlConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL {0:?} must start with mysql:// or sqlite://")]
+    BadUrl(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("no database connection free within {POOL_TIMEOUT:?}: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error("query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// The partition's stored offset is not the one this writer started from: another node
+    /// wrote it since. Nothing of the batch was written.
+    #[error("partition {partition} of {topic} was written by another node (expected offset {expected}, found {found:?})")]
+    FenceLost {
+        topic: String,
+        partition: i32,
+        expected: i64,
+        found: Option<i64>,
+    },
+}
+
+impl StoreError {
+    /// Whether the same call can succeed later (the database may come back); a lost fence or a
+    /// bad URL will not heal by retrying.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Connect(_) | StoreError::Pool(_) | StoreError::Query(_)
+        )
+    }
+}
+
+/// Where the database is. Parsed once at start so that a typo is refused there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    Mysql(String),
+    Sqlite(PathBuf),
+}
+
+impl DbUrl {
+    pub fn parse(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("mysql://") {
+            Ok(DbUrl::Mysql(url.to_owned()))
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok(DbUrl::Sqlite(PathBuf::from(path)))
+        } else {
+            Err(StoreError::BadUrl(url.to_owned()))
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DbUrl::Mysql(_) => "mysql",
+            DbUrl::Sqlite(_) => "sqlite",
+        }
+    }
+
+    fn connect(&self) -> Result<DbConn, StoreError> {
+        match self {
+            DbUrl::Mysql(url) => MysqlConnection::establish(url)
+                .map(DbConn::Mysql)
+                .map_err(|e| StoreError::Connect(e.to_string())),
+            DbUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(|e| StoreError::Connect(e.to_string()))?;
+                // WAL lets readers go on while the aggregator writes.
+                conn.batch_execute(&format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"
+                ))
+                .map_err(|e| StoreError::Connect(e.to_string()))?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+}
+
+/// Opens connections of the configured kind. Written here rather than diesel's
+/// `ConnectionManager` because that one tries every backend in turn, and SQLite accepts any
+/// string as a file name: a MySQL URL with the server down would quietly become a local file.
+#[derive(Debug)]
+pub struct Manager(DbUrl);
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = StoreError;
+
+    fn connect(&self) -> Result<DbConn, StoreError> {
+        self.0.connect()
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map(|_| ())
+            .map_err(StoreError::Query)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// A pool of connections, cheap to clone. Calls on it block: use it from `web::block`, a
+/// `SyncArbiter` actor or `spawn_blocking`, never directly on an async thread.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<Manager>,
+    url: DbUrl,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("kind", &self.url.kind()).finish()
+    }
+}
+
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+impl Db {
+    /// Opens the pool and brings the schema up to date.
+    pub fn open(url: DbUrl, max_connections: u32) -> Result<Self, StoreError> {
+        if let DbUrl::Sqlite(path) = &url {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Connect(format!("{}: {e}", dir.display())))?;
+            }
+        }
+        // Fail fast with the real reason (bad password, unknown database) instead of the
+        // pool's generic timeout.
+        let mut first = url.connect()?;
+        migrate(&mut first)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(max_connections)
+            .connection_timeout(POOL_TIMEOUT)
+            .build(Manager(url.clone()))?;
+        Ok(Db { pool, url })
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.url.kind()
+    }
+
+    pub fn conn(&self) -> Result<PooledConn, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// A connection outside the pool, for an actor that keeps one for its whole life.
+    pub fn dedicated(&self) -> Result<DbConn, StoreError> {
+        self.url.connect()
+    }
+
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        diesel::sql_query("SELECT 1").execute(&mut *conn)?;
+        Ok(())
+    }
+}
+
+/// Runs the pending migrations of the connection's backend. On MySQL several nodes may start
+/// at once, so a named lock makes them take turns instead of racing on the schema table.
+pub fn migrate(conn: &mut DbConn) -> Result<(), StoreError> {
+    let err = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    match conn {
+        DbConn::Mysql(c) => {
+            c.batch_execute("DO GET_LOCK('layercast_migrations', 60)")?;
+            let result = c.run_pending_migrations(MYSQL_MIGRATIONS).map(|_| ()).map_err(err);
+            c.batch_execute("DO RELEASE_LOCK('layercast_migrations')")?;
+            result
+        }
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()).map_err(err),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// A fresh SQLite database in a temporary folder, migrated.
+    pub fn sqlite_db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = DbUrl::Sqlite(dir.path().join("test.sqlite"));
+        let db = Db::open(url, 2).expect("open sqlite");
+        (dir, db)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_urls_of_unknown_databases() {
+        assert!(matches!(DbUrl::parse("postgres://x"), Err(StoreError::BadUrl(_))));
+        assert_eq!(DbUrl::parse("sqlite://a/b.db").ok(), Some(DbUrl::Sqlite("a/b.db".into())));
+    }
+
+    #[test]
+    fn migrations_run_twice_without_harm() {
+        let (_dir, db) = test_support::sqlite_db();
+        let mut conn = db.dedicated().expect("conn");
+        migrate(&mut conn).expect("second run is a no-op");
+        db.ping().expect("ping");
+    }
+}

@@ -1,0 +1,13 @@
+//! The database: one schema over MySQL (production) and SQLite (embedded), reached through
+//! diesel. Per table one file of row types and query functions; `aggregator` is the actor that
+//! writes window batches from the stream.
+
+mod aggregator;
+mod db;
+pub mod ingest;
+pub mod offsets;
+pub mod schema;
+pub mod windows;
+
+pub use aggregator::{Aggregator, WriteBatch};
+pub use db::{Db, DbConn, DbUrl, StoreError};

@@ -1,0 +1,42 @@
+// The diesel view of `migrations/*/up.sql` (both backends share one schema). Keep in step
+// with the migrations; `store::db::tests` runs them and queries every table through this.
+
+diesel::table! {
+    windows (layer, entity, window_start, window_len_ms) {
+        layer -> Text,
+        entity -> Text,
+        window_start -> BigInt,
+        window_len_ms -> BigInt,
+        events -> BigInt,
+        bytes -> BigInt,
+    }
+}
+
+diesel::table! {
+    partition_offsets (topic, partition_id) {
+        topic -> Text,
+        partition_id -> Integer,
+        next_offset -> BigInt,
+        owner -> Text,
+    }
+}
+
+diesel::table! {
+    ingest_files (name) {
+        name -> Text,
+        size -> BigInt,
+        records -> BigInt,
+        errors -> BigInt,
+        status -> Text,
+        node -> Text,
+    }
+}
+
+diesel::table! {
+    ingest_errors (id) {
+        id -> BigInt,
+        file -> Text,
+        line -> BigInt,
+        reason -> Text,
+    }
+}

@@ -1,0 +1,12 @@
+//! The stream stage: a supervisor follows the consumer group of `layercast.events` and runs one
+//! partition actor per assigned partition; each keeps tumbling event-time windows and hands
+//! them, with the partition's offset, to the store's aggregator. After a batch is durable the
+//! new window totals go to `layercast.updates` and the offset is committed to Kafka.
+
+mod outputs;
+mod partition;
+mod supervisor;
+pub mod window;
+
+pub use outputs::UpdatePublisher;
+pub use supervisor::{start, StreamHandle, StreamSettings};

@@ -1,0 +1,386 @@
+// End to end: a real `layercast serve` (embedded mode), the real dashboard in Chromium.
+//
+// Drops NDJSON files into the inbox and watches the page follow: the first file's totals
+// arrive live, a malformed line is reported by /api/ingest, the page survives a restart of
+// the server (reconnects by itself and gets the totals back from the snapshot), and updates
+// after the restart arrive on the reconnected socket.
+//
+// Environment:
+//   LAYERCAST_BIN         the backend binary (default <repo>/target/debug/layercast, or
+//                         $CARGO_TARGET_DIR/debug/layercast when CARGO_TARGET_DIR is set)
+//   LAYERCAST_STATIC_DIR  the built dashboard (default <repo>/frontend/dist)
+//   CHROMIUM_PATH         the browser (default /usr/bin/chromium)
+// Artifacts (git-ignored) in e2e/artifacts: server.log, browser.log, dashboard.png, and
+// failure.png when a step fails.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ARTIFACTS = path.join(REPO, 'e2e', 'artifacts');
+const BIN =
+  process.env.LAYERCAST_BIN ??
+  path.join(path.resolve(REPO, process.env.CARGO_TARGET_DIR ?? 'target'), 'debug', 'layercast');
+const STATIC_DIR = process.env.LAYERCAST_STATIC_DIR ?? path.join(REPO, 'frontend', 'dist');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+/** The backend's tumbling window length. */
+const WINDOW_MS = 10_000;
+/** Deadline for the server to report healthy: the embedded broker and database start first. */
+const START_DEADLINE_MS = 60_000;
+/** Deadline for anything the page or the API should show after an action. */
+const UI_DEADLINE_MS = 30_000;
+/** Deadline for the server to exit after SIGTERM before it is killed. */
+const STOP_DEADLINE_MS = 15_000;
+/** How often /api endpoints are polled while waiting (the page is watched, not polled). */
+const POLL_INTERVAL_MS = 100;
+
+// ---------------------------------------------------------------------------------------
+// The server under test
+
+/** A port that was free a moment ago: the server binds it itself, and binds it again on restart. */
+async function freePort() {
+  const probe = net.createServer();
+  await new Promise((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+class Server {
+  constructor({ port, dataDir, logFile }) {
+    this.port = port;
+    this.dataDir = dataDir;
+    this.logFile = logFile;
+    this.child = null;
+    this.exited = null;
+    this.starts = 0;
+  }
+
+  get base() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get inbox() {
+    return path.join(this.dataDir, 'inbox');
+  }
+
+  async start() {
+    this.starts += 1;
+    const log = fs.createWriteStream(this.logFile, { flags: 'a' });
+    log.write(`\n===== start ${this.starts} at ${new Date().toISOString()} =====\n`);
+    const args = ['serve', '--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`,
+      '--static-dir', STATIC_DIR];
+    const child = spawn(BIN, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { RUST_LOG: 'info', ...process.env },
+    });
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
+    this.child = child;
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        log.end(`===== exit code=${code} signal=${signal} =====\n`);
+        resolve({ code, signal });
+      });
+    });
+    child.once('error', (err) => log.write(`spawn error: ${err}\n`));
+    await this.waitHealthy();
+  }
+
+  /** Polls /api/health until it says ok; fails early if the process dies. */
+  async waitHealthy() {
+    let exitedEarly = null;
+    this.exited.then((status) => { exitedEarly = status; });
+    let last = 'no answer';
+    await eventually(async () => {
+      if (exitedEarly) {
+        throw new Fatal(`server exited while starting (${JSON.stringify(exitedEarly)}); see ${this.logFile}`);
+      }
+      try {
+        const res = await fetch(`${this.base}/api/health`);
+        last = `${res.status} ${await res.text()}`;
+      } catch (err) {
+        last = String(err.cause ?? err);
+      }
+      assert.match(last, /"status"\s*:\s*"ok"/, `health: ${last}`);
+    }, { deadline: START_DEADLINE_MS, what: 'server healthy' });
+  }
+
+  /** SIGTERM, then waits for the exit (SIGKILL past the deadline). Returns the exit status. */
+  async stop() {
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) {
+      return this.exited ? this.exited : null;
+    }
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child?.kill('SIGKILL'), STOP_DEADLINE_MS);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Synchronous last resort for process exit: never leave a server behind. */
+  killNow() {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL');
+    }
+  }
+
+  async json(route) {
+    const res = await fetch(`${this.base}${route}`);
+    assert.equal(res.status, 200, `GET ${route}`);
+    return res.json();
+  }
+
+  /**
+   * Puts a file in the inbox the way a producer must: written under a dot name (ignored by
+   * the server), then renamed, so the server never sees a half-written file.
+   */
+  dropFile(name, lines) {
+    fs.mkdirSync(this.inbox, { recursive: true });
+    const tmp = path.join(this.inbox, `.${name}.tmp`);
+    fs.writeFileSync(tmp, lines.map((l) => `${l}\n`).join(''));
+    fs.renameSync(tmp, path.join(this.inbox, name));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Waiting with a deadline
+
+/** An error that `eventually` must not retry. */
+class Fatal extends Error {}
+
+/** Retries `check` until it passes or the deadline passes; for things only polling can see. */
+async function eventually(check, { deadline = UI_DEADLINE_MS, what = 'condition' } = {}) {
+  const until = Date.now() + deadline;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (err instanceof Fatal || Date.now() > until) {
+        err.message = `${what}: not met within ${deadline} ms: ${err.message}`;
+        throw err;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+  }
+}
+
+/**
+ * Waits until the element with `data-testid=testId` has exactly the text `want` (and, when
+ * given, the attribute `attr` = `want`). The browser watches the DOM, so nothing is slept.
+ */
+async function expectText(page, testId, want, { attr, deadline = UI_DEADLINE_MS } = {}) {
+  try {
+    await page.waitForFunction(
+      ({ testId, want, attr }) => {
+        const el = document.querySelector(`[data-testid="${testId}"]`);
+        return el !== null && el.textContent.trim() === want &&
+          (attr === undefined || el.getAttribute(attr) === want);
+      },
+      { testId, want, attr },
+      { timeout: deadline, polling: 'mutation' },
+    );
+  } catch (err) {
+    const el = page.locator(`[data-testid="${testId}"]`);
+    const actual = (await el.count()) > 0 ? await el.first().textContent() : '(no such element)';
+    throw new Error(`${testId}: wanted ${JSON.stringify(want)} within ${deadline} ms, ` +
+      `found ${JSON.stringify(actual)} (${err.message.split('\n')[0]})`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Test data
+
+/**
+ * Event time of the first file: 1 s into the window that is current when it is dropped, so
+ * that its window is the newest; the second file (1 s later) falls in the same window.
+ */
+let T;
+const FIRST_FILE = 'e2e-first.ndjson';
+const SECOND_FILE = 'e2e-second.ndjson';
+/** 1-based line of the malformed record in the first file. */
+const BAD_LINE = 21;
+
+/** `count` L3 events of 100 bytes each, with distinct entities. */
+function l3Events(count, { from, ts }) {
+  return Array.from({ length: count }, (_, i) => {
+    const n = from + i;
+    return JSON.stringify({
+      ts,
+      layer: 'L3',
+      entity: `10.0.${n >> 8}.${n & 255}>10.1.0.1`,
+      bytes: 100,
+      packets: 1,
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixture
+
+let server;
+let dataDir;
+let profileDir;
+let browser;
+let page;
+const pageErrors = [];
+let failed = false;
+
+process.on('exit', () => server?.killNow());
+
+before(async () => {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  assert.ok(fs.existsSync(BIN), `no backend binary at ${BIN} (build it, or set LAYERCAST_BIN)`);
+  assert.ok(fs.existsSync(path.join(STATIC_DIR, 'index.html')),
+    `no dashboard in ${STATIC_DIR} (run scripts/build-frontend, or set LAYERCAST_STATIC_DIR)`);
+
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'layercast-e2e-data-'));
+  const logFile = path.join(ARTIFACTS, 'server.log');
+  fs.rmSync(logFile, { force: true });
+  server = new Server({ port: await freePort(), dataDir, logFile });
+  await server.start();
+
+  profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'layercast-e2e-chromium-'));
+  browser = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 900 },
+  });
+  page = await openDashboard();
+});
+
+after(async () => {
+  if (failed && page) {
+    await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png'), fullPage: true })
+      .catch(() => {});
+  }
+  await browser?.close().catch(() => {});
+  await server?.stop().catch(() => server.killNow());
+  for (const dir of [dataDir, profileDir]) {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Opens a tab on the dashboard and records what it logs, for e2e/artifacts/browser.log. */
+async function openDashboard() {
+  const tab = await browser.newPage();
+  const log = path.join(ARTIFACTS, 'browser.log');
+  tab.on('console', (msg) => fs.appendFileSync(log, `[${msg.type()}] ${msg.text()}\n`));
+  tab.on('pageerror', (err) => {
+    pageErrors.push(err);
+    fs.appendFileSync(log, `[pageerror] ${err.stack ?? err}\n`);
+  });
+  await tab.goto(`${server.base}/`);
+  return tab;
+}
+
+/** A test that is skipped once an earlier one failed: each step builds on the last. */
+function step(name, fn) {
+  test(name, { timeout: 3 * START_DEADLINE_MS }, async (t) => {
+    if (failed) {
+      t.skip('an earlier step failed');
+      return;
+    }
+    try {
+      await fn(t);
+    } catch (err) {
+      failed = true;
+      throw err;
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Steps
+
+step('the dashboard connects and lists the seven layers, empty', async () => {
+  await expectText(page, 'connection', 'connected', { attr: 'data-state' });
+  for (let n = 1; n <= 7; n += 1) {
+    assert.equal(await page.getByTestId(`layer-L${n}`).count(), 1, `card of L${n}`);
+    await expectText(page, `events-L${n}`, '0');
+    await expectText(page, `bytes-L${n}`, '0');
+  }
+  assert.match(await page.getByTestId('layer-L1').innerText(), /no data yet/);
+});
+
+step('a dropped file shows up live; its malformed line is reported', async () => {
+  T = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS + 1_000;
+  const lines = l3Events(42, { from: 0, ts: new Date(T).toISOString() });
+  lines.splice(BAD_LINE - 1, 0, '{"ts": "not a time", "layer": "L3"');
+  server.dropFile(FIRST_FILE, lines);
+
+  await expectText(page, 'events-L3', '42');
+  await expectText(page, 'bytes-L3', '4200');
+  // Other layers stay empty.
+  await expectText(page, 'events-L4', '0');
+
+  await eventually(async () => {
+    const report = await server.json('/api/ingest');
+    assert.equal(report.errors_total, 1, JSON.stringify(report));
+    const sample = report.error_samples.find((s) => s.file.includes(FIRST_FILE));
+    assert.ok(sample, `no error sample names ${FIRST_FILE}: ${JSON.stringify(report.error_samples)}`);
+    assert.equal(sample.line, BAD_LINE, JSON.stringify(sample));
+    assert.ok(sample.reason.length > 0, 'the sample says why');
+  }, { what: '/api/ingest reports the malformed line' });
+});
+
+step('the page reconnects to a restarted server and gets the totals from the snapshot',
+  async () => {
+    const status = await server.stop();
+    assert.deepEqual(status, { code: 0, signal: null }, 'the server stops cleanly on SIGTERM');
+    await expectText(page, 'connection', 'reconnecting', { attr: 'data-state' });
+
+    await server.start();
+    await expectText(page, 'connection', 'connected', { attr: 'data-state' });
+    await expectText(page, 'events-L3', '42');
+    await expectText(page, 'bytes-L3', '4200');
+
+    // The reconnected page already had 42 on screen; a fresh tab can only learn it from
+    // the snapshot of the restarted server.
+    const fresh = await openDashboard();
+    try {
+      await expectText(fresh, 'connection', 'connected', { attr: 'data-state' });
+      await expectText(fresh, 'events-L3', '42');
+      await expectText(fresh, 'bytes-L3', '4200');
+    } finally {
+      await fresh.close();
+    }
+  });
+
+step('updates after the restart arrive on the reconnected socket', async () => {
+  // Same window, integer epoch-millisecond timestamps this time (the other accepted form).
+  server.dropFile(SECOND_FILE, l3Events(8, { from: 42, ts: T + 1_000 }));
+  await expectText(page, 'events-L3', '50');
+  await expectText(page, 'bytes-L3', '5000');
+
+  // The newest row of the L3 window list is that same window.
+  const firstRow = page.getByTestId('layer-L3').locator('table.windows tbody tr').first();
+  assert.match(await firstRow.innerText(), /\b50\b[\s\S]*\b5000\b/);
+
+  await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+  assert.deepEqual(pageErrors.map(String), [], 'no uncaught errors in the page');
+});

@@ -1,0 +1,16 @@
+use leptos::prelude::*;
+
+use crate::live::use_live_feed;
+
+/// Badge telling whether the page is live: `connecting`, `connected` or `reconnecting`,
+/// as text and as `data-state` (which the stylesheet colours by, and the e2e test reads).
+#[component]
+pub fn ConnectionIndicator() -> impl IntoView {
+    let feed = use_live_feed();
+    let state = move || feed.state.get().as_str();
+    view! {
+        <span class="connection" data-testid="connection" data-state=state role="status">
+            {state}
+        </span>
+    }
+}

@@ -1,0 +1,111 @@
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::OsiLayer;
+
+/// Version of [`EventMsg`], the payload of `layercast.events`.
+pub const EVENT_VERSION: u16 = 1;
+
+/// One measurement record in LayerCast's native format: a line of an NDJSON file in the inbox,
+/// and (wrapped in [`EventMsg`]) a record on `layercast.events`.
+///
+/// ```json
+/// {"ts":"2026-11-25T10:00:03.250Z","layer":"L3","entity":"10.0.0.1>10.0.0.2","bytes":1500,"packets":2}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// Event time: RFC 3339 text, or an integer of milliseconds since the Unix epoch.
+    #[serde(deserialize_with = "de_timestamp")]
+    pub ts: DateTime<Utc>,
+    pub layer: OsiLayer,
+    /// What the measurement is about, as a planner names it: an interface, an address pair,
+    /// a load balancer and target, a service, a resolver.
+    pub entity: String,
+    // The measurements this record gives for its layer; absent ones are zero (or no latency).
+    // Inline rather than a flattened struct, because serde cannot refuse unknown fields
+    // through `flatten`, and a typo such as `byts` must be an error, not a silent zero.
+    #[serde(default)]
+    pub bytes: u64,
+    #[serde(default)]
+    pub packets: u64,
+    #[serde(default)]
+    pub connections: u64,
+    #[serde(default)]
+    pub requests: u64,
+    #[serde(default)]
+    pub errors: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+}
+
+/// The versioned payload of a record on `layercast.events` (key: the entity).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventMsg {
+    pub v: u16,
+    pub event: Event,
+}
+
+impl EventMsg {
+    pub fn new(event: Event) -> Self {
+        EventMsg {
+            v: EVENT_VERSION,
+            event,
+        }
+    }
+}
+
+fn de_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Millis(i64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Millis(ms) => Utc
+            .timestamp_millis_opt(ms)
+            .single()
+            .ok_or_else(|| serde::de::Error::custom(format!("timestamp {ms} ms is out of range"))),
+        Raw::Text(s) => DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| serde::de::Error::custom(format!("timestamp {s:?} is not RFC 3339: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_text_and_millisecond_timestamps_alike() {
+        let a: Event = serde_json::from_str(
+            r#"{"ts":"2026-11-25T10:00:03.250Z","layer":"L3","entity":"a>b","bytes":10}"#,
+        )
+        .expect("text timestamp");
+        let b: Event =
+            serde_json::from_str(r#"{"ts":1795600803250,"layer":"L3","entity":"a>b","bytes":10}"#)
+                .expect("millisecond timestamp");
+        assert_eq!(a.ts, b.ts);
+        assert_eq!(a.bytes, 10);
+        assert_eq!(a.packets, 0);
+    }
+
+    #[test]
+    fn refuses_unknown_fields_and_bad_layers() {
+        let typo = r#"{"ts":0,"layer":"L3","entity":"x","byts":1}"#;
+        assert!(serde_json::from_str::<Event>(typo).is_err());
+        let layer = r#"{"ts":0,"layer":"L9","entity":"x"}"#;
+        assert!(serde_json::from_str::<Event>(layer).is_err());
+    }
+
+    #[test]
+    fn round_trips_through_the_topic_payload() {
+        let e: Event = serde_json::from_str(r#"{"ts":1000,"layer":"L7","entity":"svc","requests":3,"latency_ms":12.5}"#)
+            .expect("event");
+        let wire = serde_json::to_string(&EventMsg::new(e.clone())).expect("encode");
+        let back: EventMsg = serde_json::from_str(&wire).expect("decode");
+        assert_eq!(back.v, EVENT_VERSION);
+        assert_eq!(back.event, e);
+    }
+}

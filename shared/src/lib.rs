@@ -1,0 +1,17 @@
+//! Types that cross a process boundary in LayerCast: the native event format (NDJSON files and
+//! the `layercast.events` topic), the update messages on `layercast.updates`, the WebSocket
+//! protocol and the REST bodies. Plain serde types only, so that the frontend (wasm32) and the
+//! backend decode exactly the same shapes.
+
+mod event;
+mod layer;
+mod rest;
+mod ws;
+
+pub use event::{Event, EventMsg, EVENT_VERSION};
+pub use layer::{OsiLayer, UnknownLayer};
+pub use rest::{
+    ApiErrorBody, ComponentHealth, Health, IngestErrorSample, IngestFile, IngestReport,
+    SeriesWindow,
+};
+pub use ws::{ClientMsg, LayerWindow, ServerMsg, UpdateMsg, PROTOCOL_VERSION, UPDATE_VERSION};

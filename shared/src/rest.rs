@@ -1,0 +1,66 @@
+use serde::{Deserialize, Serialize};
+
+use crate::OsiLayer;
+
+/// Body of every 4xx/5xx answer of the REST API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    pub error: String,
+}
+
+/// `GET /api/health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` when every component is up, `degraded` otherwise.
+    pub status: String,
+    /// `embedded` or `production`.
+    pub mode: String,
+    pub node: String,
+    pub broker: ComponentHealth,
+    pub database: ComponentHealth,
+    /// Partitions of the events topic this node owns now.
+    pub partitions: Vec<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentHealth {
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// One row of `GET /api/windows`: the totals of one (layer, entity) over one window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesWindow {
+    pub layer: OsiLayer,
+    pub entity: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub events: u64,
+    pub bytes: u64,
+}
+
+/// `GET /api/ingest`: what the inbox reader took, and what it refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestReport {
+    pub files: Vec<IngestFile>,
+    pub records_total: u64,
+    pub errors_total: u64,
+    /// The most recent malformed lines, newest first.
+    pub error_samples: Vec<IngestErrorSample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestFile {
+    pub name: String,
+    pub records: u64,
+    pub errors: u64,
+    /// `reading` while a node reads it, `done` after.
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestErrorSample {
+    pub file: String,
+    pub line: u64,
+    pub reason: String,
+}

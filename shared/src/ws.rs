@@ -1,0 +1,71 @@
+use serde::{Deserialize, Serialize};
+
+use crate::OsiLayer;
+
+/// Version of the WebSocket protocol spoken on `/ws`; sent in [`ServerMsg::Hello`].
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Version of [`UpdateMsg`], the payload of `layercast.updates`.
+pub const UPDATE_VERSION: u16 = 1;
+
+/// The totals of one layer over one tumbling window, summed over every entity of the layer.
+/// Values are totals, not increments, so a client that applies the same window twice (or a
+/// snapshot after an update) stays right.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerWindow {
+    pub layer: OsiLayer,
+    /// Window start, milliseconds since the Unix epoch (inclusive).
+    pub start_ms: i64,
+    /// Window end, milliseconds since the Unix epoch (exclusive).
+    pub end_ms: i64,
+    pub events: u64,
+    pub bytes: u64,
+}
+
+/// Messages from the server to a WebSocket client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// First message of every connection.
+    Hello { protocol: u16, node: String },
+    /// The latest windows of every layer, sent after `Hello`.
+    Snapshot { windows: Vec<LayerWindow> },
+    /// A window's new totals.
+    Window { window: LayerWindow },
+}
+
+/// Messages from a WebSocket client to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Ask for a fresh snapshot (a client does this after it missed updates).
+    Resync,
+}
+
+/// The versioned payload of a record on `layercast.updates`: the new totals of the windows
+/// that one durable write changed. Every node reads all of them and fans them out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateMsg {
+    pub v: u16,
+    pub windows: Vec<LayerWindow>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_messages_are_tagged_by_type() {
+        let msg = ServerMsg::Window {
+            window: LayerWindow {
+                layer: OsiLayer::L2,
+                start_ms: 0,
+                end_ms: 10_000,
+                events: 3,
+                bytes: 99,
+            },
+        };
+        let text = serde_json::to_string(&msg).expect("encode");
+        assert!(text.starts_with(r#"{"type":"window""#), "{text}");
+        assert_eq!(serde_json::from_str::<ServerMsg>(&text).expect("decode"), msg);
+    }
+}
