@@ -34,6 +34,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(database = db.kind(), "database ready");
 
     let broker = Broker::start(&config.kafka).await?;
+    if broker.is_embedded() {
+        let (db, topic) = (db.clone(), config.kafka.events_topic.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.conn()?;
+            Ok::<_, store::StoreError>(store::offsets::forget_topic(&mut conn, &topic)?)
+        })
+        .await??;
+    }
     tracing::info!(bootstrap = %broker.bootstrap, embedded = broker.is_embedded(), "broker ready");
     let producer = broker.producer().context("cannot create the Kafka producer")?;
 

@@ -25,6 +25,13 @@ pub fn resume_offset(conn: &mut DbConn, topic: &str, partition: i32, owner: &str
         .first(conn)
 }
 
+/// Forgets the positions of every partition of `topic`. For the embedded broker only: it keeps
+/// its log in memory, so after a restart the topic starts again at offset 0 and the stored
+/// positions point into a log that no longer exists.
+pub fn forget_topic(conn: &mut DbConn, topic: &str) -> QueryResult<usize> {
+    diesel::delete(po::table.filter(po::topic.eq(topic))).execute(conn)
+}
+
 /// Moves the partition from `expected` to `next`, or fails with [`StoreError::FenceLost`] when
 /// the stored offset is no longer `expected`: then another node has written the partition since
 /// this one read it, and the caller's transaction must roll back.

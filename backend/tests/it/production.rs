@@ -1,0 +1,127 @@
+//! Production mode: MariaDB, a real broker, two nodes in one consumer group.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use layercast::store::{offsets, windows, Db, DbUrl};
+use layercast_shared::{Event, EventMsg, OsiLayer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rdkafka::ClientConfig;
+
+use crate::support::{wait_for, Broker, Node, TestDb};
+
+const PARTITIONS: i32 = 4;
+const WINDOW_MS: i64 = 10_000;
+/// Events sent before and after one node is killed.
+const HALF: u64 = 10_000;
+/// Records on the topic that are not events: skipped, never counted.
+const GARBAGE: u64 = 5;
+
+fn event(i: u64) -> Event {
+    Event {
+        // 1,000 events per second of event time from a fixed instant: a known spread over
+        // windows, out of order across partitions.
+        ts: Utc.timestamp_millis_opt(1_790_000_000_000 + i as i64).single().expect("ts"),
+        layer: OsiLayer::ALL[(i % 7) as usize],
+        entity: format!("link-{}", i % 97),
+        bytes: 100,
+        packets: 1,
+        connections: 0,
+        requests: 0,
+        errors: 0,
+        latency_ms: None,
+    }
+}
+
+async fn produce(producer: &FutureProducer, topic: &str, range: std::ops::Range<u64>) {
+    let sends = range.map(|i| {
+        let e = event(i);
+        let key = e.entity.clone();
+        let payload = serde_json::to_vec(&EventMsg::new(e)).expect("encode");
+        async move {
+            producer
+                .send(FutureRecord::to(topic).key(&key).payload(&payload), Timeout::Never)
+                .await
+                .map_err(|(e, _)| e)
+                .expect("delivered");
+        }
+    });
+    futures::future::join_all(sends).await;
+}
+
+fn stored_total(db: &Db) -> u64 {
+    db.conn().ok().and_then(|mut c| windows::total_events(&mut c, WINDOW_MS).ok()).unwrap_or(0)
+}
+
+/// Whether the database holds every partition up to the topic's end.
+fn caught_up(db: &Db, bootstrap: &str, topic: &str) -> bool {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("consumer");
+    let Ok(mut conn) = db.conn() else { return false };
+    (0..PARTITIONS).all(|p| {
+        let Ok((_, high)) = consumer.fetch_watermarks(topic, p, Duration::from_secs(5)) else { return false };
+        let stored = offsets::resume_offset(&mut conn, topic, p, "test").unwrap_or(-1);
+        stored == high
+    })
+}
+
+#[actix_web::test]
+async fn two_nodes_count_every_event_exactly_once_even_when_one_is_killed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::start(dir.path());
+    let database = TestDb::create();
+    let topic = format!("events-{}", std::process::id());
+    let config = format!(
+        "[kafka]\nbrokers = \"{}\"\nevents_topic = \"{topic}\"\nupdates_topic = \"updates-{}\"\ngroup_id = \"group-{}\"\npartitions = {PARTITIONS}\n\
+         [database]\nurl = \"{}\"\n[windows]\nlength_secs = {}\n",
+        broker.bootstrap,
+        std::process::id(),
+        std::process::id(),
+        database.url,
+        WINDOW_MS / 1000
+    );
+    let mut a = Node::start("node-a", &config, dir.path());
+    a.wait_healthy();
+    let b = Node::start("node-b", &config, dir.path());
+    b.wait_healthy();
+    wait_for("both nodes to own partitions", Duration::from_secs(60), || {
+        let (pa, pb) = (a.partitions(), b.partitions());
+        (!pa.is_empty() && !pb.is_empty() && pa.len() + pb.len() == PARTITIONS as usize).then_some(())
+    });
+
+    let db = Db::open(DbUrl::parse(&database.url).expect("url"), 2).expect("test db");
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.bootstrap)
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    produce(&producer, &topic, 0..HALF).await;
+    for i in 0..GARBAGE {
+        let record = FutureRecord::to(&topic).key("garbage").payload("not an event");
+        producer.send(record.partition((i % PARTITIONS as u64) as i32), Timeout::Never).await.map_err(|(e, _)| e).expect("garbage sent");
+    }
+    // Kill node A once it has made part of its share durable: mid-stream, not before.
+    wait_for("some events to be stored", Duration::from_secs(60), || (stored_total(&db) >= HALF / 4).then_some(()));
+    a.proc.kill();
+    produce(&producer, &topic, HALF..2 * HALF).await;
+
+    wait_for("node B to take every partition", Duration::from_secs(60), || {
+        (b.partitions().len() == PARTITIONS as usize).then_some(())
+    });
+    wait_for("the database to reach the end of every partition", Duration::from_secs(120), || {
+        caught_up(&db, &broker.bootstrap, &topic).then_some(())
+    });
+    assert_eq!(stored_total(&db), 2 * HALF, "every event counted exactly once");
+
+    // Per window, too: each 10 s window of event time holds exactly its 10,000 events.
+    let mut conn = db.conn().expect("conn");
+    let rows = windows::series_windows(&mut conn, WINDOW_MS, None, 0, i64::MAX, 100_000).expect("rows");
+    let starts: BTreeSet<i64> = rows.iter().map(|r| r.window_start).collect();
+    for start in &starts {
+        let in_window: i64 = rows.iter().filter(|r| r.window_start == *start).map(|r| r.events).sum();
+        let expected = (0..2 * HALF).filter(|i| (1_790_000_000_000 + *i as i64).div_euclid(WINDOW_MS) * WINDOW_MS == *start).count();
+        assert_eq!(in_window as usize, expected, "window {start}");
+    }
+}

@@ -1,0 +1,178 @@
+//! Test harness: a broker process, a throw-away database, `layercast serve` nodes.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, MysqlConnection};
+
+/// A free port on 127.0.0.1, as the kernel hands it out.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Polls `check` until it gives a value or `deadline` passes. For conditions that only an
+/// outside process can make true (a port opening, rows appearing in another process's DB).
+pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A minimal HTTP GET, enough to read the JSON of the API.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// A child process killed when the test ends, however it ends.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, mut command: Command, log_dir: &Path) -> Proc {
+        let log = log_dir.join(format!("{name}.log"));
+        let out = File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let child = command
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc { child, name: name.into(), log }
+    }
+
+    /// SIGKILL: no flush, no goodbye to the group, as a crashed machine.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- last lines of {} ---\n{}", self.name, self.log_tail());
+        }
+        self.kill();
+    }
+}
+
+/// A tansu broker on a free port, keeping its log in memory.
+pub struct Broker {
+    pub bootstrap: String,
+    _proc: Proc,
+}
+
+impl Broker {
+    pub fn start(dir: &Path) -> Broker {
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let bin = std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into());
+        let mut command = Command::new(bin);
+        command
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .current_dir(dir);
+        let proc = Proc::spawn("tansu", command, dir);
+        wait_for("tansu to listen", Duration::from_secs(30), || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        Broker { bootstrap: format!("127.0.0.1:{port}"), _proc: proc }
+    }
+}
+
+/// A MySQL database of its own, dropped at the end.
+pub struct TestDb {
+    pub url: String,
+    server: String,
+    name: String,
+}
+
+impl TestDb {
+    pub fn create() -> TestDb {
+        let server = std::env::var("LAYERCAST_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+        let name = format!("test_{}_{}", std::process::id(), free_port());
+        let mut conn = MysqlConnection::establish(&server).expect("MariaDB reachable (scripts/test starts it)");
+        conn.batch_execute(&format!("CREATE DATABASE {name}")).expect("create database");
+        TestDb { url: format!("{server}/{name}"), server, name }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = MysqlConnection::establish(&self.server) {
+            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {}", self.name));
+        }
+    }
+}
+
+/// A `layercast serve` process.
+pub struct Node {
+    pub port: u16,
+    pub proc: Proc,
+}
+
+impl Node {
+    pub fn start(name: &str, config: &str, dir: &Path) -> Node {
+        let port = free_port();
+        let node_dir = dir.join(name);
+        std::fs::create_dir_all(&node_dir).expect("node dir");
+        let config_path = node_dir.join("layercast.toml");
+        std::fs::write(&config_path, format!("node_id = \"{name}\"\n{config}")).expect("config");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_layercast"));
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(&node_dir)
+            .env("RUST_LOG", "info,librdkafka=warn");
+        let proc = Proc::spawn(name, command, dir);
+        Node { port, proc }
+    }
+
+    /// The node's `/api/health` once it answers with status ok.
+    pub fn wait_healthy(&self) -> serde_json::Value {
+        wait_for(&format!("{} to be healthy", self.proc.name), Duration::from_secs(60), || {
+            let (status, body) = http_get(self.port, "/api/health")?;
+            (status == 200).then(|| serde_json::from_str(&body).ok()).flatten()
+        })
+    }
+
+    pub fn partitions(&self) -> Vec<i64> {
+        http_get(self.port, "/api/health")
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|v| v["partitions"].as_array().map(|a| a.iter().filter_map(|p| p.as_i64()).collect()))
+            .unwrap_or_default()
+    }
+}
