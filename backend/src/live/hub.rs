@@ -108,15 +108,22 @@ pub fn follow_updates(broker: &Broker, topic: &str, hub: Addr<Hub>) -> Result<()
                 }
             };
             let decoded = message.payload().map(serde_json::from_slice::<UpdateMsg>);
-            match decoded {
+            let hub_alive = match decoded {
                 Some(Ok(update)) if update.v == UPDATE_VERSION => {
-                    if hub.send(Broadcast { windows: update.windows }).await.is_err() {
-                        break;
-                    }
+                    hub.send(Broadcast { windows: update.windows }).await.is_ok()
                 }
-                Some(Ok(update)) => tracing::warn!(version = update.v, "update of an unknown version skipped"),
-                Some(Err(e)) => tracing::warn!(error = %e, "malformed update skipped"),
-                None => {}
+                Some(Ok(update)) => {
+                    tracing::warn!(version = update.v, "update of an unknown version skipped");
+                    true
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "malformed update skipped");
+                    true
+                }
+                None => true,
+            };
+            if !hub_alive {
+                break;
             }
         }
     });

@@ -5,5 +5,6 @@
 //! without a database, default `mysql://root@127.0.0.1:3306`) and `TANSU_BIN` (default: `tansu`
 //! on the PATH).
 
+mod embedded;
 mod production;
 mod support;

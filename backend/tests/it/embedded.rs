@@ -1,0 +1,44 @@
+//! Embedded mode as a user starts it: no configuration, files dropped into the inbox.
+
+use std::time::Duration;
+
+use crate::support::{http_get, wait_for, Node};
+
+#[test]
+fn a_dropped_file_is_counted_and_its_malformed_lines_reported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = Node::start("embedded", "", dir.path());
+    node.wait_healthy();
+
+    let ts = 1_790_000_003_000_i64; // inside the window [1_790_000_000_000, +10 s)
+    let mut lines: Vec<String> = (0..30)
+        .map(|i| format!(r#"{{"ts":{ts},"layer":"L4","entity":"10.0.0.{i}:443","bytes":10}}"#))
+        .collect();
+    lines.insert(10, "{\"ts\":1,\"layer\":\"L4\"".into()); // truncated JSON, line 11
+    lines.push(r#"{"ts":1,"layer":"L8","entity":"x"}"#.into()); // no such layer, line 32
+    let inbox = dir.path().join("embedded").join("inbox");
+    std::fs::create_dir_all(&inbox).expect("inbox");
+    std::fs::write(inbox.join(".drop.tmp"), lines.join("\n")).expect("write");
+    std::fs::rename(inbox.join(".drop.tmp"), inbox.join("drop.ndjson")).expect("rename");
+
+    let windows = wait_for("the events to be stored", Duration::from_secs(60), || {
+        let (_, body) = http_get(node.port, "/api/windows?layer=L4&from=1790000000000&to=1790000010000")?;
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+        let events: u64 = rows.iter().filter_map(|r| r["events"].as_u64()).sum();
+        (events == 30).then_some(rows)
+    });
+    assert_eq!(windows.len(), 30, "one row per entity");
+    assert!(windows.iter().all(|r| r["bytes"] == 10));
+
+    let (status, body) = http_get(node.port, "/api/ingest").expect("ingest report");
+    assert_eq!(status, 200);
+    let report: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(report["records_total"], 30);
+    assert_eq!(report["errors_total"], 2);
+    let lines: Vec<u64> = report["error_samples"].as_array().expect("samples").iter().filter_map(|s| s["line"].as_u64()).collect();
+    assert_eq!(lines.iter().copied().collect::<std::collections::BTreeSet<_>>(), [11, 32].into());
+
+    let (status, body) = http_get(node.port, "/api/windows?layer=L8").expect("bad request");
+    assert_eq!(status, 400);
+    assert!(body.contains("\"error\""), "{body}");
+}
