@@ -37,7 +37,58 @@ pub struct Event {
     pub errors: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
+    /// What kind of error `errors` counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<ErrorClass>,
 }
+
+/// Why an error happened, in the words a planner filters by. Closed set: the dashboard and
+/// alerts group by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// L1: CRC/FCS/alignment errors, link flaps.
+    PhysicalError,
+    /// L2: interface errors and discards.
+    FrameDrop,
+    /// L3: traffic rejected by a security group or ACL (flow logs' REJECT).
+    Rejected,
+    /// L4: connection attempts without an answer or refused (Zeek S0, REJ; TCP RST).
+    FailedHandshake,
+    /// L4: connections reset or abandoned after they were set up.
+    ConnectionReset,
+    /// L6: TLS handshake failures (ALB/NLB TLS errors, Zeek ssl not established).
+    TlsFailure,
+    /// L7: 4xx answers.
+    ClientError,
+    /// L7: 5xx answers, and load-balancer errors (ALB 502/503/504, `-1` processing times).
+    ServerError,
+    /// L7: DNS SERVFAIL.
+    DnsServfail,
+    /// L7: DNS NXDOMAIN.
+    DnsNxdomain,
+    /// Zeek weird.log entries.
+    ProtocolAnomaly,
+}
+
+impl ErrorClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::PhysicalError => "physical_error",
+            ErrorClass::FrameDrop => "frame_drop",
+            ErrorClass::Rejected => "rejected",
+            ErrorClass::FailedHandshake => "failed_handshake",
+            ErrorClass::ConnectionReset => "connection_reset",
+            ErrorClass::TlsFailure => "tls_failure",
+            ErrorClass::ClientError => "client_error",
+            ErrorClass::ServerError => "server_error",
+            ErrorClass::DnsServfail => "dns_servfail",
+            ErrorClass::DnsNxdomain => "dns_nxdomain",
+            ErrorClass::ProtocolAnomaly => "protocol_anomaly",
+        }
+    }
+}
+
 
 /// The versioned payload of a record on `layercast.events` (key: the entity).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ mod layer;
 mod rest;
 mod ws;
 
-pub use event::{Event, EventMsg, EVENT_VERSION};
+pub use event::{ErrorClass, Event, EventMsg, EVENT_VERSION};
 pub use layer::{OsiLayer, UnknownLayer};
 pub use rest::{
     ApiErrorBody, ComponentHealth, Health, IngestErrorSample, IngestFile, IngestReport,

@@ -134,7 +134,7 @@ async fn read_file(path: PathBuf, settings: InboxSettings, db: Db, producer: Fut
     let mut error_count = parsed.error_count;
     let records = parsed.events.len() as u64;
     let failures = publish(&producer, &settings.events_topic, parsed.events).await;
-    for (index, reason) in failures.iter().take(parse::ndjson::MAX_SAMPLES) {
+    for (index, reason) in failures.iter().take(parse::MAX_SAMPLES) {
         errors.push(LineError { line: *index, reason: reason.clone() });
     }
     error_count += failures.len() as u64;

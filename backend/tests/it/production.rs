@@ -33,6 +33,7 @@ fn event(i: u64) -> Event {
         requests: 0,
         errors: 0,
         latency_ms: None,
+        error_class: None,
     }
 }
 

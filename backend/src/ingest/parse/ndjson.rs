@@ -2,37 +2,47 @@
 
 use layercast_shared::Event;
 
-use super::{LineError, Parsed};
+use super::{parse_object, Format, LineOutcome, Measurement, Parsed, RecordParser, Sink};
 
 /// Longest entity name kept: the database indexes it, and a planner reads it.
 pub const MAX_ENTITY_BYTES: usize = 255;
-/// Refused lines kept with their reason per object; the rest are only counted.
-pub const MAX_SAMPLES: usize = 100;
 
-/// Parses a whole object. Blank lines are skipped; every other line is an event or an error,
-/// and an error never stops the lines after it.
-pub fn parse(bytes: &[u8]) -> Parsed {
-    let mut parsed = Parsed::default();
-    for (index, raw) in bytes.split(|b| *b == b'\n').enumerate() {
-        let line = strip_cr(raw);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match parse_line(line) {
-            Ok(event) => parsed.events.push(event),
-            Err(reason) => {
-                parsed.error_count += 1;
-                if parsed.errors.len() < MAX_SAMPLES {
-                    parsed.errors.push(LineError { line: index as u64 + 1, reason });
-                }
-            }
-        }
+/// Parses native events; stateless.
+#[derive(Debug, Default)]
+pub struct NdjsonParser;
+
+impl RecordParser for NdjsonParser {
+    fn format(&self) -> Format {
+        Format::Ndjson
     }
-    parsed
+
+    fn line(&mut self, line: &[u8], sink: &mut dyn Sink) -> Result<LineOutcome, String> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(LineOutcome::Skipped);
+        }
+        let e = parse_line(line)?;
+        sink.measurement(&Measurement {
+            ts_ms: e.ts.timestamp_millis(),
+            layer: e.layer,
+            entity: &e.entity,
+            bytes: e.bytes,
+            packets: e.packets,
+            connections: e.connections,
+            requests: e.requests,
+            errors: e.errors,
+            latency_ms: e.latency_ms,
+            error_class: e.error_class,
+        });
+        Ok(LineOutcome::Record)
+    }
 }
 
-fn strip_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
+/// Parses a whole object into owned events. Blank lines are skipped; every other line is an
+/// event or an error, and an error never stops the lines after it.
+pub fn parse(bytes: &[u8]) -> Parsed {
+    let mut events = Vec::new();
+    let report = parse_object(&mut NdjsonParser, bytes, &mut events);
+    Parsed { events, errors: report.errors, error_count: report.error_count }
 }
 
 pub fn parse_line(line: &[u8]) -> Result<Event, String> {
