@@ -190,7 +190,7 @@ async function eventually(check, { deadline = UI_DEADLINE_MS, what = 'condition'
 
 /**
  * Waits until the element with `data-testid=testId` has exactly the text `want` (and, when
- * given, the attribute `attr` = `want`). The browser watches the DOM, so nothing is slept.
+ * given, the attribute `attr` = `want`). The browser checks on every frame, so nothing is slept.
  */
 async function expectText(page, testId, want, { attr, deadline = UI_DEADLINE_MS } = {}) {
   try {
@@ -201,7 +201,7 @@ async function expectText(page, testId, want, { attr, deadline = UI_DEADLINE_MS 
           (attr === undefined || el.getAttribute(attr) === want);
       },
       { testId, want, attr },
-      { timeout: deadline, polling: 'mutation' },
+      { timeout: deadline },
     );
   } catch (err) {
     const el = page.locator(`[data-testid="${testId}"]`);
@@ -253,14 +253,15 @@ process.on('exit', () => server?.killNow());
 
 before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
+  for (const name of ['server.log', 'browser.log', 'dashboard.png', 'failure.png']) {
+    fs.rmSync(path.join(ARTIFACTS, name), { force: true });
+  }
   assert.ok(fs.existsSync(BIN), `no backend binary at ${BIN} (build it, or set LAYERCAST_BIN)`);
   assert.ok(fs.existsSync(path.join(STATIC_DIR, 'index.html')),
     `no dashboard in ${STATIC_DIR} (run scripts/build-frontend, or set LAYERCAST_STATIC_DIR)`);
 
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'layercast-e2e-data-'));
-  const logFile = path.join(ARTIFACTS, 'server.log');
-  fs.rmSync(logFile, { force: true });
-  server = new Server({ port: await freePort(), dataDir, logFile });
+  server = new Server({ port: await freePort(), dataDir, logFile: path.join(ARTIFACTS, 'server.log') });
   await server.start();
 
   profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'layercast-e2e-chromium-'));

@@ -56,6 +56,14 @@ pub struct KafkaConfig {
     /// Partitions of the events topic when LayerCast creates it (the most nodes that can share
     /// the work).
     pub partitions: i32,
+    /// Extra librdkafka settings given to every client (TLS, SASL, `debug`, ...).
+    pub client_options: std::collections::BTreeMap<String, String>,
+    /// How long the group waits for a silent node before its partitions go to the others.
+    pub session_timeout_ms: u32,
+    /// How long a rebalance waits for every member to rejoin (librdkafka's
+    /// `max.poll.interval.ms`). Some brokers (tansu) drop a crashed member only when this runs
+    /// out, so it bounds how long a dead node's partitions stay idle there.
+    pub rebalance_timeout_ms: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +125,9 @@ impl Default for KafkaConfig {
             updates_topic: "layercast.updates".into(),
             group_id: "layercast".into(),
             partitions: 6,
+            client_options: Default::default(),
+            session_timeout_ms: 6_000,
+            rebalance_timeout_ms: 10_000,
         }
     }
 }
@@ -168,6 +179,12 @@ impl Config {
         let invalid = |setting, reason: &str| Err(ConfigError::Invalid { setting, reason: reason.into() });
         if self.windows.length_secs == 0 || self.windows.length_secs > 86_400 {
             return invalid("windows.length_secs", "must be between 1 and 86400 seconds");
+        }
+        if !(1_000..=300_000).contains(&self.kafka.session_timeout_ms) {
+            return invalid("kafka.session_timeout_ms", "must be between 1000 and 300000 ms");
+        }
+        if self.kafka.rebalance_timeout_ms < self.kafka.session_timeout_ms {
+            return invalid("kafka.rebalance_timeout_ms", "must be at least kafka.session_timeout_ms");
         }
         if !(1..=1024).contains(&self.kafka.partitions) {
             return invalid("kafka.partitions", "must be between 1 and 1024");

@@ -31,6 +31,7 @@ pub enum BrokerError {
 /// live as long as the clients using it.
 pub struct Broker {
     pub bootstrap: String,
+    options: std::collections::BTreeMap<String, String>,
     embedded: Option<MockCluster<'static, DefaultProducerContext>>,
 }
 
@@ -49,10 +50,15 @@ impl Broker {
                         reason: e.to_string(),
                     })?;
                 }
-                Broker { bootstrap: cluster.bootstrap_servers(), embedded: Some(cluster) }
+                Broker {
+                    bootstrap: cluster.bootstrap_servers(),
+                    options: config.client_options.clone(),
+                    embedded: Some(cluster),
+                }
             }
             Some(brokers) => {
-                let broker = Broker { bootstrap: brokers.clone(), embedded: None };
+                let broker =
+                    Broker { bootstrap: brokers.clone(), options: config.client_options.clone(), embedded: None };
                 broker
                     .ensure_topics(&[
                         (&config.events_topic, config.partitions),
@@ -73,6 +79,9 @@ impl Broker {
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap);
+        for (key, value) in &self.options {
+            config.set(key, value);
+        }
         config
     }
 

@@ -19,6 +19,7 @@ pub mod config;
 pub mod ingest;
 pub mod kafka;
 pub mod live;
+pub mod replay;
 pub mod server;
 pub mod store;
 pub mod stream;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use layercast::config::Config;
+use layercast::ingest::parse::Format;
 use tracing_subscriber::EnvFilter;
 
 /// Real-time capacity planning for networks, layer by layer.
@@ -21,6 +22,25 @@ enum Command {
     Serve(CommonArgs),
     /// Bring the configured database's schema up to date, then exit.
     Migrate(CommonArgs),
+    /// Read log files offline (folders recursively) and write a JSON report.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ReplayArgs {
+    /// Files or folders to read.
+    #[arg(long, required = true, num_args = 1..)]
+    input: Vec<PathBuf>,
+    /// Format of every input; `auto` detects it per file from its first lines.
+    #[arg(long, default_value = "auto", value_parser = format_names())]
+    format: String,
+    /// Where to write the JSON report.
+    #[arg(long)]
+    report: PathBuf,
+}
+
+fn format_names() -> Vec<&'static str> {
+    std::iter::once("auto").chain(Format::ALL.iter().map(|f| f.name())).collect()
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,6 +93,27 @@ fn main() -> anyhow::Result<()> {
             let kind = url.kind();
             layercast::store::Db::open(url, 1).context("migration failed")?;
             println!("{kind} database is up to date");
+            Ok(())
+        }
+        Command::Replay(args) => {
+            let format = Format::ALL.into_iter().find(|f| f.name() == args.format);
+            let files = layercast::replay::collect_files(&args.input)?;
+            let (report, failures) = layercast::replay::replay(&files, format);
+            let json = serde_json::to_vec_pretty(&report)?;
+            std::fs::write(&args.report, json).with_context(|| format!("cannot write {}", args.report.display()))?;
+            eprintln!(
+                "{} files, {} records, {} malformed lines; report in {}",
+                report.inputs.len(),
+                report.records_total,
+                report.errors_total,
+                args.report.display()
+            );
+            if let Some(first) = failures.first() {
+                for f in &failures {
+                    eprintln!("error: {f}");
+                }
+                anyhow::bail!("{} input(s) could not be read, the first: {first}", failures.len());
+            }
             Ok(())
         }
     }

@@ -15,10 +15,11 @@ use crate::store::{self, Aggregator, Db};
 use crate::stream::{self, StreamSettings, UpdatePublisher};
 use crate::NodeId;
 
+/// Seconds open connections (WebSockets above all) get to finish after SIGTERM; the
+/// dashboards reconnect to another node, or to this one when it is back.
+const SHUTDOWN_GRACE_SECS: u64 = 1;
 /// Windows per layer in a snapshot: what the dashboard shows.
 const SNAPSHOT_WINDOWS: i64 = 6;
-/// A crashed node's partitions move to the others after this long.
-const SESSION_TIMEOUT_MS: u32 = 6_000;
 
 /// Runs until SIGINT or SIGTERM. Must run inside an actix system.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -62,7 +63,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             group_id: config.kafka.group_id.clone(),
             node: node.clone(),
             window_len_ms,
-            session_timeout_ms: SESSION_TIMEOUT_MS,
+            session_timeout_ms: config.kafka.session_timeout_ms,
+            rebalance_timeout_ms: config.kafka.rebalance_timeout_ms,
         },
     )
     .context("cannot start the stream stage")?;
@@ -105,7 +107,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .app_data(web::Data::new(hub.clone()))
             .app_data(web::Data::new(snapshot.clone()))
             .app_data(web::Data::new(node_id.clone()))
-            .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("layercast::http"))
+            .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("layercast::http").exclude("/api/health"))
             .configure(api::configure)
             .route("/ws", web::get().to(live::ws_route));
         if static_dir.exists() {
@@ -114,6 +116,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         app
     })
     .workers(2)
+    // Open dashboards would otherwise hold a SIGTERM for actix's default 30 s.
+    .shutdown_timeout(SHUTDOWN_GRACE_SECS)
     .bind(config.http.listen)
     .with_context(|| format!("cannot listen on {} (setting http.listen)", config.http.listen))?
     .run();

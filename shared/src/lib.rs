@@ -12,6 +12,6 @@ pub use event::{ErrorClass, Event, EventMsg, EVENT_VERSION};
 pub use layer::{OsiLayer, UnknownLayer};
 pub use rest::{
     ApiErrorBody, ComponentHealth, Health, IngestErrorSample, IngestFile, IngestReport,
-    SeriesWindow,
+    LayerTotals, ReplayErrorSample, ReplayInput, ReplayReport, SeriesWindow,
 };
 pub use ws::{ClientMsg, LayerWindow, ServerMsg, UpdateMsg, PROTOCOL_VERSION, UPDATE_VERSION};

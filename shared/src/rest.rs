@@ -64,3 +64,47 @@ pub struct IngestErrorSample {
     pub line: u64,
     pub reason: String,
 }
+
+/// The JSON report of `layercast replay`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayReport {
+    /// One entry per file read, in the order read.
+    pub inputs: Vec<ReplayInput>,
+    /// Keyed `L1`..`L7`; every layer is present.
+    pub layers: std::collections::BTreeMap<OsiLayer, LayerTotals>,
+    pub records_total: u64,
+    pub errors_total: u64,
+    /// The first refused lines of each input.
+    pub error_samples: Vec<ReplayErrorSample>,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayInput {
+    pub path: String,
+    /// One of the names `--format` takes; `auto` when no format recognised the file.
+    pub format: String,
+    pub bytes: u64,
+    pub records: u64,
+    /// Lines that were neither records nor errors: headers, comments, blank lines.
+    pub skipped: u64,
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LayerTotals {
+    /// Measurements on this layer.
+    pub events: u64,
+    pub bytes: u64,
+    pub packets: u64,
+    pub connections: u64,
+    pub requests: u64,
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayErrorSample {
+    pub path: String,
+    pub line: u64,
+    pub reason: String,
+}

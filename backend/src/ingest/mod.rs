@@ -2,6 +2,7 @@
 //! published on `layercast.events`, keyed by entity.
 
 pub mod inbox;
+pub mod object;
 pub mod parse;
 
 pub use inbox::{InboxReader, InboxSettings};

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::prelude::*;
-use layercast_shared::{LayerWindow, ServerMsg, UpdateMsg, UPDATE_VERSION};
+use layercast_shared::{LayerWindow, OsiLayer, ServerMsg, UpdateMsg, UPDATE_VERSION};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
@@ -36,11 +36,39 @@ pub struct Broadcast {
     pub windows: Vec<LayerWindow>,
 }
 
+/// How far back (before the newest window seen) the hub remembers what it sent.
+const REMEMBER_MS: i64 = 3_600_000;
+
 /// Knows every connected client and hands each update to all of them.
 #[derive(Default)]
 pub struct Hub {
     sessions: HashMap<u64, Recipient<Push>>,
     next_id: u64,
+    /// The totals last sent per (layer, window start). Updates of one window come from
+    /// several partitions' writers, each reading the total after its own write, and can reach
+    /// the topic in another order than they were read. A window's totals never go down (a
+    /// record only ever adds to its window), so a total below the one already sent is stale
+    /// and dropped rather than shown.
+    sent: HashMap<(OsiLayer, i64), (u64, u64)>,
+    newest_start_ms: i64,
+}
+
+impl Hub {
+    /// Whether `w` is newer than what was sent for its window; remembers it if so.
+    fn is_news(&mut self, w: &LayerWindow) -> bool {
+        let key = (w.layer, w.start_ms);
+        let totals = (w.events, w.bytes);
+        if self.sent.get(&key).is_some_and(|sent| *sent >= totals) {
+            return false;
+        }
+        self.sent.insert(key, totals);
+        if w.start_ms > self.newest_start_ms {
+            self.newest_start_ms = w.start_ms;
+            let horizon = self.newest_start_ms - REMEMBER_MS;
+            self.sent.retain(|(_, start), _| *start >= horizon);
+        }
+        true
+    }
 }
 
 impl Actor for Hub {
@@ -70,6 +98,9 @@ impl Handler<Broadcast> for Hub {
 
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
         for window in msg.windows {
+            if !self.is_news(&window) {
+                continue;
+            }
             let push = Push(ServerMsg::Window { window });
             // `do_send`: a slow browser must not hold up the others; its session drops
             // what it cannot send when the socket is gone.
@@ -128,4 +159,31 @@ pub fn follow_updates(broker: &Broker, topic: &str, hub: Addr<Hub>) -> Result<()
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(start_ms: i64, events: u64) -> LayerWindow {
+        LayerWindow { layer: OsiLayer::L3, start_ms, end_ms: start_ms + 10_000, events, bytes: events * 10 }
+    }
+
+    #[test]
+    fn a_total_older_than_one_sent_is_dropped() {
+        let mut hub = Hub::default();
+        assert!(hub.is_news(&window(0, 26)));
+        assert!(hub.is_news(&window(0, 42)));
+        assert!(!hub.is_news(&window(0, 35)), "arrived late, read earlier");
+        assert!(!hub.is_news(&window(0, 42)), "nothing new");
+        assert!(hub.is_news(&window(10_000, 1)), "another window");
+    }
+
+    #[test]
+    fn old_windows_are_forgotten() {
+        let mut hub = Hub::default();
+        hub.is_news(&window(0, 5));
+        hub.is_news(&window(REMEMBER_MS + 10_000, 1));
+        assert_eq!(hub.sent.len(), 1);
+    }
 }

@@ -47,6 +47,8 @@ pub struct StreamSettings {
     pub window_len_ms: i64,
     /// How long the group waits for a silent node before giving its partitions to others.
     pub session_timeout_ms: u32,
+    /// How long a rebalance waits for members to rejoin (`max.poll.interval.ms`).
+    pub rebalance_timeout_ms: u32,
 }
 
 /// Reads the resume offsets from the database during a rebalance and reports the new
@@ -197,6 +199,7 @@ pub fn start(
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("session.timeout.ms", settings.session_timeout_ms.to_string())
         .set("heartbeat.interval.ms", (settings.session_timeout_ms / 5).max(100).to_string())
+        .set("max.poll.interval.ms", settings.rebalance_timeout_ms.to_string())
         .create_with_context(context)?;
     consumer.subscribe(&[&settings.events_topic])?;
     let consumer = Arc::new(consumer);

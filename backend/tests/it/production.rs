@@ -6,7 +6,6 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use layercast::store::{offsets, windows, Db, DbUrl};
 use layercast_shared::{Event, EventMsg, OsiLayer};
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
@@ -57,15 +56,12 @@ fn stored_total(db: &Db) -> u64 {
     db.conn().ok().and_then(|mut c| windows::total_events(&mut c, WINDOW_MS).ok()).unwrap_or(0)
 }
 
-/// Whether the database holds every partition up to the topic's end.
-fn caught_up(db: &Db, bootstrap: &str, topic: &str) -> bool {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("consumer");
-    let Ok(mut conn) = db.conn() else { return false };
-    (0..PARTITIONS).all(|p| {
-        let Ok((_, high)) = consumer.fetch_watermarks(topic, p, Duration::from_secs(5)) else { return false };
-        let stored = offsets::resume_offset(&mut conn, topic, p, "test").unwrap_or(-1);
-        stored == high
-    })
+/// Per partition, the offset stored with the windows: how many records of it are durable
+/// (offsets start at 0 and have no gaps without transactions). tansu's reported high
+/// watermark lags behind the records it serves, so the test counts what it sent instead.
+fn durable_records(db: &Db, topic: &str) -> Vec<i64> {
+    let Ok(mut conn) = db.conn() else { return Vec::new() };
+    (0..PARTITIONS).map(|p| offsets::resume_offset(&mut conn, topic, p, "test").unwrap_or(-1)).collect()
 }
 
 #[actix_web::test]
@@ -83,9 +79,13 @@ async fn two_nodes_count_every_event_exactly_once_even_when_one_is_killed() {
         database.url,
         WINDOW_MS / 1000
     );
-    let mut a = Node::start("node-a", &config, dir.path());
+    let a = Node::start("node-a", &config, dir.path());
     a.wait_healthy();
-    let b = Node::start("node-b", &config, dir.path());
+    // Node A joins the group first and so leads it. tansu 0.6 never drops a crashed group
+    // leader (the group stays stuck in rebalance), so the node killed below is the other one;
+    // with a Kafka cluster either may die.
+    wait_for("node A to own partitions", Duration::from_secs(60), || (!a.partitions().is_empty()).then_some(()));
+    let mut b = Node::start("node-b", &config, dir.path());
     b.wait_healthy();
     wait_for("both nodes to own partitions", Duration::from_secs(60), || {
         let (pa, pb) = (a.partitions(), b.partitions());
@@ -103,16 +103,17 @@ async fn two_nodes_count_every_event_exactly_once_even_when_one_is_killed() {
         let record = FutureRecord::to(&topic).key("garbage").payload("not an event");
         producer.send(record.partition((i % PARTITIONS as u64) as i32), Timeout::Never).await.map_err(|(e, _)| e).expect("garbage sent");
     }
-    // Kill node A once it has made part of its share durable: mid-stream, not before.
+    // Kill node B once part of the stream is durable: mid-stream, not before.
     wait_for("some events to be stored", Duration::from_secs(60), || (stored_total(&db) >= HALF / 4).then_some(()));
-    a.proc.kill();
+    b.proc.kill();
     produce(&producer, &topic, HALF..2 * HALF).await;
 
-    wait_for("node B to take every partition", Duration::from_secs(60), || {
-        (b.partitions().len() == PARTITIONS as usize).then_some(())
+    wait_for("node A to take every partition", Duration::from_secs(60), || {
+        (a.partitions().len() == PARTITIONS as usize).then_some(())
     });
-    wait_for("the database to reach the end of every partition", Duration::from_secs(120), || {
-        caught_up(&db, &broker.bootstrap, &topic).then_some(())
+    let sent = (2 * HALF + GARBAGE) as i64;
+    wait_for("every record sent to be durable", Duration::from_secs(120), || {
+        (durable_records(&db, &topic).iter().sum::<i64>() == sent).then_some(())
     });
     assert_eq!(stored_total(&db), 2 * HALF, "every event counted exactly once");
 

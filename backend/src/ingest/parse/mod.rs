@@ -6,7 +6,11 @@
 //! and L7). Measurements borrow their entity name, so a sink that only sums (the windows, the
 //! benchmark) allocates nothing per record; a sink that publishes makes owned [`Event`]s.
 
+pub mod alb;
+pub mod counters;
 pub mod ndjson;
+pub mod vpc_flow;
+pub mod zeek;
 
 pub use layercast_shared::ErrorClass;
 use layercast_shared::{Event, OsiLayer};
@@ -179,4 +183,31 @@ pub struct Parsed {
     pub errors: Vec<LineError>,
     /// Refused lines in all; `errors` may keep fewer samples than this.
     pub error_count: u64,
+}
+
+/// The format whose parser recognises these first lines (blank lines left out). The native
+/// format goes first (it refuses any unknown field, so it never takes another format's JSON),
+/// then the formats with headers or a fixed first word, the plain-text ones last.
+pub fn sniff(lines: &[&[u8]]) -> Option<Format> {
+    let sniffers: [(Format, fn(&[&[u8]]) -> bool); 6] = [
+        (Format::Ndjson, ndjson::sniff),
+        (Format::Zeek, zeek::sniff),
+        (Format::Counters, counters::sniff),
+        (Format::Nlb, alb::sniff_nlb),
+        (Format::Alb, alb::sniff),
+        (Format::VpcFlow, vpc_flow::sniff),
+    ];
+    sniffers.into_iter().find(|(_, sniff)| sniff(lines)).map(|(format, _)| format)
+}
+
+/// A fresh parser for one object of `format`.
+pub fn parser_for(format: Format) -> Box<dyn RecordParser> {
+    match format {
+        Format::VpcFlow => Box::new(vpc_flow::VpcFlowParser::new()),
+        Format::Alb => Box::new(alb::AlbParser::new()),
+        Format::Nlb => Box::new(alb::NlbParser::new()),
+        Format::Zeek => Box::new(zeek::ZeekParser::new()),
+        Format::Counters => Box::new(counters::CountersParser::new()),
+        Format::Ndjson => Box::new(ndjson::NdjsonParser),
+    }
 }

@@ -37,6 +37,11 @@ impl RecordParser for NdjsonParser {
     }
 }
 
+/// Whether the first lines are native events.
+pub fn sniff(lines: &[&[u8]]) -> bool {
+    lines.first().is_some_and(|l| parse_line(l).is_ok())
+}
+
 /// Parses a whole object into owned events. Blank lines are skipped; every other line is an
 /// event or an error, and an error never stops the lines after it.
 pub fn parse(bytes: &[u8]) -> Parsed {

@@ -1,0 +1,94 @@
+//! One input object (a file, later an S3 object): decompressed when it is gzip, its format
+//! detected from its first lines, and its lines fed to the parser of that format.
+
+use std::io::Read;
+
+use super::parse::{self, Format, ObjectReport, RecordParser, Sink};
+
+/// Lines looked at to recognise a format.
+const SNIFF_LINES: usize = 20;
+/// Bytes looked at to recognise a format: a first line of 10 MB must not be copied around.
+const SNIFF_BYTES: usize = 64 * 1024;
+
+/// Gzip's magic bytes: detected by content, not by the name, as objects are often misnamed.
+fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+/// The object's bytes, decompressed when gzip (several members are read, as `cat a.gz b.gz`
+/// makes). A corrupt or truncated stream gives what could be read and the reason it stopped.
+pub fn decode(bytes: Vec<u8>) -> (Vec<u8>, Option<String>) {
+    if !is_gzip(&bytes) {
+        return (bytes, None);
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 4);
+    let mut decoder = flate2::read::MultiGzDecoder::new(&bytes[..]);
+    match decoder.read_to_end(&mut out) {
+        Ok(_) => (out, None),
+        Err(e) => {
+            let reason = format!("gzip stream broken after {} decompressed bytes: {e}", out.len());
+            (out, Some(reason))
+        }
+    }
+}
+
+/// The format of an object, judged from its first lines; `None` when no parser recognises it.
+pub fn detect(bytes: &[u8]) -> Option<Format> {
+    let head = &bytes[..bytes.len().min(SNIFF_BYTES)];
+    let lines: Vec<&[u8]> = head
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .take(SNIFF_LINES)
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    parse::sniff(&lines)
+}
+
+/// Parses a whole decoded object with the parser of `format`.
+pub fn parse(format: Format, bytes: &[u8], sink: &mut dyn Sink) -> ObjectReport {
+    let mut parser: Box<dyn RecordParser> = parse::parser_for(format);
+    parse::parse_object(parser.as_mut(), bytes, sink)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(data).expect("compress");
+        enc.finish().expect("finish")
+    }
+
+    #[test]
+    fn gzip_is_recognised_by_its_magic_bytes() {
+        let line = b"{\"ts\":1,\"layer\":\"L3\",\"entity\":\"a\"}\n";
+        let (plain, err) = decode(gzip(line));
+        assert_eq!((plain.as_slice(), err), (&line[..], None));
+        let (same, _) = decode(line.to_vec());
+        assert_eq!(same, line);
+    }
+
+    #[test]
+    fn a_truncated_gzip_gives_what_it_has_and_a_reason() {
+        let data: Vec<u8> = (0..20_000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let mut zipped = gzip(&data);
+        zipped.truncate(zipped.len() / 2);
+        let (partial, err) = decode(zipped);
+        assert!(err.is_some());
+        assert!(!partial.is_empty() && partial.len() < data.len());
+        assert!(data.starts_with(&partial));
+    }
+
+    #[test]
+    fn native_events_are_detected() {
+        let line = b"\n{\"ts\":1,\"layer\":\"L3\",\"entity\":\"a\"}\n";
+        assert_eq!(detect(line), Some(Format::Ndjson));
+        assert_eq!(detect(b"\x00\x01\x02garbage"), None);
+    }
+}
