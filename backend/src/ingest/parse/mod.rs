@@ -189,7 +189,8 @@ pub struct Parsed {
 /// format goes first (it refuses any unknown field, so it never takes another format's JSON),
 /// then the formats with headers or a fixed first word, the plain-text ones last.
 pub fn sniff(lines: &[&[u8]]) -> Option<Format> {
-    let sniffers: [(Format, fn(&[&[u8]]) -> bool); 6] = [
+    type Sniffer = fn(&[&[u8]]) -> bool;
+    let sniffers: [(Format, Sniffer); 6] = [
         (Format::Ndjson, ndjson::sniff),
         (Format::Zeek, zeek::sniff),
         (Format::Counters, counters::sniff),
