@@ -718,7 +718,7 @@ mod tests {
     use layercast_shared::Event;
     use serde_json::Value;
 
-    const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/");
+    const DATA: &str = concat!(env!("LAYERCAST_SHARED_DATA"), "/");
 
     fn read(rel: &str) -> Vec<u8> {
         std::fs::read(format!("{DATA}{rel}")).unwrap_or_else(|e| panic!("{rel}: {e}"))

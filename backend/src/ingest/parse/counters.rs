@@ -729,7 +729,7 @@ mod tests {
         );
         assert!(!sniff(&[br#"{"ts":1,"layer":"L3","entity":"a"}"#]));
         assert!(!sniff(&[]));
-        let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data");
+        let shared = concat!(env!("LAYERCAST_SHARED_DATA"), "");
         for rel in [
             "aws/vpcflow/elastic-integrations/test-with-message-field.log",
             "aws/vpcflow/elastic-beats/accept-reject-traffic.log",

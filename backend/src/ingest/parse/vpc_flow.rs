@@ -776,7 +776,7 @@ mod tests {
     use super::super::parse_object;
     use super::*;
 
-    const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/aws/vpcflow");
+    const DATA: &str = concat!(env!("LAYERCAST_SHARED_DATA"), "/aws/vpcflow");
 
     fn read(rel: &str) -> Vec<u8> {
         std::fs::read(format!("{DATA}/{rel}")).unwrap_or_else(|e| panic!("{rel}: {e}"))
@@ -1420,7 +1420,7 @@ mod tests {
         )));
         assert!(!sniff(&[]));
 
-        let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data");
+        let shared = concat!(env!("LAYERCAST_SHARED_DATA"), "");
         let mut others = vec![
             format!("{shared}/aws/alb/elastic-integrations/test-alb.log"),
             format!("{shared}/aws/alb/elastic-beats/application-lb-http.log"),

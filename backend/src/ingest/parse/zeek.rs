@@ -749,7 +749,7 @@ mod tests {
     use super::*;
     use layercast_shared::Event;
 
-    const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/zeek/");
+    const DATA: &str = concat!(env!("LAYERCAST_SHARED_DATA"), "/zeek/");
 
     fn read(rel: &str) -> Vec<u8> {
         std::fs::read(format!("{DATA}{rel}")).unwrap_or_else(|e| panic!("{rel}: {e}"))
