@@ -20,6 +20,9 @@ const MAX_BATCH_RECORDS: usize = 20_000;
 /// Records queued in the mailbox before the supervisor's `send` waits: the backpressure that
 /// keeps a slow database from filling memory.
 const MAILBOX_CAPACITY: usize = 1_024;
+/// Records from past our position skipped after a seek before the seek is taken as failed
+/// and tried again.
+const MAX_SKIPPED_AFTER_SEEK: u64 = 100_000;
 
 /// A record of the events topic, in offset order.
 #[derive(Debug, Message)]
@@ -27,6 +30,14 @@ const MAILBOX_CAPACITY: usize = 1_024;
 pub struct Record {
     pub offset: i64,
     pub payload: Option<Vec<u8>>,
+}
+
+/// What became of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    Yes,
+    Duplicate,
+    Gap { got: i64 },
 }
 
 /// Write what is pending, then stop: the partition was revoked or the node is shutting down.
@@ -47,6 +58,10 @@ pub struct PartitionActor {
     pending_records: usize,
     /// Records whose payload was not a valid `EventMsg`; skipped, counted, logged.
     malformed: u64,
+    /// Set while a seek to `next_offset` may not have taken effect yet: records from past our
+    /// position are skipped (counted here) instead of starting another resynchronisation,
+    /// which would restart the fetch and never let the seek land.
+    awaiting_seek: Option<u64>,
     writer: Recipient<WriteBatch>,
     committer: Committer,
     updates: UpdatePublisher,
@@ -64,7 +79,8 @@ pub struct PartitionDeps {
 }
 
 impl PartitionActor {
-    pub fn new(partition: i32, start_offset: i64, deps: PartitionDeps) -> Self {
+    /// `after_seek`: the consumer was just sought to `start_offset`.
+    pub fn new(partition: i32, start_offset: i64, after_seek: bool, deps: PartitionDeps) -> Self {
         PartitionActor {
             topic: deps.topic,
             partition,
@@ -74,6 +90,7 @@ impl PartitionActor {
             pending: TumblingWindows::new(deps.window_len_ms),
             pending_records: 0,
             malformed: 0,
+            awaiting_seek: after_seek.then_some(0),
             writer: deps.writer,
             committer: deps.committer,
             updates: deps.updates,
@@ -81,12 +98,27 @@ impl PartitionActor {
         }
     }
 
-    fn take(&mut self, record: Record) {
+    fn take(&mut self, record: Record) -> Taken {
         // Records before our position were already made durable (they arrive again after a
         // seek, or from a prefetch of the previous owner's position).
         if record.offset < self.next_offset {
-            return;
+            return Taken::Duplicate;
         }
+        // Offsets of a topic written without transactions have no gaps, so a record past our
+        // position means the consumer is not where the database says we are (seen with tansu
+        // after a takeover: the fetch began at the log end). Taking it would lose the records
+        // in between.
+        if record.offset > self.next_offset {
+            if let Some(skipped) = self.awaiting_seek.as_mut() {
+                // Fetched before our seek took effect: it comes again, in order, after it.
+                *skipped += 1;
+                if *skipped < MAX_SKIPPED_AFTER_SEEK {
+                    return Taken::Duplicate;
+                }
+            }
+            return Taken::Gap { got: record.offset };
+        }
+        self.awaiting_seek = None;
         self.next_offset = record.offset + 1;
         let decoded = record
             .payload
@@ -104,6 +136,7 @@ impl PartitionActor {
                 tracing::warn!(partition = self.partition, offset = record.offset, %reason, malformed = self.malformed, "skipping a malformed event record");
             }
         }
+        Taken::Yes
     }
 
     /// Writes the pending deltas and the new offset in one transaction; the actor takes no
@@ -201,9 +234,20 @@ impl Handler<Record> for PartitionActor {
     type Result = ();
 
     fn handle(&mut self, record: Record, ctx: &mut Context<Self>) {
-        self.take(record);
-        if self.pending_records >= MAX_BATCH_RECORDS {
-            self.flush(ctx);
+        match self.take(record) {
+            Taken::Yes => {
+                if self.pending_records >= MAX_BATCH_RECORDS {
+                    self.flush(ctx);
+                }
+            }
+            Taken::Duplicate => {}
+            Taken::Gap { got } => {
+                tracing::warn!(partition = self.partition, expected = self.next_offset, got, "consumer is past our position, resynchronising");
+                // What is pending is dropped with the actor: the offset it would have advanced
+                // stays in the database, and the resync replays from there.
+                let _ = self.control.send(Control::Resync { partition: self.partition });
+                ctx.stop();
+            }
         }
     }
 }

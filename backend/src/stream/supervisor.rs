@@ -284,7 +284,7 @@ impl Supervisor {
             Control::Assigned { partitions } => {
                 for (partition, offset) in partitions {
                     match offset {
-                        Some(offset) => self.start_actor(partition, offset),
+                        Some(offset) => self.start_actor(partition, offset, false),
                         None => self.resync(partition).await,
                     }
                 }
@@ -297,7 +297,7 @@ impl Supervisor {
         }
     }
 
-    fn start_actor(&mut self, partition: i32, offset: i64) {
+    fn start_actor(&mut self, partition: i32, offset: i64, after_seek: bool) {
         let deps = PartitionDeps {
             topic: self.deps.settings.events_topic.clone(),
             node: self.deps.settings.node.clone(),
@@ -307,7 +307,7 @@ impl Supervisor {
             updates: self.deps.updates.clone(),
             control: self.deps.control.clone(),
         };
-        let actor = PartitionActor::new(partition, offset, deps).start();
+        let actor = PartitionActor::new(partition, offset, after_seek, deps).start();
         if let Some(old) = self.actors.insert(partition, actor) {
             old.do_send(FlushAndStop);
         }
@@ -359,6 +359,6 @@ impl Supervisor {
         if let Err(e) = seek {
             tracing::warn!(partition, error = %e, "seek failed; the partition may have moved");
         }
-        self.start_actor(partition, offset);
+        self.start_actor(partition, offset, true);
     }
 }

@@ -36,20 +36,22 @@ fn event(i: u64) -> Event {
     }
 }
 
-async fn produce(producer: &FutureProducer, topic: &str, range: std::ops::Range<u64>) {
+/// Sends the events; returns the partition each went to, by entity.
+async fn produce(producer: &FutureProducer, topic: &str, range: std::ops::Range<u64>) -> Vec<(String, i32)> {
     let sends = range.map(|i| {
         let e = event(i);
         let key = e.entity.clone();
         let payload = serde_json::to_vec(&EventMsg::new(e)).expect("encode");
         async move {
-            producer
+            let delivery = producer
                 .send(FutureRecord::to(topic).key(&key).payload(&payload), Timeout::Never)
                 .await
                 .map_err(|(e, _)| e)
                 .expect("delivered");
+            (key, delivery.partition)
         }
     });
-    futures::future::join_all(sends).await;
+    futures::future::join_all(sends).await
 }
 
 fn stored_total(db: &Db) -> u64 {
@@ -93,12 +95,16 @@ async fn two_nodes_count_every_event_exactly_once_even_when_one_is_killed() {
     });
 
     let db = Db::open(DbUrl::parse(&database.url).expect("url"), 2).expect("test db");
+    // One record per batch: tansu 0.6 cannot fetch from the middle of a record batch (it
+    // answers with nothing, or with the next batch), so a node taking over a partition at an
+    // offset inside a batch would stall. With Kafka any batching works.
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker.bootstrap)
         .set("enable.idempotence", "true")
+        .set("batch.num.messages", "1")
         .create()
         .expect("producer");
-    produce(&producer, &topic, 0..HALF).await;
+    let mut sent_to = produce(&producer, &topic, 0..HALF).await;
     for i in 0..GARBAGE {
         let record = FutureRecord::to(&topic).key("garbage").payload("not an event");
         producer.send(record.partition((i % PARTITIONS as u64) as i32), Timeout::Never).await.map_err(|(e, _)| e).expect("garbage sent");
@@ -106,7 +112,7 @@ async fn two_nodes_count_every_event_exactly_once_even_when_one_is_killed() {
     // Kill node B once part of the stream is durable: mid-stream, not before.
     wait_for("some events to be stored", Duration::from_secs(60), || (stored_total(&db) >= HALF / 4).then_some(()));
     b.proc.kill();
-    produce(&producer, &topic, HALF..2 * HALF).await;
+    sent_to.extend(produce(&producer, &topic, HALF..2 * HALF).await);
 
     wait_for("node A to take every partition", Duration::from_secs(60), || {
         (a.partitions().len() == PARTITIONS as usize).then_some(())
@@ -115,7 +121,22 @@ async fn two_nodes_count_every_event_exactly_once_even_when_one_is_killed() {
     wait_for("every record sent to be durable", Duration::from_secs(120), || {
         (durable_records(&db, &topic).iter().sum::<i64>() == sent).then_some(())
     });
-    assert_eq!(stored_total(&db), 2 * HALF, "every event counted exactly once");
+    let total = stored_total(&db);
+    if total != 2 * HALF {
+        // Which partitions are off, to tell a lost batch from a double-counted one.
+        let partition_of: std::collections::HashMap<String, i32> = sent_to.iter().cloned().collect();
+        let mut conn = db.conn().expect("conn");
+        let rows = windows::series_windows(&mut conn, WINDOW_MS, None, 0, i64::MAX, 100_000).expect("rows");
+        let mut stored = [0_i64; PARTITIONS as usize];
+        for r in &rows {
+            stored[partition_of[&r.entity] as usize] += r.events;
+        }
+        let mut sent = [0_i64; PARTITIONS as usize];
+        for (_, p) in &sent_to {
+            sent[*p as usize] += 1;
+        }
+        panic!("stored {total} of {} events; per partition stored {stored:?}, sent {sent:?}, offsets {:?}", 2 * HALF, durable_records(&db, &topic));
+    }
 
     // Per window, too: each 10 s window of event time holds exactly its 10,000 events.
     let mut conn = db.conn().expect("conn");
