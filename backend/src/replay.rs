@@ -159,4 +159,28 @@ mod tests {
     fn a_missing_input_is_an_error() {
         assert!(collect_files(&[PathBuf::from("/nonexistent/layercast")]).is_err());
     }
+
+    #[test]
+    fn every_real_log_file_is_recognised_and_read_without_refused_lines() {
+        let data = PathBuf::from(env!("LAYERCAST_SHARED_DATA"));
+        let files = collect_files(&[data.join("aws"), data.join("zeek")]).expect("shared data");
+        let (report, failures) = replay(&files, None);
+        assert!(failures.is_empty());
+        // Not logs (licences, expected outputs, test-case tables), or logs that cannot be read
+        // without outside knowledge: a deliberately invalid file, and a custom flow-log format
+        // without its header line.
+        let not_readable = |p: &str| {
+            [".txt", ".json", ".jsonl", ".md", ".config", "LICENSE"].iter().any(|s| p.ends_with(s))
+                || p.ends_with("elastic-beats/bad.log")
+                || p.ends_with("custom-transit-gateway.log")
+        };
+        for input in report.inputs.iter().filter(|i| !not_readable(&i.path)) {
+            assert_ne!(input.format, "auto", "{} not recognised", input.path);
+            assert_eq!(input.errors, 0, "{}: {:?}", input.path, report.error_samples.iter().find(|s| s.path == input.path));
+            assert!(input.records + input.skipped > 0, "{}", input.path);
+        }
+        for layer in [OsiLayer::L3, OsiLayer::L4, OsiLayer::L5, OsiLayer::L6, OsiLayer::L7] {
+            assert!(report.layers[&layer].events > 0, "{layer} measured by the real logs");
+        }
+    }
 }
