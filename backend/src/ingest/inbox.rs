@@ -1,6 +1,6 @@
 //! The inbox source: an actor that notices new files in a folder, claims each in the database
-//! ledger (so that it is read once, even by several nodes sharing the folder), parses it and
-//! publishes its events.
+//! ledger (so that it is read once, even by several nodes sharing the folder), parses it (any
+//! format LayerCast reads, plain or gzip) and publishes its measurements as events.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use layercast_shared::{Event, EventMsg};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
+use super::object;
 use super::parse::{self, LineError};
 use crate::store::{self, Db};
 
@@ -129,7 +130,7 @@ async fn read_file(path: PathBuf, settings: InboxSettings, db: Db, producer: Fut
         tracing::debug!(file = %name, "already in the ledger, skipped");
         return Ok(());
     }
-    let parsed = tokio::task::spawn_blocking(move || parse::ndjson::parse(&bytes)).await?;
+    let parsed = tokio::task::spawn_blocking(move || read_object(bytes)).await?;
     let mut errors = parsed.errors;
     let mut error_count = parsed.error_count;
     let records = parsed.events.len() as u64;
@@ -151,6 +152,28 @@ async fn read_file(path: PathBuf, settings: InboxSettings, db: Db, producer: Fut
     })
     .await??;
     Ok(())
+}
+
+/// Decompresses, recognises and parses one file: every format LayerCast reads, plain or gzip.
+fn read_object(raw: Vec<u8>) -> parse::Parsed {
+    let (bytes, broken) = object::decode(raw);
+    let mut parsed = parse::Parsed::default();
+    match object::detect(&bytes) {
+        Some(format) => {
+            let report = object::parse(format, &bytes, &mut parsed.events);
+            parsed.errors = report.errors;
+            parsed.error_count = report.error_count;
+        }
+        None => {
+            parsed.error_count = 1;
+            parsed.errors.push(LineError { line: 1, reason: "format not recognised".into() });
+        }
+    }
+    if let Some(reason) = broken {
+        parsed.error_count += 1;
+        parsed.errors.push(LineError { line: 0, reason });
+    }
+    parsed
 }
 
 /// Publishes the events keyed by entity; returns the ones the broker did not take, as (event

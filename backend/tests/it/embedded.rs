@@ -38,6 +38,22 @@ fn a_dropped_file_is_counted_and_its_malformed_lines_reported() {
     let lines: Vec<u64> = report["error_samples"].as_array().expect("samples").iter().filter_map(|s| s["line"].as_u64()).collect();
     assert_eq!(lines.iter().copied().collect::<std::collections::BTreeSet<_>>(), [11, 32].into());
 
+    // A real format, gzip-compressed: VPC flow logs (v2), one accepted and one rejected flow.
+    let flows = "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1790000001 1790000005 ACCEPT OK\n\
+                 2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 1 40 1790000002 1790000006 REJECT OK\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, flows.as_bytes()).expect("gzip");
+    std::fs::write(inbox.join(".flows.tmp"), gz.finish().expect("gzip")).expect("write");
+    std::fs::rename(inbox.join(".flows.tmp"), inbox.join("flows.log.gz")).expect("rename");
+    let l3 = wait_for("the flow-log bytes to be stored", Duration::from_secs(60), || {
+        let (_, body) = http_get(node.port, "/api/windows?layer=L3&from=1790000000000&to=1790000010000")?;
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+        (!rows.is_empty()).then_some(rows)
+    });
+    assert_eq!(l3.len(), 1, "one interface");
+    assert_eq!(l3[0]["entity"], "eni-1235b8ca123456789");
+    assert_eq!((l3[0]["events"].as_u64(), l3[0]["bytes"].as_u64()), (Some(2), Some(4289)));
+
     let (status, body) = http_get(node.port, "/api/windows?layer=L8").expect("bad request");
     assert_eq!(status, 400);
     assert!(body.contains("\"error\""), "{body}");
