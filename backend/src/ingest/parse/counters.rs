@@ -429,6 +429,11 @@ impl Interval {
             Width::ByValue => 64,
         };
         let range = 1_u128 << bits;
+        // A value that does not fit the declared width cannot have wrapped within it (found
+        // by the fuzzer: a 33-bit value, then `counter_bits: 32`).
+        if u128::from(a) >= range || u128::from(b) >= range {
+            return None;
+        }
         let delta = range - u128::from(a) + u128::from(b);
         if delta >= range / 2 || ceiling.is_some_and(|c| delta > c) {
             return None;
@@ -747,4 +752,19 @@ mod tests {
             assert!(!sniff(&lines), "{rel}");
         }
     }
+
+    #[test]
+    fn a_value_too_wide_for_its_declared_counter_is_a_reset_not_a_panic() {
+        let mut parser = CountersParser::new();
+        let mut events: Vec<layercast_shared::Event> = Vec::new();
+        let lines: [&[u8]; 2] = [
+            br#"{"ts":1700000000000,"device":"sw1","interface":"et1","in_octets":4299746000,"out_octets":10,"oper_status":"up"}"#,
+            br#"{"ts":1700000060000,"device":"sw1","interface":"et1","in_octets":100,"out_octets":20,"oper_status":2,"counter_bits":32}"#,
+        ];
+        for line in lines {
+            assert!(parser.line(line, &mut events).is_ok());
+        }
+        assert!(events.iter().all(|e| e.layer != OsiLayer::L2), "no L2 delta invented: {events:?}");
+    }
+
 }

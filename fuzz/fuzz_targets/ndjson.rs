@@ -1,0 +1,9 @@
+//! Arbitrary bytes as one object of the `ndjson` format.
+#![no_main]
+
+use layercast::ingest::parse::Format;
+use libfuzzer_sys::fuzz_target;
+
+mod common;
+
+fuzz_target!(|data: &[u8]| common::parse_with(Format::Ndjson, data));
