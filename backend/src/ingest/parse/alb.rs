@@ -290,12 +290,11 @@ impl ElbCore {
             l7.requests = 1;
             l7.bytes = r.received.saturating_add(r.sent);
             l7.latency_ms = latency_ms;
-            l7.error_class = match r.elb_status {
+            l7.set_error(match r.elb_status {
                 Some(500..=599) => Some(ErrorClass::ServerError),
                 Some(400..=499) => Some(ErrorClass::ClientError),
                 _ => None,
-            };
-            l7.errors = u64::from(l7.error_class.is_some());
+            });
             sink.measurement(&l7);
         }
         Ok(())

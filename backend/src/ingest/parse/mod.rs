@@ -80,6 +80,12 @@ impl<'a> Measurement<'a> {
         }
     }
 
+    /// Marks the measurement as one error of `class`, or as no error when `None`.
+    pub fn set_error(&mut self, class: Option<ErrorClass>) {
+        self.errors = u64::from(class.is_some());
+        self.error_class = class;
+    }
+
     pub fn to_event(&self) -> Option<Event> {
         Some(Event {
             ts: chrono::DateTime::from_timestamp_millis(self.ts_ms)?,

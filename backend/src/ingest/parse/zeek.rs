@@ -462,14 +462,13 @@ fn emit(
             let mut l4 = Measurement::new(ts, OsiLayer::L4, service);
             l4.connections = 1;
             l4.bytes = sum(r.orig_bytes, r.resp_bytes);
-            l4.error_class = match (r.conn_state.unwrap_or_default(), proto == "tcp") {
+            l4.set_error(match (r.conn_state.unwrap_or_default(), proto == "tcp") {
                 ("S0", _) | ("REJ" | "RSTOS0" | "RSTRH" | "SH" | "SHR", true) => {
                     Some(ErrorClass::FailedHandshake)
                 }
                 ("RSTO" | "RSTR", true) => Some(ErrorClass::ConnectionReset),
                 _ => None,
-            };
-            l4.errors = u64::from(l4.error_class.is_some());
+            });
             sink.measurement(&l4);
         }
         Kind::Http => {
@@ -477,12 +476,11 @@ fn emit(
             let mut l7 = Measurement::new(ts, OsiLayer::L7, name);
             l7.requests = 1;
             l7.bytes = sum(r.request_body_len, r.response_body_len);
-            l7.error_class = match r.status_code {
+            l7.set_error(match r.status_code {
                 Some(500..=599) => Some(ErrorClass::ServerError),
                 Some(400..=499) => Some(ErrorClass::ClientError),
                 _ => None,
-            };
-            l7.errors = u64::from(l7.error_class.is_some());
+            });
             sink.measurement(&l7);
         }
         Kind::Dns => {
@@ -490,12 +488,11 @@ fn emit(
             let mut l7 = Measurement::new(ts, OsiLayer::L7, name);
             l7.requests = 1;
             l7.latency_ms = r.rtt_s.map(|s| s * MS_PER_S);
-            l7.error_class = match r.rcode_name {
+            l7.set_error(match r.rcode_name {
                 Some("SERVFAIL") => Some(ErrorClass::DnsServfail),
                 Some("NXDOMAIN") => Some(ErrorClass::DnsNxdomain),
                 _ => None,
-            };
-            l7.errors = u64::from(l7.error_class.is_some());
+            });
             sink.measurement(&l7);
         }
         Kind::Ssl => {
