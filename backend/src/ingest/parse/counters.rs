@@ -684,30 +684,10 @@ mod tests {
         let input =
             std::fs::read_to_string(format!("{FIXTURES}/wrap-and-reset.jsonl")).expect("fixture");
         let lines: Vec<&[u8]> = input.lines().map(str::as_bytes).collect();
-        let mut seed = 0x2545_F491_4F6C_DD1D_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        let noise = b"{}[]\",:-019eE.\\ nul\xff";
+        let mut mangler = super::super::Mangler::new(0x2545_F491_4F6C_DD1D, b"{}[]\",:-019eE.\\ nul\xff");
         let mut parser = CountersParser::new();
         for _ in 0..20_000 {
-            let mut line = lines[(next() % lines.len() as u64) as usize].to_vec();
-            for _ in 0..(next() % 4) {
-                if line.is_empty() {
-                    break;
-                }
-                let at = (next() % line.len() as u64) as usize;
-                match next() % 3 {
-                    0 => line[at] = noise[(next() % noise.len() as u64) as usize],
-                    1 => {
-                        line.remove(at);
-                    }
-                    _ => line.truncate(at),
-                }
-            }
+            let line = mangler.mangle(&lines);
             let _ = parser.line(&line, &mut Vec::new());
         }
         // Extremes of time and value.

@@ -134,6 +134,47 @@ pub trait RecordParser {
     fn line(&mut self, line: &[u8], sink: &mut dyn Sink) -> Result<LineOutcome, String>;
 }
 
+/// Deterministic mangling of real lines, for the parsers' never-panic tests.
+#[cfg(test)]
+pub(crate) struct Mangler {
+    seed: u64,
+    noise: &'static [u8],
+}
+
+#[cfg(test)]
+impl Mangler {
+    pub(crate) fn new(seed: u64, noise: &'static [u8]) -> Self {
+        Mangler { seed, noise }
+    }
+
+    /// xorshift64: the same mangles on every run, no dependency.
+    fn next(&mut self) -> u64 {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        self.seed
+    }
+
+    /// One of `lines`, with up to three bytes replaced by noise, removed, or cut there.
+    pub(crate) fn mangle<L: AsRef<[u8]>>(&mut self, lines: &[L]) -> Vec<u8> {
+        let mut line = lines[(self.next() % lines.len() as u64) as usize].as_ref().to_vec();
+        for _ in 0..(self.next() % 4) {
+            if line.is_empty() {
+                break;
+            }
+            let at = (self.next() % line.len() as u64) as usize;
+            match self.next() % 3 {
+                0 => line[at] = self.noise[(self.next() % self.noise.len() as u64) as usize],
+                1 => {
+                    line.remove(at);
+                }
+                _ => line.truncate(at),
+            }
+        }
+        line
+    }
+}
+
 /// Refused lines kept with their reason per object; the rest are only counted.
 pub const MAX_SAMPLES: usize = 100;
 

@@ -1264,30 +1264,11 @@ mod tests {
         ] {
             lines.extend(read(file).split(|&b| b == b'\n').map(<[u8]>::to_vec));
         }
-        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut mangler =
+            super::super::Mangler::new(0x9E37_79B9_7F4A_7C15, b" -{}\"\\:0123456789abcxyzOKREJECT\xff\xc3\n");
         let mut parser = VpcFlowParser::new();
-        let noise = b" -{}\"\\:0123456789abcxyzOKREJECT\xff\xc3\n";
         for round in 0..20_000 {
-            let mut line = lines[(next() % lines.len() as u64) as usize].clone();
-            for _ in 0..(next() % 4) {
-                if line.is_empty() {
-                    break;
-                }
-                let at = (next() % line.len() as u64) as usize;
-                match next() % 3 {
-                    0 => line[at] = noise[(next() % noise.len() as u64) as usize],
-                    1 => {
-                        line.remove(at);
-                    }
-                    _ => line.truncate(at),
-                }
-            }
+            let line = mangler.mangle(&lines);
             if round % 997 == 0 {
                 parser = VpcFlowParser::new();
             }
