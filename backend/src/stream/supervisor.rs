@@ -154,11 +154,7 @@ pub struct StreamHandle {
 }
 
 impl StreamHandle {
-    /// Partitions this node owns now.
-    pub fn owned(&self) -> Vec<i32> {
-        self.owned.lock().map(|s| s.iter().copied().collect()).unwrap_or_default()
-    }
-
+    /// Partitions this node owns now, kept current by the supervisor.
     pub fn owned_view(&self) -> Arc<Mutex<BTreeSet<i32>>> {
         self.owned.clone()
     }

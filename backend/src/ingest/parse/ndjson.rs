@@ -2,7 +2,7 @@
 
 use layercast_shared::Event;
 
-use super::{parse_object, Format, LineOutcome, Measurement, Parsed, RecordParser, Sink};
+use super::{Format, LineOutcome, Measurement, RecordParser, Sink};
 
 /// Longest entity name kept: the database indexes it, and a planner reads it.
 pub const MAX_ENTITY_BYTES: usize = 255;
@@ -42,14 +42,6 @@ pub fn sniff(lines: &[&[u8]]) -> bool {
     lines.first().is_some_and(|l| parse_line(l).is_ok())
 }
 
-/// Parses a whole object into owned events. Blank lines are skipped; every other line is an
-/// event or an error, and an error never stops the lines after it.
-pub fn parse(bytes: &[u8]) -> Parsed {
-    let mut events = Vec::new();
-    let report = parse_object(&mut NdjsonParser, bytes, &mut events);
-    Parsed { events, errors: report.errors, error_count: report.error_count }
-}
-
 pub fn parse_line(line: &[u8]) -> Result<Event, String> {
     let event: Event = serde_json::from_slice(line).map_err(|e| format!("not a native event: {e}"))?;
     if event.entity.is_empty() {
@@ -63,7 +55,14 @@ pub fn parse_line(line: &[u8]) -> Result<Event, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{parse_object, Parsed};
     use super::*;
+
+    fn parse(bytes: &[u8]) -> Parsed {
+        let mut events = Vec::new();
+        let report = parse_object(&mut NdjsonParser, bytes, &mut events);
+        Parsed { events, errors: report.errors, error_count: report.error_count }
+    }
 
     #[test]
     fn malformed_lines_are_counted_with_their_line_and_the_rest_is_taken() {
