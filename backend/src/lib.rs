@@ -14,6 +14,7 @@
 //! [`kafka`] holds what every stage needs of the broker, [`config`] the settings, [`server`]
 //! wires it all for `layercast serve`.
 
+pub mod analysis;
 pub mod api;
 pub mod config;
 pub mod ingest;
@@ -21,6 +22,7 @@ pub mod kafka;
 pub mod live;
 pub mod replay;
 pub mod server;
+pub mod simulate;
 pub mod store;
 pub mod stream;
 

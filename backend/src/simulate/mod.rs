@@ -1,0 +1,1 @@
+//! The traffic simulator behind `layercast simulate` (to be written).
