@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use layercast::ingest::parse::{self, Format, Measurement, Sink};
+use layercast_parse::{self as parse, Format, Measurement, Sink};
 
 #[derive(Default)]
 pub struct TouchAll {

@@ -1,7 +1,7 @@
 //! Arbitrary bytes as one object of the `nlb` format.
 #![no_main]
 
-use layercast::ingest::parse::Format;
+use layercast_parse::Format;
 use libfuzzer_sys::fuzz_target;
 
 mod common;

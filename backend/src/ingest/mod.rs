@@ -2,7 +2,9 @@
 //! published on `layercast.events`, keyed by entity.
 
 pub mod inbox;
-pub mod object;
-pub mod parse;
+
+/// The parsers live in a crate of their own (`backend/parse`), so that fuzzing builds them alone.
+pub use layercast_parse as parse;
+pub use layercast_parse::object;
 
 pub use inbox::{InboxReader, InboxSettings};

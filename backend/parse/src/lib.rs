@@ -9,6 +9,7 @@
 pub mod alb;
 pub mod counters;
 pub mod ndjson;
+pub mod object;
 pub mod vpc_flow;
 pub mod zeek;
 

@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use super::parse::{self, Format, ObjectReport, RecordParser, Sink};
+use crate::{Format, ObjectReport, RecordParser, Sink};
 
 /// Lines looked at to recognise a format.
 const SNIFF_LINES: usize = 20;
@@ -15,15 +15,32 @@ fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x1f, 0x8b])
 }
 
+/// The most an object may decompress to: a few kilobytes of gzip can claim gigabytes (a "zip
+/// bomb"), and the whole decoded object is held in memory. Real log objects are far smaller
+/// (VPC flow logs and ALB logs roll at 75 MB and 5 minutes).
+pub const MAX_DECODED_BYTES: usize = 1 << 30;
+
 /// The object's bytes, decompressed when gzip (several members are read, as `cat a.gz b.gz`
-/// makes). A corrupt or truncated stream gives what could be read and the reason it stopped.
+/// makes). A corrupt or truncated stream, or one that decompresses past [`MAX_DECODED_BYTES`],
+/// gives what could be read and the reason it stopped.
 pub fn decode(bytes: Vec<u8>) -> (Vec<u8>, Option<String>) {
+    decode_at_most(bytes, MAX_DECODED_BYTES)
+}
+
+/// [`decode`] with a smaller cap (the fuzz targets use one, to stay quick).
+pub fn decode_at_most(bytes: Vec<u8>, limit: usize) -> (Vec<u8>, Option<String>) {
     if !is_gzip(&bytes) {
         return (bytes, None);
     }
-    let mut out = Vec::with_capacity(bytes.len() * 4);
-    let mut decoder = flate2::read::MultiGzDecoder::new(&bytes[..]);
-    match decoder.read_to_end(&mut out) {
+    let mut out = Vec::with_capacity(bytes.len().saturating_mul(4).min(limit));
+    // One byte past the limit tells an object of exactly `limit` bytes from a larger one.
+    let decoder = flate2::read::MultiGzDecoder::new(&bytes[..]);
+    match decoder.take(limit as u64 + 1).read_to_end(&mut out) {
+        Ok(_) if out.len() > limit => {
+            out.truncate(limit);
+            let reason = format!("gzip stream decompresses to more than {limit} bytes; the rest is not read");
+            (out, Some(reason))
+        }
         Ok(_) => (out, None),
         Err(e) => {
             let reason = format!("gzip stream broken after {} decompressed bytes: {e}", out.len());
@@ -44,13 +61,13 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
     if lines.is_empty() {
         return None;
     }
-    parse::sniff(&lines)
+    crate::sniff(&lines)
 }
 
 /// Parses a whole decoded object with the parser of `format`.
 pub fn parse(format: Format, bytes: &[u8], sink: &mut dyn Sink) -> ObjectReport {
-    let mut parser: Box<dyn RecordParser> = parse::parser_for(format);
-    parse::parse_object(parser.as_mut(), bytes, sink)
+    let mut parser: Box<dyn RecordParser> = crate::parser_for(format);
+    crate::parse_object(parser.as_mut(), bytes, sink)
 }
 
 #[cfg(test)]
@@ -83,6 +100,19 @@ mod tests {
         assert!(err.is_some());
         assert!(!partial.is_empty() && partial.len() < data.len());
         assert!(data.starts_with(&partial));
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_cap_with_a_reason() {
+        // 8 MB of zeros compress to a few kilobytes.
+        let zipped = gzip(&vec![0u8; 8 << 20]);
+        assert!(zipped.len() < 64 << 10);
+        let (capped, err) = decode_at_most(zipped.clone(), 1 << 20);
+        assert_eq!(capped.len(), 1 << 20);
+        assert!(err.is_some_and(|e| e.contains("more than 1048576 bytes")));
+        // Exactly at the cap is not over it.
+        let (whole, err) = decode_at_most(zipped, 8 << 20);
+        assert_eq!((whole.len(), err), (8 << 20, None));
     }
 
     #[test]
