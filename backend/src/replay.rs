@@ -76,6 +76,8 @@ pub fn replay(files: &[PathBuf], format: Option<Format>) -> (ReplayReport, Vec<R
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut sink = LayerSink::default();
+    // Files are read in name order, so a source's counter objects continue one another.
+    let mut reader = object::Reader::new();
     let mut inputs = Vec::new();
     let mut samples = Vec::new();
     let mut failures = Vec::new();
@@ -94,7 +96,7 @@ pub fn replay(files: &[PathBuf], format: Option<Format>) -> (ReplayReport, Vec<R
         let mut input = ReplayInput { path: path.clone(), format: "auto".into(), bytes: size, records: 0, skipped: 0, errors: 0 };
         match format.or_else(|| object::detect(&bytes)) {
             Some(format) => {
-                let report = object::parse(format, &bytes, &mut sink);
+                let report = reader.parse(format, &bytes, &mut sink);
                 input.format = format.name().into();
                 input.records = report.records;
                 input.skipped = report.skipped;

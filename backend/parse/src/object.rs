@@ -3,6 +3,7 @@
 
 use std::io::Read;
 
+use crate::counters::CountersParser;
 use crate::{Format, ObjectReport, RecordParser, Sink};
 
 /// Lines looked at to recognise a format.
@@ -70,6 +71,30 @@ pub fn parse(format: Format, bytes: &[u8], sink: &mut dyn Sink) -> ObjectReport 
     crate::parse_object(parser.as_mut(), bytes, sink)
 }
 
+/// Reads the objects of a source one after another, keeping what spans objects: the last
+/// counter sample of every interface. Counter exporters roll their output into a new object
+/// every few minutes; with a fresh parser per object the first sample of every interface in
+/// every object would measure nothing, losing one poll interval per object.
+#[derive(Debug, Default)]
+pub struct Reader {
+    counters: CountersParser,
+}
+
+impl Reader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses a whole decoded object: counters continue from the previous objects' samples;
+    /// the other formats carry nothing from one object to the next.
+    pub fn parse(&mut self, format: Format, bytes: &[u8], sink: &mut dyn Sink) -> ObjectReport {
+        match format {
+            Format::Counters => crate::parse_object(&mut self.counters, bytes, sink),
+            other => parse(other, bytes, sink),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -113,6 +138,28 @@ mod tests {
         // Exactly at the cap is not over it.
         let (whole, err) = decode_at_most(zipped, 8 << 20);
         assert_eq!((whole.len(), err), (8 << 20, None));
+    }
+
+    #[test]
+    fn counters_continue_across_objects() {
+        let sample = |ts: u64, octets: u64| {
+            format!("{{\"ts\":{ts},\"device\":\"sw1\",\"interface\":\"eth0\",\"in_octets\":{octets}}}\n")
+        };
+        let first = sample(1_000, 100) + &sample(31_000, 400);
+        let second = sample(61_000, 1_000) + &sample(91_000, 1_600);
+        let mut reader = Reader::new();
+        let mut events: Vec<layercast_shared::Event> = Vec::new();
+        reader.parse(Format::Counters, first.as_bytes(), &mut events);
+        reader.parse(Format::Counters, second.as_bytes(), &mut events);
+        let bytes: Vec<u64> = events.iter().map(|e| e.bytes).collect();
+        // The second object's first sample measures the 30 s since the first object's last.
+        assert_eq!(bytes, vec![300, 600, 600]);
+
+        // A parser per object loses that interval.
+        let mut apart: Vec<layercast_shared::Event> = Vec::new();
+        parse(Format::Counters, first.as_bytes(), &mut apart);
+        parse(Format::Counters, second.as_bytes(), &mut apart);
+        assert_eq!(apart.iter().map(|e| e.bytes).collect::<Vec<_>>(), vec![300, 600]);
     }
 
     #[test]

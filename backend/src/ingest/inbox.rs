@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -53,11 +54,21 @@ pub struct InboxReader {
     seen: HashMap<PathBuf, Seen>,
     /// One file at a time: the producer's queue is shared, and order of files is kept.
     busy: bool,
+    /// Kept from file to file (counters continue across objects). A std mutex: it is only
+    /// taken inside the blocking parse task, and files are read one at a time.
+    reader: Arc<Mutex<object::Reader>>,
 }
 
 impl InboxReader {
     pub fn new(settings: InboxSettings, db: Db, producer: FutureProducer) -> Self {
-        InboxReader { settings, db, producer, seen: HashMap::new(), busy: false }
+        InboxReader {
+            settings,
+            db,
+            producer,
+            seen: HashMap::new(),
+            busy: false,
+            reader: Arc::default(),
+        }
     }
 
     fn poll(&mut self, ctx: &mut Context<Self>) {
@@ -67,7 +78,13 @@ impl InboxReader {
         let Some(path) = self.next_ready() else { return };
         self.busy = true;
         self.seen.insert(path.clone(), Seen::Taken);
-        let job = read_file(path, self.settings.clone(), self.db.clone(), self.producer.clone());
+        let job = read_file(
+            path,
+            self.settings.clone(),
+            self.db.clone(),
+            self.producer.clone(),
+            self.reader.clone(),
+        );
         ctx.spawn(job.into_actor(self).map(|result, act, _| {
             act.busy = false;
             if let Err(e) = result {
@@ -114,7 +131,13 @@ fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-async fn read_file(path: PathBuf, settings: InboxSettings, db: Db, producer: FutureProducer) -> Result<(), InboxError> {
+async fn read_file(
+    path: PathBuf,
+    settings: InboxSettings,
+    db: Db,
+    producer: FutureProducer,
+    reader: Arc<Mutex<object::Reader>>,
+) -> Result<(), InboxError> {
     let name = file_name(&path);
     let bytes = tokio::fs::read(&path).await.map_err(|source| InboxError::Read { path: path.clone(), source })?;
     let size = bytes.len() as u64;
@@ -130,7 +153,12 @@ async fn read_file(path: PathBuf, settings: InboxSettings, db: Db, producer: Fut
         tracing::debug!(file = %name, "already in the ledger, skipped");
         return Ok(());
     }
-    let parsed = tokio::task::spawn_blocking(move || read_object(bytes)).await?;
+    let parsed = tokio::task::spawn_blocking(move || {
+        // A parse that panicked left nothing half-done that matters: take the reader anyway.
+        let mut reader = reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        read_object(&mut reader, bytes)
+    })
+    .await?;
     let mut errors = parsed.errors;
     let mut error_count = parsed.error_count;
     let records = parsed.events.len() as u64;
@@ -155,12 +183,12 @@ async fn read_file(path: PathBuf, settings: InboxSettings, db: Db, producer: Fut
 }
 
 /// Decompresses, recognises and parses one file: every format LayerCast reads, plain or gzip.
-fn read_object(raw: Vec<u8>) -> parse::Parsed {
+fn read_object(reader: &mut object::Reader, raw: Vec<u8>) -> parse::Parsed {
     let (bytes, broken) = object::decode(raw);
     let mut parsed = parse::Parsed::default();
     match object::detect(&bytes) {
         Some(format) => {
-            let report = object::parse(format, &bytes, &mut parsed.events);
+            let report = reader.parse(format, &bytes, &mut parsed.events);
             parsed.errors = report.errors;
             parsed.error_count = report.error_count;
         }
