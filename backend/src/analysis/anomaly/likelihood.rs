@@ -1,8 +1,9 @@
-//! Turns raw surprise values into a probability, as HTM's "anomaly likelihood" does: compare a
-//! short-term average of the raw values with their long-term distribution (mean and variance,
-//! exponentially weighted) and take the Gaussian tail. A series that is always noisy has a high
-//! long-term mean, so its usual noise stops looking unusual; a calm series that starts jumping
-//! stands out. Constant time, 32 bytes.
+//! Turns raw surprise values into a probability, as HTM's "anomaly likelihood" does: compare
+//! the raw value with the long-term distribution of raw values (mean and variance, exponentially
+//! weighted) and take the Gaussian tail. A series that is always noisy has a high long-term
+//! mean, so its usual noise stops looking unusual; a calm series that starts jumping stands out.
+//! (HTM averages the last few raw values first; on NAB that delayed and diluted single spikes,
+//! so the value is taken as it is.) Constant time, 24 bytes.
 
 /// Long-term variance never goes below this fraction of the squared long-term mean, so a
 /// perfectly regular stretch does not make the next tiny wobble infinitely unlikely.
@@ -12,41 +13,35 @@ const MIN_STD: f64 = 1e-3;
 /// Beyond this z the tail is computed from its asymptotic expansion, where `erfc` underflows.
 const ASYMPTOTIC_Z: f64 = 8.0;
 
-/// Short-term average against long-term distribution of one stream of raw values.
+/// Long-term distribution of one stream of raw values.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Likelihood {
-    short: f64,
     mean: f64,
     var: f64,
-    short_alpha: f64,
-    long_alpha: f64,
+    /// Weight of a new raw value in the mean and variance.
+    alpha: f64,
 }
 
 impl Likelihood {
-    /// `short_alpha`: weight of a new raw value in the short-term average; `long_alpha`: in the
-    /// long-term mean and variance.
-    pub fn new(short_alpha: f64, long_alpha: f64) -> Self {
-        Self { short: 0.0, mean: 0.0, var: 0.0, short_alpha, long_alpha }
+    pub fn new(alpha: f64) -> Self {
+        Self { mean: 0.0, var: 0.0, alpha }
     }
 
     /// Seeds the long-term distribution (end of warm-up).
     pub fn seed(&mut self, mean: f64, var: f64) {
-        self.short = mean;
         self.mean = mean;
         self.var = var;
     }
 
-    /// Takes a raw value in and returns the surprise of the short-term average, in decades:
-    /// `-log10` of the Gaussian upper tail (0 when it is not above the long-term mean). The
-    /// comparison is against the distribution *before* this value, so the value cannot hide
-    /// itself.
+    /// Takes a raw value in and returns its surprise in decades: `-log10` of the Gaussian upper
+    /// tail (0 when it is not above the long-term mean). The comparison is against the
+    /// distribution *before* this value, so the value cannot hide itself.
     pub fn push(&mut self, raw: f64) -> f64 {
-        self.short += self.short_alpha * (raw - self.short);
         let std = self.var.max(MIN_RELATIVE_VARIANCE * self.mean * self.mean).sqrt().max(MIN_STD);
-        let z = (self.short - self.mean) / std;
+        let z = (raw - self.mean) / std;
         let d = raw - self.mean;
-        self.mean += self.long_alpha * d;
-        self.var = (1.0 - self.long_alpha) * (self.var + self.long_alpha * d * d);
+        self.mean += self.alpha * d;
+        self.var = (1.0 - self.alpha) * (self.var + self.alpha * d * d);
         tail_decades(z)
     }
 }
@@ -80,10 +75,10 @@ mod tests {
 
     #[test]
     fn a_burst_after_calm_is_surprising_and_usual_noise_is_not() {
-        let mut l = Likelihood::new(0.5, 0.01);
+        let mut l = Likelihood::new(0.01);
         l.seed(1.0, 0.25);
         let calm: f64 = (0..500).map(|i| l.push(1.0 + 0.5 * ((i % 3) as f64 - 1.0))).fold(0.0, f64::max);
-        let burst = (0..3).map(|_| l.push(10.0)).fold(0.0, f64::max);
+        let burst = l.push(10.0);
         assert!(calm < 2.0 && burst > 6.0, "calm {calm}, burst {burst}");
     }
 }

@@ -40,6 +40,50 @@ impl<const BINS: usize> SeasonalProfile<BINS> {
     }
 }
 
+/// A seasonal forecast with a level: the profile's value at the time plus a fast-moving offset
+/// (the recent deviation from the profile), so a level shift is absorbed in a few points while
+/// the shape of the period is kept, as Holt-Winters keeps level and season apart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeasonalModel<const BINS: usize> {
+    profile: SeasonalProfile<BINS>,
+    /// Recent deviation of the values from the profile.
+    offset: f64,
+    offset_alpha: f64,
+    /// Mean absolute error of the forecasts (clipped), its scale.
+    pub error: f64,
+    error_alpha: f64,
+}
+
+impl<const BINS: usize> SeasonalModel<BINS> {
+    pub fn new(period_ms: i64, offset_alpha: f64, error_alpha: f64) -> Self {
+        Self { profile: SeasonalProfile::new(period_ms), offset: 0.0, offset_alpha, error: 0.0, error_alpha }
+    }
+
+    /// Seeds the error scale (end of warm-up).
+    pub fn seed(&mut self, error: f64) {
+        self.error = error;
+    }
+
+    /// The forecast at `ts_ms`, `None` until that phase has been seen.
+    pub fn forecast(&self, ts_ms: i64) -> Option<f64> {
+        self.profile.expected(ts_ms).map(|e| e + self.offset)
+    }
+
+    /// Learns `x` at `ts_ms`; `clip` bounds the error that updates the scale.
+    pub fn update(&mut self, ts_ms: i64, x: f64, clip: f64) {
+        if let Some(f) = self.forecast(ts_ms) {
+            self.error += self.error_alpha * ((x - f).abs().min(clip) - self.error);
+        }
+        // The profile learns the value net of the current offset, so that the offset carries
+        // the level and the profile the shape.
+        let net = x - self.offset;
+        self.profile.update(ts_ms, net);
+        if let Some(e) = self.profile.expected(ts_ms) {
+            self.offset += self.offset_alpha * (x - e - self.offset);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

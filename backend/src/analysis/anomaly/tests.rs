@@ -89,8 +89,8 @@ fn state_is_fixed_size_without_heap() {
     }
     assert_eq!(std::mem::size_of_val(&d), before);
     assert_eq!(before, AnomalyDetector::STATE_BYTES);
-    // The doc comment says about 3.5 KiB.
-    assert!(AnomalyDetector::STATE_BYTES < 4096, "{}", AnomalyDetector::STATE_BYTES);
+    // The module doc states 5,760 bytes on x86-64; under 8 KiB anywhere.
+    assert!(AnomalyDetector::STATE_BYTES < 8192, "{}", AnomalyDetector::STATE_BYTES);
 }
 
 #[test]
