@@ -30,7 +30,11 @@ struct Args {
 }
 
 fn args() -> Result<Args> {
-    let mut out = Args { nab: PathBuf::from(env!("LAYERCAST_SHARED_DATA")).join("nab"), points: 20_000_000, runs: 3 };
+    let mut out = Args {
+        nab: PathBuf::from(env!("LAYERCAST_SHARED_DATA")).join("nab"),
+        points: 20_000_000,
+        runs: 3,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -55,19 +59,43 @@ fn main() -> Result<()> {
     if files.is_empty() {
         bail!("no NAB files under {}", args.nab.display());
     }
-    let scores = files.iter().map(|f| corpus::detect_file(f, config)).collect::<Result<Vec<_>, _>>()?;
+    let scores = files
+        .iter()
+        .map(|f| corpus::detect_file(f, config))
+        .collect::<Result<Vec<_>, _>>()?;
     let results = corpus::score(&files, &scores);
     let points: usize = files.iter().map(|f| f.values.len()).sum();
-    println!("NAB: {} files, {} points, {} labelled windows ({})", files.len(), points,
-        files.iter().map(|f| f.windows.len()).sum::<usize>(), args.nab.display());
-    println!("Detector: sensitivity {}, cooldown {} points", config.sensitivity, config.cooldown_points);
+    println!(
+        "NAB: {} files, {} points, {} labelled windows ({})",
+        files.len(),
+        points,
+        files.iter().map(|f| f.windows.len()).sum::<usize>(),
+        args.nab.display()
+    );
+    println!(
+        "Detector: sensitivity {}, cooldown {} points",
+        config.sensitivity, config.cooldown_points
+    );
     println!();
-    println!("| {:<20} | {:>6} | {:>10} | {:>8} | {:>4} |", "Profile", "Score", "Threshold", "Detected", "FP");
-    println!("|{:-<22}|{:-<8}|{:-<12}|{:-<10}|{:-<6}|", "", "", "", "", "");
+    println!(
+        "| {:<20} | {:>6} | {:>10} | {:>8} | {:>4} |",
+        "Profile", "Score", "Threshold", "Detected", "FP"
+    );
+    println!(
+        "|{:-<22}|{:-<8}|{:-<12}|{:-<10}|{:-<6}|",
+        "", "", "", "", ""
+    );
     for r in &results {
         let c = &r.corpus;
-        println!("| {:<20} | {:>6.1} | {:>10.4} | {:>4}/{:<3} | {:>4} |", r.profile.name, c.normalized, c.threshold,
-            c.detected_windows, c.windows, c.false_positives);
+        println!(
+            "| {:<20} | {:>6.1} | {:>10.4} | {:>4}/{:<3} | {:>4} |",
+            r.profile.name,
+            c.normalized,
+            c.threshold,
+            c.detected_windows,
+            c.windows,
+            c.false_positives
+        );
     }
     println!();
     println!("Per group at each profile's corpus threshold (normalised score; raw sum where a group has no windows):");
@@ -85,7 +113,10 @@ fn main() -> Result<()> {
                 if w == 0 {
                     format!("{g} raw {raw:+.2}")
                 } else {
-                    let (null, perfect) = (-(w as f64) * r.profile.fn_weight, w as f64 * r.profile.tp_weight);
+                    let (null, perfect) = (
+                        -(w as f64) * r.profile.fn_weight,
+                        w as f64 * r.profile.tp_weight,
+                    );
                     format!("{g} {:.1}", 100.0 * (raw - null) / (perfect - null))
                 }
             })
@@ -100,7 +131,12 @@ fn main() -> Result<()> {
     }
 
     // Cost: the corpus values end to end, repeated up to --points, through one detector.
-    let series: Vec<f64> = files.iter().flat_map(|f| f.values.iter().copied()).cycle().take(args.points).collect();
+    let series: Vec<f64> = files
+        .iter()
+        .flat_map(|f| f.values.iter().copied())
+        .cycle()
+        .take(args.points)
+        .collect();
     let mut best = f64::INFINITY;
     let mut checksum = 0.0;
     for _ in 0..args.runs {
@@ -108,7 +144,9 @@ fn main() -> Result<()> {
         let start = Instant::now();
         let mut sum = 0.0;
         for (i, &v) in series.iter().enumerate() {
-            sum += detector.push(black_box(i as i64 * STEP_MS), black_box(v)).score;
+            sum += detector
+                .push(black_box(i as i64 * STEP_MS), black_box(v))
+                .score;
         }
         best = best.min(start.elapsed().as_secs_f64());
         checksum = sum;
@@ -118,11 +156,20 @@ fn main() -> Result<()> {
         (score sum {:.1}); state {} bytes per series",
         args.points, args.runs, best, args.points as f64 / best / 1e6, checksum, AnomalyDetector::STATE_BYTES);
 
-    let standard = results.iter().find(|r| r.profile.name == "standard").context("standard profile")?;
+    let standard = results
+        .iter()
+        .find(|r| r.profile.name == "standard")
+        .context("standard profile")?;
     if standard.corpus.normalized >= BAR {
-        println!("PASS: standard profile {:.1} >= {BAR}", standard.corpus.normalized);
+        println!(
+            "PASS: standard profile {:.1} >= {BAR}",
+            standard.corpus.normalized
+        );
         Ok(())
     } else {
-        bail!("standard profile {:.1} is below the bar of {BAR}", standard.corpus.normalized)
+        bail!(
+            "standard profile {:.1} is below the bar of {BAR}",
+            standard.corpus.normalized
+        )
     }
 }

@@ -39,9 +39,24 @@ pub struct CostProfile {
 }
 
 impl CostProfile {
-    pub const STANDARD: Self = Self { name: "standard", tp_weight: 1.0, fp_weight: 0.11, fn_weight: 1.0 };
-    pub const REWARD_LOW_FP: Self = Self { name: "reward_low_FP_rate", tp_weight: 1.0, fp_weight: 0.22, fn_weight: 1.0 };
-    pub const REWARD_LOW_FN: Self = Self { name: "reward_low_FN_rate", tp_weight: 1.0, fp_weight: 0.11, fn_weight: 2.0 };
+    pub const STANDARD: Self = Self {
+        name: "standard",
+        tp_weight: 1.0,
+        fp_weight: 0.11,
+        fn_weight: 1.0,
+    };
+    pub const REWARD_LOW_FP: Self = Self {
+        name: "reward_low_FP_rate",
+        tp_weight: 1.0,
+        fp_weight: 0.22,
+        fn_weight: 1.0,
+    };
+    pub const REWARD_LOW_FN: Self = Self {
+        name: "reward_low_FN_rate",
+        tp_weight: 1.0,
+        fp_weight: 0.11,
+        fn_weight: 2.0,
+    };
     /// NAB's three profiles.
     pub const ALL: [Self; 3] = [Self::STANDARD, Self::REWARD_LOW_FP, Self::REWARD_LOW_FN];
 }
@@ -124,9 +139,16 @@ impl FileSweep {
             if let Some(w) = window {
                 counted[w] = true;
             }
-            points.push(Scorable { score, window, worth });
+            points.push(Scorable {
+                score,
+                window,
+                worth,
+            });
         }
-        Self { points, windows: counted.iter().filter(|&&c| c).count() }
+        Self {
+            points,
+            windows: counted.iter().filter(|&&c| c).count(),
+        }
     }
 
     /// Labelled windows that count in this file.
@@ -154,7 +176,14 @@ pub struct CorpusScore {
 
 /// Raw score of one file at a fixed threshold.
 pub fn raw_score(file: &FileSweep, threshold: f64, profile: &CostProfile) -> f64 {
-    let mut best = vec![None::<f64>; file.points.iter().filter_map(|p| p.window).max().map_or(0, |w| w + 1)];
+    let mut best = vec![
+        None::<f64>;
+        file.points
+            .iter()
+            .filter_map(|p| p.window)
+            .max()
+            .map_or(0, |w| w + 1)
+    ];
     let mut fp = 0.0;
     for p in file.points.iter().filter(|p| p.score >= threshold) {
         match p.window {
@@ -175,8 +204,16 @@ pub fn optimise(files: &[FileSweep], profile: &CostProfile) -> CorpusScore {
     let mut offset = 0;
     let mut all = Vec::with_capacity(files.iter().map(|f| f.points.len()).sum());
     for f in files {
-        let n = f.points.iter().filter_map(|p| p.window).max().map_or(0, |w| w + 1);
-        all.extend(f.points.iter().map(|p| Scorable { window: p.window.map(|w| w + offset), ..*p }));
+        let n = f
+            .points
+            .iter()
+            .filter_map(|p| p.window)
+            .max()
+            .map_or(0, |w| w + 1);
+        all.extend(f.points.iter().map(|p| Scorable {
+            window: p.window.map(|w| w + offset),
+            ..*p
+        }));
         offset += n;
     }
     all.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -219,7 +256,11 @@ pub fn optimise(files: &[FileSweep], profile: &CostProfile) -> CorpusScore {
         }
     }
     let perfect = windows as f64 * profile.tp_weight;
-    let normalized = if perfect > null { 100.0 * (best.1 - null) / (perfect - null) } else { 0.0 };
+    let normalized = if perfect > null {
+        100.0 * (best.1 - null) / (perfect - null)
+    } else {
+        0.0
+    };
     CorpusScore {
         threshold: best.0,
         raw: best.1,
@@ -235,8 +276,14 @@ mod tests {
     use super::*;
 
     const LEN: usize = 1000;
-    const W1: Window = Window { first: 300, last: 399 };
-    const W2: Window = Window { first: 700, last: 749 };
+    const W1: Window = Window {
+        first: 300,
+        last: 399,
+    };
+    const W2: Window = Window {
+        first: 700,
+        last: 749,
+    };
 
     fn scores_with(hits: &[usize]) -> Vec<f64> {
         let mut s = vec![0.0; LEN];
@@ -270,7 +317,11 @@ mod tests {
     fn null_detector_scores_zero_and_perfect_scores_hundred() {
         for p in CostProfile::ALL {
             assert!(normalized(&[], &p).abs() < 1e-9);
-            assert!((normalized(&[W1.first, W2.first], &p) - 100.0).abs() < 1e-9, "{}", p.name);
+            assert!(
+                (normalized(&[W1.first, W2.first], &p) - 100.0).abs() < 1e-9,
+                "{}",
+                p.name
+            );
         }
     }
 
@@ -299,10 +350,16 @@ mod tests {
         assert!((cost - 0.11).abs() < 1e-12, "{cost}");
         // Right after a window it costs almost nothing, far after it nearly the full weight.
         let near = FileSweep::new(&scores_with(&[W1.first, W2.first, W1.last + 1]), &[W1, W2]);
-        let far = FileSweep::new(&scores_with(&[W1.first, W2.first, W1.last + 250]), &[W1, W2]);
+        let far = FileSweep::new(
+            &scores_with(&[W1.first, W2.first, W1.last + 250]),
+            &[W1, W2],
+        );
         let near_cost = raw_score(&clean, 0.5, &p) - raw_score(&near, 0.5, &p);
         let far_cost = raw_score(&clean, 0.5, &p) - raw_score(&far, 0.5, &p);
-        assert!(near_cost < 0.01 && far_cost > 0.1, "near {near_cost}, far {far_cost}");
+        assert!(
+            near_cost < 0.01 && far_cost > 0.1,
+            "near {near_cost}, far {far_cost}"
+        );
     }
 
     #[test]
@@ -325,7 +382,9 @@ mod tests {
 
     #[test]
     fn optimiser_agrees_with_raw_score_at_its_threshold() {
-        let s: Vec<f64> = (0..LEN).map(|i| ((i * 7919) % 101) as f64 / 100.0).collect();
+        let s: Vec<f64> = (0..LEN)
+            .map(|i| ((i * 7919) % 101) as f64 / 100.0)
+            .collect();
         let file = FileSweep::new(&s, &[W1, W2]);
         for p in CostProfile::ALL {
             let r = optimise(std::slice::from_ref(&file), &p);

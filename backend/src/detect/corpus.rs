@@ -15,9 +15,15 @@ use super::{for_each_row, parse_timestamp, DetectError};
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
-    Labels { path: PathBuf, source: serde_json::Error },
+    Labels {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("{path}: {source}")]
     Data { path: PathBuf, source: DetectError },
     #[error("{file}: window bound `{value}` is not a timestamp")]
@@ -53,8 +59,13 @@ pub fn load(root: &Path) -> Result<Vec<NabFile>, CorpusError> {
         move |source| CorpusError::Io { path, source }
     };
     let labels_file = File::open(&labels_path).map_err(io(&labels_path))?;
-    let labels: BTreeMap<String, Vec<[String; 2]>> = serde_json::from_reader(BufReader::new(labels_file))
-        .map_err(|source| CorpusError::Labels { path: labels_path.clone(), source })?;
+    let labels: BTreeMap<String, Vec<[String; 2]>> =
+        serde_json::from_reader(BufReader::new(labels_file)).map_err(|source| {
+            CorpusError::Labels {
+                path: labels_path.clone(),
+                source,
+            }
+        })?;
     let mut files = Vec::new();
     for (name, bounds) in labels {
         let path = root.join("data").join(&name);
@@ -65,29 +76,56 @@ pub fn load(root: &Path) -> Result<Vec<NabFile>, CorpusError> {
         let reader = BufReader::new(File::open(&path).map_err(io(&path))?);
         for_each_row(reader, |row| {
             timestamps.push(row.ts_ms);
-            values.push(row.value.ok_or_else(|| DetectError::Value { line: row.line, value: String::new() })?);
+            values.push(row.value.ok_or_else(|| DetectError::Value {
+                line: row.line,
+                value: String::new(),
+            })?);
             Ok(())
         })
-        .map_err(|source| CorpusError::Data { path: path.clone(), source })?;
+        .map_err(|source| CorpusError::Data {
+            path: path.clone(),
+            source,
+        })?;
         let mut windows = Vec::with_capacity(bounds.len());
         for [start, end] in bounds {
-            let ts = |value: String| parse_timestamp(&value).ok_or(CorpusError::Window { file: name.clone(), value });
+            let ts = |value: String| {
+                parse_timestamp(&value).ok_or(CorpusError::Window {
+                    file: name.clone(),
+                    value,
+                })
+            };
             let (start, end) = (ts(start)?, ts(end)?);
             let first = timestamps.partition_point(|&t| t < start);
             let after = timestamps.partition_point(|&t| t <= end);
             if after > first {
-                windows.push(Window { first, last: after - 1 });
+                windows.push(Window {
+                    first,
+                    last: after - 1,
+                });
             }
         }
-        files.push(NabFile { name, timestamps, values, windows });
+        files.push(NabFile {
+            name,
+            timestamps,
+            values,
+            windows,
+        });
     }
     Ok(files)
 }
 
 /// Anomaly scores of every point of `file`, from a fresh detector.
-pub fn detect_file(file: &NabFile, config: AnomalyConfig) -> Result<Vec<f64>, crate::analysis::anomaly::AnomalyError> {
+pub fn detect_file(
+    file: &NabFile,
+    config: AnomalyConfig,
+) -> Result<Vec<f64>, crate::analysis::anomaly::AnomalyError> {
     let mut detector = AnomalyDetector::new(config)?;
-    Ok(file.timestamps.iter().zip(&file.values).map(|(&t, &v)| detector.push(t, v).score).collect())
+    Ok(file
+        .timestamps
+        .iter()
+        .zip(&file.values)
+        .map(|(&t, &v)| detector.push(t, v).score)
+        .collect())
 }
 
 /// The corpus score of one profile, and each file's raw score at the corpus threshold.
@@ -102,7 +140,11 @@ pub struct ProfileResult {
 /// Scores precomputed anomaly `scores` (one vector per file, in `files` order) with every NAB
 /// profile.
 pub fn score(files: &[NabFile], scores: &[Vec<f64>]) -> Vec<ProfileResult> {
-    let sweeps: Vec<FileSweep> = files.iter().zip(scores).map(|(f, s)| FileSweep::new(s, &f.windows)).collect();
+    let sweeps: Vec<FileSweep> = files
+        .iter()
+        .zip(scores)
+        .map(|(f, s)| FileSweep::new(s, &f.windows))
+        .collect();
     CostProfile::ALL
         .iter()
         .map(|profile| {
@@ -110,9 +152,19 @@ pub fn score(files: &[NabFile], scores: &[Vec<f64>]) -> Vec<ProfileResult> {
             let per_file = files
                 .iter()
                 .zip(&sweeps)
-                .map(|(f, s)| (f.name.clone(), s.windows(), nab::raw_score(s, corpus.threshold, profile)))
+                .map(|(f, s)| {
+                    (
+                        f.name.clone(),
+                        s.windows(),
+                        nab::raw_score(s, corpus.threshold, profile),
+                    )
+                })
                 .collect();
-            ProfileResult { profile: *profile, corpus, files: per_file }
+            ProfileResult {
+                profile: *profile,
+                corpus,
+                files: per_file,
+            }
         })
         .collect()
 }
@@ -130,7 +182,10 @@ mod tests {
     fn loads_the_subset_with_its_windows() {
         let files = corpus();
         assert!(files.len() >= 20, "{} files", files.len());
-        let f = files.iter().find(|f| f.name == "artificialWithAnomaly/art_daily_jumpsup.csv").expect("present");
+        let f = files
+            .iter()
+            .find(|f| f.name == "artificialWithAnomaly/art_daily_jumpsup.csv")
+            .expect("present");
         assert_eq!(f.values.len(), 4032);
         assert_eq!(f.windows.len(), 1);
         // 2014-04-10 16:15 is 9 days 16 h 15 min (2,787 five-minute steps) after 2014-04-01 00:00.
@@ -145,11 +200,19 @@ mod tests {
     #[test]
     fn standard_profile_holds_its_measured_level_on_the_subset() {
         let files = corpus();
-        let scores: Vec<Vec<f64>> =
-            files.iter().map(|f| detect_file(f, AnomalyConfig::default()).expect("default config")).collect();
+        let scores: Vec<Vec<f64>> = files
+            .iter()
+            .map(|f| detect_file(f, AnomalyConfig::default()).expect("default config"))
+            .collect();
         let results = score(&files, &scores);
-        let standard = results.iter().find(|r| r.profile.name == "standard").expect("standard profile");
+        let standard = results
+            .iter()
+            .find(|r| r.profile.name == "standard")
+            .expect("standard profile");
         let score = standard.corpus.normalized;
-        assert!(score >= STANDARD_FLOOR, "standard score {score:.1} < {STANDARD_FLOOR}");
+        assert!(
+            score >= STANDARD_FLOOR,
+            "standard score {score:.1} < {STANDARD_FLOOR}"
+        );
     }
 }

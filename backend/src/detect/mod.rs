@@ -54,7 +54,11 @@ pub struct DetectSummary {
 /// Milliseconds since the Unix epoch of a timestamp in one of the accepted layouts.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
     let s = s.trim();
-    if !s.is_empty() && s.trim_start_matches('-').bytes().all(|b| b.is_ascii_digit()) {
+    if !s.is_empty()
+        && s.trim_start_matches('-')
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+    {
         return s.parse().ok();
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -76,11 +80,22 @@ pub struct Row<'r> {
 }
 
 /// Reads `timestamp,value` rows and hands each to `each`, streaming.
-pub fn for_each_row<R: Read>(input: R, mut each: impl FnMut(Row<'_>) -> Result<(), DetectError>) -> Result<(), DetectError> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(input);
-    let header = reader.headers().map_err(|source| DetectError::Csv { line: 1, source })?;
+pub fn for_each_row<R: Read>(
+    input: R,
+    mut each: impl FnMut(Row<'_>) -> Result<(), DetectError>,
+) -> Result<(), DetectError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(input);
+    let header = reader
+        .headers()
+        .map_err(|source| DetectError::Csv { line: 1, source })?;
     let find = |name: &'static str| {
-        header.iter().position(|h| h.eq_ignore_ascii_case(name)).ok_or(DetectError::MissingColumn(name))
+        header
+            .iter()
+            .position(|h| h.eq_ignore_ascii_case(name))
+            .ok_or(DetectError::MissingColumn(name))
     };
     let (ts_col, value_col) = (find("timestamp")?, find("value")?);
     let mut record = csv::StringRecord::new();
@@ -92,24 +107,48 @@ pub fn for_each_row<R: Read>(input: R, mut each: impl FnMut(Row<'_>) -> Result<(
             Err(source) => return Err(DetectError::Csv { line, source }),
         }
         let line = record.position().map_or(line, |p| p.line());
-        let raw_ts = record.get(ts_col).ok_or(DetectError::ShortRow { line, column: "timestamp" })?;
-        let raw_value = record.get(value_col).ok_or(DetectError::ShortRow { line, column: "value" })?;
-        let ts_ms = parse_timestamp(raw_ts).ok_or_else(|| DetectError::Timestamp { line, value: raw_ts.to_owned() })?;
+        let raw_ts = record.get(ts_col).ok_or(DetectError::ShortRow {
+            line,
+            column: "timestamp",
+        })?;
+        let raw_value = record.get(value_col).ok_or(DetectError::ShortRow {
+            line,
+            column: "value",
+        })?;
+        let ts_ms = parse_timestamp(raw_ts).ok_or_else(|| DetectError::Timestamp {
+            line,
+            value: raw_ts.to_owned(),
+        })?;
         let value = if raw_value.is_empty() {
             None
         } else {
-            let v: f64 = raw_value.parse().map_err(|_| DetectError::Value { line, value: raw_value.to_owned() })?;
+            let v: f64 = raw_value.parse().map_err(|_| DetectError::Value {
+                line,
+                value: raw_value.to_owned(),
+            })?;
             Some(v)
         };
-        each(Row { line, ts_ms, value, raw_ts, raw_value })?;
+        each(Row {
+            line,
+            ts_ms,
+            value,
+            raw_ts,
+            raw_value,
+        })?;
     }
 }
 
 /// Runs the detector over the CSV series in `input` and writes the scored rows to `output`.
-pub fn detect<R: Read, W: Write>(input: R, output: W, config: AnomalyConfig) -> Result<DetectSummary, DetectError> {
+pub fn detect<R: Read, W: Write>(
+    input: R,
+    output: W,
+    config: AnomalyConfig,
+) -> Result<DetectSummary, DetectError> {
     let mut detector = AnomalyDetector::new(config)?;
     let mut writer = csv::Writer::from_writer(output);
-    writer.write_record(["timestamp", "value", "anomaly_score", "state", "alert"]).map_err(DetectError::Write)?;
+    writer
+        .write_record(["timestamp", "value", "anomaly_score", "state", "alert"])
+        .map_err(DetectError::Write)?;
     let mut summary = DetectSummary::default();
     for_each_row(input, |row| {
         summary.rows += 1;
@@ -126,7 +165,13 @@ pub fn detect<R: Read, W: Write>(input: R, output: W, config: AnomalyConfig) -> 
         };
         let alert = if alert { "1" } else { "0" };
         writer
-            .write_record([row.raw_ts, row.raw_value, score.as_str(), state.name(), alert])
+            .write_record([
+                row.raw_ts,
+                row.raw_value,
+                score.as_str(),
+                state.name(),
+                alert,
+            ])
             .map_err(DetectError::Write)
     })?;
     writer.flush().map_err(|e| DetectError::Write(e.into()))?;

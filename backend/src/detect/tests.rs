@@ -3,7 +3,10 @@ use super::*;
 fn run(input: &str) -> Result<(DetectSummary, String), DetectError> {
     let mut out = Vec::new();
     let summary = detect(input.as_bytes(), &mut out, AnomalyConfig::default())?;
-    Ok((summary, String::from_utf8(out).expect("CSV output is UTF-8")))
+    Ok((
+        summary,
+        String::from_utf8(out).expect("CSV output is UTF-8"),
+    ))
 }
 
 #[test]
@@ -22,15 +25,28 @@ fn timestamps_in_every_accepted_layout() {
 fn one_output_row_per_input_row_in_order() {
     let mut input = String::from("timestamp,value\n");
     for i in 0..300 {
-        input += &format!("2014-04-10 {:02}:{:02}:00,{}\n", i / 60 % 24, i % 60, (i % 7) as f64 + 0.5);
+        input += &format!(
+            "2014-04-10 {:02}:{:02}:00,{}\n",
+            i / 60 % 24,
+            i % 60,
+            (i % 7) as f64 + 0.5
+        );
     }
     let (summary, out) = run(&input).expect("valid input");
     assert_eq!(summary.rows, 300);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "timestamp,value,anomaly_score,state,alert");
     assert_eq!(lines.len(), 301);
-    assert!(lines[1].starts_with("2014-04-10 00:00:00,0.5,0,warming,0"), "{}", lines[1]);
-    assert!(lines[300].starts_with("2014-04-10 04:59:00,5.5,"), "{}", lines[300]);
+    assert!(
+        lines[1].starts_with("2014-04-10 00:00:00,0.5,0,warming,0"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[300].starts_with("2014-04-10 04:59:00,5.5,"),
+        "{}",
+        lines[300]
+    );
     assert!(lines[300].contains(",baseline,"), "{}", lines[300]);
 }
 
@@ -44,9 +60,16 @@ fn column_order_and_extra_columns_do_not_matter() {
 #[test]
 fn errors_name_the_line() {
     let err = run("timestamp,value\n1000,1\n2000,abc\n").expect_err("bad value");
-    assert_eq!(err.to_string(), "line 3: cannot read value `abc` as a number");
+    assert_eq!(
+        err.to_string(),
+        "line 3: cannot read value `abc` as a number"
+    );
     let err = run("timestamp,value\n1000,1\nyesterday,2\n").expect_err("bad timestamp");
-    assert!(err.to_string().starts_with("line 3: cannot read timestamp `yesterday`"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("line 3: cannot read timestamp `yesterday`"),
+        "{err}"
+    );
     let err = run("time,value\n1000,1\n").expect_err("no timestamp column");
     assert!(matches!(err, DetectError::MissingColumn("timestamp")));
     let err = run("timestamp,value\n1000\n").expect_err("short row");

@@ -24,7 +24,11 @@ pub struct Likelihood {
 
 impl Likelihood {
     pub fn new(alpha: f64) -> Self {
-        Self { mean: 0.0, var: 0.0, alpha }
+        Self {
+            mean: 0.0,
+            var: 0.0,
+            alpha,
+        }
     }
 
     /// Seeds the long-term distribution (end of warm-up).
@@ -37,7 +41,11 @@ impl Likelihood {
     /// tail (0 when it is not above the long-term mean). The comparison is against the
     /// distribution *before* this value, so the value cannot hide itself.
     pub fn push(&mut self, raw: f64) -> f64 {
-        let std = self.var.max(MIN_RELATIVE_VARIANCE * self.mean * self.mean).sqrt().max(MIN_STD);
+        let std = self
+            .var
+            .max(MIN_RELATIVE_VARIANCE * self.mean * self.mean)
+            .sqrt()
+            .max(MIN_STD);
         let z = (raw - self.mean) / std;
         let d = raw - self.mean;
         self.mean += self.alpha * d;
@@ -54,7 +62,8 @@ pub fn tail_decades(z: f64) -> f64 {
         -(0.5 * libm::erfc(z / std::f64::consts::SQRT_2)).log10()
     } else {
         // Mills ratio: ln P(Z > z) ~ -z²/2 - ln(z) - ln(sqrt(2π)) - 1/z² (next term).
-        let ln_tail = -0.5 * z * z - z.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln() - 1.0 / (z * z);
+        let ln_tail =
+            -0.5 * z * z - z.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln() - 1.0 / (z * z);
         -ln_tail / std::f64::consts::LN_10
     }
 }
@@ -77,7 +86,9 @@ mod tests {
     fn a_burst_after_calm_is_surprising_and_usual_noise_is_not() {
         let mut l = Likelihood::new(0.01);
         l.seed(1.0, 0.25);
-        let calm: f64 = (0..500).map(|i| l.push(1.0 + 0.5 * ((i % 3) as f64 - 1.0))).fold(0.0, f64::max);
+        let calm: f64 = (0..500)
+            .map(|i| l.push(1.0 + 0.5 * ((i % 3) as f64 - 1.0)))
+            .fold(0.0, f64::max);
         let burst = l.push(10.0);
         assert!(calm < 2.0 && burst > 6.0, "calm {calm}, burst {burst}");
     }

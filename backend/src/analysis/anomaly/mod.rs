@@ -8,8 +8,9 @@
 //!    - *daily* and *weekly* (once enough history exists): the value's time-of-day or
 //!      time-of-week profile plus a fast offset ([`seasonal::SeasonalModel`]), so a daily peak
 //!      is expected and a level shift is absorbed within a few dozen points.
-//!    The model with the smallest recent error judges the point: its residual over its scale is
-//!    the robust z, and `ln(1 + z)` the raw surprise (the logarithm keeps one huge z from
+//!
+//!    The model with the smallest recent error judges the point: its residual over its scale
+//!    is the robust z, and `ln(1 + z)` the raw surprise (the logarithm keeps one huge z from
 //!    swamping the statistics of step 2).
 //! 2. [`likelihood::Likelihood`]: the raw surprise against the long-term distribution of raw
 //!    surprises, as a Gaussian tail in decades of improbability, so a series that is always
@@ -99,7 +100,10 @@ pub struct AnomalyConfig {
 
 impl Default for AnomalyConfig {
     fn default() -> Self {
-        Self { sensitivity: 0.5, cooldown_points: 400 }
+        Self {
+            sensitivity: 0.5,
+            cooldown_points: 400,
+        }
     }
 }
 
@@ -125,7 +129,10 @@ impl AnomalyConfig {
 
     /// Decades of improbability that score 0.5.
     fn half_decades(&self) -> f64 {
-        let (lo, hi) = (HALF_DECADES_LEAST_SENSITIVE.ln(), HALF_DECADES_MOST_SENSITIVE.ln());
+        let (lo, hi) = (
+            HALF_DECADES_LEAST_SENSITIVE.ln(),
+            HALF_DECADES_MOST_SENSITIVE.ln(),
+        );
         (lo + self.sensitivity * (hi - lo)).exp()
     }
 }
@@ -221,7 +228,11 @@ impl AnomalyDetector {
     /// value is not learned from and scores 0.
     pub fn push(&mut self, ts_ms: i64, value: f64) -> AnomalyPoint {
         if !value.is_finite() {
-            return AnomalyPoint { score: 0.0, state: self.state, alert: false };
+            return AnomalyPoint {
+                score: 0.0,
+                state: self.state,
+                alert: false,
+            };
         }
         if self.count == 0 {
             self.first_ts_ms = ts_ms;
@@ -236,7 +247,11 @@ impl AnomalyDetector {
         };
         self.count += 1;
         self.prev = value;
-        AnomalyPoint { score, state: self.state, alert: score >= ALERT_SCORE }
+        AnomalyPoint {
+            score,
+            state: self.state,
+            alert: score >= ALERT_SCORE,
+        }
     }
 
     fn warm(&mut self, value: f64, span: i64) {
@@ -277,11 +292,15 @@ impl AnomalyDetector {
 
         // The model that has forecast best lately judges this point: (residual, scale).
         let mut best = (self.level.residual(x), self.level.scale);
-        let daily = (self.state >= AnomalyState::Daily).then(|| self.daily.forecast(ts_ms)).flatten();
+        let daily = (self.state >= AnomalyState::Daily)
+            .then(|| self.daily.forecast(ts_ms))
+            .flatten();
         if let Some(f) = daily.filter(|_| self.daily.error < best.1) {
             best = (x - f, self.daily.error);
         }
-        let weekly = (self.state >= AnomalyState::Weekly).then(|| self.weekly.forecast(ts_ms)).flatten();
+        let weekly = (self.state >= AnomalyState::Weekly)
+            .then(|| self.weekly.forecast(ts_ms))
+            .flatten();
         if let Some(f) = weekly.filter(|_| self.weekly.error < best.1) {
             best = (x - f, self.weekly.error);
         }

@@ -22,7 +22,12 @@ pub struct RobustLevel {
 impl RobustLevel {
     /// Starts at `level` and `scale` (from a warm-up sample, e.g. its median and MAD).
     pub fn new(level: f64, scale: f64, level_alpha: f64, scale_alpha: f64) -> Self {
-        Self { level, scale, level_alpha, scale_alpha }
+        Self {
+            level,
+            scale,
+            level_alpha,
+            scale_alpha,
+        }
     }
 
     /// Residual of `x` from the current location.

@@ -16,7 +16,11 @@ pub struct SeasonalProfile<const BINS: usize> {
 
 impl<const BINS: usize> SeasonalProfile<BINS> {
     pub fn new(period_ms: i64) -> Self {
-        Self { period_ms, mean: [0.0; BINS], visits: [0; BINS] }
+        Self {
+            period_ms,
+            mean: [0.0; BINS],
+            visits: [0; BINS],
+        }
     }
 
     /// The bin of a timestamp (ms since the Unix epoch, UTC).
@@ -56,7 +60,13 @@ pub struct SeasonalModel<const BINS: usize> {
 
 impl<const BINS: usize> SeasonalModel<BINS> {
     pub fn new(period_ms: i64, offset_alpha: f64, error_alpha: f64) -> Self {
-        Self { profile: SeasonalProfile::new(period_ms), offset: 0.0, offset_alpha, error: 0.0, error_alpha }
+        Self {
+            profile: SeasonalProfile::new(period_ms),
+            offset: 0.0,
+            offset_alpha,
+            error: 0.0,
+            error_alpha,
+        }
     }
 
     /// Seeds the error scale (end of warm-up).
