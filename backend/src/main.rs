@@ -139,6 +139,7 @@ fn main() -> anyhow::Result<()> {
                 sensitivity: args.sensitivity,
                 cooldown_points: args.cooldown_points,
             };
+            config.validate()?;
             let input = std::fs::File::open(&args.csv).with_context(|| format!("cannot open {}", args.csv.display()))?;
             let output = std::fs::File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
             let summary = layercast::detect::detect(std::io::BufReader::new(input), std::io::BufWriter::new(output), config)

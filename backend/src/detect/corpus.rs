@@ -14,22 +14,20 @@ use super::{for_each_row, parse_timestamp, DetectError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("cannot parse the labels in {path}")]
     Labels {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("cannot read the series in {path}")]
     Data { path: PathBuf, source: DetectError },
     #[error("{file}: window bound `{value}` is not a timestamp")]
     Window { file: String, value: String },
-    #[error("{file}: empty value on line {line}")]
-    EmptyValue { file: String, line: u64 },
 }
 
 /// One labelled series of the corpus.

@@ -24,11 +24,11 @@ const NAIVE_LAYOUTS: [&str; 2] = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"
 
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
-    #[error("invalid detector settings: {0}")]
+    #[error("invalid detector settings")]
     Config(#[from] AnomalyError),
     #[error("the header has no `{0}` column")]
     MissingColumn(&'static str),
-    #[error("line {line}: {source}")]
+    #[error("line {line}: malformed CSV")]
     Csv { line: u64, source: csv::Error },
     #[error("line {line}: cannot read timestamp `{value}` (expected `2014-04-10 07:15:00`, RFC 3339 or epoch ms)")]
     Timestamp { line: u64, value: String },
@@ -36,7 +36,7 @@ pub enum DetectError {
     Value { line: u64, value: String },
     #[error("line {line}: no `{column}` field")]
     ShortRow { line: u64, column: &'static str },
-    #[error("cannot write the output: {0}")]
+    #[error("cannot write the output")]
     Write(#[source] csv::Error),
 }
 
