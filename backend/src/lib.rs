@@ -11,12 +11,16 @@
 //! - [`live`]: the hub actor that follows `layercast.updates` and the WebSocket sessions.
 //! - [`api`]: the REST API.
 //!
+//! [`detect`] runs the anomaly detector over one CSV series (`layercast detect`) and scores it
+//! on the Numenta Anomaly Benchmark.
+//!
 //! [`kafka`] holds what every stage needs of the broker, [`config`] the settings, [`server`]
 //! wires it all for `layercast serve`.
 
 pub mod analysis;
 pub mod api;
 pub mod config;
+pub mod detect;
 pub mod ingest;
 pub mod kafka;
 pub mod live;

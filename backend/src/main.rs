@@ -24,6 +24,24 @@ enum Command {
     Migrate(CommonArgs),
     /// Read log files offline (folders recursively) and write a JSON report.
     Replay(ReplayArgs),
+    /// Score one series (CSV `timestamp,value`) with the streaming anomaly detector.
+    Detect(DetectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DetectArgs {
+    /// Input CSV with `timestamp` and `value` columns.
+    #[arg(long)]
+    csv: PathBuf,
+    /// Output CSV: timestamp,value,anomaly_score,state,alert.
+    #[arg(long)]
+    out: PathBuf,
+    /// 0 (only extreme points alert) to 1 (milder ones do too).
+    #[arg(long, default_value_t = layercast::analysis::anomaly::AnomalyConfig::default().sensitivity)]
+    sensitivity: f64,
+    /// Points after an alert during which scores are damped.
+    #[arg(long, default_value_t = layercast::analysis::anomaly::AnomalyConfig::default().cooldown_points)]
+    cooldown_points: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -114,6 +132,22 @@ fn main() -> anyhow::Result<()> {
                 }
                 anyhow::bail!("{} input(s) could not be read, the first: {first}", failures.len());
             }
+            Ok(())
+        }
+        Command::Detect(args) => {
+            let config = layercast::analysis::anomaly::AnomalyConfig {
+                sensitivity: args.sensitivity,
+                cooldown_points: args.cooldown_points,
+            };
+            config.validate()?;
+            let input = std::fs::File::open(&args.csv).with_context(|| format!("cannot open {}", args.csv.display()))?;
+            let output = std::fs::File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+            let summary = layercast::detect::detect(std::io::BufReader::new(input), std::io::BufWriter::new(output), config)
+                .with_context(|| format!("{}", args.csv.display()))?;
+            if summary.empty_values > 0 {
+                eprintln!("warning: {} row(s) with an empty value, written with an empty score", summary.empty_values);
+            }
+            eprintln!("{} rows, {} alerts; scores in {}", summary.rows, summary.alerts, args.out.display());
             Ok(())
         }
     }

@@ -5,5 +5,6 @@
 pub mod alerts;
 pub mod anomaly;
 pub mod forecast;
+pub mod nab;
 pub mod precursor;
 pub mod trend;
