@@ -1,6 +1,7 @@
 use layercast_shared::Event;
 
 use super::super::parse_object;
+use super::transport::TransportView;
 use super::*;
 
 const DATA: &str = concat!(env!("LAYERCAST_SHARED_DATA"), "/aws/vpcflow");

@@ -1,4 +1,6 @@
 use super::super::{parse_object, ObjectReport};
+use super::json::JsonTs;
+use super::tsv::epoch_ms;
 use super::*;
 use layercast_shared::Event;
 
