@@ -223,7 +223,7 @@ fn alb(w: &mut impl Write, rng: &mut Rng, lines: u64) -> Result<()> {
              2025-11-25T{h:02}:{m:02}:{sec:02}.{us:06}Z \"forward\" \"-\" \"-\" \"{target}\" \
              \"{status}\" \"-\" \"-\"",
             rng.next() & 0xffff_ffff,
-            rng.next() & 0xffff_ffff_ffff_ffff,
+            rng.next(),
         )?;
     }
     Ok(())

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use serde::de::{self, IgnoredAny, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use super::json_scan::scan;
 use super::{emit, guess, port, seen, Kind, Rec, ZeekParser};
 use crate::alb::fields::iso8601_ms;
 use crate::{LineOutcome, Sink};
@@ -21,6 +22,21 @@ impl ZeekParser {
             if Kind::from_path(std::str::from_utf8(path).unwrap_or_default()) == Kind::Other {
                 return Ok(LineOutcome::Skipped);
             }
+        }
+        #[cfg(test)]
+        let scanned = if self.serde_only { None } else { scan(line) };
+        #[cfg(not(test))]
+        let scanned = scan(line);
+        if let Some(fast) = scanned {
+            let kind = match fast.path {
+                Some(path) => Kind::from_path(path),
+                None => guess(fast.seen),
+            };
+            if kind == Kind::Other {
+                return Ok(LineOutcome::Skipped);
+            }
+            emit(kind, &fast.rec, [&mut self.entity, &mut self.pair], sink)?;
+            return Ok(LineOutcome::Record);
         }
         let j: JsonRec<'_> =
             serde_json::from_slice(line).map_err(|e| format!("not a Zeek JSON record: {e}"))?;

@@ -43,6 +43,7 @@ use super::ndjson::MAX_ENTITY_BYTES;
 use super::{Format, LineOutcome, Measurement, RecordParser, Sink};
 
 mod json;
+mod json_scan;
 mod tsv;
 
 use tsv::Header;
@@ -58,6 +59,9 @@ pub struct ZeekParser {
     /// Reused for entities made of several fields (conn records need two at once).
     entity: String,
     pair: String,
+    /// Tests turn the JSON fast path off to compare it with serde's.
+    #[cfg(test)]
+    serde_only: bool,
 }
 
 impl ZeekParser {
