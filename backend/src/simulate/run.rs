@@ -85,14 +85,16 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SimError> {
     std::fs::rename(&tmp, path).map_err(write_err(path))
 }
 
-fn encode(object: &Object) -> Result<Vec<u8>, std::io::Error> {
+/// The object as its producer delivers it: gzip-compressed or as it is.
+fn encode(object: &Object) -> Result<std::borrow::Cow<'_, [u8]>, std::io::Error> {
     if !object.gzip {
-        return Ok(object.bytes.clone());
+        return Ok(std::borrow::Cow::Borrowed(&object.bytes));
     }
-    // mtime stays 0 (flate2's default), so the same content gives the same bytes.
+    // mtime stays 0 (flate2's default), so the same content gives the same bytes. Level 1:
+    // compression is most of the cost of writing, and the inbox does not care about size.
     let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(object.bytes.len() / 4), flate2::Compression::fast());
     gz.write_all(&object.bytes)?;
-    gz.finish()
+    gz.finish().map(std::borrow::Cow::Owned)
 }
 
 /// Runs `net` with `options`: writes the ground truth, then every object in time order.
