@@ -22,8 +22,12 @@ const RUNS: u32 = 3;
 
 fn network() -> Result<simulate::model::Network> {
     let mut net = simulate::parse_scenario(simulate::DEFAULT_SCENARIO)?;
-    net.services.iter_mut().for_each(|s| s.requests_per_s *= RATE_SCALE);
-    net.resolvers.iter_mut().for_each(|r| r.queries_per_s *= RATE_SCALE);
+    net.services
+        .iter_mut()
+        .for_each(|s| s.requests_per_s *= RATE_SCALE);
+    net.resolvers
+        .iter_mut()
+        .for_each(|r| r.queries_per_s *= RATE_SCALE);
     Ok(net)
 }
 

@@ -27,7 +27,10 @@ pub fn fixed(buf: &mut Vec<u8>, v: f64, decimals: u32) {
 pub fn padded(buf: &mut Vec<u8>, v: u64, width: usize) {
     let mut b = itoa::Buffer::new();
     let digits = b.format(v).as_bytes();
-    buf.extend(std::iter::repeat_n(b'0', width.saturating_sub(digits.len())));
+    buf.extend(std::iter::repeat_n(
+        b'0',
+        width.saturating_sub(digits.len()),
+    ));
     buf.extend_from_slice(digits);
 }
 
@@ -109,7 +112,10 @@ mod tests {
                 .to_string();
             assert_eq!(ours, theirs);
         }
-        assert_eq!(text(|b| epoch_micros(b, 1_795_600_803_250)), "1795600803.250000");
+        assert_eq!(
+            text(|b| epoch_micros(b, 1_795_600_803_250)),
+            "1795600803.250000"
+        );
         assert_eq!(compact_time(1_795_600_803_250), "20261125T100003Z");
     }
 

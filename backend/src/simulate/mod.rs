@@ -14,6 +14,7 @@ mod fmt;
 pub mod model;
 pub mod run;
 pub mod scenario;
+mod scenario_file;
 pub mod sim;
 pub mod traffic;
 pub mod truth;

@@ -93,12 +93,19 @@ pub enum IncidentKind {
     /// A share of TLS handshakes to a service fail (an expired certificate).
     TlsFailure { service: usize, failure_ratio: f64 },
     /// A share of a resolver's answers are SERVFAIL.
-    DnsServfail { resolver: usize, servfail_ratio: f64 },
+    DnsServfail {
+        resolver: usize,
+        servfail_ratio: f64,
+    },
 }
 
 impl IncidentKind {
     pub fn at(self, start_ms: i64, end_ms: i64) -> Incident {
-        Incident { kind: self, start_ms, end_ms }
+        Incident {
+            kind: self,
+            start_ms,
+            end_ms,
+        }
     }
 }
 
@@ -134,9 +141,11 @@ impl Network {
         self.incidents
             .iter()
             .map(|inc| match inc.kind {
-                IncidentKind::CrcBurst { link: l, crc_errors_per_s, .. } if l == link && active(inc, 0, t) => {
-                    crc_errors_per_s
-                }
+                IncidentKind::CrcBurst {
+                    link: l,
+                    crc_errors_per_s,
+                    ..
+                } if l == link && active(inc, 0, t) => crc_errors_per_s,
                 _ => 0.0,
             })
             .sum()
@@ -148,11 +157,12 @@ impl Network {
         self.incidents
             .iter()
             .map(|inc| match inc.kind {
-                IncidentKind::CrcBurst { link: l, l4_after_ms, failed_handshake_ratio, .. }
-                    if l == link && active(inc, l4_after_ms, t) =>
-                {
-                    failed_handshake_ratio
-                }
+                IncidentKind::CrcBurst {
+                    link: l,
+                    l4_after_ms,
+                    failed_handshake_ratio,
+                    ..
+                } if l == link && active(inc, l4_after_ms, t) => failed_handshake_ratio,
                 _ => 0.0,
             })
             .fold(0.0, f64::max)
@@ -164,11 +174,12 @@ impl Network {
         self.incidents
             .iter()
             .map(|inc| match inc.kind {
-                IncidentKind::CrcBurst { link: l, l7_after_ms, latency_factor, .. }
-                    if l == link && active(inc, l7_after_ms, t) =>
-                {
-                    latency_factor
-                }
+                IncidentKind::CrcBurst {
+                    link: l,
+                    l7_after_ms,
+                    latency_factor,
+                    ..
+                } if l == link && active(inc, l7_after_ms, t) => latency_factor,
                 _ => 1.0,
             })
             .fold(1.0, f64::max)
@@ -179,9 +190,10 @@ impl Network {
         self.incidents
             .iter()
             .map(|inc| match inc.kind {
-                IncidentKind::TlsFailure { service: s, failure_ratio } if s == service && active(inc, 0, t) => {
-                    failure_ratio
-                }
+                IncidentKind::TlsFailure {
+                    service: s,
+                    failure_ratio,
+                } if s == service && active(inc, 0, t) => failure_ratio,
                 _ => 0.0,
             })
             .fold(0.0, f64::max)
@@ -192,9 +204,10 @@ impl Network {
         self.incidents
             .iter()
             .map(|inc| match inc.kind {
-                IncidentKind::DnsServfail { resolver: r, servfail_ratio } if r == resolver && active(inc, 0, t) => {
-                    servfail_ratio
-                }
+                IncidentKind::DnsServfail {
+                    resolver: r,
+                    servfail_ratio,
+                } if r == resolver && active(inc, 0, t) => servfail_ratio,
                 _ => 0.0,
             })
             .fold(0.0, f64::max)

@@ -19,7 +19,10 @@ pub enum SimError {
     #[error("--out {0}: S3 output is not supported yet; give a local folder")]
     S3Unsupported(String),
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot encode the ground truth: {0}")]
     Truth(#[from] serde_json::Error),
 }
@@ -64,7 +67,9 @@ struct Pacer {
 
 impl Pacer {
     fn wait_for(&self, sim_offset_ms: i64) {
-        let Speed::Times(times) = self.speed else { return };
+        let Speed::Times(times) = self.speed else {
+            return;
+        };
         let due = Duration::from_secs_f64((sim_offset_ms.max(0) as f64 / 1000.0) / times);
         if let Some(left) = due.checked_sub(self.wall_start.elapsed()) {
             std::thread::sleep(left);
@@ -73,13 +78,19 @@ impl Pacer {
 }
 
 fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> SimError + '_ {
-    move |source| SimError::Write { path: path.to_owned(), source }
+    move |source| SimError::Write {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Writes `bytes` to `path` through a dotfile beside it, renamed into place when complete.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SimError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, bytes).map_err(write_err(&tmp))?;
     std::fs::rename(&tmp, path).map_err(write_err(path))
@@ -92,7 +103,10 @@ fn encode(object: &Object) -> Result<std::borrow::Cow<'_, [u8]>, std::io::Error>
     }
     // mtime stays 0 (flate2's default), so the same content gives the same bytes. Level 1:
     // compression is most of the cost of writing, and the inbox does not care about size.
-    let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(object.bytes.len() / 4), flate2::Compression::fast());
+    let mut gz = flate2::write::GzEncoder::new(
+        Vec::with_capacity(object.bytes.len() / 4),
+        flate2::Compression::fast(),
+    );
     gz.write_all(&object.bytes)?;
     gz.finish().map(std::borrow::Cow::Owned)
 }
@@ -107,10 +121,16 @@ pub fn run(net: Network, options: &Options, stop: &dyn Fn() -> bool) -> Result<S
     std::fs::create_dir_all(&options.out).map_err(write_err(&options.out))?;
     let end_ms = options.duration_ms.map(|d| options.start_ms + d);
     let truth = truth::ground_truth(&net, options.seed, options.start_ms, end_ms);
-    let truth_path = options.truth.clone().unwrap_or_else(|| options.out.join(TRUTH_FILE));
+    let truth_path = options
+        .truth
+        .clone()
+        .unwrap_or_else(|| options.out.join(TRUTH_FILE));
     write_atomic(&truth_path, &serde_json::to_vec_pretty(&truth)?)?;
 
-    let pacer = Pacer { wall_start: Instant::now(), speed: options.speed };
+    let pacer = Pacer {
+        wall_start: Instant::now(),
+        speed: options.speed,
+    };
     let mut sim = Simulation::new(net, options.start_ms, end_ms, options.seed);
     let mut summary = Summary::default();
     while let Some(object) = sim.next_object() {

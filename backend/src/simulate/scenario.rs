@@ -2,13 +2,11 @@
 //! [`Network`]. Every error names the field it is about (`incidents[1].start`).
 
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
-
-use serde::Deserialize;
 
 use super::model::{
     Incident, IncidentKind, Link, LoadBalancer, Network, Profile, Resolver, Rolls, Service,
 };
+use super::scenario_file::{File, IncidentFile};
 
 /// The scenario built into the binary (`backend/src/simulate/default_scenario.toml`).
 pub const DEFAULT_SCENARIO: &str = include_str!("default_scenario.toml");
@@ -25,146 +23,10 @@ pub enum ScenarioError {
 }
 
 fn bad(field: impl Into<String>, reason: impl Into<String>) -> ScenarioError {
-    ScenarioError::Field { field: field.into(), reason: reason.into() }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    name: String,
-    #[serde(default)]
-    traffic: TrafficFile,
-    #[serde(default)]
-    rolls: RollsFile,
-    links: Vec<LinkFile>,
-    load_balancers: Vec<LbFile>,
-    services: Vec<ServiceFile>,
-    resolvers: Vec<ResolverFile>,
-    #[serde(default)]
-    incidents: Vec<IncidentFile>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct TrafficFile {
-    daily_amplitude: f64,
-    peak_hour_utc: f64,
-    weekend_factor: f64,
-    noise: f64,
-}
-
-impl Default for TrafficFile {
-    fn default() -> Self {
-        TrafficFile { daily_amplitude: 0.4, peak_hour_utc: 14.0, weekend_factor: 0.7, noise: 0.05 }
+    ScenarioError::Field {
+        field: field.into(),
+        reason: reason.into(),
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RollsFile {
-    counters_poll: String,
-    counters_object: String,
-    flow_aggregation: String,
-    flow_object: String,
-    alb_object: String,
-    zeek_object: String,
-}
-
-impl Default for RollsFile {
-    fn default() -> Self {
-        RollsFile {
-            counters_poll: "30s".into(),
-            counters_object: "5m".into(),
-            flow_aggregation: "1m".into(),
-            flow_object: "5m".into(),
-            alb_object: "5m".into(),
-            zeek_object: "5m".into(),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LinkFile {
-    site: String,
-    switch: String,
-    port: String,
-    speed_gbps: f64,
-    utilisation: f64,
-    #[serde(default)]
-    growth_per_week: f64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LbFile {
-    name: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServiceFile {
-    name: String,
-    host: String,
-    addr: Ipv4Addr,
-    port: u16,
-    eni: String,
-    link: String,
-    load_balancer: String,
-    requests_per_s: f64,
-    latency_ms: f64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResolverFile {
-    addr: Ipv4Addr,
-    queries_per_s: f64,
-    rtt_ms: f64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-enum IncidentFile {
-    CrcBurst {
-        link: String,
-        start: String,
-        duration: String,
-        crc_errors_per_s: f64,
-        #[serde(default = "default_l4_after")]
-        l4_after: String,
-        #[serde(default = "default_failed_handshake_ratio")]
-        failed_handshake_ratio: f64,
-        #[serde(default = "default_l7_after")]
-        l7_after: String,
-        #[serde(default = "default_latency_factor")]
-        latency_factor: f64,
-    },
-    TlsFailure {
-        service: String,
-        start: String,
-        duration: String,
-        failure_ratio: f64,
-    },
-    DnsServfail {
-        resolver: Ipv4Addr,
-        start: String,
-        duration: String,
-        servfail_ratio: f64,
-    },
-}
-
-fn default_l4_after() -> String {
-    "1m".into()
-}
-fn default_l7_after() -> String {
-    "5m".into()
-}
-fn default_failed_handshake_ratio() -> f64 {
-    0.3
-}
-fn default_latency_factor() -> f64 {
-    5.0
 }
 
 /// A duration such as `90s`, `5m`, `1d 6h`, in milliseconds.
@@ -228,9 +90,14 @@ pub fn parse(text: &str) -> Result<Network, ScenarioError> {
         zeek_object_ms: positive_duration_ms("rolls.zeek_object", &r.zeek_object)?,
     };
     if rolls.counters_object_ms % rolls.counters_poll_ms != 0 {
-        return Err(bad("rolls.counters_object", "must be a whole number of counters_poll"));
+        return Err(bad(
+            "rolls.counters_object",
+            "must be a whole number of counters_poll",
+        ));
     }
-    if rolls.flow_object_ms % rolls.flow_aggregation_ms != 0 || rolls.flow_aggregation_ms % 1000 != 0 {
+    if rolls.flow_object_ms % rolls.flow_aggregation_ms != 0
+        || rolls.flow_aggregation_ms % 1000 != 0
+    {
         return Err(bad(
             "rolls.flow_object",
             "must be a whole number of flow_aggregation, itself whole seconds",
@@ -249,7 +116,10 @@ pub fn parse(text: &str) -> Result<Network, ScenarioError> {
             growth_per_week: within(&at("growth_per_week"), l.growth_per_week, -0.5, 1.0)?,
         };
         if links.iter().any(|o: &Link| o.entity() == link.entity()) {
-            return Err(bad(at("port"), format!("`{}` is named twice", link.entity())));
+            return Err(bad(
+                at("port"),
+                format!("`{}` is named twice", link.entity()),
+            ));
         }
         links.push(link);
     }
@@ -258,7 +128,10 @@ pub fn parse(text: &str) -> Result<Network, ScenarioError> {
         let field = format!("load_balancers[{i}].name");
         let name = token(&field, &lb.name)?;
         if name.split('/').count() != 3 || !name.starts_with("app/") {
-            return Err(bad(field, format!("`{name}` is not an ALB name (app/<name>/<id>)")));
+            return Err(bad(
+                field,
+                format!("`{name}` is not an ALB name (app/<name>/<id>)"),
+            ));
         }
         load_balancers.push(LoadBalancer { name });
     }
@@ -268,13 +141,26 @@ pub fn parse(text: &str) -> Result<Network, ScenarioError> {
         let link = links
             .iter()
             .position(|l| l.entity() == s.link)
-            .ok_or_else(|| bad(at("link"), format!("no link `{}` (links are named switch/port)", s.link)))?;
+            .ok_or_else(|| {
+                bad(
+                    at("link"),
+                    format!("no link `{}` (links are named switch/port)", s.link),
+                )
+            })?;
         let load_balancer = load_balancers
             .iter()
             .position(|l| l.name == s.load_balancer)
-            .ok_or_else(|| bad(at("load_balancer"), format!("no load balancer `{}`", s.load_balancer)))?;
+            .ok_or_else(|| {
+                bad(
+                    at("load_balancer"),
+                    format!("no load balancer `{}`", s.load_balancer),
+                )
+            })?;
         if !s.eni.starts_with("eni-") {
-            return Err(bad(at("eni"), format!("`{}` is not an interface id (eni-...)", s.eni)));
+            return Err(bad(
+                at("eni"),
+                format!("`{}` is not an interface id (eni-...)", s.eni),
+            ));
         }
         if s.port == 0 {
             return Err(bad(at("port"), "must not be 0"));
@@ -291,7 +177,10 @@ pub fn parse(text: &str) -> Result<Network, ScenarioError> {
             latency_ms: positive(&at("latency_ms"), s.latency_ms)?,
         };
         if services.iter().any(|o| o.name == service.name) {
-            return Err(bad(at("name"), format!("`{}` is named twice", service.name)));
+            return Err(bad(
+                at("name"),
+                format!("`{}` is named twice", service.name),
+            ));
         }
         services.push(service);
     }
@@ -326,17 +215,26 @@ pub fn parse(text: &str) -> Result<Network, ScenarioError> {
     let mut seen = HashSet::new();
     for s in &network.services {
         if !seen.insert((s.addr, s.port)) {
-            return Err(bad("services", format!("two services at {}:{}", s.addr, s.port)));
+            return Err(bad(
+                "services",
+                format!("two services at {}:{}", s.addr, s.port),
+            ));
         }
     }
-    Ok(Network { incidents, ..network })
+    Ok(Network {
+        incidents,
+        ..network
+    })
 }
 
 fn incident(net: &Network, i: usize, inc: &IncidentFile) -> Result<Incident, ScenarioError> {
     let at = |name: &str| format!("incidents[{i}].{name}");
     let window = |start: &str, duration: &str| -> Result<(i64, i64), ScenarioError> {
         let start_ms = duration_ms(&at("start"), start)?;
-        Ok((start_ms, start_ms + positive_duration_ms(&at("duration"), duration)?))
+        Ok((
+            start_ms,
+            start_ms + positive_duration_ms(&at("duration"), duration)?,
+        ))
     };
     let ratio = |name: &str, v: f64| within(&at(name), v, 0.0, 1.0);
     Ok(match inc {
@@ -355,7 +253,12 @@ fn incident(net: &Network, i: usize, inc: &IncidentFile) -> Result<Incident, Sce
                 .links
                 .iter()
                 .position(|l| l.entity() == *link)
-                .ok_or_else(|| bad(at("link"), format!("no link `{link}` (links are named switch/port)")))?;
+                .ok_or_else(|| {
+                    bad(
+                        at("link"),
+                        format!("no link `{link}` (links are named switch/port)"),
+                    )
+                })?;
             IncidentKind::CrcBurst {
                 link,
                 crc_errors_per_s: positive(&at("crc_errors_per_s"), *crc_errors_per_s)?,
@@ -366,25 +269,41 @@ fn incident(net: &Network, i: usize, inc: &IncidentFile) -> Result<Incident, Sce
             }
             .at(start_ms, end_ms)
         }
-        IncidentFile::TlsFailure { service, start, duration, failure_ratio } => {
+        IncidentFile::TlsFailure {
+            service,
+            start,
+            duration,
+            failure_ratio,
+        } => {
             let (start_ms, end_ms) = window(start, duration)?;
             let service = net
                 .services
                 .iter()
                 .position(|s| s.name == *service)
                 .ok_or_else(|| bad(at("service"), format!("no service `{service}`")))?;
-            IncidentKind::TlsFailure { service, failure_ratio: ratio("failure_ratio", *failure_ratio)? }
-                .at(start_ms, end_ms)
+            IncidentKind::TlsFailure {
+                service,
+                failure_ratio: ratio("failure_ratio", *failure_ratio)?,
+            }
+            .at(start_ms, end_ms)
         }
-        IncidentFile::DnsServfail { resolver, start, duration, servfail_ratio } => {
+        IncidentFile::DnsServfail {
+            resolver,
+            start,
+            duration,
+            servfail_ratio,
+        } => {
             let (start_ms, end_ms) = window(start, duration)?;
             let resolver = net
                 .resolvers
                 .iter()
                 .position(|r| r.addr == *resolver)
                 .ok_or_else(|| bad(at("resolver"), format!("no resolver `{resolver}`")))?;
-            IncidentKind::DnsServfail { resolver, servfail_ratio: ratio("servfail_ratio", *servfail_ratio)? }
-                .at(start_ms, end_ms)
+            IncidentKind::DnsServfail {
+                resolver,
+                servfail_ratio: ratio("servfail_ratio", *servfail_ratio)?,
+            }
+            .at(start_ms, end_ms)
         }
     })
 }
@@ -411,19 +330,58 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            ("start = \"2h\"", "start = \"2 hours later\"", "incidents[0].start: `2 hours later` is not a duration"),
-            ("link = \"fra1-leaf1/et3\"\nstart", "link = \"leaf9/et3\"\nstart", "incidents[0].link: no link `leaf9/et3`"),
-            ("utilisation = 0.30", "utilisation = 1.5", "links[0].utilisation: 1.5 is not within"),
-            ("service = \"auth\"", "service = \"billing\"", "incidents[1].service: no service `billing`"),
-            ("failure_ratio = 0.6", "failure_ratio = 2.0", "incidents[1].failure_ratio"),
-            ("requests_per_s = 10.0", "requests_per_s = -1.0", "services[0].requests_per_s"),
-            ("counters_object = \"5m\"", "counters_object = \"45s\"", "rolls.counters_object: must be a whole number"),
-            ("eni = \"eni-0a1b2c3d4e5f60001\"", "eni = \"nic-1\"", "services[0].eni"),
-            ("name = \"app/shop-web/50dc6c495c0c9188\"", "name = \"shop\"", "load_balancers[0].name"),
+            (
+                "start = \"2h\"",
+                "start = \"2 hours later\"",
+                "incidents[0].start: `2 hours later` is not a duration",
+            ),
+            (
+                "link = \"fra1-leaf1/et3\"\nstart",
+                "link = \"leaf9/et3\"\nstart",
+                "incidents[0].link: no link `leaf9/et3`",
+            ),
+            (
+                "utilisation = 0.30",
+                "utilisation = 1.5",
+                "links[0].utilisation: 1.5 is not within",
+            ),
+            (
+                "service = \"auth\"",
+                "service = \"billing\"",
+                "incidents[1].service: no service `billing`",
+            ),
+            (
+                "failure_ratio = 0.6",
+                "failure_ratio = 2.0",
+                "incidents[1].failure_ratio",
+            ),
+            (
+                "requests_per_s = 10.0",
+                "requests_per_s = -1.0",
+                "services[0].requests_per_s",
+            ),
+            (
+                "counters_object = \"5m\"",
+                "counters_object = \"45s\"",
+                "rolls.counters_object: must be a whole number",
+            ),
+            (
+                "eni = \"eni-0a1b2c3d4e5f60001\"",
+                "eni = \"nic-1\"",
+                "services[0].eni",
+            ),
+            (
+                "name = \"app/shop-web/50dc6c495c0c9188\"",
+                "name = \"shop\"",
+                "load_balancers[0].name",
+            ),
         ];
         for (from, to, expected) in cases {
             let e = error_of(from, to);
-            assert!(e.contains(expected), "{to}: got `{e}`, expected `{expected}`");
+            assert!(
+                e.contains(expected),
+                "{to}: got `{e}`, expected `{expected}`"
+            );
         }
     }
 

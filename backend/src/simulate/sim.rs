@@ -48,9 +48,17 @@ pub struct Simulation {
 impl Simulation {
     pub fn new(net: Network, start_ms: i64, end_ms: Option<i64>, seed: u64) -> Self {
         let r = net.rolls;
-        let mut producers = vec![(Producer::Counters, r.counters_object_ms), (Producer::Flow, r.flow_object_ms)];
-        producers.extend((0..net.load_balancers.len()).map(|lb| (Producer::Alb(lb), r.alb_object_ms)));
-        producers.extend(Log::ALL.iter().map(|&log| (Producer::Zeek(log), r.zeek_object_ms)));
+        let mut producers = vec![
+            (Producer::Counters, r.counters_object_ms),
+            (Producer::Flow, r.flow_object_ms),
+        ];
+        producers
+            .extend((0..net.load_balancers.len()).map(|lb| (Producer::Alb(lb), r.alb_object_ms)));
+        producers.extend(
+            Log::ALL
+                .iter()
+                .map(|&log| (Producer::Zeek(log), r.zeek_object_ms)),
+        );
         Simulation {
             net,
             start_ms,
@@ -58,7 +66,10 @@ impl Simulation {
             rng: ChaCha8Rng::seed_from_u64(seed),
             clock: Clock::default(),
             counters: CountersState::default(),
-            producers: producers.into_iter().map(|(p, roll)| (p, roll, start_ms + roll)).collect(),
+            producers: producers
+                .into_iter()
+                .map(|(p, roll)| (p, roll, start_ms + roll))
+                .collect(),
         }
     }
 
@@ -66,32 +77,62 @@ impl Simulation {
         &self.net
     }
 
-    /// The next object in simulated-time order, or `None` once the end is passed.
+    /// The next object in simulated-time order, or `None` once the end is passed. Objects
+    /// without a byte (a JSON log of an hour without records) are not delivered, as real
+    /// producers deliver none: no parser could tell what an empty file is.
     pub fn next_object(&mut self) -> Option<Object> {
-        let (i, &(producer, roll, due)) = self.producers.iter().enumerate().min_by_key(|(_, p)| p.2)?;
+        loop {
+            let object = self.roll()?;
+            if !object.bytes.is_empty() {
+                return Some(object);
+            }
+        }
+    }
+
+    /// The object of the producer due first, or `None` once the end is passed.
+    fn roll(&mut self) -> Option<Object> {
+        let (i, &(producer, roll, due)) =
+            self.producers.iter().enumerate().min_by_key(|(_, p)| p.2)?;
         if self.end_ms.is_some_and(|end| due > end) {
             return None;
         }
         self.producers[i].2 = due + roll;
         let from = due - roll;
         let mut bytes = Vec::new();
-        let mut ctx = Ctx { net: &self.net, start_ms: self.start_ms, rng: &mut self.rng, clock: &mut self.clock };
+        let mut ctx = Ctx {
+            net: &self.net,
+            start_ms: self.start_ms,
+            rng: &mut self.rng,
+            clock: &mut self.clock,
+        };
         let (records, name, gzip) = match producer {
             Producer::Counters => (
                 write::counters::write(&mut ctx, &mut self.counters, from, due, &mut bytes),
                 write::counters::object_name(due),
                 false,
             ),
-            Producer::Flow => (write::vpc::write(&mut ctx, from, due, &mut bytes), write::vpc::object_name(due), true),
+            Producer::Flow => (
+                write::vpc::write(&mut ctx, from, due, &mut bytes),
+                write::vpc::object_name(due),
+                true,
+            ),
             Producer::Alb(lb) => (
                 write::alb::write(&mut ctx, lb, from, due, &mut bytes),
                 write::alb::object_name(&ctx, lb, due),
                 true,
             ),
-            Producer::Zeek(log) => {
-                (write::zeek::write(&mut ctx, log, from, due, &mut bytes), write::zeek::object_name(log, due), false)
-            }
+            Producer::Zeek(log) => (
+                write::zeek::write(&mut ctx, log, from, due, &mut bytes),
+                write::zeek::object_name(log, due),
+                false,
+            ),
         };
-        Some(Object { name: format!("{}_{name}", fmt::compact_time(due)), due_ms: due, bytes, gzip, records })
+        Some(Object {
+            name: format!("{}_{name}", fmt::compact_time(due)),
+            due_ms: due,
+            bytes,
+            gzip,
+            records,
+        })
     }
 }

@@ -23,7 +23,11 @@ pub fn seasonal(profile: &Profile, ts_ms: i64) -> f64 {
     let phase = (hour - profile.peak_hour_utc) / 24.0 * std::f64::consts::TAU;
     let daily = 1.0 + profile.daily_amplitude * phase.cos();
     let weekday = (day + EPOCH_WEEKDAY_FROM_MONDAY).rem_euclid(7);
-    let weekly = if weekday >= SATURDAY_FROM_MONDAY { profile.weekend_factor } else { 1.0 };
+    let weekly = if weekday >= SATURDAY_FROM_MONDAY {
+        profile.weekend_factor
+    } else {
+        1.0
+    };
     daily * weekly
 }
 
@@ -63,14 +67,20 @@ mod tests {
 
     use super::*;
 
-    const PROFILE: Profile =
-        Profile { daily_amplitude: 0.4, peak_hour_utc: 14.0, weekend_factor: 0.7, noise: 0.05 };
+    const PROFILE: Profile = Profile {
+        daily_amplitude: 0.4,
+        peak_hour_utc: 14.0,
+        weekend_factor: 0.7,
+        noise: 0.05,
+    };
     /// 2026-11-23, a Monday, 00:00 UTC.
     const MONDAY_MS: i64 = 1_795_392_000_000;
 
     #[test]
     fn the_peak_hour_is_the_busiest_and_weekends_are_quieter() {
-        let at = |day: i64, hour: i64| seasonal(&PROFILE, MONDAY_MS + day * MS_PER_DAY + hour * MS_PER_HOUR);
+        let at = |day: i64, hour: i64| {
+            seasonal(&PROFILE, MONDAY_MS + day * MS_PER_DAY + hour * MS_PER_HOUR)
+        };
         assert!((at(0, 14) - 1.4).abs() < 1e-9);
         assert!((at(0, 2) - 0.6).abs() < 1e-9);
         assert!((at(5, 14) - 1.4 * 0.7).abs() < 1e-9, "Saturday");

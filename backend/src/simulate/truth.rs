@@ -58,11 +58,27 @@ pub struct TruthGrowth {
 }
 
 fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_default()
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
 }
 
-fn effect(layers: &[&'static str], entities: Vec<String>, measure: &'static str, from: i64, to: i64) -> Effect {
-    Effect { layers: layers.to_vec(), entities, measure, start: rfc3339(from), end: rfc3339(to), start_ms: from, end_ms: to }
+fn effect(
+    layers: &[&'static str],
+    entities: Vec<String>,
+    measure: &'static str,
+    from: i64,
+    to: i64,
+) -> Effect {
+    Effect {
+        layers: layers.to_vec(),
+        entities,
+        measure,
+        start: rfc3339(from),
+        end: rfc3339(to),
+        start_ms: from,
+        end_ms: to,
+    }
 }
 
 /// When a quantity at `share` of capacity now, growing `g` a week, reaches capacity.
@@ -82,19 +98,56 @@ pub fn ground_truth(net: &Network, seed: u64, start_ms: i64, end_ms: Option<i64>
     for inc in &net.incidents {
         let (s, e) = (start_ms + inc.start_ms, start_ms + inc.end_ms);
         incidents.push(match &inc.kind {
-            IncidentKind::CrcBurst { link, l4_after_ms, l7_after_ms, .. } => {
-                let behind: Vec<_> = net.services.iter().filter(|svc| svc.link == *link).collect();
-                let l4 = behind.iter().flat_map(|svc| [format!("{}:{}/tcp", svc.eni, svc.port), format!("{}:{}/tcp", svc.addr, svc.port)]).collect();
+            IncidentKind::CrcBurst {
+                link,
+                l4_after_ms,
+                l7_after_ms,
+                ..
+            } => {
+                let behind: Vec<_> = net
+                    .services
+                    .iter()
+                    .filter(|svc| svc.link == *link)
+                    .collect();
+                let l4 = behind
+                    .iter()
+                    .flat_map(|svc| {
+                        [
+                            format!("{}:{}/tcp", svc.eni, svc.port),
+                            format!("{}:{}/tcp", svc.addr, svc.port),
+                        ]
+                    })
+                    .collect();
                 let l7 = behind
                     .iter()
-                    .map(|svc| format!("{}>{}:{}", net.load_balancers[svc.load_balancer].name, svc.addr, svc.port))
+                    .map(|svc| {
+                        format!(
+                            "{}>{}:{}",
+                            net.load_balancers[svc.load_balancer].name, svc.addr, svc.port
+                        )
+                    })
                     .collect();
                 TruthIncident {
                     kind: "crc_burst",
-                    what: format!("CRC errors on {}, failed handshakes then slow requests behind it", net.links[*link].entity()),
+                    what: format!(
+                        "CRC errors on {}, failed handshakes then slow requests behind it",
+                        net.links[*link].entity()
+                    ),
                     effects: vec![
-                        effect(&["L1", "L2"], vec![net.links[*link].entity()], "crc_errors", s, e),
-                        effect(&["L4"], l4, "failed_handshakes", s + l4_after_ms, e + l4_after_ms),
+                        effect(
+                            &["L1", "L2"],
+                            vec![net.links[*link].entity()],
+                            "crc_errors",
+                            s,
+                            e,
+                        ),
+                        effect(
+                            &["L4"],
+                            l4,
+                            "failed_handshakes",
+                            s + l4_after_ms,
+                            e + l4_after_ms,
+                        ),
                         effect(&["L7"], l7, "latency", s + l7_after_ms, e + l7_after_ms),
                     ],
                 }
@@ -106,8 +159,20 @@ pub fn ground_truth(net: &Network, seed: u64, start_ms: i64, end_ms: Option<i64>
                     kind: "tls_failure",
                     what: format!("TLS handshakes to {} fail (expired certificate)", svc.name),
                     effects: vec![
-                        effect(&["L6"], vec![svc.host.clone(), lb.clone()], "tls_failures", s, e),
-                        effect(&["L7"], vec![format!("{lb}>{}:{}", svc.addr, svc.port)], "server_errors", s, e),
+                        effect(
+                            &["L6"],
+                            vec![svc.host.clone(), lb.clone()],
+                            "tls_failures",
+                            s,
+                            e,
+                        ),
+                        effect(
+                            &["L7"],
+                            vec![format!("{lb}>{}:{}", svc.addr, svc.port)],
+                            "server_errors",
+                            s,
+                            e,
+                        ),
                     ],
                 }
             }
@@ -116,7 +181,13 @@ pub fn ground_truth(net: &Network, seed: u64, start_ms: i64, end_ms: Option<i64>
                 TruthIncident {
                     kind: "dns_servfail",
                     what: format!("resolver {} answers SERVFAIL", r.addr),
-                    effects: vec![effect(&["L7"], vec![format!("{}:53", r.addr)], "dns_servfail", s, e)],
+                    effects: vec![effect(
+                        &["L7"],
+                        vec![format!("{}:53", r.addr)],
+                        "dns_servfail",
+                        s,
+                        e,
+                    )],
                 }
             }
         });
@@ -127,7 +198,11 @@ pub fn ground_truth(net: &Network, seed: u64, start_ms: i64, end_ms: Option<i64>
         .filter(|l| l.growth_per_week != 0.0)
         .map(|l| {
             let mean = reaches(start_ms, l.utilisation, l.growth_per_week);
-            let peak = reaches(start_ms, l.utilisation * (1.0 + net.profile.daily_amplitude), l.growth_per_week);
+            let peak = reaches(
+                start_ms,
+                l.utilisation * (1.0 + net.profile.daily_amplitude),
+                l.growth_per_week,
+            );
             TruthGrowth {
                 entity: l.entity(),
                 layer: "L2",
@@ -141,5 +216,13 @@ pub fn ground_truth(net: &Network, seed: u64, start_ms: i64, end_ms: Option<i64>
             }
         })
         .collect();
-    GroundTruth { scenario: net.name.clone(), seed, start: rfc3339(start_ms), start_ms, end_ms, incidents, growth }
+    GroundTruth {
+        scenario: net.name.clone(),
+        seed,
+        start: rfc3339(start_ms),
+        start_ms,
+        end_ms,
+        incidents,
+        growth,
+    }
 }

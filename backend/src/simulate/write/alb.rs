@@ -27,7 +27,9 @@ const REGION: &str = "eu-central-1";
 /// Writes the requests of load balancer `lb` over `[from_ms, to_ms)`; returns the line count.
 pub fn write(ctx: &mut Ctx<'_>, lb: usize, from_ms: i64, to_ms: i64, buf: &mut Vec<u8>) -> u64 {
     let net = ctx.net;
-    let targets: Vec<usize> = (0..net.services.len()).filter(|&s| net.services[s].load_balancer == lb).collect();
+    let targets: Vec<usize> = (0..net.services.len())
+        .filter(|&s| net.services[s].load_balancer == lb)
+        .collect();
     let levels: Vec<f64> = targets.iter().map(|_| ctx.level(from_ms)).collect();
     let mut lines = 0;
     let mut second = from_ms;
@@ -50,12 +52,21 @@ pub fn write(ctx: &mut Ctx<'_>, lb: usize, from_ms: i64, to_ms: i64, buf: &mut V
     lines
 }
 
-fn line(ctx: &mut Ctx<'_>, lb: usize, s: usize, ts: i64, slow: f64, tls_broken: f64, buf: &mut Vec<u8>) {
+fn line(
+    ctx: &mut Ctx<'_>,
+    lb: usize,
+    s: usize,
+    ts: i64,
+    slow: f64,
+    tls_broken: f64,
+    buf: &mut Vec<u8>,
+) {
     let net = ctx.net;
     let svc = &net.services[s];
     let tls_failed = traffic::chance(ctx.rng, tls_broken);
     let timed_out = slow > 1.0 && traffic::chance(ctx.rng, TIMEOUT_RATIO_WHEN_SLOW);
-    let latency_s = svc.latency_ms * slow * (LATENCY_LOG_SD * traffic::unit_noise(ctx.rng)).exp() / 1000.0;
+    let latency_s =
+        svc.latency_ms * slow * (LATENCY_LOG_SD * traffic::unit_noise(ctx.rng)).exp() / 1000.0;
     let status: u16 = if tls_failed {
         502
     } else if timed_out {
@@ -101,7 +112,11 @@ fn line(ctx: &mut Ctx<'_>, lb: usize, s: usize, ts: i64, slow: f64, tls_broken: 
     let received = ctx.rng.random_range(250..900_u64);
     fmt::u64(buf, received);
     buf.push(b' ');
-    let sent = if reached_target { ctx.rng.random_range(400..40_000_u64) } else { 0 };
+    let sent = if reached_target {
+        ctx.rng.random_range(400..40_000_u64)
+    } else {
+        0
+    };
     fmt::u64(buf, sent);
     buf.extend_from_slice(b" \"GET https://");
     buf.extend_from_slice(svc.host.as_bytes());
@@ -125,7 +140,11 @@ fn line(ctx: &mut Ctx<'_>, lb: usize, s: usize, ts: i64, slow: f64, tls_broken: 
     buf.push(b':');
     buf.extend_from_slice(ACCOUNT.as_bytes());
     buf.extend_from_slice(b":certificate/12345678-1234-1234-1234-123456789012\" 1 ");
-    let took_ms = if reached_target { (latency_s * 1000.0) as i64 } else { 0 };
+    let took_ms = if reached_target {
+        (latency_s * 1000.0) as i64
+    } else {
+        0
+    };
     ctx.clock.iso(buf, ts - took_ms, true);
     buf.extend_from_slice(b" \"forward\" \"-\" ");
     if tls_failed {
@@ -152,5 +171,8 @@ fn line(ctx: &mut Ctx<'_>, lb: usize, s: usize, ts: i64, slow: f64, tls_broken: 
 /// (the time prefix, added by the driver, keeps all objects in simulated-time order).
 pub fn object_name(ctx: &Ctx<'_>, lb: usize, to_ms: i64) -> String {
     let lb_dotted = ctx.net.load_balancers[lb].name.replace('/', ".");
-    format!("{ACCOUNT}_elasticloadbalancing_{REGION}_{lb_dotted}_{}_10.0.0.1_sim.log.gz", fmt::compact_time(to_ms))
+    format!(
+        "{ACCOUNT}_elasticloadbalancing_{REGION}_{lb_dotted}_{}_10.0.0.1_sim.log.gz",
+        fmt::compact_time(to_ms)
+    )
 }

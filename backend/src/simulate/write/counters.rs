@@ -44,11 +44,20 @@ pub struct CountersState {
 /// Inbound bits per second on a link at `ts_ms`, before noise (seasonality and growth).
 pub fn inbound_bps(ctx: &Ctx<'_>, link: usize, ts_ms: i64) -> f64 {
     let l = &ctx.net.links[link];
-    l.speed_bps * l.utilisation * traffic::seasonal(&ctx.net.profile, ts_ms) * traffic::growth(l.growth_per_week, ctx.offset(ts_ms))
+    l.speed_bps
+        * l.utilisation
+        * traffic::seasonal(&ctx.net.profile, ts_ms)
+        * traffic::growth(l.growth_per_week, ctx.offset(ts_ms))
 }
 
 /// Writes the polls in `(from_ms, to_ms]`, led by the repeat of the poll at `from_ms`.
-pub fn write(ctx: &mut Ctx<'_>, state: &mut CountersState, from_ms: i64, to_ms: i64, buf: &mut Vec<u8>) -> u64 {
+pub fn write(
+    ctx: &mut Ctx<'_>,
+    state: &mut CountersState,
+    from_ms: i64,
+    to_ms: i64,
+    buf: &mut Vec<u8>,
+) -> u64 {
     let net = ctx.net;
     let poll = net.rolls.counters_poll_ms;
     let mut lines = 0;
@@ -68,7 +77,9 @@ pub fn write(ctx: &mut Ctx<'_>, state: &mut CountersState, from_ms: i64, to_ms: 
         let dt_s = poll as f64 / MS_PER_S as f64;
         for i in 0..net.links.len() {
             let l = &net.links[i];
-            let in_bps = (inbound_bps(ctx, i, ts) * traffic::noise_factor(ctx.rng, net.profile.noise)).min(l.speed_bps);
+            let in_bps = (inbound_bps(ctx, i, ts)
+                * traffic::noise_factor(ctx.rng, net.profile.noise))
+            .min(l.speed_bps);
             let out_bps = (in_bps * OUT_TO_IN).min(l.speed_bps);
             let in_octets = in_bps * dt_s / BITS_PER_BYTE;
             let out_octets = out_bps * dt_s / BITS_PER_BYTE;

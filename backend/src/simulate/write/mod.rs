@@ -33,7 +33,8 @@ impl Ctx<'_> {
     /// Seasonal level with this interval's noise drawn once (an entity is busier or quieter
     /// for a whole object, as real traffic is, rather than jittering per second).
     pub fn level(&mut self, ts_ms: i64) -> f64 {
-        traffic::seasonal(&self.net.profile, ts_ms) * traffic::noise_factor(self.rng, self.net.profile.noise)
+        traffic::seasonal(&self.net.profile, ts_ms)
+            * traffic::noise_factor(self.rng, self.net.profile.noise)
     }
 
     /// Offset of `ts_ms` from the start, for the incidents.
@@ -52,7 +53,12 @@ impl Ctx<'_> {
 
     /// A client inside the network.
     pub fn internal_client(&mut self) -> Ipv4Addr {
-        Ipv4Addr::new(10, 9, self.rng.random_range(0..=3), self.rng.random_range(1..=254))
+        Ipv4Addr::new(
+            10,
+            9,
+            self.rng.random_range(0..=3),
+            self.rng.random_range(1..=254),
+        )
     }
 
     /// A random millisecond inside the second starting at `second_ms`.

@@ -38,7 +38,10 @@ pub fn write(ctx: &mut Ctx<'_>, from_ms: i64, to_ms: i64, buf: &mut Vec<u8>) -> 
         for s in 0..net.services.len() {
             let svc = &net.services[s];
             let level = ctx.level(window);
-            let conns = traffic::count(ctx.rng, svc.requests_per_s / REQUESTS_PER_CONNECTION * level * secs);
+            let conns = traffic::count(
+                ctx.rng,
+                svc.requests_per_s / REQUESTS_PER_CONNECTION * level * secs,
+            );
             let failing = net.failed_handshake_ratio(s, ctx.offset(window));
             for _ in 0..conns {
                 let client = ctx.public_client();
@@ -46,7 +49,17 @@ pub fn write(ctx: &mut Ctx<'_>, from_ms: i64, to_ms: i64, buf: &mut Vec<u8>) -> 
                 let sport = u64::from(svc.port);
                 if traffic::chance(ctx.rng, failing) {
                     let packets = SYN_RETRIES;
-                    record(ctx, s, [client, svc.addr], [cport, sport], [packets, packets * BARE_SYN_BYTES], [window, end], true, FLAGS_SYN, buf);
+                    record(
+                        ctx,
+                        s,
+                        [client, svc.addr],
+                        [cport, sport],
+                        [packets, packets * BARE_SYN_BYTES],
+                        [window, end],
+                        true,
+                        FLAGS_SYN,
+                        buf,
+                    );
                     lines += 1;
                     continue;
                 }
@@ -54,15 +67,45 @@ pub fn write(ctx: &mut Ctx<'_>, from_ms: i64, to_ms: i64, buf: &mut Vec<u8>) -> 
                 let down_pkts = up_pkts + ctx.rng.random_range(2..60_u64);
                 let up_bytes = up_pkts * ctx.rng.random_range(80..400_u64);
                 let down_bytes = down_pkts * ctx.rng.random_range(400..1400_u64);
-                record(ctx, s, [client, svc.addr], [cport, sport], [up_pkts, up_bytes], [window, end], true, FLAGS_CLIENT, buf);
-                record(ctx, s, [svc.addr, client], [sport, cport], [down_pkts, down_bytes], [window, end], true, FLAGS_SERVER, buf);
+                record(
+                    ctx,
+                    s,
+                    [client, svc.addr],
+                    [cport, sport],
+                    [up_pkts, up_bytes],
+                    [window, end],
+                    true,
+                    FLAGS_CLIENT,
+                    buf,
+                );
+                record(
+                    ctx,
+                    s,
+                    [svc.addr, client],
+                    [sport, cport],
+                    [down_pkts, down_bytes],
+                    [window, end],
+                    true,
+                    FLAGS_SERVER,
+                    buf,
+                );
                 lines += 2;
             }
             for _ in 0..traffic::count(ctx.rng, SCANS_PER_S * secs) {
                 let client = ctx.public_client();
                 let cport = u64::from(ctx.ephemeral_port());
                 let port = u64::from(SCANNED_PORTS[ctx.rng.random_range(0..SCANNED_PORTS.len())]);
-                record(ctx, s, [client, svc.addr], [cport, port], [1, BARE_SYN_BYTES - 16], [window, end], false, FLAGS_SYN, buf);
+                record(
+                    ctx,
+                    s,
+                    [client, svc.addr],
+                    [cport, port],
+                    [1, BARE_SYN_BYTES - 16],
+                    [window, end],
+                    false,
+                    FLAGS_SYN,
+                    buf,
+                );
                 lines += 1;
             }
         }
@@ -91,16 +134,31 @@ fn record(
     ip(buf, src);
     buf.push(b' ');
     ip(buf, dst);
-    for v in [sport, dport, TCP, packets, bytes, (from / MS_PER_S) as u64, (to / MS_PER_S) as u64] {
+    for v in [
+        sport,
+        dport,
+        TCP,
+        packets,
+        bytes,
+        (from / MS_PER_S) as u64,
+        (to / MS_PER_S) as u64,
+    ] {
         buf.push(b' ');
         fmt::u64(buf, v);
     }
-    buf.extend_from_slice(if accept { b" ACCEPT OK " } else { b" REJECT OK " });
+    buf.extend_from_slice(if accept {
+        b" ACCEPT OK "
+    } else {
+        b" REJECT OK "
+    });
     fmt::u64(buf, flags);
     buf.push(b'\n');
 }
 
 /// After AWS's `<account>_vpcflowlogs_<region>_<flow-log-id>_<end>_<hash>.log.gz`.
 pub fn object_name(to_ms: i64) -> String {
-    format!("{ACCOUNT}_vpcflowlogs_eu-central-1_fl-0sim0000000000001_{}_sim.log.gz", fmt::compact_time(to_ms))
+    format!(
+        "{ACCOUNT}_vpcflowlogs_eu-central-1_fl-0sim0000000000001_{}_sim.log.gz",
+        fmt::compact_time(to_ms)
+    )
 }

@@ -55,7 +55,9 @@ const HEADER_BYTES: u64 = 52;
 const SERVFAIL_RTT_FACTOR: f64 = 50.0;
 
 fn header(buf: &mut Vec<u8>, path: &str, fields: &str, types: &str) {
-    buf.extend_from_slice(b"#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t");
+    buf.extend_from_slice(
+        b"#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t",
+    );
     buf.extend_from_slice(path.as_bytes());
     buf.extend_from_slice(b"\n#fields\t");
     buf.extend_from_slice(fields.as_bytes());
@@ -94,7 +96,11 @@ pub fn write(ctx: &mut Ctx<'_>, log: Log, from_ms: i64, to_ms: i64, buf: &mut Ve
         } else if log == Log::Http {
             if (second / MS_PER_S) % HEALTH_CHECK_EVERY_S == 0 {
                 for s in 0..net.services.len() {
-                    let failing = if net.latency_factor(s, t) > 1.0 { HEALTH_FAIL_WHEN_SLOW } else { 0.0 };
+                    let failing = if net.latency_factor(s, t) > 1.0 {
+                        HEALTH_FAIL_WHEN_SLOW
+                    } else {
+                        0.0
+                    };
                     let ts = ctx.within_second(second);
                     let failed = traffic::chance(ctx.rng, failing);
                     http(ctx, s, ts, failed, buf);
@@ -103,7 +109,8 @@ pub fn write(ctx: &mut Ctx<'_>, log: Log, from_ms: i64, to_ms: i64, buf: &mut Ve
             }
         } else {
             for (s, level) in levels.iter().enumerate() {
-                let rate = net.services[s].requests_per_s / REQUESTS_PER_CONNECTION * season * level;
+                let rate =
+                    net.services[s].requests_per_s / REQUESTS_PER_CONNECTION * season * level;
                 let p = match log {
                     Log::Conn => net.failed_handshake_ratio(s, t),
                     _ => net.tls_failure_ratio(s, t),
@@ -153,8 +160,14 @@ fn conn(ctx: &mut Ctx<'_>, s: usize, ts: i64, failed: bool, buf: &mut Vec<u8>) {
         buf.extend_from_slice(b"\ttcp\t-\t3.011000\t0\t0\tS0\tT\tT\t0\tS\t3\t180\t0\t0\t-\n");
         return;
     }
-    let (op, rp) = (ctx.rng.random_range(6..40_u64), ctx.rng.random_range(8..100_u64));
-    let (ob, rb) = (op * ctx.rng.random_range(40..300_u64), rp * ctx.rng.random_range(300..1300_u64));
+    let (op, rp) = (
+        ctx.rng.random_range(6..40_u64),
+        ctx.rng.random_range(8..100_u64),
+    );
+    let (ob, rb) = (
+        op * ctx.rng.random_range(40..300_u64),
+        rp * ctx.rng.random_range(300..1300_u64),
+    );
     buf.extend_from_slice(b"\ttcp\tssl\t");
     fmt::fixed(buf, ctx.rng.random_range(0.05..30.0), 6);
     for v in [ob, rb] {
@@ -185,10 +198,22 @@ fn http(ctx: &mut Ctx<'_>, s: usize, ts: i64, failed: bool, buf: &mut Vec<u8>) {
     buf.extend_from_slice(b"\t1\tGET\t");
     ip(buf, svc.addr);
     buf.extend_from_slice(b"\t/health\t1.1\tELB-HealthChecker/2.0\t0\t");
-    buf.extend_from_slice(if failed { b"0\t503\tService Unavailable\n" } else { b"2\t200\tOK\n" });
+    buf.extend_from_slice(if failed {
+        b"0\t503\tService Unavailable\n"
+    } else {
+        b"2\t200\tOK\n"
+    });
 }
 
-fn json_head(ctx: &mut Ctx<'_>, path: &str, ts: i64, orig: std::net::Ipv4Addr, resp: std::net::Ipv4Addr, port: u16, buf: &mut Vec<u8>) {
+fn json_head(
+    ctx: &mut Ctx<'_>,
+    path: &str,
+    ts: i64,
+    orig: std::net::Ipv4Addr,
+    resp: std::net::Ipv4Addr,
+    port: u16,
+    buf: &mut Vec<u8>,
+) {
     buf.extend_from_slice(b"{\"_path\":\"");
     buf.extend_from_slice(path.as_bytes());
     buf.extend_from_slice(b"\",\"ts\":");
@@ -211,7 +236,11 @@ fn ssl(ctx: &mut Ctx<'_>, s: usize, ts: i64, failed: bool, buf: &mut Vec<u8>) {
     let resumed = !failed && traffic::chance(ctx.rng, RESUMED_RATIO);
     buf.extend_from_slice(b",\"version\":\"TLSv12\",\"cipher\":\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\",\"curve\":\"x25519\",\"server_name\":\"");
     buf.extend_from_slice(svc.host.as_bytes());
-    buf.extend_from_slice(if resumed { b"\",\"resumed\":true" } else { b"\",\"resumed\":false" });
+    buf.extend_from_slice(if resumed {
+        b"\",\"resumed\":true"
+    } else {
+        b"\",\"resumed\":false"
+    });
     if failed {
         buf.extend_from_slice(b",\"last_alert\":\"certificate_expired\",\"established\":false}\n");
     } else {
@@ -225,14 +254,18 @@ fn dns(ctx: &mut Ctx<'_>, r: usize, ts: i64, servfail: f64, buf: &mut Vec<u8>) {
     json_head(ctx, "dns", ts, client, resolver.addr, 53, buf);
     let failed = traffic::chance(ctx.rng, servfail);
     let svc = &ctx.net.services[ctx.rng.random_range(0..ctx.net.services.len())];
-    let rtt_ms = resolver.rtt_ms * (0.3 * traffic::unit_noise(ctx.rng)).exp() * if failed { SERVFAIL_RTT_FACTOR } else { 1.0 };
+    let rtt_ms = resolver.rtt_ms
+        * (0.3 * traffic::unit_noise(ctx.rng)).exp()
+        * if failed { SERVFAIL_RTT_FACTOR } else { 1.0 };
     buf.extend_from_slice(b",\"proto\":\"udp\",\"trans_id\":");
     fmt::u64(buf, u64::from(ctx.rng.random::<u16>()));
     buf.extend_from_slice(b",\"rtt\":");
     fmt::fixed(buf, rtt_ms / 1000.0, 6);
     buf.extend_from_slice(b",\"query\":\"");
     buf.extend_from_slice(svc.host.as_bytes());
-    buf.extend_from_slice(b"\",\"qclass\":1,\"qclass_name\":\"C_INTERNET\",\"qtype\":1,\"qtype_name\":\"A\",");
+    buf.extend_from_slice(
+        b"\",\"qclass\":1,\"qclass_name\":\"C_INTERNET\",\"qtype\":1,\"qtype_name\":\"A\",",
+    );
     if failed {
         buf.extend_from_slice(b"\"rcode\":2,\"rcode_name\":\"SERVFAIL\",\"AA\":false,\"TC\":false,\"RD\":true,\"RA\":true,\"Z\":0,\"rejected\":false}\n");
     } else {
