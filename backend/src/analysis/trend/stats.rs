@@ -6,9 +6,11 @@
 /// autocorrelation lags that are significant (as Hamed and Rao 1998 do).
 const ACF_SIGNIFICANCE_Z: f64 = 1.959_963_984_540_054;
 
-/// Hamed-Rao can shrink the variance when ranks are negatively autocorrelated; a series of a few
-/// dozen buckets cannot carry more information than this many times its length.
-const MIN_VARIANCE_FACTOR: f64 = 0.2;
+/// Hamed-Rao shrinks the variance when the ranks look negatively autocorrelated; over a few
+/// dozen buckets that is mostly chance, and letting it shrink raised the false positive rate on
+/// i.i.d. noise from about 6.5% to 10% (alpha 5%, tests). So the variance never drops below the
+/// independent case.
+const MIN_VARIANCE_FACTOR: f64 = 1.0;
 
 /// One bucket mean placed at its mean time (days since an arbitrary origin).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -118,7 +120,8 @@ fn hamed_rao_factor(samples: &[Sample], slope: f64) -> f64 {
     let nf = n as f64;
     let threshold = ACF_SIGNIFICANCE_Z / nf.sqrt();
     let mut sum = 0.0;
-    for lag in 1..n - 2 {
+    // Lags beyond n/4 rest on too few pairs to estimate (Box-Jenkins' rule of thumb).
+    for lag in 1..(n / 4).max(2) {
         let r: f64 = centred[..n - lag]
             .iter()
             .zip(&centred[lag..])
