@@ -89,7 +89,10 @@ pub enum Direction {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Trend {
     /// Fewer completed buckets than `min_buckets` in the horizon.
-    NotEnoughData { buckets: usize, needed: usize },
+    NotEnoughData {
+        buckets: usize,
+        needed: usize,
+    },
     Estimate(TrendEstimate),
 }
 
@@ -143,7 +146,9 @@ impl TrendTracker {
             return Err(TrendError::BucketWidth(config.bucket_ms));
         }
         if !(MIN_BUCKETS..=MAX_BUCKETS).contains(&config.buckets) {
-            return Err(TrendError::Buckets { got: config.buckets });
+            return Err(TrendError::Buckets {
+                got: config.buckets,
+            });
         }
         if !(MIN_BUCKETS..=config.buckets).contains(&config.min_buckets) {
             return Err(TrendError::MinBuckets {
@@ -276,6 +281,16 @@ impl TrendTracker {
             p_value: test.p_value,
             samples: n,
         })
+    }
+
+    /// Forgets all data (keeps the configuration).
+    pub fn clear(&mut self) {
+        self.buckets.clear();
+        self.open = None;
+        self.result = Trend::NotEnoughData {
+            buckets: 0,
+            needed: self.config.min_buckets,
+        };
     }
 
     /// Completed buckets currently held (bounded by `config.buckets`).

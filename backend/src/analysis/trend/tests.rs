@@ -132,8 +132,14 @@ fn seasonal_test_sees_a_trend_under_a_daily_cycle_and_none_without() {
         1000.0 + 30.0 * t + cycle(t) + 5.0 * normal(&mut rng)
     }));
     assert_eq!(up.direction, Direction::Up);
-    assert!((up.slope_per_day - 30.0).abs() < 3.0, "{}", up.slope_per_day);
-    let flat = estimate(run(seasonal, 168, |t| 1000.0 + cycle(t) + 5.0 * normal(&mut rng)));
+    assert!(
+        (up.slope_per_day - 30.0).abs() < 3.0,
+        "{}",
+        up.slope_per_day
+    );
+    let flat = estimate(run(seasonal, 168, |t| {
+        1000.0 + cycle(t) + 5.0 * normal(&mut rng)
+    }));
     assert_eq!(flat.direction, Direction::Flat);
 }
 
@@ -171,11 +177,26 @@ fn late_points_are_counted_not_used() {
 #[test]
 fn invalid_configs_are_refused() {
     let bad = [
-        TrendConfig { bucket_ms: 0, ..config() },
-        TrendConfig { buckets: MAX_BUCKETS + 1, ..config() },
-        TrendConfig { alpha: 1.0, ..config() },
-        TrendConfig { min_buckets: 2, ..config() },
-        TrendConfig { season_buckets: Some(30), ..config() },
+        TrendConfig {
+            bucket_ms: 0,
+            ..config()
+        },
+        TrendConfig {
+            buckets: MAX_BUCKETS + 1,
+            ..config()
+        },
+        TrendConfig {
+            alpha: 1.0,
+            ..config()
+        },
+        TrendConfig {
+            min_buckets: 2,
+            ..config()
+        },
+        TrendConfig {
+            season_buckets: Some(30),
+            ..config()
+        },
     ];
     for c in bad {
         assert!(TrendTracker::new(c.clone()).is_err(), "{c:?}");
