@@ -159,9 +159,9 @@ fn first_crossing(
     while hi - lo > 2 {
         let third = (hi - lo) / 3;
         if base(lo + third) <= base(hi - third) {
-            hi = hi - third;
+            hi -= third;
         } else {
-            lo = lo + third;
+            lo += third;
         }
     }
     let rising_from = lo.max(m + 1);

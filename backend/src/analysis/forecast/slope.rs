@@ -61,6 +61,7 @@ impl RobustSlope {
     }
 
     /// Buckets held by both windows together (bounded by twice the window).
+    #[cfg(test)]
     pub(super) fn buckets_held(&self) -> usize {
         self.short.buckets_held() + self.long.buckets_held()
     }
