@@ -18,7 +18,7 @@
 mod runway;
 mod slope;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use serde::{Deserialize, Serialize};
 

@@ -202,3 +202,32 @@ fn invalid_configs_are_refused() {
         assert!(TrendTracker::new(c.clone()).is_err(), "{c:?}");
     }
 }
+
+/// NAB's artificial series without anomalies (5-min points over two weeks): a flat line and a
+/// noisy daily cycle have no trend, the latter only when the test knows the season.
+#[test]
+fn nab_series_without_trend_are_flat() {
+    let read = |name: &str| {
+        crate::analysis::forecast::tests::read_series(
+            &format!("nab/data/artificialNoAnomaly/{name}"),
+            "%Y-%m-%d %H:%M:%S",
+        )
+    };
+    let week_in_2h_buckets = TrendConfig::default();
+    let seasonal = TrendConfig {
+        season_buckets: Some(12),
+        ..TrendConfig::default()
+    };
+    for (file, config) in [
+        ("art_flatline.csv", week_in_2h_buckets),
+        ("art_daily_small_noise.csv", seasonal.clone()),
+        ("art_daily_no_noise.csv", seasonal),
+    ] {
+        let mut tracker = TrendTracker::new(config).expect("valid config");
+        for (ts, v) in read(file) {
+            tracker.push(ts, v);
+        }
+        let e = estimate(tracker.trend());
+        assert_eq!(e.direction, Direction::Flat, "{file}: {e:?}");
+    }
+}
