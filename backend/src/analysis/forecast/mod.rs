@@ -6,8 +6,9 @@
 //! (Holt's linear method); it then initialises the seasonal terms from those two seasons.
 //!
 //! The prediction interval comes from an exponentially weighted variance of the one-step
-//! errors, widened with the horizon as the state-space form of Holt-Winters prescribes
-//! (Hyndman et al., *Forecasting with Exponential Smoothing*, 2008, class 1 variance).
+//! errors, widened with the horizon by the uncertainty of the robust slope (below), or, until
+//! that exists, as the state-space form of Holt-Winters prescribes (Hyndman et al.,
+//! *Forecasting with Exponential Smoothing*, 2008, class 1 variance).
 //!
 //! For the runway the slope matters most, and Holt-Winters' trend term is a short, noisy
 //! memory of level changes. So the forecast extrapolates with a robust slope instead: the
@@ -225,7 +226,7 @@ impl Forecaster {
     /// The slope used to extrapolate, per bucket: the robust one when available.
     fn slope_per_bucket(&self, model: &Model) -> f64 {
         match self.slope.per_day() {
-            Some(per_day) => per_day * self.config.bucket_ms as f64 / runway::MS_PER_DAY,
+            Some((per_day, _)) => per_day * self.config.bucket_ms as f64 / runway::MS_PER_DAY,
             None => model.trend,
         }
     }
@@ -243,16 +244,32 @@ impl Forecaster {
             + Self::season_at(model, model.last_index + steps)
     }
 
-    /// Half width of the prediction interval `steps` buckets ahead.
+    /// Half width of the prediction interval `steps` buckets ahead: Holt-Winters' own variance
+    /// for the level and seasonal terms. Its trend part assumes a random-walk trend, which
+    /// grows as the cube of the horizon and reaches any capacity within weeks; once the robust
+    /// slope extrapolates, that part is replaced by the slope's own uncertainty carried over
+    /// the horizon.
     fn half_width(&self, model: &Model, steps: i64) -> f64 {
-        self.config.interval_z * (model.error_variance * self.variance_factor(model, steps)).sqrt()
+        let variance = match self.slope.per_day() {
+            Some((_, se_per_day)) => {
+                let se_per_bucket = se_per_day * self.config.bucket_ms as f64 / runway::MS_PER_DAY;
+                let drift = se_per_bucket * steps as f64;
+                model.error_variance * self.variance_factor(model, steps, 0.0) + drift * drift
+            }
+            None => {
+                let trend = self.config.trend_smoothing;
+                model.error_variance * self.variance_factor(model, steps, trend)
+            }
+        };
+        self.config.interval_z * variance.sqrt()
     }
 
     /// Var(h) / sigma² for additive Holt-Winters in state-space form: 1 + sum over j < h of
-    /// c_j², c_j = alpha (1 + j beta) + gamma (1 - alpha) [j a multiple of the season].
-    fn variance_factor(&self, model: &Model, steps: i64) -> f64 {
+    /// c_j², c_j = alpha (1 + j beta) + gamma (1 - alpha) [j a multiple of the season]
+    /// (beta = 0: without the trend's share).
+    fn variance_factor(&self, model: &Model, steps: i64, trend_smoothing: f64) -> f64 {
         let a = self.config.level_smoothing;
-        let b = self.config.trend_smoothing;
+        let b = trend_smoothing;
         let h = steps as f64;
         let n = h - 1.0;
         let sum_j = n * h / 2.0;

@@ -88,7 +88,7 @@ impl Forecaster {
             return Runway::Warming { buckets: 0 };
         };
         let slope = match self.slope.per_day() {
-            Some(per_day) => per_day * self.config.bucket_ms as f64 / MS_PER_DAY,
+            Some((per_day, _)) => per_day * self.config.bucket_ms as f64 / MS_PER_DAY,
             None => {
                 return Runway::Warming {
                     buckets: model.buckets_seen,

@@ -6,6 +6,8 @@
 
 use crate::analysis::trend::{Trend, TrendConfig, TrendError, TrendTracker, MIN_BUCKETS};
 
+/// The normal quantile of the trend module's 95% slope interval.
+const CI_Z: f64 = 1.959_963_984_540_054;
 /// Buckets per window, both windows (at most the trend module's limit).
 const WINDOW_BUCKETS: usize = 84;
 /// Forecast buckets per slope bucket: 4 × 84 × 30 min = 7 days, 16 × 84 × 30 min = 28 days.
@@ -47,15 +49,19 @@ impl RobustSlope {
         self.long.clear();
     }
 
-    /// Slope in units per day, `None` until the short window has enough buckets.
-    pub(super) fn per_day(&self) -> Option<f64> {
+    /// Slope in units per day and its standard error (from Sen's 95% interval), `None` until
+    /// the short window has enough buckets.
+    pub(super) fn per_day(&self) -> Option<(f64, f64)> {
         let tracker = if self.long.buckets_held() >= LONG_TAKES_OVER_AT {
             &self.long
         } else {
             &self.short
         };
         match tracker.trend() {
-            Trend::Estimate(e) => Some(e.slope_per_day),
+            Trend::Estimate(e) => Some((
+                e.slope_per_day,
+                (e.slope_high_per_day - e.slope_low_per_day) / (2.0 * CI_Z),
+            )),
             Trend::NotEnoughData { .. } => None,
         }
     }

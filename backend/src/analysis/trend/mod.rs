@@ -102,6 +102,10 @@ pub struct TrendEstimate {
     /// Theil-Sen slope in the series' units per day (also when flat: it is the best estimate,
     /// just not a significant one).
     pub slope_per_day: f64,
+    /// 95% confidence interval of the slope, units per day (Sen's method on the same corrected
+    /// variance as the test).
+    pub slope_low_per_day: f64,
+    pub slope_high_per_day: f64,
     /// Two-sided p-value of the (corrected) Mann-Kendall test.
     pub p_value: f64,
     /// Buckets the test ran on.
@@ -278,6 +282,8 @@ impl TrendTracker {
         Trend::Estimate(TrendEstimate {
             direction,
             slope_per_day: test.slope_per_day,
+            slope_low_per_day: test.slope_low,
+            slope_high_per_day: test.slope_high,
             p_value: test.p_value,
             samples: n,
         })

@@ -25,6 +25,9 @@ pub(crate) struct Sample {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct TestResult {
     pub slope_per_day: f64,
+    /// 95% confidence interval of the slope (Sen 1968, with the corrected variance).
+    pub slope_low: f64,
+    pub slope_high: f64,
     pub z: f64,
     pub p_value: f64,
 }
@@ -136,6 +139,26 @@ fn hamed_rao_factor(samples: &[Sample], slope: f64) -> f64 {
     (1.0 + 2.0 * sum / (nf * (nf - 1.0) * (nf - 2.0))).max(MIN_VARIANCE_FACTOR)
 }
 
+/// Two-sided 95% normal quantile for the slope's confidence interval.
+const SLOPE_CI_Z: f64 = 1.959_963_984_540_054;
+
+/// Sen's confidence interval: the order statistics of the pairwise slopes `slopes` that lie
+/// `z sqrt(Var S) / 2` ranks either side of the median.
+fn slope_interval(slopes: &mut [f64], var_s: f64) -> (f64, f64) {
+    let n = slopes.len();
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let half = SLOPE_CI_Z * var_s.max(0.0).sqrt() / 2.0;
+    let middle = (n as f64 - 1.0) / 2.0;
+    let rank = |r: f64| (r.round().max(0.0) as usize).min(n - 1);
+    let low_rank = rank(middle - half);
+    let high_rank = rank(middle + half);
+    let low = *slopes.select_nth_unstable_by(low_rank, f64::total_cmp).1;
+    let high = *slopes.select_nth_unstable_by(high_rank, f64::total_cmp).1;
+    (low, high)
+}
+
 /// Two-sided p-value of a standard normal statistic.
 fn two_sided_p(z: f64) -> f64 {
     libm::erfc(z.abs() / std::f64::consts::SQRT_2).clamp(0.0, 1.0)
@@ -160,9 +183,13 @@ fn z_from(s: f64, var: f64) -> f64 {
 pub(crate) fn hamed_rao(samples: &[Sample], scratch: &mut Vec<f64>) -> Option<TestResult> {
     let slope = theil_sen(samples, false, scratch)?;
     let (s, var) = mann_kendall(samples.iter());
-    let z = z_from(s, var * hamed_rao_factor(samples, slope));
+    let var = var * hamed_rao_factor(samples, slope);
+    let z = z_from(s, var);
+    let (slope_low, slope_high) = slope_interval(scratch, var);
     Some(TestResult {
         slope_per_day: slope,
+        slope_low,
+        slope_high,
         z,
         p_value: two_sided_p(z),
     })
@@ -183,8 +210,11 @@ pub(crate) fn seasonal(
         var += sv;
     }
     let z = z_from(s, var);
+    let (slope_low, slope_high) = slope_interval(scratch, var);
     Some(TestResult {
         slope_per_day: slope,
+        slope_low,
+        slope_high,
         z,
         p_value: two_sided_p(z),
     })

@@ -48,6 +48,8 @@ proptest! {
     fn slope_of_exact_line_is_exact(a in -1e3..1e3_f64, b in -1e3..1e3_f64) {
         let e = estimate(run(config(), 48, |t| a + b * t));
         prop_assert!((e.slope_per_day - b).abs() <= 1e-6 * (1.0 + b.abs()), "{} vs {b}", e.slope_per_day);
+        // No noise, no doubt about the slope.
+        prop_assert!(e.slope_high_per_day - e.slope_low_per_day <= 1e-6 * (1.0 + b.abs()));
         if b.abs() > 1e-3 {
             prop_assert_eq!(e.direction, if b > 0.0 { Direction::Up } else { Direction::Down });
         }
@@ -79,6 +81,7 @@ proptest! {
         let e = estimate(run(config(), 48, |t| 1000.0 + b * t + 10.0 * normal(&mut rng)));
         prop_assert_eq!(e.direction, Direction::Up);
         prop_assert!((e.slope_per_day - b).abs() < 0.2 * b, "slope {} vs {b}", e.slope_per_day);
+        prop_assert!(e.slope_low_per_day <= e.slope_per_day && e.slope_per_day <= e.slope_high_per_day);
     }
 }
 
@@ -230,4 +233,20 @@ fn nab_series_without_trend_are_flat() {
         let e = estimate(tracker.trend());
         assert_eq!(e.direction, Direction::Flat, "{file}: {e:?}");
     }
+}
+
+#[test]
+fn slope_interval_covers_the_true_slope_mostly() {
+    let mut covered = 0;
+    for seed in 0..100 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let e = estimate(run(config(), 48, |t| {
+            100.0 + 30.0 * t + 20.0 * normal(&mut rng)
+        }));
+        if (e.slope_low_per_day..=e.slope_high_per_day).contains(&30.0) {
+            covered += 1;
+        }
+    }
+    eprintln!("95% slope interval covered the true slope {covered} times in 100");
+    assert!(covered >= 85, "covered {covered} of 100");
 }
