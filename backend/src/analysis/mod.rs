@@ -8,3 +8,17 @@ pub mod forecast;
 pub mod nab;
 pub mod precursor;
 pub mod trend;
+
+pub use alerts::{
+    AlertError, AlertRule, AlertState, AlertTransition, Condition, Observation, Op, RuleSet,
+    SeriesAlerts, SeriesKey, Signal,
+};
+pub use forecast::{
+    rank_by_days_until_full, ForecastConfig, ForecastError, ForecastPoint, Forecaster, Runway,
+    DEFAULT_MAX_HORIZON_MS,
+};
+pub use precursor::{
+    AnomalyEvent, EntityGroup, LeadStat, Precursor, PrecursorConfig, PrecursorError,
+    PrecursorFinder,
+};
+pub use trend::{Direction, Trend, TrendConfig, TrendError, TrendEstimate, TrendTracker};
