@@ -83,6 +83,13 @@ struct ReplayArgs {
     /// Where to write the JSON report.
     #[arg(long)]
     report: PathBuf,
+    /// Width of the event-time windows the detectors run over (`1m`, `5m`, `1h`).
+    #[arg(long, default_value = "1m")]
+    window: humantime::Duration,
+    /// A series' capacity in bytes per second, for its runway: `LAYER:ENTITY=BYTES_PER_S`
+    /// (e.g. `L2:fra1-spine1/et49=9e9`); repeat for several.
+    #[arg(long)]
+    capacity: Vec<layercast::replay::Capacity>,
 }
 
 fn format_names() -> Vec<&'static str> {
@@ -142,16 +149,24 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Replay(args) => {
-            let format = Format::ALL.into_iter().find(|f| f.name() == args.format);
+            let window_secs = args.window.as_secs();
+            anyhow::ensure!(window_secs > 0, "--window must be at least one second");
+            let options = layercast::replay::ReplayOptions {
+                format: Format::ALL.into_iter().find(|f| f.name() == args.format),
+                window_secs,
+                capacities: args.capacity,
+                ..Default::default()
+            };
             let files = layercast::replay::collect_files(&args.input)?;
-            let (report, failures) = layercast::replay::replay(&files, format);
+            let (report, failures) = layercast::replay::replay(&files, &options);
             let json = serde_json::to_vec_pretty(&report)?;
             std::fs::write(&args.report, json).with_context(|| format!("cannot write {}", args.report.display()))?;
             eprintln!(
-                "{} files, {} records, {} malformed lines; report in {}",
+                "{} files, {} records, {} malformed lines, {} incidents; report in {}",
                 report.inputs.len(),
                 report.records_total,
                 report.errors_total,
+                report.incidents.len(),
                 args.report.display()
             );
             if let Some(first) = failures.first() {

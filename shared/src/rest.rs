@@ -76,7 +76,47 @@ pub struct ReplayReport {
     pub errors_total: u64,
     /// The first refused lines of each input.
     pub error_samples: Vec<ReplayErrorSample>,
+    /// Width of the windows the detectors ran over, seconds.
+    pub window_secs: u64,
+    /// What the anomaly detector raised, in time order: one entry per alert (an incident
+    /// raises one alert per series and metric, then the detector cools down).
+    pub incidents: Vec<ReplayIncident>,
+    /// Days until full of every series given a capacity, soonest first.
+    pub runway: Vec<ReplayRunway>,
     pub elapsed_ms: u64,
+}
+
+/// An anomaly the detector raised on one series of windows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayIncident {
+    pub layer: OsiLayer,
+    pub entity: String,
+    /// `errors`, `latency_ms` or `bytes_per_s`.
+    pub metric: String,
+    /// Start of the window that raised it, RFC 3339 and milliseconds since the epoch.
+    pub at: String,
+    pub at_ms: i64,
+    /// The metric's value in that window.
+    pub value: f64,
+    /// Anomaly score, 0 to 1.
+    pub score: f64,
+}
+
+/// Capacity runway of one series at the end of the replayed data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayRunway {
+    pub layer: OsiLayer,
+    pub entity: String,
+    /// Always `bytes_per_s` for now.
+    pub metric: String,
+    pub capacity: f64,
+    /// `reaches`, `never_at_this_trend`, `already_above` or `warming`.
+    pub state: String,
+    /// Days from the last replayed window until the forecast reaches capacity (0 when already
+    /// above); `None` when it never does at this trend or the forecaster is still warming.
+    pub days_until_full: Option<f64>,
+    /// Days until the upper bound of the prediction interval does (the pessimistic case).
+    pub upper_bound_days: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,8 +14,12 @@ pub(super) struct File {
     #[serde(default)]
     pub(super) rolls: RollsFile,
     pub(super) links: Vec<LinkFile>,
+    // A network of links only (a capacity study of the switches) is a scenario too.
+    #[serde(default)]
     pub(super) load_balancers: Vec<LbFile>,
+    #[serde(default)]
     pub(super) services: Vec<ServiceFile>,
+    #[serde(default)]
     pub(super) resolvers: Vec<ResolverFile>,
     #[serde(default)]
     pub(super) incidents: Vec<IncidentFile>,

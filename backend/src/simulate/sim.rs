@@ -78,12 +78,12 @@ impl Simulation {
     }
 
     /// The next object in simulated-time order, or `None` once the end is passed. Objects
-    /// without a byte (a JSON log of an hour without records) are not delivered, as real
-    /// producers deliver none: no parser could tell what an empty file is.
+    /// without a record (a log of an interval without traffic, headers only) are not
+    /// delivered, as real producers deliver none.
     pub fn next_object(&mut self) -> Option<Object> {
         loop {
             let object = self.roll()?;
-            if !object.bytes.is_empty() {
+            if object.records > 0 {
                 return Some(object);
             }
         }

@@ -1,5 +1,5 @@
-//! `layercast replay`: the parsers (and, as they come, the windows and detectors) over files,
-//! offline, with a JSON report.
+//! `layercast replay`: the parsers, event-time windows and detectors over files, offline, with
+//! a JSON report.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,8 +8,39 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use layercast_shared::{LayerTotals, OsiLayer, ReplayErrorSample, ReplayInput, ReplayReport};
 
+use crate::analysis::anomaly::AnomalyConfig;
 use crate::ingest::object;
 use crate::ingest::parse::{Format, Measurement, Sink};
+
+mod findings;
+
+pub use findings::{Capacity, CapacityError};
+
+/// Window width the detectors run over by default: a minute, the first roll-up planners look
+/// at, and fine enough to place an incident within minutes.
+pub const DEFAULT_WINDOW_SECS: u64 = 60;
+
+/// What `layercast replay` is asked to do besides reading.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Every input's format; `None`: detected per file.
+    pub format: Option<Format>,
+    pub window_secs: u64,
+    /// Series whose runway to compute.
+    pub capacities: Vec<Capacity>,
+    pub anomaly: AnomalyConfig,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            format: None,
+            window_secs: DEFAULT_WINDOW_SECS,
+            capacities: Vec::new(),
+            anomaly: AnomalyConfig::default(),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -17,14 +48,16 @@ pub enum ReplayError {
     Read { path: PathBuf, source: std::io::Error },
 }
 
-/// Sums measurements per layer.
-#[derive(Debug, Default)]
+/// Sums measurements per layer, and into windows per series for the detectors.
+#[derive(Debug)]
 struct LayerSink {
     layers: BTreeMap<OsiLayer, LayerTotals>,
+    windows: findings::WindowSink,
 }
 
 impl Sink for LayerSink {
     fn measurement(&mut self, m: &Measurement<'_>) {
+        self.windows.measurement(m);
         let t = self.layers.entry(m.layer).or_default();
         t.events += 1;
         t.bytes += m.bytes;
@@ -65,9 +98,11 @@ fn walk(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), ReplayError> {
     Ok(())
 }
 
-/// Reads every file with the given format (`None`: detect per file) and reports.
-/// Files that cannot be read are returned apart, after the others were read.
-pub fn replay(files: &[PathBuf], format: Option<Format>) -> (ReplayReport, Vec<ReplayError>) {
+/// Reads every file (with `options.format`, or each file's detected one), runs the windows
+/// and detectors, and reports. Files that cannot be read are returned apart, after the others
+/// were read.
+pub fn replay(files: &[PathBuf], options: &ReplayOptions) -> (ReplayReport, Vec<ReplayError>) {
+    let format = options.format;
     let started = Instant::now();
     let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
     let progress = ProgressBar::new(total_bytes);
@@ -75,7 +110,8 @@ pub fn replay(files: &[PathBuf], format: Option<Format>) -> (ReplayReport, Vec<R
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut sink = LayerSink::default();
+    let mut sink =
+        LayerSink { layers: BTreeMap::new(), windows: findings::WindowSink::new(options.window_secs) };
     // Files are read in name order, so a source's counter objects continue one another.
     let mut reader = object::Reader::new();
     let mut inputs = Vec::new();
@@ -117,12 +153,16 @@ pub fn replay(files: &[PathBuf], format: Option<Format>) -> (ReplayReport, Vec<R
     }
     progress.finish_and_clear();
     let layers = OsiLayer::ALL.iter().map(|l| (*l, sink.layers.remove(l).unwrap_or_default())).collect();
+    let (incidents, runway) = findings::find(sink.windows, &options.capacities, &options.anomaly);
     let report = ReplayReport {
         records_total: inputs.iter().map(|i| i.records).sum(),
         errors_total: inputs.iter().map(|i| i.errors).sum(),
         inputs,
         layers,
         error_samples: samples,
+        window_secs: options.window_secs,
+        incidents,
+        runway,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
     (report, failures)
@@ -145,7 +185,7 @@ mod tests {
         std::fs::write(dir.path().join("garbage.bin"), b"\x00\x01\x02\x03").expect("write");
         let files = collect_files(&[dir.path().to_owned()]).expect("walk");
         assert_eq!(files.len(), 2);
-        let (report, failures) = replay(&files, None);
+        let (report, failures) = replay(&files, &ReplayOptions::default());
         assert!(failures.is_empty());
         let x = report.inputs.iter().find(|i| i.path.ends_with("x.ndjson")).expect("x");
         assert_eq!((x.format.as_str(), x.records, x.errors), ("ndjson", 2, 1));
@@ -166,7 +206,7 @@ mod tests {
     fn every_real_log_file_is_recognised_and_read_without_refused_lines() {
         let data = PathBuf::from(env!("LAYERCAST_SHARED_DATA"));
         let files = collect_files(&[data.join("aws"), data.join("zeek")]).expect("shared data");
-        let (report, failures) = replay(&files, None);
+        let (report, failures) = replay(&files, &ReplayOptions::default());
         assert!(failures.is_empty());
         // Not logs (licences, expected outputs, test-case tables), or logs that cannot be read
         // without outside knowledge: a deliberately invalid file, and a custom flow-log format

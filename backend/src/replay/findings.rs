@@ -1,0 +1,221 @@
+//! The windows and detectors of `layercast replay`: measurements summed into event-time
+//! windows per (layer, entity), then every series run through the anomaly detector (errors,
+//! latency, throughput) and, where a capacity is given, the forecaster's runway.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, SecondsFormat};
+use layercast_shared::{OsiLayer, ReplayIncident, ReplayRunway};
+
+use crate::analysis::anomaly::{AnomalyConfig, AnomalyDetector};
+use crate::analysis::{
+    rank_by_days_until_full, ForecastConfig, Forecaster, Runway, DEFAULT_MAX_HORIZON_MS,
+};
+use crate::ingest::parse::{Measurement, Sink};
+
+const MS_PER_S: i64 = 1000;
+
+/// A capacity an admin gives for one series: `L2:fra1-spine1/et49=9e9` (bytes per second).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capacity {
+    pub layer: OsiLayer,
+    pub entity: String,
+    pub bytes_per_s: f64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum CapacityError {
+    #[error("capacity `{0}` is not LAYER:ENTITY=BYTES_PER_SECOND (e.g. L2:sw1/et1=1.25e9)")]
+    Shape(String),
+    #[error("capacity `{0}`: {1}")]
+    Layer(String, layercast_shared::UnknownLayer),
+    #[error("capacity `{0}`: the bytes per second must be a positive number")]
+    Value(String),
+}
+
+impl std::str::FromStr for Capacity {
+    type Err = CapacityError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let shape = || CapacityError::Shape(s.to_owned());
+        let (series, value) = s.rsplit_once('=').ok_or_else(shape)?;
+        let (layer, entity) = series.split_once(':').ok_or_else(shape)?;
+        if entity.is_empty() {
+            return Err(shape());
+        }
+        let layer = layer.parse().map_err(|e| CapacityError::Layer(s.to_owned(), e))?;
+        let bytes_per_s: f64 = value.trim().parse().map_err(|_| CapacityError::Value(s.to_owned()))?;
+        if !(bytes_per_s.is_finite() && bytes_per_s > 0.0) {
+            return Err(CapacityError::Value(s.to_owned()));
+        }
+        Ok(Capacity { layer, entity: entity.to_owned(), bytes_per_s })
+    }
+}
+
+/// What one window of one series holds.
+#[derive(Debug, Default, Clone, Copy)]
+struct Window {
+    bytes: u64,
+    errors: u64,
+    latency_sum_ms: f64,
+    latency_count: u64,
+}
+
+/// Sums measurements into windows per (layer, entity), in event time.
+#[derive(Debug)]
+pub struct WindowSink {
+    window_ms: i64,
+    /// Per layer, so that a known entity is looked up by `&str`, without an allocation.
+    series: BTreeMap<OsiLayer, HashMap<String, BTreeMap<i64, Window>>>,
+}
+
+impl WindowSink {
+    pub fn new(window_secs: u64) -> Self {
+        let window_ms = i64::try_from(window_secs).unwrap_or(i64::MAX / MS_PER_S).max(1) * MS_PER_S;
+        WindowSink { window_ms, series: BTreeMap::new() }
+    }
+}
+
+impl Sink for WindowSink {
+    fn measurement(&mut self, m: &Measurement<'_>) {
+        let start = m.ts_ms.div_euclid(self.window_ms) * self.window_ms;
+        let entities = self.series.entry(m.layer).or_default();
+        let windows = match entities.get_mut(m.entity) {
+            Some(w) => w,
+            None => entities.entry(m.entity.to_owned()).or_default(),
+        };
+        let w = windows.entry(start).or_default();
+        w.bytes += m.bytes;
+        w.errors += m.errors;
+        if let Some(latency) = m.latency_ms.filter(|l| l.is_finite()) {
+            w.latency_sum_ms += latency;
+            w.latency_count += 1;
+        }
+    }
+}
+
+/// The metrics the anomaly detector watches on every series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Metric {
+    Errors,
+    LatencyMs,
+    BytesPerS,
+}
+
+impl Metric {
+    const ALL: [Metric; 3] = [Metric::Errors, Metric::LatencyMs, Metric::BytesPerS];
+
+    fn name(self) -> &'static str {
+        match self {
+            Metric::Errors => "errors",
+            Metric::LatencyMs => "latency_ms",
+            Metric::BytesPerS => "bytes_per_s",
+        }
+    }
+
+    /// The value of a window; `None` when the window says nothing of it (no latency
+    /// measured). Counts of an absent window are 0: no measurement, no traffic.
+    fn value(self, w: Option<&Window>, window_ms: i64) -> Option<f64> {
+        match self {
+            Metric::Errors => Some(w.map_or(0.0, |w| w.errors as f64)),
+            Metric::LatencyMs => {
+                w.filter(|w| w.latency_count > 0).map(|w| w.latency_sum_ms / w.latency_count as f64)
+            }
+            Metric::BytesPerS => {
+                Some(w.map_or(0.0, |w| w.bytes as f64) * MS_PER_S as f64 / window_ms as f64)
+            }
+        }
+    }
+}
+
+/// Runs the detectors over every series of `sink` and returns the incidents (in time order)
+/// and the runway of every series with a capacity (soonest full first).
+pub fn find(
+    sink: WindowSink,
+    capacities: &[Capacity],
+    anomaly: &AnomalyConfig,
+) -> (Vec<ReplayIncident>, Vec<ReplayRunway>) {
+    let window_ms = sink.window_ms;
+    let mut series: Vec<((OsiLayer, String), BTreeMap<i64, Window>)> = sink
+        .series
+        .into_iter()
+        .flat_map(|(layer, entities)| entities.into_iter().map(move |(e, w)| ((layer, e), w)))
+        .collect();
+    // Same input, same report: series in a fixed order.
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut incidents = Vec::new();
+    let mut runways: Vec<((OsiLayer, String, f64), Runway)> = Vec::new();
+    for ((layer, entity), windows) in &series {
+        let (Some(&first), Some(&last)) = (windows.keys().next(), windows.keys().next_back()) else {
+            continue;
+        };
+        for metric in Metric::ALL {
+            let Ok(mut detector) = AnomalyDetector::new(anomaly.clone()) else { continue };
+            let mut start = first;
+            while start <= last {
+                if let Some(value) = metric.value(windows.get(&start), window_ms) {
+                    let point = detector.push(start, value);
+                    if point.alert {
+                        incidents.push(ReplayIncident {
+                            layer: *layer,
+                            entity: entity.clone(),
+                            metric: metric.name().into(),
+                            at: rfc3339(start),
+                            at_ms: start,
+                            value,
+                            score: point.score,
+                        });
+                    }
+                }
+                start += window_ms;
+            }
+        }
+        for capacity in capacities.iter().filter(|c| c.layer == *layer && c.entity == *entity) {
+            let Ok(mut forecaster) = Forecaster::new(ForecastConfig::default()) else { continue };
+            let mut start = first;
+            while start <= last {
+                if let Some(v) = Metric::BytesPerS.value(windows.get(&start), window_ms) {
+                    forecaster.push(start, v);
+                }
+                start += window_ms;
+            }
+            let runway = forecaster.runway(Some(capacity.bytes_per_s), DEFAULT_MAX_HORIZON_MS);
+            runways.push(((*layer, entity.clone(), capacity.bytes_per_s), runway));
+        }
+    }
+    // A capacity for a series the data never mentions is still listed, as warming.
+    for c in capacities {
+        if !runways.iter().any(|((l, e, _), _)| *l == c.layer && *e == c.entity) {
+            runways.push(((c.layer, c.entity.clone(), c.bytes_per_s), Runway::Warming { buckets: 0 }));
+        }
+    }
+    incidents.sort_by(|a, b| (a.at_ms, a.layer, &a.entity).cmp(&(b.at_ms, b.layer, &b.entity)));
+    let runway = rank_by_days_until_full(&runways).into_iter().map(|((layer, entity, capacity), r)| {
+        let (state, days, upper) = match *r {
+            Runway::Reaches { in_days, upper_bound_in_days, .. } => {
+                ("reaches", Some(in_days), Some(upper_bound_in_days))
+            }
+            Runway::NeverAtThisTrend { upper_bound_in_days, .. } => {
+                ("never_at_this_trend", None, upper_bound_in_days)
+            }
+            Runway::AlreadyAbove { .. } => ("already_above", Some(0.0), Some(0.0)),
+            Runway::Warming { .. } | Runway::NoCapacity => ("warming", None, None),
+        };
+        ReplayRunway {
+            layer: *layer,
+            entity: entity.clone(),
+            metric: Metric::BytesPerS.name().into(),
+            capacity: *capacity,
+            state: state.into(),
+            days_until_full: days,
+            upper_bound_days: upper,
+        }
+    });
+    (incidents, runway.collect())
+}
+
+fn rfc3339(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
