@@ -65,6 +65,9 @@ struct Window {
 #[derive(Debug)]
 pub struct WindowSink {
     window_ms: i64,
+    /// Latest event time seen: windows that end after it are not complete, and a partial
+    /// last window would look like a collapse of traffic.
+    max_ts_ms: i64,
     /// Per layer, so that a known entity is looked up by `&str`, without an allocation.
     series: BTreeMap<OsiLayer, HashMap<String, BTreeMap<i64, Window>>>,
 }
@@ -72,13 +75,14 @@ pub struct WindowSink {
 impl WindowSink {
     pub fn new(window_secs: u64) -> Self {
         let window_ms = i64::try_from(window_secs).unwrap_or(i64::MAX / MS_PER_S).max(1) * MS_PER_S;
-        WindowSink { window_ms, series: BTreeMap::new() }
+        WindowSink { window_ms, max_ts_ms: i64::MIN, series: BTreeMap::new() }
     }
 }
 
 impl Sink for WindowSink {
     fn measurement(&mut self, m: &Measurement<'_>) {
         let start = m.ts_ms.div_euclid(self.window_ms) * self.window_ms;
+        self.max_ts_ms = self.max_ts_ms.max(m.ts_ms);
         let entities = self.series.entry(m.layer).or_default();
         let windows = match entities.get_mut(m.entity) {
             Some(w) => w,
@@ -136,6 +140,8 @@ pub fn find(
     anomaly: &AnomalyConfig,
 ) -> (Vec<ReplayIncident>, Vec<ReplayRunway>) {
     let window_ms = sink.window_ms;
+    // The start of the last complete window.
+    let last_complete = (sink.max_ts_ms.saturating_add(1)).div_euclid(window_ms) * window_ms - window_ms;
     let mut series: Vec<((OsiLayer, String), BTreeMap<i64, Window>)> = sink
         .series
         .into_iter()
@@ -149,6 +155,7 @@ pub fn find(
         let (Some(&first), Some(&last)) = (windows.keys().next(), windows.keys().next_back()) else {
             continue;
         };
+        let last = last.min(last_complete);
         for metric in Metric::ALL {
             let Ok(mut detector) = AnomalyDetector::new(anomaly.clone()) else { continue };
             let mut start = first;

@@ -169,6 +169,9 @@ pub fn replay(files: &[PathBuf], options: &ReplayOptions) -> (ReplayReport, Vec<
 }
 
 #[cfg(test)]
+mod incident_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
