@@ -1,6 +1,6 @@
-//! Throughput of the per-series detectors this crate has so far (trend, forecast with a runway
-//! per forecast bucket, alert rules) over one synthetic series of 10-second windows: the cost
-//! target is at least a million points per second per core for all detectors of a series.
+//! Throughput of all the detectors of one series (anomaly, trend, forecast with a runway per
+//! forecast bucket, alert rules fed by all three) over one synthetic series of 10-second
+//! windows: the cost target is at least a million points per second per core.
 //!
 //! ```text
 //! cargo bench -p layercast --bench detectors -- [--days 60] [--runs 3]
@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use layercast::analysis::anomaly::{AnomalyConfig, AnomalyDetector};
 use layercast::analysis::{
     AlertRule, Condition, ForecastConfig, Forecaster, Observation, Op, RuleSet, SeriesKey, Signal,
     TrendConfig, TrendTracker, DEFAULT_MAX_HORIZON_MS,
@@ -52,6 +53,7 @@ fn rule(id: &str, signal: Signal, op: Op, fire: f64, resolve: Option<f64>) -> Al
 }
 
 fn run(points: i64) -> Result<(Duration, u64)> {
+    let mut anomaly = AnomalyDetector::new(AnomalyConfig::default())?;
     let mut trend = TrendTracker::new(TrendConfig::default())?;
     let forecast_config = ForecastConfig::default();
     let bucket_ms = forecast_config.bucket_ms;
@@ -60,6 +62,7 @@ fn run(points: i64) -> Result<(Duration, u64)> {
         rule("hot", Signal::Value, Op::Above, 900.0, Some(800.0)),
         rule("runway", Signal::RunwayDays, Op::Below, 30.0, Some(45.0)),
         rule("jump", Signal::ChangePercent, Op::Above, 200.0, None),
+        rule("odd", Signal::AnomalyScore, Op::Above, 0.9, Some(0.5)),
     ])?;
     let mut alerts = rules.for_series(SeriesKey {
         layer: OsiLayer::L2,
@@ -80,6 +83,7 @@ fn run(points: i64) -> Result<(Duration, u64)> {
         let t_days = (i * WINDOW_MS) as f64 / DAY_MS as f64;
         let value =
             200.0 + 5.0 * t_days + 100.0 * (t_days * std::f64::consts::TAU).sin() + 50.0 * noise;
+        let point = anomaly.push(ts, value);
         trend.push(ts, value);
         forecaster.push(ts, value);
         // The runway is asked once per forecast bucket, as an actor would.
@@ -92,7 +96,7 @@ fn run(points: i64) -> Result<(Duration, u64)> {
             .evaluate(&Observation {
                 ts_ms: ts,
                 value,
-                anomaly_score: None,
+                anomaly_score: Some(point.score),
                 runway_days,
             })
             .len() as u64;
@@ -121,5 +125,6 @@ fn main() -> Result<()> {
     );
     println!("ns_per_point={:.1}", best.as_nanos() as f64 / points as f64);
     println!("alert_transitions={transitions}");
+    println!("anomaly_state_bytes={}", AnomalyDetector::STATE_BYTES);
     Ok(())
 }
