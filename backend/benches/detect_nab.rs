@@ -7,7 +7,10 @@
 //! ```
 //!
 //! `scripts/bench` runs it. Prints a summary on stdout; exits non-zero when the standard
-//! profile scores below the issue's bar of 60.
+//! profile scores below the issue's bar of 60. `LAYERCAST_BENCH_FILES=1` adds each file's raw
+//! score; `LAYERCAST_BENCH_DUMP=DIR` writes each file's `value,score` rows to `DIR` (first line:
+//! `# name first-last ...`, the labelled windows as point indices) for looking at where the
+//! detector fires.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -64,6 +67,23 @@ fn main() -> Result<()> {
         .map(|f| corpus::detect_file(f, config))
         .collect::<Result<Vec<_>, _>>()?;
     let results = corpus::score(&files, &scores);
+    // Per-file scores for inspection (see the module doc).
+    if let Some(dir) = std::env::var_os("LAYERCAST_BENCH_DUMP") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir)?;
+        for (f, s) in files.iter().zip(&scores) {
+            let w: Vec<String> = f
+                .windows
+                .iter()
+                .map(|w| format!("{}-{}", w.first, w.last))
+                .collect();
+            let mut out = format!("# {} {}\n", f.name, w.join(" "));
+            for (v, x) in f.values.iter().zip(s) {
+                out.push_str(&format!("{v},{x}\n"));
+            }
+            std::fs::write(dir.join(f.name.replace('/', "__")), out)?;
+        }
+    }
     let points: usize = files.iter().map(|f| f.values.len()).sum();
     println!(
         "NAB: {} files, {} points, {} labelled windows ({})",

@@ -2,8 +2,9 @@
 //! the raw value with the long-term distribution of raw values (mean and variance, exponentially
 //! weighted) and take the Gaussian tail. A series that is always noisy has a high long-term
 //! mean, so its usual noise stops looking unusual; a calm series that starts jumping stands out.
-//! (HTM averages the last few raw values first; on NAB that delayed and diluted single spikes,
-//! so the value is taken as it is.) Constant time, 24 bytes.
+//! HTM averages the last few raw values first; on NAB that alone delayed and diluted single
+//! spikes, so the detector runs one of these on the raw value and one on its recent mean and
+//! takes the stronger verdict (see the module above). Constant time, 24 bytes.
 
 /// Long-term variance never goes below this fraction of the squared long-term mean, so a
 /// perfectly regular stretch does not make the next tiny wobble infinitely unlikely.
