@@ -169,6 +169,8 @@ pub fn replay(files: &[PathBuf], options: &ReplayOptions) -> (ReplayReport, Vec<
 }
 
 #[cfg(test)]
+mod runway_tests;
+#[cfg(test)]
 mod tests {
     use super::*;
 

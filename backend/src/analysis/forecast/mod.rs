@@ -16,6 +16,7 @@
 //! four weeks (`slope.rs`), falling back to the Holt-Winters trend while that is not available. Level and seasonal
 //! terms stay Holt-Winters'.
 
+mod growth;
 mod runway;
 mod slope;
 #[cfg(test)]
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use runway::{rank_by_days_until_full, Runway, DEFAULT_MAX_HORIZON_MS};
 
 use super::trend::TrendError;
+use growth::GrowthShape;
 use slope::RobustSlope;
 
 const DEFAULT_BUCKET_MS: i64 = 30 * 60_000;
@@ -114,6 +116,9 @@ struct Model {
     last_index: i64,
     /// Seasonal terms by phase (`bucket index mod season`); empty until two seasons are seen.
     season: Vec<f64>,
+    /// Sum of the levels of the last season's buckets and those levels (once seasonal).
+    recent_level_sum: f64,
+    recent_levels: std::collections::VecDeque<f64>,
     /// Exponentially weighted mean of squared one-step errors.
     error_variance: f64,
     buckets_seen: usize,
@@ -134,6 +139,8 @@ pub struct Forecaster {
     /// (bucket index, mean) of the first two seasons, kept to initialise the seasonal terms.
     warmup: Vec<(i64, f64)>,
     slope: RobustSlope,
+    /// Daily level and swing, to choose between additive and multiplicative growth.
+    shape: GrowthShape,
     /// Time of the latest point: "now" for the runway.
     now_ms: i64,
 }
@@ -162,6 +169,7 @@ impl Forecaster {
         }
         let slope = RobustSlope::new(config.bucket_ms)?;
         Ok(Self {
+            shape: GrowthShape::default(),
             warmup: Vec::new(),
             open: None,
             model: None,
@@ -238,10 +246,45 @@ impl Forecaster {
         model.season[index.rem_euclid(model.season.len() as i64) as usize]
     }
 
+    /// The level of the multiplicative model: the mean of the last season's levels grown to
+    /// now. Additive seasonal terms lag a swing that grows, and the level takes up the rest, a
+    /// bias that changes sign over the day (about ±2% at 5%/week); over a day it cancels.
+    fn day_level(model: &Model, rate_per_bucket: f64) -> f64 {
+        let n = model.recent_levels.len();
+        if n == 0 || n < model.season.len() {
+            return model.level;
+        }
+        let mean = model.recent_level_sum / n as f64;
+        mean * (rate_per_bucket * (n as f64 - 1.0) / 2.0).exp()
+    }
+
+    /// In the multiplicative model a seasonal term is an exponentially weighted mean of past
+    /// seasons (weight gamma), whose mean age is (1 - gamma) / gamma seasons: it is grown by
+    /// the rate over that age to stand for now.
+    fn season_catch_up(&self, model: &Model, rate_per_bucket: f64) -> f64 {
+        let g = self.config.season_smoothing;
+        let age_buckets = model.season.len() as f64 * (1.0 - g) / g;
+        (rate_per_bucket * age_buckets).exp()
+    }
+
+    /// Growth rate per bucket of the multiplicative model, when the data chose it and the
+    /// log slope exists.
+    fn rate_per_bucket(&self) -> Option<f64> {
+        let m = self.config.season_buckets?;
+        Some(self.shape.rate_per_season()? / m as f64)
+    }
+
+    /// The forecast without its interval `steps` buckets ahead: the level plus the seasonal
+    /// term, moved on by the slope (additive) or grown together at the rate (multiplicative).
     fn point(&self, model: &Model, steps: i64) -> f64 {
-        model.level
-            + self.slope_per_bucket(model) * steps as f64
-            + Self::season_at(model, model.last_index + steps)
+        let season = Self::season_at(model, model.last_index + steps);
+        match self.rate_per_bucket() {
+            Some(rate) => {
+                let season = season * self.season_catch_up(model, rate);
+                (Self::day_level(model, rate) + season) * (rate * steps as f64).exp()
+            }
+            None => model.level + self.slope_per_bucket(model) * steps as f64 + season,
+        }
     }
 
     /// Half width of the prediction interval `steps` buckets ahead: Holt-Winters' own variance
@@ -291,6 +334,8 @@ impl Forecaster {
                 trend: 0.0,
                 last_index: index,
                 season: Vec::new(),
+                recent_level_sum: 0.0,
+                recent_levels: Default::default(),
                 error_variance: 0.0,
                 buckets_seen: 1,
             });
@@ -315,6 +360,11 @@ impl Forecaster {
         if !model.season.is_empty() {
             let phase = index.rem_euclid(model.season.len() as i64) as usize;
             model.season[phase] = g * (mean - level) + (1.0 - g) * model.season[phase];
+            if model.recent_levels.len() == model.season.len() {
+                model.recent_level_sum -= model.recent_levels.pop_front().unwrap_or(0.0);
+            }
+            model.recent_levels.push_back(level);
+            model.recent_level_sum += level;
         }
         model.last_index = index;
         model.buckets_seen += 1;
@@ -325,18 +375,19 @@ impl Forecaster {
     fn after_bucket(&mut self, index: i64, mean: f64) {
         let mid_ms = bucket_mid_ms(self.config.bucket_ms, index);
         let Some(m) = self.config.season_buckets else {
-            self.slope.push(mid_ms, mean);
+            self.push_slopes(mid_ms, mean);
             return;
         };
+        self.shape.push(index, mean, m);
         let Some(model) = &self.model else {
             return;
         };
         if !model.season.is_empty() {
-            self.slope
-                .push(mid_ms, mean - Self::season_at(model, index));
+            let deseasonalised = mean - Self::season_at(model, index);
+            self.push_slopes(mid_ms, deseasonalised);
             return;
         }
-        self.slope.push(mid_ms, mean);
+        self.push_slopes(mid_ms, mean);
         self.warmup.push((index, mean));
         let first = self.warmup[0].0;
         if index - first + 1 >= 2 * m as i64 {
@@ -381,12 +432,21 @@ impl Forecaster {
         model.level = season_mean(1) + trend * middle;
         model.season = deviation;
         self.slope.clear();
-        for &(index, mean) in &self.warmup {
-            let mid_ms = bucket_mid_ms(self.config.bucket_ms, index);
-            self.slope
-                .push(mid_ms, mean - Self::season_at(model, index));
+        let warmup = std::mem::take(&mut self.warmup);
+        let deseasonalised: Vec<(i64, f64)> = warmup
+            .iter()
+            .map(|&(index, mean)| {
+                let mid_ms = bucket_mid_ms(self.config.bucket_ms, index);
+                (mid_ms, mean - Self::season_at(model, index))
+            })
+            .collect();
+        for (mid_ms, value) in deseasonalised {
+            self.push_slopes(mid_ms, value);
         }
-        self.warmup = Vec::new();
+    }
+
+    fn push_slopes(&mut self, mid_ms: i64, value: f64) {
+        self.slope.push(mid_ms, value);
     }
 }
 
