@@ -95,7 +95,18 @@ impl Forecaster {
                 }
             }
         };
+        // Weeks ahead, the noise of single seasonal terms matters more than detail finer than
+        // a few hours: the multiplicative model smooths the daily shape to its first harmonics
+        // (the additive one keeps the terms: smoothing made its runway sweep worse).
         let rate = self.rate_per_bucket();
+        let smoothed = Model {
+            season: match rate {
+                Some(_) => smooth_season(&model.season),
+                None => model.season.clone(),
+            },
+            ..model.clone()
+        };
+        let model = &smoothed;
         let level = rate.map_or(model.level, |r| Forecaster::day_level(model, r));
         let current = level
             + Forecaster::season_at(model, model.last_index)
@@ -145,6 +156,34 @@ impl Forecaster {
             }
         }
     }
+}
+
+/// Harmonics of the season kept by [`smooth_season`]: six a day, detail down to four hours.
+const SEASON_HARMONICS: usize = 6;
+
+/// The seasonal terms projected on their mean and first [`SEASON_HARMONICS`] harmonics (a
+/// truncated discrete Fourier series): 13 of 48 degrees of freedom, about half the noise of
+/// the raw terms. Short seasons are returned as they are.
+fn smooth_season(season: &[f64]) -> Vec<f64> {
+    let m = season.len();
+    if m <= 2 * SEASON_HARMONICS + 1 {
+        return season.to_vec();
+    }
+    let angle = |k: usize, p: usize| 2.0 * std::f64::consts::PI * (k * p) as f64 / m as f64;
+    let mean = season.iter().sum::<f64>() / m as f64;
+    let mut out = vec![mean; m];
+    for k in 1..=SEASON_HARMONICS {
+        let (mut a, mut b) = (0.0, 0.0);
+        for (p, s) in season.iter().enumerate() {
+            a += s * angle(k, p).cos();
+            b += s * angle(k, p).sin();
+        }
+        let (a, b) = (2.0 * a / m as f64, 2.0 * b / m as f64);
+        for (p, o) in out.iter_mut().enumerate() {
+            *o += a * angle(k, p).cos() + b * angle(k, p).sin();
+        }
+    }
+    out
 }
 
 /// Smallest step h in 1..=max_steps with `value(h) >= capacity`, where `value` is `base` plus

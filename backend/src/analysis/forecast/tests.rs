@@ -382,15 +382,23 @@ fn day_ahead_forecast_of_a_clean_daily_cycle_is_close() {
 }
 
 /// Network traffic: 5% a week compounded, a daily cycle of ±40% peaking at 14:00, 5% noise
-/// proportional to the traffic (the simulator's growth scenario). The daily peak grows 1.4
-/// times faster than the mean; a line with a fixed daily swing put the runway 1.6 times too far.
+/// proportional to the traffic (the simulator's growth scenario, `growth-repro.toml`; 9e9 is
+/// its capacity). The daily peak grows 1.4 times faster than the mean: a line with a fixed
+/// daily swing put the runway 1.6 times too far. Measured: 0.0% to 9.1% on these seeds; seed
+/// 27 at 8e9 (5.4 days observed, the fewest days the growth choice accepts) is 12.2% early.
 #[test]
 fn runway_of_compounded_growth_with_a_daily_cycle_within_10_percent_after_a_quarter() {
     use std::f64::consts::PI;
     let mut worst: f64 = 0.0;
-    // Seed 21 at 9e9 misses by 10.6% (3 days late out of 28: noise in the peak's seasonal
-    // term), the others are within 2.5% to 9.1%.
-    for (seed, capacity) in [(22, 8.0e9), (23, 1.0e10), (24, 9.0e9), (25, 8.5e9)] {
+    let cases = [
+        (21, 9.0e9),
+        (22, 8.0e9),
+        (23, 1.0e10),
+        (24, 9.0e9),
+        (25, 8.5e9),
+        (26, 9.0e9),
+    ];
+    for (seed, capacity) in cases {
         let signal = move |t: f64| {
             4.95e9 * 1.05_f64.powf(t / 7.0) * (1.0 + 0.4 * (2.0 * PI * (t - 14.0 / 24.0)).cos())
         };
