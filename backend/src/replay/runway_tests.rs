@@ -7,7 +7,7 @@ use crate::simulate::{self, Speed};
 const DAY_MS: i64 = 86_400_000;
 
 /// One 40 Gbps link at 55% mean utilisation growing 5% a week (compounded), a daily cycle of
-/// ±40%, no weekend dip, 5% noise: `growth-repro.toml`.
+/// ±40%, no weekend dip, 5% noise.
 const SCENARIO: &str = r#"
 name = "growth"
 

@@ -382,7 +382,7 @@ fn day_ahead_forecast_of_a_clean_daily_cycle_is_close() {
 }
 
 /// Network traffic: 5% a week compounded, a daily cycle of ±40% peaking at 14:00, 5% noise
-/// proportional to the traffic (the simulator's growth scenario, `growth-repro.toml`; 9e9 is
+/// proportional to the traffic (the simulator's growth scenario of a 40 Gbps link at 55%; 9e9 is
 /// its capacity). The daily peak grows 1.4 times faster than the mean: a line with a fixed
 /// daily swing put the runway 1.6 times too far. Measured: 0.0% to 9.1% on these seeds; seed
 /// 27 at 8e9 (5.4 days observed, the fewest days the growth choice accepts) is 12.2% early.
