@@ -157,7 +157,7 @@ pub fn find(
         };
         let last = last.min(last_complete);
         for metric in Metric::ALL {
-            let Ok(mut detector) = AnomalyDetector::new(anomaly.clone()) else { continue };
+            let Ok(mut detector) = AnomalyDetector::new(*anomaly) else { continue };
             let mut start = first;
             while start <= last {
                 if let Some(value) = metric.value(windows.get(&start), window_ms) {

@@ -172,6 +172,9 @@ pub fn replay(files: &[PathBuf], options: &ReplayOptions) -> (ReplayReport, Vec<
 mod incident_tests;
 
 #[cfg(test)]
+mod runway_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -95,7 +95,22 @@ impl Forecaster {
                 }
             }
         };
-        let current = model.level + Forecaster::season_at(model, model.last_index);
+        // Weeks ahead, the noise of single seasonal terms matters more than detail finer than
+        // a few hours: the multiplicative model smooths the daily shape to its first harmonics
+        // (the additive one keeps the terms: smoothing made its runway sweep worse).
+        let rate = self.rate_per_bucket();
+        let smoothed = Model {
+            season: match rate {
+                Some(_) => smooth_season(&model.season),
+                None => model.season.clone(),
+            },
+            ..model.clone()
+        };
+        let model = &smoothed;
+        let level = rate.map_or(model.level, |r| Forecaster::day_level(model, r));
+        let current = level
+            + Forecaster::season_at(model, model.last_index)
+                * rate.map_or(1.0, |r| self.season_catch_up(model, r));
         if current >= capacity {
             return Runway::AlreadyAbove {
                 value: current,
@@ -103,15 +118,22 @@ impl Forecaster {
             };
         }
         let max_steps = (max_horizon_ms / self.config.bucket_ms).max(1);
-        let point = |h: i64| model.level + slope * h as f64;
+        // Without the seasonal term, for the search of the minimum; the multiplicative model
+        // grows the level and the seasonal term at the same rate.
+        let base = |h: i64| match rate {
+            Some(rate) => level * (rate * h as f64).exp(),
+            None => model.level + slope * h as f64,
+        };
+        let point = |h: i64| self.point(model, h);
         let upper = |h: i64| point(h) + self.half_width(model, h);
+        let upper_base = |h: i64| base(h) + self.half_width(model, h);
         let to_time = |h: i64| {
             let at_ms = bucket_mid_ms(self.config.bucket_ms, model.last_index + h);
             (at_ms, ((at_ms - self.now_ms) as f64 / MS_PER_DAY).max(0.0))
         };
-        let upper_steps = first_crossing(upper, model, max_steps, capacity);
+        let upper_steps = first_crossing(upper, upper_base, model, max_steps, capacity);
         match (
-            first_crossing(point, model, max_steps, capacity),
+            first_crossing(point, base, model, max_steps, capacity),
             upper_steps,
         ) {
             (Some(h), upper_h) => {
@@ -136,20 +158,49 @@ impl Forecaster {
     }
 }
 
-/// Smallest step h in 1..=max_steps with `base(h) + season(h) >= capacity`, where `base`
-/// falls then rises (or is monotone), as a line plus a widening interval does.
+/// Harmonics of the season kept by [`smooth_season`]: six a day, detail down to four hours.
+const SEASON_HARMONICS: usize = 6;
+
+/// The seasonal terms projected on their mean and first [`SEASON_HARMONICS`] harmonics (a
+/// truncated discrete Fourier series): 13 of 48 degrees of freedom, about half the noise of
+/// the raw terms. Short seasons are returned as they are.
+fn smooth_season(season: &[f64]) -> Vec<f64> {
+    let m = season.len();
+    if m <= 2 * SEASON_HARMONICS + 1 {
+        return season.to_vec();
+    }
+    let angle = |k: usize, p: usize| 2.0 * std::f64::consts::PI * (k * p) as f64 / m as f64;
+    let mean = season.iter().sum::<f64>() / m as f64;
+    let mut out = vec![mean; m];
+    for k in 1..=SEASON_HARMONICS {
+        let (mut a, mut b) = (0.0, 0.0);
+        for (p, s) in season.iter().enumerate() {
+            a += s * angle(k, p).cos();
+            b += s * angle(k, p).sin();
+        }
+        let (a, b) = (2.0 * a / m as f64, 2.0 * b / m as f64);
+        for (p, o) in out.iter_mut().enumerate() {
+            *o += a * angle(k, p).cos() + b * angle(k, p).sin();
+        }
+    }
+    out
+}
+
+/// Smallest step h in 1..=max_steps with `value(h) >= capacity`, where `value` is `base` plus
+/// the seasonal term (scaled with `base` in the multiplicative model) and `base` falls then
+/// rises (or is monotone), as a line or an exponential plus a widening interval does.
 ///
 /// A crossing while `base` still falls would also be one a season earlier, so checking the
 /// first season directly covers that part; after the minimum of `base` each seasonal phase is
 /// monotone and gets a binary search: O(season × log(max_steps)).
 fn first_crossing(
+    value: impl Fn(i64) -> f64,
     base: impl Fn(i64) -> f64,
     model: &Model,
     max_steps: i64,
     capacity: f64,
 ) -> Option<i64> {
-    let season = |h: i64| Forecaster::season_at(model, model.last_index + h);
-    let reaches = |h: i64| base(h) + season(h) >= capacity;
+    let reaches = |h: i64| value(h) >= capacity;
     let m = model.season.len().max(1) as i64;
     if let Some(h) = (1..=m.min(max_steps)).find(|&h| reaches(h)) {
         return Some(h);

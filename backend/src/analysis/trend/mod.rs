@@ -11,7 +11,7 @@
 //! `MAX_BUCKETS`² / 2 pairs) happens once per bucket, so it is amortised over the points of a
 //! bucket (720 points for 2 h buckets of 10 s windows).
 
-mod stats;
+pub(crate) mod stats;
 #[cfg(test)]
 mod tests;
 
