@@ -25,13 +25,16 @@ pub(super) enum Growth {
     Multiplicative,
 }
 
-/// Memory: 28 days of three f64 (672 bytes) and an open day (40 bytes).
+/// Memory: 28 days of three f64 (672 bytes), an open day (40 bytes) and the cached rate.
 #[derive(Debug, Clone, Default)]
 pub(super) struct GrowthShape {
     /// (season number, sum, sum of squares, count) of the season being filled.
     open: Option<(i64, f64, f64, u32)>,
     /// (season number, mean, spread) of completed seasons.
     days: VecDeque<(f64, f64, f64)>,
+    /// [`Self::rate_per_season`], worked out when a season completes: a runway asks for it
+    /// at every step of its horizon, and the Theil-Sen slopes behind it sort hundreds of pairs.
+    rate: Option<f64>,
 }
 
 impl GrowthShape {
@@ -59,6 +62,7 @@ impl GrowthShape {
                         self.days.pop_front();
                     }
                     self.days.push_back((season as f64, mean, spread));
+                    self.rate = self.compute_rate();
                 }
             }
         }
@@ -68,6 +72,10 @@ impl GrowthShape {
     /// logarithm of the seasons' means (whole seasons, so the seasonal terms do not bias it),
     /// when the days chose that model.
     pub(super) fn rate_per_season(&self) -> Option<f64> {
+        self.rate
+    }
+
+    fn compute_rate(&self) -> Option<f64> {
         if self.growth() != Growth::Multiplicative || self.days.iter().any(|d| d.1 <= 0.0) {
             return None;
         }
