@@ -28,26 +28,27 @@ impl ZeekParser {
         #[cfg(not(test))]
         let scanned = scan(line);
         if let Some(fast) = scanned {
-            let kind = match fast.path {
-                Some(path) => Kind::from_path(path),
-                None => guess(fast.seen),
-            };
-            if kind == Kind::Other {
-                return Ok(LineOutcome::Skipped);
-            }
-            emit(kind, &fast.rec, [&mut self.entity, &mut self.pair], sink)?;
-            return Ok(LineOutcome::Record);
+            return self.record(fast.path, fast.seen, || Ok(fast.rec), sink);
         }
         let j: JsonRec<'_> =
             serde_json::from_slice(line).map_err(|e| format!("not a Zeek JSON record: {e}"))?;
-        let kind = match &j.path {
-            Some(path) => Kind::from_path(path),
-            None => guess(j.seen()),
-        };
+        self.record(j.path.as_deref(), j.seen(), || j.rec(), sink)
+    }
+
+    /// Measures a record of the kind its `_path` names (or its fields tell); other kinds are
+    /// skipped before their fields are checked.
+    fn record<'r>(
+        &mut self,
+        path: Option<&str>,
+        seen: u16,
+        rec: impl FnOnce() -> Result<Rec<'r>, String>,
+        sink: &mut dyn Sink,
+    ) -> Result<LineOutcome, String> {
+        let kind = path.map_or_else(|| guess(seen), Kind::from_path);
         if kind == Kind::Other {
             return Ok(LineOutcome::Skipped);
         }
-        emit(kind, &j.rec()?, [&mut self.entity, &mut self.pair], sink)?;
+        emit(kind, &rec()?, [&mut self.entity, &mut self.pair], sink)?;
         Ok(LineOutcome::Record)
     }
 }
