@@ -142,19 +142,25 @@ fn uid(ctx: &mut Ctx<'_>, buf: &mut Vec<u8>) {
     ctx.hex(buf, 17);
 }
 
-fn conn(ctx: &mut Ctx<'_>, s: usize, ts: i64, failed: bool, buf: &mut Vec<u8>) {
-    let svc = &ctx.net.services[s];
+/// The fields every log of a connection from the load balancer opens with: `ts`, `uid`,
+/// `id.orig_h`, `id.orig_p`, `id.resp_h`, `id.resp_p`.
+fn conn_id(ctx: &mut Ctx<'_>, ts: i64, resp: std::net::Ipv4Addr, resp_port: u64, buf: &mut Vec<u8>) {
     fmt::epoch_micros(buf, ts);
     buf.push(b'\t');
     uid(ctx, buf);
-    buf.extend_from_slice(b"\t");
+    buf.push(b'\t');
     ip(buf, LB_ADDR);
     buf.push(b'\t');
     fmt::u64(buf, u64::from(ctx.ephemeral_port()));
     buf.push(b'\t');
-    ip(buf, svc.addr);
+    ip(buf, resp);
     buf.push(b'\t');
-    fmt::u64(buf, u64::from(svc.port));
+    fmt::u64(buf, resp_port);
+}
+
+fn conn(ctx: &mut Ctx<'_>, s: usize, ts: i64, failed: bool, buf: &mut Vec<u8>) {
+    let svc = &ctx.net.services[s];
+    conn_id(ctx, ts, svc.addr, u64::from(svc.port), buf);
     if failed {
         // Three SYNs, no answer: Zeek's S0, history `S`.
         buf.extend_from_slice(b"\ttcp\t-\t3.011000\t0\t0\tS0\tT\tT\t0\tS\t3\t180\t0\t0\t-\n");
@@ -184,17 +190,7 @@ fn conn(ctx: &mut Ctx<'_>, s: usize, ts: i64, failed: bool, buf: &mut Vec<u8>) {
 
 fn http(ctx: &mut Ctx<'_>, s: usize, ts: i64, failed: bool, buf: &mut Vec<u8>) {
     let svc = &ctx.net.services[s];
-    fmt::epoch_micros(buf, ts);
-    buf.push(b'\t');
-    uid(ctx, buf);
-    buf.push(b'\t');
-    ip(buf, LB_ADDR);
-    buf.push(b'\t');
-    fmt::u64(buf, u64::from(ctx.ephemeral_port()));
-    buf.push(b'\t');
-    ip(buf, svc.addr);
-    buf.push(b'\t');
-    fmt::u64(buf, HEALTH_PORT);
+    conn_id(ctx, ts, svc.addr, HEALTH_PORT, buf);
     buf.extend_from_slice(b"\t1\tGET\t");
     ip(buf, svc.addr);
     buf.extend_from_slice(b"\t/health\t1.1\tELB-HealthChecker/2.0\t0\t");
