@@ -14,7 +14,8 @@
 //! [`detect`] runs the anomaly detector over one CSV series (`layercast detect`) and scores it
 //! on the Numenta Anomaly Benchmark.
 //!
-//! [`kafka`] holds what every stage needs of the broker, [`config`] the settings, [`server`]
+//! [`metrics`] counts what the stages do for `/metrics`. [`kafka`] holds what every stage
+//! needs of the broker, [`config`] the settings, [`server`]
 //! wires it all for `layercast serve`.
 
 pub mod analysis;
@@ -24,6 +25,7 @@ pub mod detect;
 pub mod ingest;
 pub mod kafka;
 pub mod live;
+pub mod metrics;
 pub mod replay;
 pub mod server;
 pub mod simulate;

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::ingest::{InboxReader, InboxSettings};
 use crate::kafka::Broker;
 use crate::live::{self, Hub, SnapshotSource};
+use crate::metrics::Metrics;
 use crate::store::{self, Aggregator, Db};
 use crate::stream::{self, StreamSettings, UpdatePublisher};
 use crate::NodeId;
@@ -46,9 +47,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(bootstrap = %broker.bootstrap, embedded = broker.is_embedded(), "broker ready");
     let producer = broker.producer().context("cannot create the Kafka producer")?;
 
+    let metrics = Metrics::new();
     let writers = {
-        let db = db.clone();
-        SyncArbiter::start(config.database.writers, move || Aggregator::new(db.clone()))
+        let (db, metrics) = (db.clone(), metrics.clone());
+        SyncArbiter::start(config.database.writers, move || Aggregator::new(db.clone(), metrics.clone()))
     };
     let hub = Hub::default().start();
     live::follow_updates(&broker, &config.kafka.updates_topic, hub.clone())
@@ -65,6 +67,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             window_len_ms,
             session_timeout_ms: config.kafka.session_timeout_ms,
             rebalance_timeout_ms: config.kafka.rebalance_timeout_ms,
+            metrics: metrics.clone(),
         },
     )
     .context("cannot start the stream stage")?;
@@ -77,6 +80,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         },
         db.clone(),
         producer.clone(),
+        metrics.clone(),
     )
     .start();
 
@@ -88,6 +92,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         mode,
         node: node.clone(),
         window_len_ms,
+        metrics,
     };
     let snapshot: SnapshotSource = {
         let db = db.clone();

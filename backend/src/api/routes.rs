@@ -27,6 +27,7 @@ pub struct ApiState {
     pub mode: &'static str,
     pub node: String,
     pub window_len_ms: i64,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api/health", web::get().to(health))
     .route("/api/windows", web::get().to(windows))
     .route("/api/ingest", web::get().to(ingest))
+    .route("/metrics", web::get().to(metrics))
     .route("/api/{tail:.*}", web::route().to(not_found));
 }
 
@@ -125,6 +127,13 @@ async fn windows(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) ->
     .await??;
     let body: Vec<SeriesWindow> = rows.into_iter().filter_map(|r| r.into_series_window()).collect();
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// The node's metrics in the OpenMetrics text format, which Prometheus scrapes.
+async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.render())
 }
 
 async fn ingest(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {

@@ -15,6 +15,7 @@ use rdkafka::util::Timeout;
 
 use super::object;
 use super::parse::{self, LineError};
+use crate::metrics::Metrics;
 use crate::store::{self, Db};
 
 /// Events awaiting their delivery report at once: enough to keep the producer's batches full.
@@ -57,10 +58,11 @@ pub struct InboxReader {
     /// Kept from file to file (counters continue across objects). A std mutex: it is only
     /// taken inside the blocking parse task, and files are read one at a time.
     reader: Arc<Mutex<object::Reader>>,
+    metrics: Arc<Metrics>,
 }
 
 impl InboxReader {
-    pub fn new(settings: InboxSettings, db: Db, producer: FutureProducer) -> Self {
+    pub fn new(settings: InboxSettings, db: Db, producer: FutureProducer, metrics: Arc<Metrics>) -> Self {
         InboxReader {
             settings,
             db,
@@ -68,6 +70,7 @@ impl InboxReader {
             seen: HashMap::new(),
             busy: false,
             reader: Arc::default(),
+            metrics,
         }
     }
 
@@ -84,6 +87,7 @@ impl InboxReader {
             self.db.clone(),
             self.producer.clone(),
             self.reader.clone(),
+            self.metrics.clone(),
         );
         ctx.spawn(job.into_actor(self).map(|result, act, _| {
             act.busy = false;
@@ -137,6 +141,7 @@ async fn read_file(
     db: Db,
     producer: FutureProducer,
     reader: Arc<Mutex<object::Reader>>,
+    metrics: Arc<Metrics>,
 ) -> Result<(), InboxError> {
     let name = file_name(&path);
     let bytes = tokio::fs::read(&path).await.map_err(|source| InboxError::Read { path: path.clone(), source })?;
@@ -172,6 +177,9 @@ async fn read_file(
         tracing::warn!(file = %name, line = e.line, reason = %e.reason, "malformed line");
     }
     tracing::info!(file = %name, records = published, errors = error_count, "inbox file taken");
+    metrics.inbox_files.inc();
+    metrics.inbox_events.inc_by(published);
+    metrics.inbox_malformed_lines.inc_by(error_count);
     tokio::task::spawn_blocking(move || {
         let mut conn = db.conn()?;
         let samples: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.reason.as_str())).collect();

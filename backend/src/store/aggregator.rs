@@ -2,12 +2,15 @@
 //! window deltas durable, together with the partition's new offset, in one transaction.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
 
 use actix::{Actor, Handler, Message, SyncContext};
 use diesel::Connection;
 use layercast_shared::LayerWindow;
 
 use super::windows::{self, WindowDelta};
+use crate::metrics::Metrics;
 use super::{offsets, Db, DbConn, StoreError};
 
 /// Everything a partition actor has gathered since its last durable write.
@@ -32,11 +35,12 @@ pub struct Aggregator {
     db: Db,
     /// Kept between batches; dropped after an error so the next batch reconnects.
     conn: Option<DbConn>,
+    metrics: Arc<Metrics>,
 }
 
 impl Aggregator {
-    pub fn new(db: Db) -> Self {
-        Aggregator { db, conn: None }
+    pub fn new(db: Db, metrics: Arc<Metrics>) -> Self {
+        Aggregator { db, conn: None, metrics }
     }
 
     fn write(conn: &mut DbConn, batch: &WriteBatch) -> Result<Vec<LayerWindow>, StoreError> {
@@ -64,11 +68,19 @@ impl Handler<WriteBatch> for Aggregator {
     type Result = Result<Vec<LayerWindow>, StoreError>;
 
     fn handle(&mut self, batch: WriteBatch, _: &mut SyncContext<Self>) -> Self::Result {
+        let started = Instant::now();
         let mut conn = match self.conn.take() {
             Some(conn) => conn,
-            None => self.db.dedicated()?,
+            None => match self.db.dedicated() {
+                Ok(conn) => conn,
+                Err(e) => {
+                    self.metrics.observe_batch(started.elapsed(), false);
+                    return Err(e);
+                }
+            },
         };
         let result = Self::write(&mut conn, &batch);
+        self.metrics.observe_batch(started.elapsed(), result.is_ok());
         if !matches!(result, Err(StoreError::Query(_))) {
             self.conn = Some(conn);
         }

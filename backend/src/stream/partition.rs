@@ -1,5 +1,6 @@
 //! One actor per assigned partition of the events topic.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -9,6 +10,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::outputs::UpdatePublisher;
 use super::supervisor::{Committer, Control};
 use super::window::{ClosedWindow, TumblingWindows};
+use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::windows::WindowDelta;
 use crate::store::{StoreError, WriteBatch};
 
@@ -66,6 +68,7 @@ pub struct PartitionActor {
     committer: Committer,
     updates: UpdatePublisher,
     control: UnboundedSender<Control>,
+    metrics: Arc<Metrics>,
 }
 
 pub struct PartitionDeps {
@@ -76,6 +79,7 @@ pub struct PartitionDeps {
     pub committer: Committer,
     pub updates: UpdatePublisher,
     pub control: UnboundedSender<Control>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl PartitionActor {
@@ -95,7 +99,12 @@ impl PartitionActor {
             committer: deps.committer,
             updates: deps.updates,
             control: deps.control,
+            metrics: deps.metrics,
         }
+    }
+
+    fn label(&self) -> PartitionLabel {
+        PartitionLabel { partition: self.partition }
     }
 
     fn take(&mut self, record: Record) -> Taken {
@@ -130,9 +139,11 @@ impl PartitionActor {
                 let e = msg.event;
                 self.pending.insert(e.ts.timestamp_millis(), e.layer, &e.entity, e.bytes);
                 self.pending_records += 1;
+                self.metrics.events.inc();
             }
             Err(reason) => {
                 self.malformed += 1;
+                self.metrics.malformed_records.inc();
                 tracing::warn!(partition = self.partition, offset = record.offset, %reason, malformed = self.malformed, "skipping a malformed event record");
             }
         }
@@ -143,6 +154,7 @@ impl PartitionActor {
     /// other message until the write has answered (`ctx.wait`), so its mailbox fills and the
     /// supervisor's `send` waits: that is the backpressure on the consumer.
     fn flush(&mut self, ctx: &mut Context<Self>) {
+        self.metrics.open_windows.get_or_create(&self.label()).set(self.pending.open() as i64);
         if let Some(write) = self.write_pending() {
             ctx.wait(write);
         }
@@ -190,6 +202,7 @@ impl PartitionActor {
         match result {
             Ok(Ok(totals)) => {
                 self.durable_offset = next_offset;
+                self.metrics.durable_offset.get_or_create(&self.label()).set(next_offset);
                 self.committer.commit(self.partition, next_offset);
                 self.updates.publish(totals);
             }
@@ -226,6 +239,7 @@ impl Actor for PartitionActor {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        self.metrics.forget_partition(self.partition);
         tracing::info!(partition = self.partition, offset = self.durable_offset, "partition actor stopped");
     }
 }

@@ -12,6 +12,7 @@ use rdkafka::consumer::{
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
 use rdkafka::types::RDKafkaRespErr;
+use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
@@ -19,12 +20,15 @@ use tokio::sync::oneshot;
 use super::outputs::UpdatePublisher;
 use super::partition::{FlushAndStop, PartitionActor, PartitionDeps, Record};
 use crate::kafka::Broker;
+use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::{offsets, Db, WriteBatch};
 
 /// How long a seek may wait for the broker; only used on the rare resynchronisation path.
 const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause before reading a partition's offset again when the database did not answer.
 const RESYNC_RETRY: Duration = Duration::from_secs(1);
+/// How often librdkafka reports offsets and lag (for /metrics), milliseconds.
+const STATISTICS_INTERVAL_MS: u32 = 1_000;
 
 /// What the rebalance callback and the partition actors tell the supervisor.
 #[derive(Debug)]
@@ -49,6 +53,7 @@ pub struct StreamSettings {
     pub session_timeout_ms: u32,
     /// How long a rebalance waits for members to rejoin (`max.poll.interval.ms`).
     pub rebalance_timeout_ms: u32,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Reads the resume offsets from the database during a rebalance and reports the new
@@ -58,9 +63,21 @@ pub struct RebalanceContext {
     topic: String,
     node: String,
     control: UnboundedSender<Control>,
+    metrics: Arc<Metrics>,
 }
 
-impl ClientContext for RebalanceContext {}
+impl ClientContext for RebalanceContext {
+    /// librdkafka's statistics: the log end offset and lag of every assigned partition of the
+    /// events topic (-1 where it does not know yet).
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else { return };
+        for p in topic.partitions.values().filter(|p| p.partition >= 0 && p.fetch_state == "active") {
+            let label = PartitionLabel { partition: p.partition };
+            self.metrics.log_end_offset.get_or_create(&label).set(p.hi_offset);
+            self.metrics.consumer_lag.get_or_create(&label).set(p.consumer_lag);
+        }
+    }
+}
 
 impl ConsumerContext for RebalanceContext {
     /// Overridden (not just pre/post hooks) to start every assigned partition at the offset
@@ -184,6 +201,7 @@ pub fn start(
         topic: settings.events_topic.clone(),
         node: settings.node.clone(),
         control: control_tx.clone(),
+        metrics: settings.metrics.clone(),
     };
     let consumer: EventsConsumer = broker
         .client_config()
@@ -196,6 +214,8 @@ pub fn start(
         .set("session.timeout.ms", settings.session_timeout_ms.to_string())
         .set("heartbeat.interval.ms", (settings.session_timeout_ms / 5).max(100).to_string())
         .set("max.poll.interval.ms", settings.rebalance_timeout_ms.to_string())
+        // Log end offsets and lag per partition for /metrics, through `stats`.
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string())
         .create_with_context(context)?;
     consumer.subscribe(&[&settings.events_topic])?;
     let consumer = Arc::new(consumer);
@@ -302,6 +322,7 @@ impl Supervisor {
             committer: self.deps.committer.clone(),
             updates: self.deps.updates.clone(),
             control: self.deps.control.clone(),
+            metrics: self.deps.settings.metrics.clone(),
         };
         let actor = PartitionActor::new(partition, offset, after_seek, deps).start();
         if let Some(old) = self.actors.insert(partition, actor) {

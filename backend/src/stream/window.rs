@@ -60,6 +60,11 @@ impl TumblingWindows {
         agg.bytes = agg.bytes.saturating_add(window.agg.bytes);
     }
 
+    /// Series windows holding deltas (one per window and series).
+    pub fn open(&self) -> usize {
+        self.bins.values().map(HashMap::len).sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.bins.is_empty()
     }

@@ -38,6 +38,24 @@ fn a_dropped_file_is_counted_and_its_malformed_lines_reported() {
     let lines: Vec<u64> = report["error_samples"].as_array().expect("samples").iter().filter_map(|s| s["line"].as_u64()).collect();
     assert_eq!(lines.iter().copied().collect::<std::collections::BTreeSet<_>>(), [11, 32].into());
 
+    // What an operator's Prometheus scrapes: the events taken, the inbox's counts, the batch
+    // writes, and per partition the durable offset and the consumer's lag (from librdkafka's
+    // statistics, once a second).
+    let metrics = wait_for("the metrics to show the file", Duration::from_secs(30), || {
+        let (status, body) = http_get(node.port, "/metrics")?;
+        (status == 200
+            && body.contains("layercast_events_total 30\n")
+            && body.contains("layercast_consumer_lag{partition=\"")
+            && body.contains("layercast_durable_offset{partition=\""))
+        .then_some(body)
+    });
+    assert!(metrics.contains("layercast_inbox_files_total 1\n"), "{metrics}");
+    assert!(metrics.contains("layercast_inbox_events_total 30\n"), "{metrics}");
+    assert!(metrics.contains("layercast_inbox_malformed_lines_total 2\n"), "{metrics}");
+    assert!(metrics.contains("layercast_malformed_records_total 0\n"), "{metrics}");
+    assert!(!metrics.contains("layercast_db_batch_seconds_count 0\n"), "{metrics}");
+    assert!(metrics.ends_with("# EOF\n"));
+
     // A real format, gzip-compressed: VPC flow logs (v2), one accepted and one rejected flow.
     let flows = "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1790000001 1790000005 ACCEPT OK\n\
                  2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 1 40 1790000002 1790000006 REJECT OK\n";
