@@ -113,6 +113,19 @@ impl Broker {
 }
 
 /// Whether the broker answers a metadata request now (for `/api/health`). Blocking.
+/// The log end offset of every partition of `topic`, in partition order. Blocking.
+pub fn log_ends(producer: &FutureProducer, topic: &str) -> Result<Vec<(i32, i64)>, KafkaError> {
+    let client = producer.client();
+    let metadata = client.fetch_metadata(Some(topic), Duration::from_secs(2))?;
+    let mut partitions: Vec<i32> =
+        metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+    partitions.sort_unstable();
+    partitions
+        .into_iter()
+        .map(|p| Ok((p, client.fetch_watermarks(topic, p, Duration::from_secs(2))?.1)))
+        .collect()
+}
+
 pub fn probe(producer: &FutureProducer, topic: &str) -> Result<usize, KafkaError> {
     let metadata = producer.client().fetch_metadata(Some(topic), Duration::from_secs(2))?;
     Ok(metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0))

@@ -22,6 +22,22 @@ pub struct Health {
     pub partitions: Vec<i32>,
 }
 
+/// `GET /api/partitions`: one entry per partition of the events topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionStatus {
+    pub partition: i32,
+    /// The node that last made the partition's windows durable; `None` before any has.
+    pub owner: Option<String>,
+    /// Whether the answering node owns it now.
+    pub owned_here: bool,
+    /// The offset stored with the windows: where a new owner resumes.
+    pub durable_offset: Option<i64>,
+    /// The partition's log end offset, from the broker; `None` when the broker did not answer.
+    pub log_end_offset: Option<i64>,
+    /// Records in the log not yet in durable windows: `log_end_offset - durable_offset`.
+    pub lag: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComponentHealth {
     pub ok: bool,

@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use layercast_shared::{ComponentHealth, Health, OsiLayer, SeriesWindow};
+use layercast_shared::{ComponentHealth, Health, OsiLayer, PartitionStatus, SeriesWindow};
 use rdkafka::producer::FutureProducer;
 use serde::Deserialize;
 
@@ -41,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api/health", web::get().to(health))
     .route("/api/windows", web::get().to(windows))
     .route("/api/ingest", web::get().to(ingest))
+    .route("/api/partitions", web::get().to(partitions))
     .route("/metrics", web::get().to(metrics))
     .route("/api/{tail:.*}", web::route().to(not_found));
 }
@@ -126,6 +127,46 @@ async fn windows(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) ->
     })
     .await??;
     let body: Vec<SeriesWindow> = rows.into_iter().filter_map(|r| r.into_series_window()).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Every partition of the events topic: who made it durable last, where it stands against
+/// the log end. Answers from the database and the broker, so any node gives the whole picture;
+/// a broker that does not answer leaves the log end and lag empty rather than failing.
+async fn partitions(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let (db, topic) = (state.db.clone(), state.events_topic.clone());
+    let stored = web::block(move || {
+        let mut conn = db.conn()?;
+        Ok::<_, ApiError>(store::offsets::all(&mut conn, &topic)?)
+    })
+    .await??;
+    let (producer, topic) = (state.producer.clone(), state.events_topic.clone());
+    let ends = web::block(move || crate::kafka::log_ends(&producer, &topic))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "no log end offsets from the broker");
+            Vec::new()
+        });
+    let owned = state.owned_partitions.lock().map(|o| o.clone()).unwrap_or_default();
+    let ids: BTreeSet<i32> = stored.iter().map(|s| s.0).chain(ends.iter().map(|e| e.0)).collect();
+    let body: Vec<PartitionStatus> = ids
+        .into_iter()
+        .map(|partition| {
+            let row = stored.iter().find(|s| s.0 == partition);
+            let log_end_offset = ends.iter().find(|e| e.0 == partition).map(|e| e.1);
+            let durable_offset = row.map(|r| r.1);
+            PartitionStatus {
+                partition,
+                owner: row.map(|r| r.2.clone()),
+                owned_here: owned.contains(&partition),
+                durable_offset,
+                log_end_offset,
+                lag: log_end_offset.map(|end| end - durable_offset.unwrap_or(0)),
+            }
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(body))
 }
 

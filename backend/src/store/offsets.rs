@@ -25,6 +25,15 @@ pub fn resume_offset(conn: &mut DbConn, topic: &str, partition: i32, owner: &str
         .first(conn)
 }
 
+/// Every stored position of `topic`'s partitions: (partition, next offset, owner).
+pub fn all(conn: &mut DbConn, topic: &str) -> QueryResult<Vec<(i32, i64, String)>> {
+    po::table
+        .filter(po::topic.eq(topic))
+        .order(po::partition_id)
+        .select((po::partition_id, po::next_offset, po::owner))
+        .load(conn)
+}
+
 /// Forgets the positions of every partition of `topic`. For the embedded broker only: it keeps
 /// its log in memory, so after a restart the topic starts again at offset 0 and the stored
 /// positions point into a log that no longer exists.

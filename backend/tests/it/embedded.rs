@@ -56,6 +56,22 @@ fn a_dropped_file_is_counted_and_its_malformed_lines_reported() {
     assert!(!metrics.contains("layercast_db_batch_seconds_count 0\n"), "{metrics}");
     assert!(metrics.ends_with("# EOF\n"));
 
+    // Every partition, who made it durable and how far behind the log it is: all 30 events
+    // durable, nothing left behind.
+    let partitions = wait_for("every partition durable up to its log end", Duration::from_secs(30), || {
+        let (_, body) = http_get(node.port, "/api/partitions")?;
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+        rows.iter().all(|p| p["lag"] == 0).then_some(rows)
+    });
+    assert!(!partitions.is_empty());
+    let durable: i64 = partitions.iter().filter_map(|p| p["durable_offset"].as_i64()).sum();
+    let log_end: i64 = partitions.iter().filter_map(|p| p["log_end_offset"].as_i64()).sum();
+    assert_eq!((durable, log_end), (30, 30), "{partitions:?}");
+    for p in partitions.iter().filter(|p| p["durable_offset"].as_i64() > Some(0)) {
+        assert_eq!(p["owner"], "embedded", "{p}");
+        assert_eq!(p["owned_here"], true, "{p}");
+    }
+
     // A real format, gzip-compressed: VPC flow logs (v2), one accepted and one rejected flow.
     let flows = "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1790000001 1790000005 ACCEPT OK\n\
                  2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 1 40 1790000002 1790000006 REJECT OK\n";
