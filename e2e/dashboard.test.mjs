@@ -338,6 +338,17 @@ step('a dropped file shows up live; its malformed line is reported', async () =>
   await expectText(page, 'bytes-L3', '4200');
   // Other layers stay empty.
   await expectText(page, 'events-L4', '0');
+  // The partitions table: every partition caught up (lag 0), 42 events durable across them,
+  // made durable by this node.
+  await page.waitForFunction(() => {
+    const lags = [...document.querySelectorAll('[data-testid^="lag-"]')];
+    const durable = [...document.querySelectorAll('[data-testid^="partition-"]')]
+      .map((row) => Number(row.children[2].textContent))
+      .filter((n) => !Number.isNaN(n))
+      .reduce((a, b) => a + b, 0);
+    return lags.length > 0 && lags.every((el) => el.textContent.trim() === '0') && durable === 42;
+  }, null, { timeout: UI_DEADLINE_MS });
+  assert.match(await page.getByTestId('partitions').innerText(), /this node/);
 
   await eventually(async () => {
     const report = await server.json('/api/ingest');
