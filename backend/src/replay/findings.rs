@@ -14,6 +14,10 @@ use crate::analysis::{
 use crate::ingest::parse::{Measurement, Sink};
 
 const MS_PER_S: i64 = 1000;
+/// Empty windows filled in between two with data, at most: a quiet series counts zero traffic,
+/// but a gap of weeks (a clock error, or logs of another period in the same folder) is a new
+/// start, not weeks of points for the detectors to walk through.
+const MAX_FILLED_WINDOWS: i64 = 10_080;
 
 /// A capacity an admin gives for one series: `L2:fra1-spine1/et49=9e9` (bytes per second).
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +78,8 @@ pub struct WindowSink {
 
 impl WindowSink {
     pub fn new(window_secs: u64) -> Self {
-        let window_ms = i64::try_from(window_secs).unwrap_or(i64::MAX / MS_PER_S).max(1) * MS_PER_S;
+        let secs = i64::try_from(window_secs).unwrap_or(i64::MAX).clamp(1, i64::MAX / MS_PER_S);
+        let window_ms = secs * MS_PER_S;
         WindowSink { window_ms, max_ts_ms: i64::MIN, series: BTreeMap::new() }
     }
 }
@@ -140,8 +145,13 @@ pub fn find(
     anomaly: &AnomalyConfig,
 ) -> (Vec<ReplayIncident>, Vec<ReplayRunway>) {
     let window_ms = sink.window_ms;
-    // The start of the last complete window.
-    let last_complete = (sink.max_ts_ms.saturating_add(1)).div_euclid(window_ms) * window_ms - window_ms;
+    // The start of the last complete window (nothing is complete when nothing was measured).
+    let last_complete = sink
+        .max_ts_ms
+        .saturating_add(1)
+        .div_euclid(window_ms)
+        .saturating_mul(window_ms)
+        .saturating_sub(window_ms);
     let mut series: Vec<((OsiLayer, String), BTreeMap<i64, Window>)> = sink
         .series
         .into_iter()
@@ -152,14 +162,11 @@ pub fn find(
     let mut incidents = Vec::new();
     let mut runways: Vec<((OsiLayer, String, f64), Runway)> = Vec::new();
     for ((layer, entity), windows) in &series {
-        let (Some(&first), Some(&last)) = (windows.keys().next(), windows.keys().next_back()) else {
-            continue;
-        };
-        let last = last.min(last_complete);
+        let Some(&last) = windows.keys().next_back() else { continue };
+        let starts = timeline(windows, last.min(last_complete), window_ms);
         for metric in Metric::ALL {
             let Ok(mut detector) = AnomalyDetector::new(*anomaly) else { continue };
-            let mut start = first;
-            while start <= last {
+            for &start in &starts {
                 if let Some(value) = metric.value(windows.get(&start), window_ms) {
                     let point = detector.push(start, value);
                     if point.alert {
@@ -174,17 +181,14 @@ pub fn find(
                         });
                     }
                 }
-                start += window_ms;
             }
         }
         for capacity in capacities.iter().filter(|c| c.layer == *layer && c.entity == *entity) {
             let Ok(mut forecaster) = Forecaster::new(ForecastConfig::default()) else { continue };
-            let mut start = first;
-            while start <= last {
+            for &start in &starts {
                 if let Some(v) = Metric::BytesPerS.value(windows.get(&start), window_ms) {
                     forecaster.push(start, v);
                 }
-                start += window_ms;
             }
             let runway = forecaster.runway(Some(capacity.bytes_per_s), DEFAULT_MAX_HORIZON_MS);
             runways.push(((*layer, entity.clone(), capacity.bytes_per_s), runway));
@@ -221,8 +225,89 @@ pub fn find(
     (incidents, runway.collect())
 }
 
+/// The window starts a series is judged on, up to `last`: every window with data, and the
+/// empty ones between two of them, at most [`MAX_FILLED_WINDOWS`] in a row.
+fn timeline(windows: &BTreeMap<i64, Window>, last: i64, window_ms: i64) -> Vec<i64> {
+    let keys: Vec<i64> = windows.keys().copied().collect();
+    let mut starts = Vec::new();
+    for (i, &start) in keys.iter().enumerate().take_while(|(_, &k)| k <= last) {
+        starts.push(start);
+        let Some(&next) = keys.get(i + 1) else { break };
+        let gap = (next - start) / window_ms - 1;
+        if (1..=MAX_FILLED_WINDOWS).contains(&gap) {
+            starts.extend((1..=gap).map(|k| start + k * window_ms).take_while(|&s| s <= last));
+        }
+    }
+    starts
+}
+
 fn rfc3339(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measurement(ts_ms: i64, errors: u64) -> Measurement<'static> {
+        let mut m = Measurement::new(ts_ms, OsiLayer::L2, "sw1/et1");
+        m.bytes = 1_000;
+        m.errors = errors;
+        m
+    }
+
+    #[test]
+    fn capacities_read_layer_entity_and_bytes_per_second() {
+        let c: Capacity = "L4:10.0.0.1:443/tcp=1.25e9".parse().expect("capacity");
+        assert_eq!((c.layer, c.entity.as_str(), c.bytes_per_s), (OsiLayer::L4, "10.0.0.1:443/tcp", 1.25e9));
+        assert!(matches!("sw1=5".parse::<Capacity>(), Err(CapacityError::Shape(_))));
+        assert!(matches!("L9:sw1=5".parse::<Capacity>(), Err(CapacityError::Layer(..))));
+        assert!(matches!("L2:sw1=-5".parse::<Capacity>(), Err(CapacityError::Value(_))));
+        assert!(matches!("L2:sw1=lots".parse::<Capacity>(), Err(CapacityError::Value(_))));
+    }
+
+    #[test]
+    fn nothing_measured_finds_nothing_and_lists_capacities_as_warming() {
+        let capacity: Capacity = "L2:sw1/et1=100".parse().expect("capacity");
+        let (incidents, runway) = find(WindowSink::new(60), &[capacity], &AnomalyConfig::default());
+        assert!(incidents.is_empty());
+        assert_eq!(runway.len(), 1);
+        assert_eq!(runway[0].state, "warming");
+    }
+
+    #[test]
+    fn short_gaps_count_as_quiet_windows_and_long_ones_as_a_new_start() {
+        let w = 60_000;
+        let mut windows = BTreeMap::new();
+        for start in [0, 3 * w, 3 * w + (MAX_FILLED_WINDOWS + 2) * w] {
+            windows.insert(start, Window::default());
+        }
+        let starts = timeline(&windows, i64::MAX, w);
+        assert_eq!(&starts[..4], &[0, w, 2 * w, 3 * w]);
+        assert_eq!(starts.len(), 5, "the long gap is not filled");
+        // Windows after the last complete one are left out.
+        assert_eq!(timeline(&windows, w, w), vec![0, w]);
+    }
+
+    #[test]
+    fn an_error_burst_after_a_quiet_hour_is_one_incident_and_the_partial_last_window_none() {
+        let mut sink = WindowSink::new(60);
+        let start = 1_790_000_040_000_i64; // on a minute
+        for minute in 0..120 {
+            let errors = if (90..95).contains(&minute) { 500 } else { 0 };
+            for second in (0..60).step_by(10) {
+                sink.measurement(&measurement(start + (minute * 60 + second) * 1_000, errors / 6));
+            }
+        }
+        // The data end 10 s into a last window: its bytes look like a collapse, but it is
+        // not complete and is not judged.
+        sink.measurement(&measurement(start + 120 * 60_000, 0));
+        let (incidents, _) = find(sink, &[], &AnomalyConfig::default());
+        let errors: Vec<_> = incidents.iter().filter(|i| i.metric == "errors").collect();
+        assert_eq!(errors.len(), 1, "{incidents:#?}");
+        assert_eq!(errors[0].at_ms, start + 90 * 60_000);
+        assert!(incidents.iter().all(|i| i.at_ms < start + 120 * 60_000), "{incidents:#?}");
+    }
 }
