@@ -295,16 +295,15 @@ impl<'a> Cursor<'a> {
     fn string(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let rest = &self.b[self.i..];
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
-        if rest[end] == b'\\' {
-            return None;
-        }
-        let s = &rest[..end];
-        if s.iter().any(|&c| c < 0x20) {
+        // One pass for the closing quote, an escape or a control character: Zeek's strings
+        // are short (addresses, states, names), where a plain loop beats a vector search
+        // followed by a second pass.
+        let end = rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if rest[end] != b'"' {
             return None;
         }
         self.i += end + 1;
-        Some(s)
+        Some(&rest[..end])
     }
 
     /// A number as JSON writes it (`-`, no leading zeros, fraction, exponent).
