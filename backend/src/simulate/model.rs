@@ -151,65 +151,51 @@ impl Network {
             .sum()
     }
 
+    /// The strongest effect at offset `t` among the incidents `effect` recognises (it gives
+    /// the effect's lag after the incident starts, and its value); `none` when none is active.
+    fn strongest(&self, t: i64, none: f64, effect: impl Fn(&IncidentKind) -> Option<(i64, f64)>) -> f64 {
+        self.incidents
+            .iter()
+            .filter_map(|inc| effect(&inc.kind).filter(|&(lag, _)| active(inc, lag, t)))
+            .map(|(_, value)| value)
+            .fold(none, f64::max)
+    }
+
     /// Share of new connections to a service whose handshake fails at offset `t`.
     pub fn failed_handshake_ratio(&self, service: usize, t: i64) -> f64 {
         let link = self.services[service].link;
-        self.incidents
-            .iter()
-            .map(|inc| match inc.kind {
-                IncidentKind::CrcBurst {
-                    link: l,
-                    l4_after_ms,
-                    failed_handshake_ratio,
-                    ..
-                } if l == link && active(inc, l4_after_ms, t) => failed_handshake_ratio,
-                _ => 0.0,
-            })
-            .fold(0.0, f64::max)
+        self.strongest(t, 0.0, |kind| match *kind {
+            IncidentKind::CrcBurst { link: l, l4_after_ms, failed_handshake_ratio, .. } if l == link => {
+                Some((l4_after_ms, failed_handshake_ratio))
+            }
+            _ => None,
+        })
     }
 
     /// How many times slower than usual a service answers at offset `t`.
     pub fn latency_factor(&self, service: usize, t: i64) -> f64 {
         let link = self.services[service].link;
-        self.incidents
-            .iter()
-            .map(|inc| match inc.kind {
-                IncidentKind::CrcBurst {
-                    link: l,
-                    l7_after_ms,
-                    latency_factor,
-                    ..
-                } if l == link && active(inc, l7_after_ms, t) => latency_factor,
-                _ => 1.0,
-            })
-            .fold(1.0, f64::max)
+        self.strongest(t, 1.0, |kind| match *kind {
+            IncidentKind::CrcBurst { link: l, l7_after_ms, latency_factor, .. } if l == link => {
+                Some((l7_after_ms, latency_factor))
+            }
+            _ => None,
+        })
     }
 
     /// Share of TLS handshakes to a service that fail at offset `t`.
     pub fn tls_failure_ratio(&self, service: usize, t: i64) -> f64 {
-        self.incidents
-            .iter()
-            .map(|inc| match inc.kind {
-                IncidentKind::TlsFailure {
-                    service: s,
-                    failure_ratio,
-                } if s == service && active(inc, 0, t) => failure_ratio,
-                _ => 0.0,
-            })
-            .fold(0.0, f64::max)
+        self.strongest(t, 0.0, |kind| match *kind {
+            IncidentKind::TlsFailure { service: s, failure_ratio } if s == service => Some((0, failure_ratio)),
+            _ => None,
+        })
     }
 
     /// Share of a resolver's answers that are SERVFAIL at offset `t`.
     pub fn servfail_ratio(&self, resolver: usize, t: i64) -> f64 {
-        self.incidents
-            .iter()
-            .map(|inc| match inc.kind {
-                IncidentKind::DnsServfail {
-                    resolver: r,
-                    servfail_ratio,
-                } if r == resolver && active(inc, 0, t) => servfail_ratio,
-                _ => 0.0,
-            })
-            .fold(0.0, f64::max)
+        self.strongest(t, 0.0, |kind| match *kind {
+            IncidentKind::DnsServfail { resolver: r, servfail_ratio } if r == resolver => Some((0, servfail_ratio)),
+            _ => None,
+        })
     }
 }

@@ -55,7 +55,32 @@ pub(super) enum Key {
     LogStatus,
     TcpFlags,
 }
-pub(super) const KEYS: usize = 18;
+
+impl Key {
+    /// Every key, in declaration order.
+    pub(super) const ALL: [Key; 18] = [
+        Key::InterfaceId,
+        Key::TgwAttachmentId,
+        Key::ResourceId,
+        Key::InstanceId,
+        Key::SubnetId,
+        Key::VpcId,
+        Key::Srcaddr,
+        Key::Dstaddr,
+        Key::Srcport,
+        Key::Dstport,
+        Key::Protocol,
+        Key::Packets,
+        Key::Bytes,
+        Key::Start,
+        Key::End,
+        Key::Action,
+        Key::LogStatus,
+        Key::TcpFlags,
+    ];
+}
+
+pub(super) const KEYS: usize = Key::ALL.len();
 
 /// Fields that name the entity, most specific capacity unit first.
 pub(super) const ENTITY_KEYS: [Key; 6] = [
