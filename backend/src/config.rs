@@ -51,6 +51,8 @@ pub struct KafkaConfig {
     pub brokers: Option<String>,
     pub events_topic: String,
     pub updates_topic: String,
+    /// Dead-letter topic of records that came after their window closed.
+    pub late_topic: String,
     /// Consumer group of the partition actors; every node of one deployment shares it.
     pub group_id: String,
     /// Partitions of the events topic when LayerCast creates it (the most nodes that can share
@@ -83,6 +85,29 @@ pub struct DbConfig {
 pub struct WindowConfig {
     /// Length of the tumbling event-time windows, in seconds.
     pub length_secs: u64,
+    /// How far behind the newest event time of a partition a record may be and still be on
+    /// time: the watermark is the newest event time minus this. Flow logs come in batches
+    /// minutes apart, hence a minute by default.
+    pub out_of_order_secs: u64,
+    /// How long after the watermark passes a window's end the window still takes late
+    /// records (each corrects the stored row). After that it is final, and later records are
+    /// dropped: counted per series and kept on `kafka.late_topic`.
+    pub grace_secs: u64,
+    /// A partition without records for this long (wall clock) lets its watermark advance with
+    /// the wall clock, so that a link that went quiet still gets its final windows.
+    pub idle_timeout_secs: u64,
+    /// How long rows of the base windows are kept, in days.
+    pub retention_days: u64,
+    /// Longer windows made from the base ones, each with its own retention.
+    pub rollups: Vec<RollupConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollupConfig {
+    /// A multiple of `windows.length_secs`.
+    pub length_secs: u64,
+    pub retention_days: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,6 +148,7 @@ impl Default for KafkaConfig {
             brokers: None,
             events_topic: "layercast.events".into(),
             updates_topic: "layercast.updates".into(),
+            late_topic: "layercast.late".into(),
             group_id: "layercast".into(),
             partitions: 6,
             client_options: Default::default(),
@@ -140,7 +166,17 @@ impl Default for DbConfig {
 
 impl Default for WindowConfig {
     fn default() -> Self {
-        WindowConfig { length_secs: 10 }
+        WindowConfig {
+            length_secs: 10,
+            out_of_order_secs: 60,
+            grace_secs: 30,
+            idle_timeout_secs: 60,
+            retention_days: 2,
+            rollups: vec![
+                RollupConfig { length_secs: 60, retention_days: 30 },
+                RollupConfig { length_secs: 3_600, retention_days: 730 },
+            ],
+        }
     }
 }
 
@@ -148,6 +184,20 @@ impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig { inbox: None, poll_ms: 500 }
     }
+}
+
+fn secs_to_ms(secs: u64) -> i64 {
+    i64::try_from(secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000)
+}
+
+/// How event time is cut and when windows close; see [`WindowConfig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventTime {
+    pub len_ms: i64,
+    pub rollups_ms: Vec<i64>,
+    pub out_of_order_ms: i64,
+    pub grace_ms: i64,
+    pub idle_timeout_ms: i64,
 }
 
 /// Top-level keys that `LAYERCAST_<KEY>` may set directly; every other setting is nested
@@ -180,6 +230,17 @@ impl Config {
         if self.windows.length_secs == 0 || self.windows.length_secs > 86_400 {
             return invalid("windows.length_secs", "must be between 1 and 86400 seconds");
         }
+        for r in &self.windows.rollups {
+            if r.length_secs <= self.windows.length_secs || r.length_secs % self.windows.length_secs != 0 {
+                return invalid("windows.rollups", "every length_secs must be a multiple of windows.length_secs, and longer");
+            }
+        }
+        if self.windows.out_of_order_secs > 86_400 * 7 || self.windows.grace_secs > 86_400 * 7 {
+            return invalid("windows.out_of_order_secs", "out_of_order_secs and grace_secs must be at most 7 days");
+        }
+        if self.windows.idle_timeout_secs == 0 {
+            return invalid("windows.idle_timeout_secs", "must be at least 1 second");
+        }
         if !(1_000..=300_000).contains(&self.kafka.session_timeout_ms) {
             return invalid("kafka.session_timeout_ms", "must be between 1000 and 300000 ms");
         }
@@ -195,6 +256,7 @@ impl Config {
         for (setting, topic) in [
             ("kafka.events_topic", &self.kafka.events_topic),
             ("kafka.updates_topic", &self.kafka.updates_topic),
+            ("kafka.late_topic", &self.kafka.late_topic),
             ("kafka.group_id", &self.kafka.group_id),
         ] {
             if topic.is_empty() || topic.len() > 249 {
@@ -232,7 +294,27 @@ impl Config {
     }
 
     pub fn window_len_ms(&self) -> i64 {
-        i64::try_from(self.windows.length_secs).unwrap_or(i64::MAX / 1000) * 1000
+        secs_to_ms(self.windows.length_secs)
+    }
+
+    /// The stream engine's clock settings, in milliseconds.
+    pub fn event_time(&self) -> EventTime {
+        let w = &self.windows;
+        EventTime {
+            len_ms: self.window_len_ms(),
+            rollups_ms: w.rollups.iter().map(|r| secs_to_ms(r.length_secs)).collect(),
+            out_of_order_ms: secs_to_ms(w.out_of_order_secs),
+            grace_ms: secs_to_ms(w.grace_secs),
+            idle_timeout_ms: secs_to_ms(w.idle_timeout_secs),
+        }
+    }
+
+    /// (window length, retention) of the base windows and of every roll-up, in milliseconds.
+    pub fn retention(&self) -> Vec<(i64, i64)> {
+        let day = |d: u64| secs_to_ms(d.saturating_mul(86_400));
+        std::iter::once((self.window_len_ms(), day(self.windows.retention_days)))
+            .chain(self.windows.rollups.iter().map(|r| (secs_to_ms(r.length_secs), day(r.retention_days))))
+            .collect()
     }
 
     pub fn node_id(&self) -> String {

@@ -42,9 +42,11 @@ impl Broker {
         let broker = match &config.brokers {
             None => {
                 let cluster = MockCluster::new(1).map_err(BrokerError::Embedded)?;
-                for (topic, partitions) in
-                    [(&config.events_topic, config.partitions), (&config.updates_topic, UPDATES_PARTITIONS)]
-                {
+                for (topic, partitions) in [
+                    (&config.events_topic, config.partitions),
+                    (&config.updates_topic, UPDATES_PARTITIONS),
+                    (&config.late_topic, config.partitions),
+                ] {
                     cluster.create_topic(topic, partitions, 1).map_err(|e| BrokerError::CreateTopic {
                         topic: topic.clone(),
                         reason: e.to_string(),
@@ -63,6 +65,7 @@ impl Broker {
                     .ensure_topics(&[
                         (&config.events_topic, config.partitions),
                         (&config.updates_topic, UPDATES_PARTITIONS),
+                        (&config.late_topic, config.partitions),
                     ])
                     .await?;
                 broker

@@ -32,6 +32,13 @@ pub struct Metrics {
     pub malformed_records: Counter,
     /// Per owned partition: windows with deltas not yet durable.
     pub open_windows: Family<PartitionLabel, Gauge>,
+    /// Records that came after their window closed: not in any window, kept on the late topic.
+    pub late_records: Counter,
+    /// Per owned partition: the event-time watermark, ms since the epoch.
+    pub watermark_ms: Family<PartitionLabel, Gauge>,
+    /// From the watermark passing a window's end plus grace to the window's final row being
+    /// durable.
+    pub window_close_delay_seconds: Histogram,
     /// Per owned partition: the offset stored with the windows (where a new owner resumes).
     pub durable_offset: Family<PartitionLabel, Gauge>,
     /// Per assigned partition, from the consumer's statistics: the log end offset and the
@@ -54,6 +61,9 @@ impl Metrics {
             events: Counter::default(),
             malformed_records: Counter::default(),
             open_windows: Family::default(),
+            late_records: Counter::default(),
+            watermark_ms: Family::default(),
+            window_close_delay_seconds: Histogram::new(exponential_buckets(BATCH_SECONDS_START, 2.0, BATCH_SECONDS_BUCKETS)),
             durable_offset: Family::default(),
             log_end_offset: Family::default(),
             consumer_lag: Family::default(),
@@ -78,6 +88,17 @@ impl Metrics {
             "open_windows",
             "Windows with deltas not yet durable, per owned partition",
             m.open_windows.clone(),
+        );
+        registry.register(
+            "late_records",
+            "Records later than their window's close plus grace: dropped from windows, kept on the late topic",
+            m.late_records.clone(),
+        );
+        registry.register("watermark_ms", "Event-time watermark per owned partition", m.watermark_ms.clone());
+        registry.register(
+            "window_close_delay_seconds",
+            "From the watermark closing a window to its final row being durable",
+            m.window_close_delay_seconds.clone(),
         );
         registry.register(
             "durable_offset",
@@ -128,7 +149,7 @@ impl Metrics {
     /// both report it.
     pub fn forget_partition(&self, partition: i32) {
         let label = PartitionLabel { partition };
-        for family in [&self.open_windows, &self.durable_offset, &self.log_end_offset, &self.consumer_lag] {
+        for family in [&self.open_windows, &self.durable_offset, &self.log_end_offset, &self.consumer_lag, &self.watermark_ms] {
             family.remove(&label);
         }
     }

@@ -13,7 +13,7 @@ use crate::kafka::Broker;
 use crate::live::{self, Hub, SnapshotSource};
 use crate::metrics::Metrics;
 use crate::store::{self, Aggregator, Db};
-use crate::stream::{self, StreamSettings, UpdatePublisher};
+use crate::stream::{self, LateSink, StreamSettings, UpdatePublisher};
 use crate::NodeId;
 
 /// Seconds open connections (WebSockets above all) get to finish after SIGTERM; the
@@ -60,11 +60,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         db.clone(),
         writers.recipient(),
         UpdatePublisher::new(producer.clone(), config.kafka.updates_topic.clone()),
+        LateSink::new(producer.clone(), config.kafka.late_topic.clone()),
         StreamSettings {
             events_topic: config.kafka.events_topic.clone(),
             group_id: config.kafka.group_id.clone(),
             node: node.clone(),
-            window_len_ms,
+            event_time: config.event_time(),
             session_timeout_ms: config.kafka.session_timeout_ms,
             rebalance_timeout_ms: config.kafka.rebalance_timeout_ms,
             metrics: metrics.clone(),
@@ -92,8 +93,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         mode,
         node: node.clone(),
         window_len_ms,
+        window_lengths_ms: config.retention().into_iter().map(|(len, _)| len).collect(),
         metrics,
     };
+    store::retention::start(db.clone(), config.retention());
     let snapshot: SnapshotSource = {
         let db = db.clone();
         Arc::new(move || {

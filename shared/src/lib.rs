@@ -12,7 +12,7 @@ pub use event::{ErrorClass, Event, EventMsg, EVENT_VERSION};
 pub use layer::{OsiLayer, UnknownLayer};
 pub use rest::{
     ApiErrorBody, ComponentHealth, Health, IngestErrorSample, IngestFile, IngestReport,
-    LayerTotals, PartitionStatus, ReplayErrorSample, ReplayIncident, ReplayInput, ReplayReport, ReplayRunway,
+    LatencySummary, LateReport, LateSeries, LayerTotals, PartitionStatus, ReplayErrorSample, ReplayIncident, ReplayInput, ReplayReport, ReplayRunway,
     SeriesWindow,
 };
 pub use ws::{ClientMsg, LayerWindow, ServerMsg, UpdateMsg, PROTOCOL_VERSION, UPDATE_VERSION};

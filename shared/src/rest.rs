@@ -36,6 +36,10 @@ pub struct PartitionStatus {
     pub log_end_offset: Option<i64>,
     /// Records in the log not yet in durable windows: `log_end_offset - durable_offset`.
     pub lag: Option<i64>,
+    /// The partition's event-time watermark (ms since the epoch): windows ending before it,
+    /// plus the grace period, are closed. `None` before the partition saw a record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,15 +48,80 @@ pub struct ComponentHealth {
     pub detail: String,
 }
 
-/// One row of `GET /api/windows`: the totals of one (layer, entity) over one window.
+/// One row of `GET /api/windows`, and a series update on `/ws`: the aggregates of one
+/// (layer, entity) over one window. Sums are totals, not increments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesWindow {
     pub layer: OsiLayer,
     pub entity: String,
+    /// Window start, milliseconds since the Unix epoch (inclusive).
     pub start_ms: i64,
+    /// Window end, milliseconds since the Unix epoch (exclusive).
     pub end_ms: i64,
+    /// Records in the window (the count).
     pub events: u64,
     pub bytes: u64,
+    #[serde(default)]
+    pub packets: u64,
+    #[serde(default)]
+    pub connections: u64,
+    #[serde(default)]
+    pub requests: u64,
+    #[serde(default)]
+    pub errors: u64,
+    /// Smallest and largest `bytes` of one record in the window.
+    #[serde(default)]
+    pub bytes_min: u64,
+    #[serde(default)]
+    pub bytes_max: u64,
+    /// Bytes per second over the window's length.
+    #[serde(default)]
+    pub bytes_per_s: f64,
+    /// Records per second over the window's length.
+    #[serde(default)]
+    pub events_per_s: f64,
+    /// Latency of the records that carry one; `None` when none did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencySummary>,
+    /// `true` once the watermark has passed the window's end plus the grace period: the values
+    /// will not change again. `false` for a provisional value of a window still filling.
+    #[serde(default, rename = "final")]
+    pub is_final: bool,
+    /// When the window closed (wall clock, ms since the epoch), for a final window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at_ms: Option<i64>,
+}
+
+/// Latency over one window, from a mergeable relative-error sketch (DDSketch, 1% relative
+/// accuracy), so that a 1-hour roll-up's p99 is the p99 of its records, not an average of p99s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// `GET /api/late`: records that came after their window had closed (later than the allowed
+/// out-of-orderness plus the grace period). They are not in any window; each is also kept on
+/// the `layercast.late` topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LateReport {
+    pub total: u64,
+    /// Per series, most drops first.
+    pub series: Vec<LateSeries>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LateSeries {
+    pub layer: OsiLayer,
+    pub entity: String,
+    pub dropped: u64,
+    /// Event time of the newest dropped record, ms since the epoch.
+    pub last_event_ms: i64,
 }
 
 /// `GET /api/ingest`: what the inbox reader took, and what it refused.

@@ -1,11 +1,11 @@
 use serde::{Deserialize, Serialize};
 
-use crate::OsiLayer;
+use crate::{OsiLayer, SeriesWindow};
 
 /// Version of the WebSocket protocol spoken on `/ws`; sent in [`ServerMsg::Hello`].
 pub const PROTOCOL_VERSION: u16 = 1;
 /// Version of [`UpdateMsg`], the payload of `layercast.updates`.
-pub const UPDATE_VERSION: u16 = 1;
+pub const UPDATE_VERSION: u16 = 2;
 
 /// The totals of one layer over one tumbling window, summed over every entity of the layer.
 /// Values are totals, not increments, so a client that applies the same window twice (or a
@@ -31,6 +31,10 @@ pub enum ServerMsg {
     Snapshot { windows: Vec<LayerWindow> },
     /// A window's new totals.
     Window { window: LayerWindow },
+    /// New values of series windows, sent only to a client that asked with
+    /// [`ClientMsg::Subscribe`]: provisional ones (at most one a second per window while it
+    /// fills) and the final one when it closes.
+    Series { windows: Vec<SeriesWindow> },
 }
 
 /// Messages from a WebSocket client to the server.
@@ -39,6 +43,14 @@ pub enum ServerMsg {
 pub enum ClientMsg {
     /// Ask for a fresh snapshot (a client does this after it missed updates).
     Resync,
+    /// Receive series windows (`ServerMsg::Series`) of these layers (all when empty); with
+    /// `final_only`, only windows that have closed.
+    Subscribe {
+        #[serde(default)]
+        layers: Vec<OsiLayer>,
+        #[serde(default)]
+        final_only: bool,
+    },
 }
 
 /// The versioned payload of a record on `layercast.updates`: the new totals of the windows
@@ -47,6 +59,9 @@ pub enum ClientMsg {
 pub struct UpdateMsg {
     pub v: u16,
     pub windows: Vec<LayerWindow>,
+    /// The series windows of the write: provisional or final.
+    #[serde(default)]
+    pub series: Vec<SeriesWindow>,
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ use crate::store::{self, Db};
 const MAX_WINDOW_ROWS: i64 = 10_000;
 /// Default span of `/api/windows` when `from` is not given.
 const DEFAULT_SPAN_MS: i64 = 3_600_000;
+/// Series listed by `/api/late`.
+const LATE_SERIES: i64 = 100;
 /// Malformed-line samples in `/api/ingest`.
 const INGEST_SAMPLES: i64 = 50;
 
@@ -27,6 +29,8 @@ pub struct ApiState {
     pub mode: &'static str,
     pub node: String,
     pub window_len_ms: i64,
+    /// The base length and every roll-up: what `/api/windows?len=` accepts.
+    pub window_lengths_ms: Vec<i64>,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
@@ -42,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api/windows", web::get().to(windows))
     .route("/api/ingest", web::get().to(ingest))
     .route("/api/partitions", web::get().to(partitions))
+    .route("/api/late", web::get().to(late))
     .route("/metrics", web::get().to(metrics))
     .route("/api/{tail:.*}", web::route().to(not_found));
 }
@@ -90,6 +95,8 @@ async fn health(state: web::Data<ApiState>) -> HttpResponse {
 #[serde(deny_unknown_fields)]
 struct WindowsQuery {
     layer: Option<String>,
+    /// Window length: `10s`, `1m`, `1h` (humantime) or plain seconds.
+    len: Option<String>,
     from: Option<String>,
     to: Option<String>,
 }
@@ -109,18 +116,23 @@ async fn windows(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) ->
         None | Some("") => None,
         Some(l) => Some(l.parse::<OsiLayer>().map_err(|e| ApiError::BadRequest(e.to_string()))?),
     };
+    let len = match query.len.as_deref() {
+        None | Some("") => state.window_len_ms,
+        Some(text) => parse_len(text, &state.window_lengths_ms)?,
+    };
     let to = match &query.to {
         Some(t) => parse_time("to", t)?,
-        None => Utc::now().timestamp_millis() + state.window_len_ms,
+        None => Utc::now().timestamp_millis() + len,
     };
     let from = match &query.from {
         Some(f) => parse_time("from", f)?,
-        None => to - DEFAULT_SPAN_MS,
+        // An hour of base windows; as many windows of a roll-up.
+        None => to - DEFAULT_SPAN_MS / state.window_len_ms.max(1) * len,
     };
     if from > to {
         return Err(ApiError::BadRequest(format!("from ({from}) is after to ({to})")));
     }
-    let (db, len) = (state.db.clone(), state.window_len_ms);
+    let db = state.db.clone();
     let rows = web::block(move || {
         let mut conn = db.conn()?;
         Ok::<_, ApiError>(store::windows::series_windows(&mut conn, len, layer, from, to, MAX_WINDOW_ROWS)?)
@@ -128,6 +140,31 @@ async fn windows(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) ->
     .await??;
     let body: Vec<SeriesWindow> = rows.into_iter().filter_map(|r| r.into_series_window()).collect();
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// A window length from the query: one of the lengths stored.
+fn parse_len(text: &str, lengths_ms: &[i64]) -> Result<i64, ApiError> {
+    let ms = match text.parse::<u64>() {
+        Ok(secs) => secs.saturating_mul(1000),
+        Err(_) => humantime::parse_duration(text)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .map_err(|e| ApiError::BadRequest(format!("len={text:?} is not a duration such as 10s, 1m or 1h: {e}")))?,
+    };
+    lengths_ms.iter().copied().find(|&l| u64::try_from(l).ok() == Some(ms)).ok_or_else(|| {
+        let stored: Vec<String> = lengths_ms.iter().map(|l| format!("{}s", l / 1000)).collect();
+        ApiError::BadRequest(format!("len={text:?}: windows are stored at {} only", stored.join(", ")))
+    })
+}
+
+/// Records dropped as later than their window's close: the total and the series with most.
+async fn late(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let db = state.db.clone();
+    let report = web::block(move || {
+        let mut conn = db.conn()?;
+        Ok::<_, ApiError>(store::late::report(&mut conn, LATE_SERIES)?)
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 /// Every partition of the events topic: who made it durable last, where it stands against
@@ -164,6 +201,7 @@ async fn partitions(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
                 durable_offset,
                 log_end_offset,
                 lag: log_end_offset.map(|end| end - durable_offset.unwrap_or(0)),
+                watermark_ms: row.and_then(|r| r.3),
             }
         })
         .collect();

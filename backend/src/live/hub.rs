@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::prelude::*;
-use layercast_shared::{LayerWindow, OsiLayer, ServerMsg, UpdateMsg, UPDATE_VERSION};
+use layercast_shared::{LayerWindow, OsiLayer, SeriesWindow, ServerMsg, UpdateMsg, UPDATE_VERSION};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
@@ -34,6 +34,29 @@ pub struct Disconnect {
 #[rtype(result = "()")]
 pub struct Broadcast {
     pub windows: Vec<LayerWindow>,
+    pub series: Vec<SeriesWindow>,
+}
+
+/// A client asks for series windows (`ClientMsg::Subscribe`).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    pub id: u64,
+    pub filter: SeriesFilter,
+}
+
+/// Which series windows a client receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesFilter {
+    /// Empty: every layer.
+    pub layers: Vec<OsiLayer>,
+    pub final_only: bool,
+}
+
+impl SeriesFilter {
+    fn wants(&self, w: &SeriesWindow) -> bool {
+        (self.layers.is_empty() || self.layers.contains(&w.layer)) && (w.is_final || !self.final_only)
+    }
 }
 
 /// How far back (before the newest window seen) the hub remembers what it sent.
@@ -43,6 +66,8 @@ const REMEMBER_MS: i64 = 3_600_000;
 #[derive(Default)]
 pub struct Hub {
     sessions: HashMap<u64, Recipient<Push>>,
+    /// Sessions that asked for series windows, and which.
+    series_filters: HashMap<u64, SeriesFilter>,
     next_id: u64,
     /// The totals last sent per (layer, window start). Updates of one window come from
     /// several partitions' writers, each reading the total after its own write, and can reach
@@ -90,6 +115,17 @@ impl Handler<Disconnect> for Hub {
 
     fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
         self.sessions.remove(&msg.id);
+        self.series_filters.remove(&msg.id);
+    }
+}
+
+impl Handler<Subscribe> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
+        if self.sessions.contains_key(&msg.id) {
+            self.series_filters.insert(msg.id, msg.filter);
+        }
     }
 }
 
@@ -106,6 +142,16 @@ impl Handler<Broadcast> for Hub {
             // what it cannot send when the socket is gone.
             for client in self.sessions.values() {
                 client.do_send(push.clone());
+            }
+        }
+        if msg.series.is_empty() {
+            return;
+        }
+        for (id, filter) in &self.series_filters {
+            let Some(client) = self.sessions.get(id) else { continue };
+            let windows: Vec<SeriesWindow> = msg.series.iter().filter(|w| filter.wants(w)).cloned().collect();
+            if !windows.is_empty() {
+                client.do_send(Push(ServerMsg::Series { windows }));
             }
         }
     }
@@ -141,7 +187,7 @@ pub fn follow_updates(broker: &Broker, topic: &str, hub: Addr<Hub>) -> Result<()
             let decoded = message.payload().map(serde_json::from_slice::<UpdateMsg>);
             let hub_alive = match decoded {
                 Some(Ok(update)) if update.v == UPDATE_VERSION => {
-                    hub.send(Broadcast { windows: update.windows }).await.is_ok()
+                    hub.send(Broadcast { windows: update.windows, series: update.series }).await.is_ok()
                 }
                 Some(Ok(update)) => {
                     tracing::warn!(version = update.v, "update of an unknown version skipped");

@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use layercast_shared::{ClientMsg, LayerWindow, ServerMsg, PROTOCOL_VERSION};
 
-use super::hub::{Connect, Disconnect, Hub, Push};
+use super::hub::{Connect, Disconnect, Hub, Push, SeriesFilter, Subscribe};
 
 /// How often the server pings, and how long a client may stay silent before it is dropped.
 const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -92,6 +92,9 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
             Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
             Ok(ws::Message::Text(text)) => match serde_json::from_str::<ClientMsg>(&text) {
                 Ok(ClientMsg::Resync) => self.send_snapshot(ctx),
+                Ok(ClientMsg::Subscribe { layers, final_only }) => {
+                    self.hub.do_send(Subscribe { id: self.id, filter: SeriesFilter { layers, final_only } });
+                }
                 Err(e) => tracing::debug!(error = %e, "unknown client message ignored"),
             },
             Ok(ws::Message::Close(reason)) => {

@@ -7,26 +7,59 @@ use std::time::Instant;
 
 use actix::{Actor, Handler, Message, SyncContext};
 use diesel::Connection;
-use layercast_shared::LayerWindow;
+use layercast_shared::{LayerWindow, OsiLayer, SeriesWindow};
 
-use super::windows::{self, WindowDelta};
-use crate::metrics::Metrics;
+use super::late::{self, LateDrop};
+use super::offsets::Position;
+use super::windows::{self, WindowRow};
 use super::{offsets, Db, DbConn, StoreError};
+use crate::metrics::Metrics;
+use crate::stream::window::Window;
 
 /// Everything a partition actor has gathered since its last durable write.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Vec<LayerWindow>, StoreError>")]
+#[rtype(result = "Result<WriteOutcome, StoreError>")]
 pub struct WriteBatch {
     pub topic: String,
     pub partition: i32,
     /// The partition's stored offset when the partition actor began this batch.
     pub expected_offset: i64,
-    /// The offset after the last record in the batch.
-    pub next_offset: i64,
-    pub window_len_ms: i64,
-    pub deltas: Vec<WindowDelta>,
+    /// Where the partition stands after the batch: the offset after its last record, and the
+    /// event-time clock at that point.
+    pub position: Position,
+    /// `false` for a batch that only reads back values to publish: nothing changed since the
+    /// last write, so there is nothing to make durable (and an unchanged offset row would not
+    /// count as updated on MySQL, which the fence would take for a lost partition).
+    pub advance: bool,
+    /// Increments of every window the batch touched, base windows and roll-ups alike.
+    pub windows: Vec<Window>,
+    pub late: Vec<LateDrop>,
+    /// Per window length, the last window start the watermark has closed.
+    pub close: Vec<(i64, i64)>,
+    /// When the watermark passed the windows of `close` (wall clock, ms).
+    pub closed_at_ms: i64,
+    /// Read back these windows (provisional values) and the layer totals of the base length:
+    /// set at most once a second, because a read-back per write would double the queries.
+    pub publish: Option<Publish>,
     /// The node writing, kept with the offset to show who owned the partition last.
     pub node: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Publish {
+    pub base_len_ms: i64,
+    pub windows: Vec<(OsiLayer, String, i64, i64)>,
+}
+
+/// What a durable batch changed, to be published.
+#[derive(Debug, Default)]
+pub struct WriteOutcome {
+    /// Windows that closed with this batch: their final values.
+    pub finals: Vec<SeriesWindow>,
+    /// The current values of the windows asked for in `publish`.
+    pub provisional: Vec<SeriesWindow>,
+    /// Layer totals of the base windows touched or closed.
+    pub layers: Vec<LayerWindow>,
 }
 
 /// A sync actor: diesel blocks, so these run on their own threads (`SyncArbiter`), never on
@@ -43,20 +76,47 @@ impl Aggregator {
         Aggregator { db, conn: None, metrics }
     }
 
-    fn write(conn: &mut DbConn, batch: &WriteBatch) -> Result<Vec<LayerWindow>, StoreError> {
-        conn.transaction::<_, StoreError, _>(|conn| {
-            windows::apply_deltas(conn, batch.window_len_ms, &batch.deltas)?;
-            offsets::advance(
-                conn,
-                &batch.topic,
-                batch.partition,
-                batch.expected_offset,
-                batch.next_offset,
-                &batch.node,
-            )
-        })?;
-        let keys: BTreeSet<_> = batch.deltas.iter().map(|d| (d.layer, d.start_ms)).collect();
-        Ok(windows::layer_totals(conn, batch.window_len_ms, &keys)?)
+    fn write(conn: &mut DbConn, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
+        let closed: Vec<WindowRow> = if !batch.advance {
+            Vec::new()
+        } else {
+            conn.transaction::<_, StoreError, _>(|conn| {
+            windows::apply(conn, batch.partition, &batch.windows)?;
+            late::add(conn, &batch.late)?;
+            let mut closed = Vec::new();
+            for &(len_ms, last_start) in &batch.close {
+                closed.extend(windows::close(conn, batch.partition, len_ms, last_start, batch.closed_at_ms)?);
+            }
+            offsets::advance(conn, &batch.topic, batch.partition, batch.expected_offset, batch.position, &batch.node)?;
+            Ok(closed)
+        })?
+        };
+        let mut outcome = WriteOutcome::default();
+        let Some(publish) = &batch.publish else {
+            outcome.finals = closed.into_iter().filter_map(WindowRow::into_series_window).collect();
+            return Ok(outcome);
+        };
+        let mut keys: BTreeSet<(OsiLayer, i64)> = publish
+            .windows
+            .iter()
+            .filter(|w| w.3 == publish.base_len_ms)
+            .map(|(layer, _, start, _)| (*layer, *start))
+            .collect();
+        for r in closed.iter().filter(|r| r.window_len_ms == publish.base_len_ms) {
+            if let Ok(layer) = r.layer.parse() {
+                keys.insert((layer, r.window_start));
+            }
+        }
+        outcome.finals = closed.into_iter().filter_map(WindowRow::into_series_window).collect();
+        // A window that closed in this batch is published as final only.
+        let provisional = windows::rows_of(conn, &publish.windows)?;
+        outcome.provisional = provisional
+            .into_iter()
+            .filter(|r| !r.is_final)
+            .filter_map(WindowRow::into_series_window)
+            .collect();
+        outcome.layers = windows::layer_totals(conn, publish.base_len_ms, &keys)?;
+        Ok(outcome)
     }
 }
 
@@ -65,7 +125,7 @@ impl Actor for Aggregator {
 }
 
 impl Handler<WriteBatch> for Aggregator {
-    type Result = Result<Vec<LayerWindow>, StoreError>;
+    type Result = Result<WriteOutcome, StoreError>;
 
     fn handle(&mut self, batch: WriteBatch, _: &mut SyncContext<Self>) -> Self::Result {
         let started = Instant::now();

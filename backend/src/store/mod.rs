@@ -5,9 +5,11 @@
 mod aggregator;
 mod db;
 pub mod ingest;
+pub mod late;
 pub mod offsets;
+pub mod retention;
 pub mod schema;
 pub mod windows;
 
-pub use aggregator::{Aggregator, WriteBatch};
+pub use aggregator::{Aggregator, Publish, WriteBatch, WriteOutcome};
 pub use db::{Db, DbConn, DbUrl, StoreError};

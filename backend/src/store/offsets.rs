@@ -5,8 +5,22 @@ use diesel::prelude::*;
 use super::schema::partition_offsets as po;
 use super::{DbConn, StoreError};
 
+/// Where a partition stands in the database: its next offset and its event-time clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    pub next_offset: i64,
+    /// Highest event time among the records before `next_offset`.
+    pub max_event_ms: Option<i64>,
+    pub watermark_ms: Option<i64>,
+}
+
 /// The offset to resume the partition from, creating its row (at offset 0) on first sight.
 pub fn resume_offset(conn: &mut DbConn, topic: &str, partition: i32, owner: &str) -> QueryResult<i64> {
+    Ok(resume(conn, topic, partition, owner)?.next_offset)
+}
+
+/// Where to resume the partition from, creating its row (at offset 0) on first sight.
+pub fn resume(conn: &mut DbConn, topic: &str, partition: i32, owner: &str) -> QueryResult<Position> {
     let row = (
         po::topic.eq(topic),
         po::partition_id.eq(partition),
@@ -21,16 +35,17 @@ pub fn resume_offset(conn: &mut DbConn, topic: &str, partition: i32, owner: &str
     po::table
         .filter(po::topic.eq(topic))
         .filter(po::partition_id.eq(partition))
-        .select(po::next_offset)
+        .select((po::next_offset, po::max_event_ms, po::watermark_ms))
         .first(conn)
+        .map(|(next_offset, max_event_ms, watermark_ms)| Position { next_offset, max_event_ms, watermark_ms })
 }
 
-/// Every stored position of `topic`'s partitions: (partition, next offset, owner).
-pub fn all(conn: &mut DbConn, topic: &str) -> QueryResult<Vec<(i32, i64, String)>> {
+/// Every stored position of `topic`'s partitions: (partition, next offset, owner, watermark).
+pub fn all(conn: &mut DbConn, topic: &str) -> QueryResult<Vec<(i32, i64, String, Option<i64>)>> {
     po::table
         .filter(po::topic.eq(topic))
         .order(po::partition_id)
-        .select((po::partition_id, po::next_offset, po::owner))
+        .select((po::partition_id, po::next_offset, po::owner, po::watermark_ms))
         .load(conn)
 }
 
@@ -49,7 +64,7 @@ pub fn advance(
     topic: &str,
     partition: i32,
     expected: i64,
-    next: i64,
+    next: Position,
     owner: &str,
 ) -> Result<(), StoreError> {
     let target = po::table
@@ -57,7 +72,12 @@ pub fn advance(
         .filter(po::partition_id.eq(partition))
         .filter(po::next_offset.eq(expected));
     let changed = diesel::update(target)
-        .set((po::next_offset.eq(next), po::owner.eq(owner)))
+        .set((
+            po::next_offset.eq(next.next_offset),
+            po::owner.eq(owner),
+            po::max_event_ms.eq(next.max_event_ms),
+            po::watermark_ms.eq(next.watermark_ms),
+        ))
         .execute(conn)?;
     if changed == 1 {
         return Ok(());
@@ -81,9 +101,10 @@ mod tests {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
         assert_eq!(resume_offset(&mut conn, "t", 0, "a").expect("resume"), 0);
-        advance(&mut conn, "t", 0, 0, 10, "a").expect("first writer");
-        let err = advance(&mut conn, "t", 0, 0, 7, "b").expect_err("second writer");
+        let at = |next_offset| Position { next_offset, max_event_ms: Some(5_000), watermark_ms: Some(4_000) };
+        advance(&mut conn, "t", 0, 0, at(10), "a").expect("first writer");
+        let err = advance(&mut conn, "t", 0, 0, at(7), "b").expect_err("second writer");
         assert!(matches!(err, StoreError::FenceLost { found: Some(10), .. }), "{err}");
-        assert_eq!(resume_offset(&mut conn, "t", 0, "b").expect("resume"), 10);
+        assert_eq!(resume(&mut conn, "t", 0, "b").expect("resume"), at(10), "the clock comes back with the offset");
     }
 }

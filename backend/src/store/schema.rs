@@ -9,6 +9,16 @@ diesel::table! {
         window_len_ms -> BigInt,
         events -> BigInt,
         bytes -> BigInt,
+        packets -> BigInt,
+        connections -> BigInt,
+        requests -> BigInt,
+        errors -> BigInt,
+        bytes_min -> BigInt,
+        bytes_max -> BigInt,
+        latency_sketch -> Nullable<Binary>,
+        partition_id -> Integer,
+        is_final -> Bool,
+        closed_at_ms -> Nullable<BigInt>,
     }
 }
 
@@ -18,6 +28,17 @@ diesel::table! {
         partition_id -> Integer,
         next_offset -> BigInt,
         owner -> Text,
+        max_event_ms -> Nullable<BigInt>,
+        watermark_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    late_drops (layer, entity) {
+        layer -> Text,
+        entity -> Text,
+        dropped -> BigInt,
+        last_event_ms -> BigInt,
     }
 }
 

@@ -6,7 +6,8 @@
 mod outputs;
 mod partition;
 mod supervisor;
+pub mod watermark;
 pub mod window;
 
-pub use outputs::UpdatePublisher;
+pub use outputs::{LateSink, UpdatePublisher};
 pub use supervisor::{start, StreamHandle, StreamSettings};

@@ -1,22 +1,28 @@
 //! One actor per assigned partition of the events topic.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use layercast_shared::EventMsg;
+use layercast_shared::{EventMsg, OsiLayer};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::outputs::UpdatePublisher;
+use super::outputs::{LateRecord, LateSink, UpdatePublisher};
 use super::supervisor::{Committer, Control};
-use super::window::{ClosedWindow, TumblingWindows};
+use super::watermark::Watermark;
+use super::window::{roll_up, TumblingWindows, Window};
+use crate::config::EventTime;
 use crate::metrics::{Metrics, PartitionLabel};
-use crate::store::windows::WindowDelta;
-use crate::store::{StoreError, WriteBatch};
+use crate::store::late::LateDrop;
+use crate::store::offsets::Position;
+use crate::store::{Publish, StoreError, WriteBatch, WriteOutcome};
 
 /// How often pending window deltas are written, at the latest. Short, because it is also how
 /// long a planner waits to see a record on the dashboard.
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// Provisional values of open windows go out at most this often.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// Records after which a batch is written without waiting for the tick.
 const MAX_BATCH_RECORDS: usize = 20_000;
 /// Records queued in the mailbox before the supervisor's `send` waits: the backpressure that
@@ -25,12 +31,17 @@ const MAILBOX_CAPACITY: usize = 1_024;
 /// Records from past our position skipped after a seek before the seek is taken as failed
 /// and tried again.
 const MAX_SKIPPED_AFTER_SEEK: u64 = 100_000;
+/// Pause after a failed write, doubling up to the maximum: the actor takes no records while it
+/// waits, so the consumer stops and memory stays flat while the database is away.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(8);
 
 /// A record of the events topic, in offset order.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Record {
     pub offset: i64,
+    pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
 }
 
@@ -47,17 +58,34 @@ enum Taken {
 #[rtype(result = "()")]
 pub struct FlushAndStop;
 
+/// Window key as the store reads it back: (layer, entity, start, length).
+type WindowKey = (OsiLayer, String, i64, i64);
+
 pub struct PartitionActor {
     topic: String,
     partition: i32,
     node: String,
-    /// The offset stored with the windows in the database: where the pending batch begins.
-    durable_offset: i64,
+    time: EventTime,
+    clock: Watermark,
+    /// The position stored with the windows in the database: where the pending batch begins.
+    durable: Position,
     /// The offset after the last record taken into `pending`.
     next_offset: i64,
-    /// Window deltas since the last durable write.
+    last_record_at: Instant,
+    /// Window deltas (base length) since the last durable write.
     pending: TumblingWindows,
     pending_records: usize,
+    /// Late records since the last durable write, per series, and the records themselves.
+    late: HashMap<(OsiLayer, String), (u64, i64)>,
+    late_records: Vec<LateRecord>,
+    /// Windows written since their values were last published.
+    touched: Vec<WindowKey>,
+    last_publish: Option<Instant>,
+    /// Per window length, the newest window start made final in the database.
+    closed_through: HashMap<i64, i64>,
+    /// When the watermark first closed a window that is not yet final in the database.
+    close_due_since: Option<(Instant, i64)>,
+    retry_after: Duration,
     /// Records whose payload was not a valid `EventMsg`; skipped, counted, logged.
     malformed: u64,
     /// Set while a seek to `next_offset` may not have taken effect yet: records from past our
@@ -67,6 +95,7 @@ pub struct PartitionActor {
     writer: Recipient<WriteBatch>,
     committer: Committer,
     updates: UpdatePublisher,
+    late_sink: LateSink,
     control: UnboundedSender<Control>,
     metrics: Arc<Metrics>,
 }
@@ -74,30 +103,64 @@ pub struct PartitionActor {
 pub struct PartitionDeps {
     pub topic: String,
     pub node: String,
-    pub window_len_ms: i64,
+    pub event_time: EventTime,
     pub writer: Recipient<WriteBatch>,
     pub committer: Committer,
     pub updates: UpdatePublisher,
+    pub late: LateSink,
     pub control: UnboundedSender<Control>,
     pub metrics: Arc<Metrics>,
 }
 
+/// What a batch in flight carries back when its write fails, to be tried again.
+struct InFlight {
+    base: Vec<Window>,
+    late: Vec<LateDrop>,
+    touched: Vec<WindowKey>,
+    late_records: usize,
+    position: Position,
+    close: Vec<(i64, i64)>,
+    published: bool,
+}
+
+fn wall_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 impl PartitionActor {
-    /// `after_seek`: the consumer was just sought to `start_offset`.
-    pub fn new(partition: i32, start_offset: i64, after_seek: bool, deps: PartitionDeps) -> Self {
+    /// `after_seek`: the consumer was just sought to `start.next_offset`.
+    pub fn new(partition: i32, start: Position, after_seek: bool, deps: PartitionDeps) -> Self {
+        let clock = Watermark::resume(deps.event_time.clone(), start);
+        let mut closed_through = HashMap::new();
+        for len in std::iter::once(deps.event_time.len_ms).chain(deps.event_time.rollups_ms.iter().copied()) {
+            if let Some(t) = clock.closed_through(len) {
+                closed_through.insert(len, t);
+            }
+        }
         PartitionActor {
             topic: deps.topic,
             partition,
             node: deps.node,
-            durable_offset: start_offset,
-            next_offset: start_offset,
-            pending: TumblingWindows::new(deps.window_len_ms),
+            pending: TumblingWindows::new(deps.event_time.len_ms),
+            time: deps.event_time,
+            clock,
+            durable: start,
+            next_offset: start.next_offset,
+            last_record_at: Instant::now(),
             pending_records: 0,
+            late: HashMap::new(),
+            late_records: Vec::new(),
+            touched: Vec::new(),
+            last_publish: None,
+            closed_through,
+            close_due_since: None,
+            retry_after: RETRY_FIRST,
             malformed: 0,
             awaiting_seek: after_seek.then_some(0),
             writer: deps.writer,
             committer: deps.committer,
             updates: deps.updates,
+            late_sink: deps.late,
             control: deps.control,
             metrics: deps.metrics,
         }
@@ -105,6 +168,10 @@ impl PartitionActor {
 
     fn label(&self) -> PartitionLabel {
         PartitionLabel { partition: self.partition }
+    }
+
+    fn lengths(&self) -> impl Iterator<Item = i64> + '_ {
+        std::iter::once(self.time.len_ms).chain(self.time.rollups_ms.iter().copied())
     }
 
     fn take(&mut self, record: Record) -> Taken {
@@ -129,6 +196,7 @@ impl PartitionActor {
         }
         self.awaiting_seek = None;
         self.next_offset = record.offset + 1;
+        self.last_record_at = Instant::now();
         let decoded = record
             .payload
             .as_deref()
@@ -137,9 +205,26 @@ impl PartitionActor {
         match decoded {
             Ok(msg) => {
                 let e = msg.event;
-                self.pending.insert(e.ts.timestamp_millis(), e.layer, &e.entity, e.bytes);
-                self.pending_records += 1;
-                self.metrics.events.inc();
+                let ts_ms = e.ts.timestamp_millis();
+                if self.clock.admit(ts_ms) {
+                    self.pending.insert_at(ts_ms, &e);
+                    self.pending_records += 1;
+                    self.metrics.events.inc();
+                    self.note_closes();
+                } else {
+                    self.metrics.late_records.inc();
+                    let entry = self.late.entry((e.layer, e.entity)).or_insert((0, ts_ms));
+                    entry.0 += 1;
+                    entry.1 = entry.1.max(ts_ms);
+                    self.late_records.push(LateRecord {
+                        partition: self.partition,
+                        offset: record.offset,
+                        key: record.key,
+                        payload: record.payload.unwrap_or_default(),
+                        event_ms: ts_ms,
+                        watermark_ms: self.clock.watermark_ms().unwrap_or(i64::MIN),
+                    });
+                }
             }
             Err(reason) => {
                 self.malformed += 1;
@@ -150,82 +235,161 @@ impl PartitionActor {
         Taken::Yes
     }
 
-    /// Writes the pending deltas and the new offset in one transaction; the actor takes no
+    /// The windows the watermark has closed that the database does not yet have as final.
+    fn due_closes(&self) -> Vec<(i64, i64)> {
+        self.lengths()
+            .filter_map(|len| {
+                let through = self.clock.closed_through(len)?;
+                (self.closed_through.get(&len) != Some(&through)).then_some((len, through))
+            })
+            .collect()
+    }
+
+    /// Remembers when a window first became due to close: the start of its close delay.
+    fn note_closes(&mut self) -> bool {
+        let due = self.clock.closed_through(self.time.len_ms).is_some_and(|t| self.closed_through.get(&self.time.len_ms) != Some(&t));
+        if due && self.close_due_since.is_none() {
+            self.close_due_since = Some((Instant::now(), wall_ms()));
+        }
+        due
+    }
+
+    /// Writes the pending deltas and the new position in one transaction; the actor takes no
     /// other message until the write has answered (`ctx.wait`), so its mailbox fills and the
     /// supervisor's `send` waits: that is the backpressure on the consumer.
     fn flush(&mut self, ctx: &mut Context<Self>) {
+        self.clock.idle(i64::try_from(self.last_record_at.elapsed().as_millis()).unwrap_or(i64::MAX));
+        self.note_closes();
         self.metrics.open_windows.get_or_create(&self.label()).set(self.pending.open() as i64);
+        if let Some(w) = self.clock.watermark_ms() {
+            self.metrics.watermark_ms.get_or_create(&self.label()).set(w);
+        }
         if let Some(write) = self.write_pending() {
             ctx.wait(write);
         }
     }
 
+    fn publish_due(&self) -> bool {
+        self.last_publish.is_none_or(|t| t.elapsed() >= PUBLISH_EVERY)
+    }
+
     /// The write of everything pending, or `None` when the database already has it all.
     fn write_pending(&mut self) -> Option<impl ActorFuture<Self, Output = ()> + 'static> {
-        if self.next_offset == self.durable_offset {
+        let position = self.clock.position(self.next_offset);
+        let close = self.due_closes();
+        let advance = position != self.durable || !close.is_empty();
+        let publish = !close.is_empty() || (self.publish_due() && (advance || !self.touched.is_empty()));
+        if !advance && !publish {
             return None;
         }
-        let windows = self.pending.drain();
+        let base = self.pending.drain();
         self.pending_records = 0;
-        let deltas = windows
-            .iter()
-            .map(|w| WindowDelta {
-                layer: w.layer,
-                entity: w.entity.clone(),
-                start_ms: w.start_ms,
-                events: w.agg.events,
-                bytes: w.agg.bytes,
-            })
+        let mut windows = base.clone();
+        for len in self.time.rollups_ms.clone() {
+            windows.extend(roll_up(&base, len));
+        }
+        self.touched.extend(windows.iter().map(|w| (w.layer, w.entity.clone(), w.start_ms, w.len_ms)));
+        let touched = if publish { std::mem::take(&mut self.touched) } else { Vec::new() };
+        let late: Vec<LateDrop> = self
+            .late
+            .drain()
+            .map(|((layer, entity), (dropped, last_event_ms))| LateDrop { layer, entity, dropped, last_event_ms })
             .collect();
+        let late_records = self.late_records.clone();
         let batch = WriteBatch {
             topic: self.topic.clone(),
             partition: self.partition,
-            expected_offset: self.durable_offset,
-            next_offset: self.next_offset,
-            window_len_ms: self.pending.len_ms(),
-            deltas,
+            expected_offset: self.durable.next_offset,
+            position,
+            advance,
+            windows,
+            late: late.clone(),
+            close: close.clone(),
+            closed_at_ms: self.close_due_since.map_or_else(wall_ms, |(_, ms)| ms),
+            publish: publish.then(|| Publish { base_len_ms: self.time.len_ms, windows: touched.clone() }),
             node: self.node.clone(),
         };
-        let next_offset = self.next_offset;
-        Some(self.writer.send(batch).into_actor(self).map(move |result, act, ctx| {
-            act.after_write(result, windows, next_offset, ctx)
-        }))
+        let in_flight = InFlight { base, late, touched, late_records: late_records.len(), position, close, published: publish };
+        let writer = self.writer.clone();
+        let late_sink = self.late_sink.clone();
+        let write = async move {
+            if !late_records.is_empty() {
+                late_sink.deliver(late_records).await.map_err(|e| e.to_string())?;
+            }
+            match writer.send(batch).await {
+                Ok(Ok(outcome)) => Ok(outcome),
+                Ok(Err(e)) => Err(WriteFailure::Store(e)),
+                Err(e) => Err(WriteFailure::Other(e.to_string())),
+            }
+        };
+        Some(write.into_actor(self).map(move |result, act, ctx| act.after_write(result, in_flight, ctx)))
     }
 
-    fn after_write(
-        &mut self,
-        result: Result<Result<Vec<layercast_shared::LayerWindow>, StoreError>, MailboxError>,
-        windows: Vec<ClosedWindow>,
-        next_offset: i64,
-        ctx: &mut Context<Self>,
-    ) {
+    fn after_write(&mut self, result: Result<WriteOutcome, WriteFailure>, done: InFlight, ctx: &mut Context<Self>) {
         match result {
-            Ok(Ok(totals)) => {
-                self.durable_offset = next_offset;
-                self.metrics.durable_offset.get_or_create(&self.label()).set(next_offset);
-                self.committer.commit(self.partition, next_offset);
-                self.updates.publish(totals);
+            Ok(outcome) => {
+                self.retry_after = RETRY_FIRST;
+                self.durable = done.position;
+                self.late_records.drain(..done.late_records.min(self.late_records.len()));
+                for (len, through) in &done.close {
+                    self.closed_through.insert(*len, *through);
+                }
+                if !done.close.is_empty() {
+                    if let Some((since, _)) = self.close_due_since.take() {
+                        self.metrics.window_close_delay_seconds.observe(since.elapsed().as_secs_f64());
+                    }
+                    // Windows may have become due while this write was in flight.
+                    self.note_closes();
+                }
+                if done.published {
+                    self.last_publish = Some(Instant::now());
+                }
+                self.metrics.durable_offset.get_or_create(&self.label()).set(done.position.next_offset);
+                self.committer.commit(self.partition, done.position.next_offset);
+                let mut series = outcome.finals;
+                series.extend(outcome.provisional);
+                if !series.is_empty() || !outcome.layers.is_empty() {
+                    self.updates.publish(outcome.layers, series);
+                }
             }
-            Ok(Err(e)) if !e.is_retryable() => {
+            Err(WriteFailure::Store(e)) if !e.is_retryable() => {
                 // Another node wrote this partition since we read its offset: our view is
                 // stale. Drop it; the supervisor re-reads the offset and starts afresh.
                 tracing::warn!(partition = self.partition, error = %e, "partition state is stale, resynchronising");
                 let _ = self.control.send(Control::Resync { partition: self.partition });
                 ctx.stop();
             }
-            failed => {
-                let reason = match failed {
-                    Ok(Err(e)) => e.to_string(),
-                    Err(e) => e.to_string(),
-                    Ok(Ok(_)) => String::new(),
-                };
-                tracing::warn!(partition = self.partition, %reason, "window write failed, retrying on the next tick");
-                for w in windows {
+            Err(failed) => {
+                tracing::warn!(partition = self.partition, reason = %failed, retry_in = ?self.retry_after, "window write failed; taking no records until it is retried");
+                for w in done.base {
                     self.pending_records += usize::try_from(w.agg.events).unwrap_or(usize::MAX);
                     self.pending.restore(w);
                 }
+                for d in done.late {
+                    let entry = self.late.entry((d.layer, d.entity)).or_insert((0, d.last_event_ms));
+                    entry.0 += d.dropped;
+                    entry.1 = entry.1.max(d.last_event_ms);
+                }
+                self.touched.extend(done.touched);
+                ctx.wait(actix::fut::wrap_future(tokio::time::sleep(self.retry_after)));
+                self.retry_after = (self.retry_after * 2).min(RETRY_MAX);
             }
         }
+    }
+}
+
+/// Why a write did not become durable.
+#[derive(Debug, thiserror::Error)]
+enum WriteFailure {
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<String> for WriteFailure {
+    fn from(reason: String) -> Self {
+        WriteFailure::Other(format!("late records not delivered: {reason}"))
     }
 }
 
@@ -235,12 +399,12 @@ impl Actor for PartitionActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
         ctx.run_interval(FLUSH_EVERY, |act, ctx| act.flush(ctx));
-        tracing::info!(partition = self.partition, offset = self.next_offset, "partition actor started");
+        tracing::info!(partition = self.partition, offset = self.next_offset, watermark = ?self.clock.watermark_ms(), "partition actor started");
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.metrics.forget_partition(self.partition);
-        tracing::info!(partition = self.partition, offset = self.durable_offset, "partition actor stopped");
+        tracing::info!(partition = self.partition, offset = self.durable.next_offset, "partition actor stopped");
     }
 }
 
@@ -250,7 +414,9 @@ impl Handler<Record> for PartitionActor {
     fn handle(&mut self, record: Record, ctx: &mut Context<Self>) {
         match self.take(record) {
             Taken::Yes => {
-                if self.pending_records >= MAX_BATCH_RECORDS {
+                // A window that just closed is written at once: its close delay is what the
+                // dashboard's final values wait for.
+                if self.pending_records >= MAX_BATCH_RECORDS || self.close_due_since.is_some() {
                     self.flush(ctx);
                 }
             }

@@ -17,10 +17,12 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
 
-use super::outputs::UpdatePublisher;
+use super::outputs::{LateSink, UpdatePublisher};
 use super::partition::{FlushAndStop, PartitionActor, PartitionDeps, Record};
 use crate::kafka::Broker;
 use crate::metrics::{Metrics, PartitionLabel};
+use crate::config::EventTime;
+use crate::store::offsets::Position;
 use crate::store::{offsets, Db, WriteBatch};
 
 /// How long a seek may wait for the broker; only used on the rare resynchronisation path.
@@ -33,9 +35,9 @@ const STATISTICS_INTERVAL_MS: u32 = 1_000;
 /// What the rebalance callback and the partition actors tell the supervisor.
 #[derive(Debug)]
 pub enum Control {
-    /// Partitions now ours, each with the offset the database says it resumes from (`None`
+    /// Partitions now ours, each with the position the database says it resumes from (`None`
     /// when the database could not be read during the rebalance).
-    Assigned { partitions: Vec<(i32, Option<i64>)> },
+    Assigned { partitions: Vec<(i32, Option<Position>)> },
     Revoked { partitions: Vec<i32> },
     /// The partition's actor found its state stale (or never had one): re-read the offset
     /// from the database, seek there and start a new actor.
@@ -48,7 +50,7 @@ pub struct StreamSettings {
     pub events_topic: String,
     pub group_id: String,
     pub node: String,
-    pub window_len_ms: i64,
+    pub event_time: EventTime,
     /// How long the group waits for a silent node before giving its partitions to others.
     pub session_timeout_ms: u32,
     /// How long a rebalance waits for members to rejoin (`max.poll.interval.ms`).
@@ -97,13 +99,14 @@ impl ConsumerContext for RebalanceContext {
                     let stored = self
                         .db
                         .conn()
-                        .and_then(|mut c| Ok(offsets::resume_offset(&mut c, &self.topic, partition, &self.node)?));
+                        .and_then(|mut c| Ok(offsets::resume(&mut c, &self.topic, partition, &self.node)?));
                     let offset = match stored {
-                        Ok(offset) => {
-                            if let Err(e) = tpl.set_partition_offset(&topic, partition, Offset::Offset(offset)) {
+                        Ok(position) => {
+                            let offset = Offset::Offset(position.next_offset);
+                            if let Err(e) = tpl.set_partition_offset(&topic, partition, offset) {
                                 tracing::error!(partition, error = %e, "cannot set the resume offset");
                             }
-                            Some(offset)
+                            Some(position)
                         }
                         Err(e) => {
                             tracing::error!(partition, error = %e, "cannot read the resume offset; will retry");
@@ -193,6 +196,7 @@ pub fn start(
     db: Db,
     writer: Recipient<WriteBatch>,
     updates: UpdatePublisher,
+    late: LateSink,
     settings: StreamSettings,
 ) -> Result<StreamHandle, KafkaError> {
     let (control_tx, control_rx) = unbounded_channel();
@@ -228,6 +232,7 @@ pub fn start(
             db,
             writer,
             updates,
+            late,
             control: control_tx,
             settings,
         },
@@ -244,6 +249,7 @@ struct Deps {
     db: Db,
     writer: Recipient<WriteBatch>,
     updates: UpdatePublisher,
+    late: LateSink,
     control: UnboundedSender<Control>,
     settings: StreamSettings,
 }
@@ -272,7 +278,11 @@ impl Supervisor {
                         }
                     };
                     let partition = message.partition();
-                    let record = Record { offset: message.offset(), payload: message.payload().map(<[u8]>::to_vec) };
+                    let record = Record {
+                        offset: message.offset(),
+                        key: message.key().map(<[u8]>::to_vec),
+                        payload: message.payload().map(<[u8]>::to_vec),
+                    };
                     drop(message);
                     // The rebalance callback runs inside `recv`, so its news may be queued
                     // behind this very record: apply it first.
@@ -298,9 +308,9 @@ impl Supervisor {
     async fn on_control(&mut self, msg: Control) {
         match msg {
             Control::Assigned { partitions } => {
-                for (partition, offset) in partitions {
-                    match offset {
-                        Some(offset) => self.start_actor(partition, offset, false),
+                for (partition, position) in partitions {
+                    match position {
+                        Some(position) => self.start_actor(partition, position, false),
                         None => self.resync(partition).await,
                     }
                 }
@@ -313,18 +323,19 @@ impl Supervisor {
         }
     }
 
-    fn start_actor(&mut self, partition: i32, offset: i64, after_seek: bool) {
+    fn start_actor(&mut self, partition: i32, position: Position, after_seek: bool) {
         let deps = PartitionDeps {
             topic: self.deps.settings.events_topic.clone(),
             node: self.deps.settings.node.clone(),
-            window_len_ms: self.deps.settings.window_len_ms,
+            event_time: self.deps.settings.event_time.clone(),
             writer: self.deps.writer.clone(),
+            late: self.deps.late.clone(),
             committer: self.deps.committer.clone(),
             updates: self.deps.updates.clone(),
             control: self.deps.control.clone(),
             metrics: self.deps.settings.metrics.clone(),
         };
-        let actor = PartitionActor::new(partition, offset, after_seek, deps).start();
+        let actor = PartitionActor::new(partition, position, after_seek, deps).start();
         if let Some(old) = self.actors.insert(partition, actor) {
             old.do_send(FlushAndStop);
         }
@@ -353,11 +364,11 @@ impl Supervisor {
         let node = self.deps.settings.node.clone();
         let stored = tokio::task::spawn_blocking(move || {
             let mut conn = db.conn()?;
-            Ok::<_, crate::store::StoreError>(offsets::resume_offset(&mut conn, &topic, partition, &node)?)
+            Ok::<_, crate::store::StoreError>(offsets::resume(&mut conn, &topic, partition, &node)?)
         })
         .await;
-        let offset = match stored {
-            Ok(Ok(offset)) => offset,
+        let position = match stored {
+            Ok(Ok(position)) => position,
             Ok(Err(e)) => {
                 tracing::error!(partition, error = %e, "cannot read the resume offset; retrying");
                 let control = self.deps.control.clone();
@@ -372,10 +383,11 @@ impl Supervisor {
                 return;
             }
         };
-        let seek = self.deps.consumer.seek(&self.deps.settings.events_topic, partition, Offset::Offset(offset), SEEK_TIMEOUT);
+        let offset = Offset::Offset(position.next_offset);
+        let seek = self.deps.consumer.seek(&self.deps.settings.events_topic, partition, offset, SEEK_TIMEOUT);
         if let Err(e) = seek {
             tracing::warn!(partition, error = %e, "seek failed; the partition may have moved");
         }
-        self.start_actor(partition, offset, true);
+        self.start_actor(partition, position, true);
     }
 }

@@ -1,8 +1,11 @@
 //! Tumbling event-time windows per (layer, entity): pure state, no clock and no I/O.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 
-use layercast_shared::OsiLayer;
+use hashbrown::{Equivalent, HashMap};
+use layercast_shared::{Event, LatencySummary, OsiLayer};
+use sketches_ddsketch::{Config, DDSketch};
 
 /// The start of the window `ts_ms` falls in. Windows are aligned to the Unix epoch, so every
 /// node and every partition cuts time at the same instants, and `[start, start + len)`
@@ -11,28 +14,193 @@ pub fn window_start(ts_ms: i64, len_ms: i64) -> i64 {
     ts_ms.div_euclid(len_ms) * len_ms
 }
 
-/// The aggregates of one series over one window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The sketch every window uses: 1% relative error. One configuration everywhere, because
+/// only sketches of the same configuration merge.
+fn sketch_config() -> Config {
+    Config::defaults()
+}
+
+/// Latency of the records of one window: a DDSketch, which also keeps the exact count, sum,
+/// min and max.
+#[derive(Clone)]
+pub struct Latency(DDSketch);
+
+impl Latency {
+    fn new() -> Self {
+        Latency(DDSketch::new(sketch_config()))
+    }
+
+    fn add(&mut self, ms: f64) {
+        // The sketch's log mapping is for positive values; a clock that says a request took
+        // -1 ms is measuring nothing, so it counts as zero.
+        self.0.add(ms.max(0.0));
+    }
+
+    pub fn merge(&mut self, other: &Latency) {
+        // Every sketch here has the same configuration, which is all `merge` checks.
+        let _ = self.0.merge(&other.0);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.count() as u64
+    }
+
+    pub fn summary(&self) -> Option<LatencySummary> {
+        let count = self.count();
+        if count == 0 {
+            return None;
+        }
+        let q = |q: f64| self.0.quantile(q).ok().flatten().unwrap_or(0.0);
+        Some(LatencySummary {
+            count,
+            min_ms: self.0.min().unwrap_or(0.0),
+            max_ms: self.0.max().unwrap_or(0.0),
+            mean_ms: self.0.sum().unwrap_or(0.0) / count as f64,
+            p50_ms: q(0.5),
+            p95_ms: q(0.95),
+            p99_ms: q(0.99),
+        })
+    }
+
+    /// The portable DDSketch encoding (the one Datadog's Java and Go libraries read).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.to_java_bytes()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Latency> {
+        let sketch = DDSketch::from_java_bytes(bytes).ok()?;
+        // A sketch decoded with another accuracy would not merge with ours; rebuild it bin by
+        // bin is not possible, so such a row keeps its own value and stops merging.
+        let mut ours = Latency::new();
+        ours.0.merge(&sketch).ok()?;
+        Some(ours)
+    }
+}
+
+impl std::fmt::Debug for Latency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Latency(count={})", self.count())
+    }
+}
+
+impl PartialEq for Latency {
+    fn eq(&self, other: &Self) -> bool {
+        self.summary() == other.summary()
+    }
+}
+
+/// The aggregates of one series over one window. Every field merges: sums add, extremes take
+/// the extreme, sketches merge, so that a batch's delta, a roll-up and a stored row are the
+/// same kind of value.
+#[derive(Debug, Clone, PartialEq)]
 pub struct WindowAgg {
     pub events: u64,
     pub bytes: u64,
+    pub packets: u64,
+    pub connections: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub bytes_min: u64,
+    pub bytes_max: u64,
+    /// `None` until a record with a latency arrives: most layers have none, and a sketch is
+    /// a few hundred bytes.
+    pub latency: Option<Box<Latency>>,
+}
+
+impl Default for WindowAgg {
+    fn default() -> Self {
+        WindowAgg {
+            events: 0,
+            bytes: 0,
+            packets: 0,
+            connections: 0,
+            requests: 0,
+            errors: 0,
+            bytes_min: u64::MAX,
+            bytes_max: 0,
+            latency: None,
+        }
+    }
+}
+
+impl WindowAgg {
+    pub fn add(&mut self, e: &Event) {
+        self.events += 1;
+        self.bytes = self.bytes.saturating_add(e.bytes);
+        self.packets = self.packets.saturating_add(e.packets);
+        self.connections = self.connections.saturating_add(e.connections);
+        self.requests = self.requests.saturating_add(e.requests);
+        self.errors = self.errors.saturating_add(e.errors);
+        self.bytes_min = self.bytes_min.min(e.bytes);
+        self.bytes_max = self.bytes_max.max(e.bytes);
+        if let Some(ms) = e.latency_ms.filter(|v| v.is_finite()) {
+            self.latency.get_or_insert_with(|| Box::new(Latency::new())).add(ms);
+        }
+    }
+
+    pub fn merge(&mut self, o: &WindowAgg) {
+        self.events += o.events;
+        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.packets = self.packets.saturating_add(o.packets);
+        self.connections = self.connections.saturating_add(o.connections);
+        self.requests = self.requests.saturating_add(o.requests);
+        self.errors = self.errors.saturating_add(o.errors);
+        self.bytes_min = self.bytes_min.min(o.bytes_min);
+        self.bytes_max = self.bytes_max.max(o.bytes_max);
+        if let Some(theirs) = &o.latency {
+            match &mut self.latency {
+                Some(ours) => ours.merge(theirs),
+                None => self.latency = Some(theirs.clone()),
+            }
+        }
+    }
+}
+
+/// A series: what one row of windows is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SeriesKey {
+    pub layer: OsiLayer,
+    pub entity: Box<str>,
+}
+
+// Hashes exactly as `SeriesRef`, so a lookup by borrowed entity finds the owned key without
+// allocating a `String` per record.
+impl Hash for SeriesKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        SeriesRef { layer: self.layer, entity: &self.entity }.hash(state);
+    }
+}
+
+#[derive(Hash)]
+struct SeriesRef<'a> {
+    layer: OsiLayer,
+    entity: &'a str,
+}
+
+impl Equivalent<SeriesKey> for SeriesRef<'_> {
+    fn equivalent(&self, key: &SeriesKey) -> bool {
+        self.layer == key.layer && self.entity == &*key.entity
+    }
 }
 
 /// A window's aggregates for one series, as handed out by [`TumblingWindows`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClosedWindow {
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
     pub layer: OsiLayer,
     pub entity: String,
     pub start_ms: i64,
+    pub len_ms: i64,
     pub agg: WindowAgg,
 }
+
+type Bin = HashMap<SeriesKey, WindowAgg>;
 
 /// Bins keyed by window start, each holding every series seen in it. A record may arrive out
 /// of order: it lands in the window of its own event time, whichever that is.
 #[derive(Debug)]
 pub struct TumblingWindows {
     len_ms: i64,
-    bins: BTreeMap<i64, HashMap<(OsiLayer, String), WindowAgg>>,
+    bins: BTreeMap<i64, Bin>,
 }
 
 impl TumblingWindows {
@@ -45,19 +213,29 @@ impl TumblingWindows {
         self.len_ms
     }
 
-    pub fn insert(&mut self, ts_ms: i64, layer: OsiLayer, entity: &str, bytes: u64) {
+    pub fn insert(&mut self, e: &Event) {
+        self.insert_at(e.ts.timestamp_millis(), e);
+    }
+
+    /// As [`insert`](Self::insert), with the event time already taken out of the record.
+    pub fn insert_at(&mut self, ts_ms: i64, e: &Event) {
         let bin = self.bins.entry(window_start(ts_ms, self.len_ms)).or_default();
-        let agg = bin.entry((layer, entity.to_owned())).or_default();
-        agg.events += 1;
-        agg.bytes = agg.bytes.saturating_add(bytes);
+        let probe = SeriesRef { layer: e.layer, entity: &e.entity };
+        match bin.get_mut(&probe) {
+            Some(agg) => agg.add(e),
+            None => {
+                let mut agg = WindowAgg::default();
+                agg.add(e);
+                bin.insert(SeriesKey { layer: e.layer, entity: e.entity.as_str().into() }, agg);
+            }
+        }
     }
 
     /// Adds aggregates taken out earlier back in (a write that failed and will be retried).
-    pub fn restore(&mut self, window: ClosedWindow) {
-        let bin = self.bins.entry(window.start_ms).or_default();
-        let agg = bin.entry((window.layer, window.entity)).or_default();
-        agg.events += window.agg.events;
-        agg.bytes = agg.bytes.saturating_add(window.agg.bytes);
+    pub fn restore(&mut self, window: Window) {
+        let bin = self.bins.entry(window_start(window.start_ms, self.len_ms)).or_default();
+        let key = SeriesKey { layer: window.layer, entity: window.entity.into() };
+        bin.entry(key).or_default().merge(&window.agg);
     }
 
     /// Series windows holding deltas (one per window and series).
@@ -70,33 +248,74 @@ impl TumblingWindows {
     }
 
     /// Removes and returns every window that ends at or before `watermark_ms`, oldest first.
-    pub fn close_until(&mut self, watermark_ms: i64) -> Vec<ClosedWindow> {
+    pub fn close_until(&mut self, watermark_ms: i64) -> Vec<Window> {
         let open = self.bins.split_off(&(watermark_ms - self.len_ms + 1));
         let closed = std::mem::replace(&mut self.bins, open);
-        Self::flatten(closed)
+        Self::flatten(self.len_ms, closed)
     }
 
     /// Removes and returns every window, open or not, oldest first.
-    pub fn drain(&mut self) -> Vec<ClosedWindow> {
-        Self::flatten(std::mem::take(&mut self.bins))
+    pub fn drain(&mut self) -> Vec<Window> {
+        Self::flatten(self.len_ms, std::mem::take(&mut self.bins))
     }
 
-    fn flatten(bins: BTreeMap<i64, HashMap<(OsiLayer, String), WindowAgg>>) -> Vec<ClosedWindow> {
+    fn flatten(len_ms: i64, bins: BTreeMap<i64, Bin>) -> Vec<Window> {
         let mut out = Vec::new();
         for (start_ms, series) in bins {
             let mut series: Vec<_> = series.into_iter().collect();
             series.sort_by(|a, b| a.0.cmp(&b.0));
-            out.extend(series.into_iter().map(|((layer, entity), agg)| ClosedWindow { layer, entity, start_ms, agg }));
+            out.extend(series.into_iter().map(|(key, agg)| Window {
+                layer: key.layer,
+                entity: key.entity.into(),
+                start_ms,
+                len_ms,
+                agg,
+            }));
         }
         out
     }
 }
 
+/// The same windows at a longer length: the roll-ups planners look at (1 min, 1 h), made by
+/// merging base windows, so that a roll-up is exactly the sum of its base windows.
+pub fn roll_up(windows: &[Window], len_ms: i64) -> Vec<Window> {
+    let mut merged: BTreeMap<(i64, OsiLayer, &str), WindowAgg> = BTreeMap::new();
+    for w in windows {
+        let start = window_start(w.start_ms, len_ms);
+        merged.entry((start, w.layer, w.entity.as_str())).or_default().merge(&w.agg);
+    }
+    merged
+        .into_iter()
+        .map(|((start_ms, layer, entity), agg)| Window { layer, entity: entity.to_owned(), start_ms, len_ms, agg })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    use chrono::{TimeZone, Utc};
+
     use super::*;
 
     const LEN: i64 = 10_000;
+
+    fn ev(ts_ms: i64, layer: OsiLayer, entity: &str, bytes: u64) -> Event {
+        Event {
+            ts: Utc.timestamp_millis_opt(ts_ms).single().expect("ts"),
+            layer,
+            entity: entity.into(),
+            bytes,
+            packets: 1,
+            connections: 0,
+            requests: 0,
+            errors: 0,
+            latency_ms: None,
+            error_class: None,
+        }
+    }
+
+    fn sums(w: &Window) -> (i64, u64, u64) {
+        (w.start_ms, w.agg.events, w.agg.bytes)
+    }
 
     #[test]
     fn a_record_on_a_boundary_opens_the_next_window() {
@@ -108,24 +327,21 @@ mod tests {
     #[test]
     fn out_of_order_records_land_in_their_own_window() {
         let mut w = TumblingWindows::new(LEN);
-        w.insert(15_000, OsiLayer::L3, "a", 10);
-        w.insert(3_000, OsiLayer::L3, "a", 1);
-        w.insert(19_999, OsiLayer::L3, "a", 100);
-        w.insert(10_000, OsiLayer::L3, "a", 1000);
+        for (ts, bytes) in [(15_000, 10), (3_000, 1), (19_999, 100), (10_000, 1000)] {
+            w.insert(&ev(ts, OsiLayer::L3, "a", bytes));
+        }
         let all = w.drain();
-        assert_eq!(all.len(), 2);
-        assert_eq!((all[0].start_ms, all[0].agg), (0, WindowAgg { events: 1, bytes: 1 }));
-        assert_eq!((all[1].start_ms, all[1].agg), (10_000, WindowAgg { events: 3, bytes: 1110 }));
+        assert_eq!(all.iter().map(sums).collect::<Vec<_>>(), vec![(0, 1, 1), (10_000, 3, 1110)]);
+        assert_eq!((all[1].agg.bytes_min, all[1].agg.bytes_max, all[1].agg.packets), (10, 1000, 3));
         assert!(w.is_empty());
     }
 
     #[test]
     fn series_are_kept_apart_by_layer_and_entity() {
         let mut w = TumblingWindows::new(LEN);
-        w.insert(1, OsiLayer::L3, "a", 1);
-        w.insert(2, OsiLayer::L4, "a", 1);
-        w.insert(3, OsiLayer::L3, "b", 1);
-        w.insert(4, OsiLayer::L3, "a", 1);
+        for (ts, layer, entity) in [(1, OsiLayer::L3, "a"), (2, OsiLayer::L4, "a"), (3, OsiLayer::L3, "b"), (4, OsiLayer::L3, "a")] {
+            w.insert(&ev(ts, layer, entity, 1));
+        }
         let all = w.drain();
         let keys: Vec<_> = all.iter().map(|c| (c.layer, c.entity.as_str(), c.agg.events)).collect();
         assert_eq!(keys, vec![(OsiLayer::L3, "a", 2), (OsiLayer::L3, "b", 1), (OsiLayer::L4, "a", 1)]);
@@ -134,11 +350,53 @@ mod tests {
     #[test]
     fn close_until_takes_only_windows_that_have_ended() {
         let mut w = TumblingWindows::new(LEN);
-        w.insert(5_000, OsiLayer::L2, "p", 1);
-        w.insert(15_000, OsiLayer::L2, "p", 1);
+        w.insert(&ev(5_000, OsiLayer::L2, "p", 1));
+        w.insert(&ev(15_000, OsiLayer::L2, "p", 1));
         assert!(w.close_until(9_999).is_empty(), "window [0,10s) has not ended at 9.999 s");
         let closed = w.close_until(10_000);
         assert_eq!(closed.iter().map(|c| c.start_ms).collect::<Vec<_>>(), vec![0]);
         assert_eq!(w.drain().len(), 1, "[10s,20s) stays open");
+    }
+
+    #[test]
+    fn latency_percentiles_come_from_the_sketch_and_survive_encoding() {
+        let mut w = TumblingWindows::new(LEN);
+        for i in 1..=1000 {
+            let mut e = ev(i, OsiLayer::L7, "svc", 0);
+            e.latency_ms = Some(i as f64);
+            w.insert(&e);
+        }
+        w.insert(&ev(1, OsiLayer::L7, "svc", 0));
+        let all = w.drain();
+        let latency = all[0].agg.latency.as_ref().expect("latency");
+        let s = latency.summary().expect("summary");
+        assert_eq!((s.count, s.min_ms, s.max_ms), (1000, 1.0, 1000.0), "records without latency are not counted");
+        for (got, want) in [(s.p50_ms, 500.0), (s.p95_ms, 950.0), (s.p99_ms, 990.0)] {
+            assert!((got - want).abs() <= want * 0.02, "{got} vs {want}");
+        }
+        let decoded = Latency::from_bytes(&latency.to_bytes()).expect("decode");
+        assert_eq!(decoded.summary(), Some(s));
+        assert!(Latency::from_bytes(b"\x02garbage").is_none());
+    }
+
+    #[test]
+    fn roll_ups_merge_their_base_windows_exactly() {
+        let mut w = TumblingWindows::new(LEN);
+        for i in 0..180 {
+            let mut e = ev(i * 1_000, OsiLayer::L7, "svc", i as u64);
+            e.latency_ms = Some((i % 60) as f64 + 1.0);
+            w.insert(&e);
+        }
+        let base = w.drain();
+        let minutes = roll_up(&base, 60_000);
+        assert_eq!(minutes.iter().map(sums).collect::<Vec<_>>(), vec![
+            (0, 60, (0..60).sum()),
+            (60_000, 60, (60..120).sum()),
+            (120_000, 60, (120..180).sum()),
+        ]);
+        assert_eq!((minutes[1].agg.bytes_min, minutes[1].agg.bytes_max), (60, 119));
+        let p = minutes[2].agg.latency.as_ref().and_then(|l| l.summary()).expect("latency");
+        assert_eq!((p.count, p.min_ms, p.max_ms), (60, 1.0, 60.0));
+        assert!((p.p50_ms - 30.0).abs() <= 1.0, "the median of 1..60 from merged sketches, not a mean of medians: {}", p.p50_ms);
     }
 }

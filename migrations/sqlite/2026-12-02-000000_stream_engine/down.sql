@@ -1,0 +1,14 @@
+DROP TABLE late_drops;
+ALTER TABLE partition_offsets DROP COLUMN watermark_ms;
+ALTER TABLE partition_offsets DROP COLUMN max_event_ms;
+DROP INDEX windows_open;
+ALTER TABLE windows DROP COLUMN closed_at_ms;
+ALTER TABLE windows DROP COLUMN is_final;
+ALTER TABLE windows DROP COLUMN partition_id;
+ALTER TABLE windows DROP COLUMN latency_sketch;
+ALTER TABLE windows DROP COLUMN bytes_max;
+ALTER TABLE windows DROP COLUMN bytes_min;
+ALTER TABLE windows DROP COLUMN errors;
+ALTER TABLE windows DROP COLUMN requests;
+ALTER TABLE windows DROP COLUMN connections;
+ALTER TABLE windows DROP COLUMN packets;
