@@ -258,6 +258,13 @@ impl PartitionActor {
     /// other message until the write has answered (`ctx.wait`), so its mailbox fills and the
     /// supervisor's `send` waits: that is the backpressure on the consumer.
     fn flush(&mut self, ctx: &mut Context<Self>) {
+        // actix's `run_interval` fires every missed tick at once after a long wait, without
+        // looking at `ctx.wait`: a second write from the same position would then race the
+        // first, and the fence would throw the loser's records away (seen as lost records
+        // after a slow write).
+        if ctx.waiting() {
+            return;
+        }
         self.clock.idle(i64::try_from(self.last_record_at.elapsed().as_millis()).unwrap_or(i64::MAX));
         self.note_closes();
         self.metrics.open_windows.get_or_create(&self.label()).set(self.pending.open() as i64);

@@ -135,7 +135,23 @@ async fn two_nodes_count_every_event_exactly_once_even_when_one_is_killed() {
         for (_, p) in &sent_to {
             sent[*p as usize] += 1;
         }
-        panic!("stored {total} of {} events; per partition stored {stored:?}, sent {sent:?}, offsets {:?}", 2 * HALF, durable_records(&db, &topic));
+        let late = layercast::store::late::report(&mut conn, 10).expect("late");
+        // The node logs outlive the test's temporary folder, for whoever reads the failure.
+        let kept = std::env::temp_dir().join(format!("layercast-it-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&kept);
+        for log in [&a.proc.log, &b.proc.log] {
+            let _ = std::fs::copy(log, kept.join(log.file_name().unwrap_or_default()));
+        }
+        let warnings: Vec<String> = [a.proc.log_tail(), b.proc.log_tail()]
+            .iter()
+            .flat_map(|t| t.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        panic!(
+            "stored {total} of {} events; per partition stored {stored:?}, sent {sent:?}, offsets {:?}; late {late:?}; logs in {}; warnings {warnings:#?}",
+            2 * HALF,
+            durable_records(&db, &topic),
+            kept.display()
+        );
     }
 
     // Per window, too: each 10 s window of event time holds exactly its 10,000 events.
