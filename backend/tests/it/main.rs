@@ -7,4 +7,5 @@
 
 mod embedded;
 mod production;
+mod stream_engine;
 mod support;
