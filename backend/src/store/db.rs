@@ -13,6 +13,11 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/s
 
 /// How long a caller waits for a pooled connection before the request fails.
 const POOL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the health check waits for a connection. Much shorter than `POOL_TIMEOUT`: while
+/// the database is down the check must still answer (degraded) before the prober gives up
+/// (load balancers and Kubernetes probes wait 1 to 5 s), and a pool that yields no working
+/// connection within it is not healthy, whatever the reason.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// SQLite waits this long on a locked database instead of failing at once: the HTTP handlers
 /// read while the aggregator writes.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
@@ -179,7 +184,10 @@ impl Db {
     }
 
     pub fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self
+            .pool
+            .get_timeout(PING_TIMEOUT)
+            .map_err(|e| StoreError::Connect(format!("no working connection within {PING_TIMEOUT:?}: {e}")))?;
         diesel::sql_query("SELECT 1").execute(&mut *conn)?;
         Ok(())
     }

@@ -3,9 +3,11 @@
 //!
 //! `scripts/test` makes sure both are there. Settings: `LAYERCAST_TEST_MYSQL` (server URL
 //! without a database, default `mysql://root@127.0.0.1:3306`) and `TANSU_BIN` (default: `tansu`
-//! on the PATH).
+//! on the PATH). The outage test stops its database, so it runs a MariaDB server of its own
+//! (`MARIADB_INSTALL_DB`, `MARIADBD`: the binaries, from Debian's mariadb-server by default).
 
 mod embedded;
+mod outage;
 mod production;
 mod stream_engine;
 mod support;

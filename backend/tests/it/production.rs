@@ -19,7 +19,7 @@ const HALF: u64 = 10_000;
 /// Records on the topic that are not events: skipped, never counted.
 const GARBAGE: u64 = 5;
 
-fn event(i: u64) -> Event {
+pub(crate) fn event(i: u64) -> Event {
     Event {
         // 1,000 events per second of event time from a fixed instant: a known spread over
         // windows, out of order across partitions.
@@ -37,7 +37,7 @@ fn event(i: u64) -> Event {
 }
 
 /// Sends the events; returns the partition each went to, by entity.
-async fn produce(producer: &FutureProducer, topic: &str, range: std::ops::Range<u64>) -> Vec<(String, i32)> {
+pub(crate) async fn produce(producer: &FutureProducer, topic: &str, range: std::ops::Range<u64>) -> Vec<(String, i32)> {
     let sends = range.map(|i| {
         let e = event(i);
         let key = e.entity.clone();

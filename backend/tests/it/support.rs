@@ -33,8 +33,13 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Op
 
 /// A minimal HTTP GET, enough to read the JSON of the API.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http_get_within(port, path, Duration::from_secs(10))
+}
+
+/// `http_get` giving up on an answer slower than `timeout`.
+pub fn http_get_within(port: u16, path: &str, timeout: Duration) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
@@ -175,4 +180,131 @@ impl Node {
             .and_then(|v| v["partitions"].as_array().map(|a| a.iter().filter_map(|p| p.as_i64()).collect()))
             .unwrap_or_default()
     }
+}
+
+/// A MariaDB server of the test's own, for tests that stop the database: the shared server on
+/// 3306 serves other tests. Its data folder is made by `mariadb-install-db` (root without a
+/// password over TCP from 127.0.0.1); `stop` and `restart` keep the folder and the port, as an
+/// operator restarting the server would. Killed on drop.
+///
+/// Settings: `MARIADB_INSTALL_DB` (default `mariadb-install-db`) and `MARIADBD` (default
+/// `/usr/sbin/mariadbd` when it exists, else `mariadbd` on the PATH).
+pub struct PrivateMariaDb {
+    pub port: u16,
+    dir: PathBuf,
+    proc: Option<Proc>,
+    starts: u32,
+}
+
+/// Small files and buffers: a test server holds a few MB of rows.
+const MARIADB_SIZES: [&str; 2] = ["--innodb-log-file-size=16M", "--innodb-buffer-pool-size=32M"];
+
+impl PrivateMariaDb {
+    /// A fresh data folder under `dir` and a server on a free port, ready for connections.
+    pub fn start(dir: &Path) -> PrivateMariaDb {
+        let dir = dir.join("mariadb");
+        let data = dir.join("data");
+        std::fs::create_dir_all(&dir).expect("mariadb dir");
+        let bin = std::env::var("MARIADB_INSTALL_DB").unwrap_or_else(|_| "mariadb-install-db".into());
+        let mut install = Command::new(&bin);
+        install
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            .args(MARIADB_SIZES);
+        if running_as_root() {
+            // Both refuse to run as root unless told to.
+            install.arg("--user=root");
+        }
+        let output = install.output().unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+        assert!(
+            output.status.success(),
+            "{bin} failed: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut db = PrivateMariaDb { port: free_port(), dir, proc: None, starts: 0 };
+        db.launch();
+        db
+    }
+
+    /// The server URL without a database, as `LAYERCAST_TEST_MYSQL`.
+    pub fn server_url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}", self.port)
+    }
+
+    /// Creates `name` and gives its URL.
+    pub fn create_database(&self, name: &str) -> String {
+        let mut conn = MysqlConnection::establish(&self.server_url()).expect("private MariaDB reachable");
+        conn.batch_execute(&format!("CREATE DATABASE {name}")).expect("create database");
+        format!("{}/{name}", self.server_url())
+    }
+
+    /// Stops the server if it runs, then starts it again on the same data folder and port and
+    /// waits until it answers a query (after its crash recovery when `stop` killed it).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    fn launch(&mut self) {
+        self.starts += 1;
+        let bin = std::env::var("MARIADBD").unwrap_or_else(|_| {
+            if Path::new("/usr/sbin/mariadbd").exists() { "/usr/sbin/mariadbd".into() } else { "mariadbd".into() }
+        });
+        let mut command = Command::new(bin);
+        command
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", self.dir.join("data").display()))
+            .arg(format!("--port={}", self.port))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", self.dir.join("sock").display()))
+            .arg(format!("--pid-file={}", self.dir.join("pid").display()))
+            .arg("--skip-name-resolve")
+            .args(MARIADB_SIZES);
+        if running_as_root() {
+            command.arg("--user=root");
+        }
+        // One log per start, so that a failure shows what the last start said.
+        self.proc = Some(Proc::spawn(&format!("mariadb-{}", self.starts), command, &self.dir));
+        let url = self.server_url();
+        wait_for("the private MariaDB to answer", Duration::from_secs(60), || {
+            if let Some(proc) = self.proc.as_mut() {
+                if let Ok(Some(status)) = proc.child.try_wait() {
+                    panic!("mariadbd exited at start ({status}):\n{}", proc.log_tail());
+                }
+            }
+            MysqlConnection::establish(&url).ok()?.batch_execute("SELECT 1").ok()
+        });
+    }
+
+    /// SIGKILL, and waits for the process to be gone: the server vanishes as in a crash,
+    /// mid-transaction if one is running; its data folder stays for `restart`.
+    pub fn stop(&mut self) {
+        if let Some(mut proc) = self.proc.take() {
+            proc.kill();
+        }
+    }
+}
+
+impl Drop for PrivateMariaDb {
+    fn drop(&mut self) {
+        // `Proc`'s own drop kills it (and shows its log if the test failed).
+        self.proc.take();
+    }
+}
+
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// The resident memory of a process in bytes (Linux: `VmRSS` of `/proc/PID/status`), `None`
+/// once it is gone.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
