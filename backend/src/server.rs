@@ -58,7 +58,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let stream = stream::start(
         &broker,
         db.clone(),
-        writers.recipient(),
+        writers.clone(),
         UpdatePublisher::new(producer.clone(), config.kafka.updates_topic.clone()),
         LateSink::new(producer.clone(), config.kafka.late_topic.clone()),
         StreamSettings {

@@ -105,6 +105,22 @@ pub struct LatencySummary {
     pub p99_ms: f64,
 }
 
+/// A window the anomaly detector found unusual for its series: `GET /api/anomalies`, and
+/// pushed live on `/ws` as it is found (when the window closes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowAnomaly {
+    pub layer: OsiLayer,
+    pub entity: String,
+    /// `bytes_per_s`, `errors` or `latency_ms`.
+    pub metric: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// The window's value of the metric.
+    pub value: f64,
+    /// 0 (usual) to 1; an anomaly is at least the detector's alert score.
+    pub score: f64,
+}
+
 /// `GET /api/late`: records that came after their window had closed (later than the allowed
 /// out-of-orderness plus the grace period). They are not in any window; each is also kept on
 /// the `layercast.late` topic.

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::{OsiLayer, SeriesWindow};
+use crate::{OsiLayer, SeriesWindow, WindowAnomaly};
 
 /// Version of the WebSocket protocol spoken on `/ws`; sent in [`ServerMsg::Hello`].
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -35,6 +35,8 @@ pub enum ServerMsg {
     /// [`ClientMsg::Subscribe`]: provisional ones (at most one a second per window while it
     /// fills) and the final one when it closes.
     Series { windows: Vec<SeriesWindow> },
+    /// Windows the anomaly detector found unusual, as they close.
+    Anomalies { anomalies: Vec<WindowAnomaly> },
 }
 
 /// Messages from a WebSocket client to the server.
@@ -62,6 +64,8 @@ pub struct UpdateMsg {
     /// The series windows of the write: provisional or final.
     #[serde(default)]
     pub series: Vec<SeriesWindow>,
+    #[serde(default)]
+    pub anomalies: Vec<WindowAnomaly>,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod anomaly;
 pub mod forecast;
+pub mod live;
 pub mod nab;
 pub mod precursor;
 pub mod trend;

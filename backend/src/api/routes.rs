@@ -14,6 +14,8 @@ use crate::store::{self, Db};
 const MAX_WINDOW_ROWS: i64 = 10_000;
 /// Default span of `/api/windows` when `from` is not given.
 const DEFAULT_SPAN_MS: i64 = 3_600_000;
+/// Default span of `/api/anomalies`.
+const ANOMALY_SPAN_MS: i64 = 86_400_000;
 /// Series listed by `/api/late`.
 const LATE_SERIES: i64 = 100;
 /// Malformed-line samples in `/api/ingest`.
@@ -47,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api/ingest", web::get().to(ingest))
     .route("/api/partitions", web::get().to(partitions))
     .route("/api/late", web::get().to(late))
+    .route("/api/anomalies", web::get().to(anomalies))
     .route("/metrics", web::get().to(metrics))
     .route("/api/{tail:.*}", web::route().to(not_found));
 }
@@ -154,6 +157,36 @@ fn parse_len(text: &str, lengths_ms: &[i64]) -> Result<i64, ApiError> {
         let stored: Vec<String> = lengths_ms.iter().map(|l| format!("{}s", l / 1000)).collect();
         ApiError::BadRequest(format!("len={text:?}: windows are stored at {} only", stored.join(", ")))
     })
+}
+
+/// Anomalies the live detectors found in closed windows, newest first; same `layer`, `from`,
+/// `to` as `/api/windows` (default: the last 24 hours).
+async fn anomalies(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) -> Result<HttpResponse, ApiError> {
+    if query.len.is_some() {
+        return Err(ApiError::BadRequest("len is not a parameter of /api/anomalies (anomalies are of base windows)".into()));
+    }
+    let layer = match query.layer.as_deref() {
+        None | Some("") => None,
+        Some(l) => Some(l.parse::<OsiLayer>().map_err(|e| ApiError::BadRequest(e.to_string()))?),
+    };
+    let to = match &query.to {
+        Some(t) => parse_time("to", t)?,
+        None => Utc::now().timestamp_millis() + state.window_len_ms,
+    };
+    let from = match &query.from {
+        Some(f) => parse_time("from", f)?,
+        None => to - ANOMALY_SPAN_MS,
+    };
+    if from > to {
+        return Err(ApiError::BadRequest(format!("from ({from}) is after to ({to})")));
+    }
+    let db = state.db.clone();
+    let found = web::block(move || {
+        let mut conn = db.conn()?;
+        Ok::<_, ApiError>(store::anomalies::list(&mut conn, layer, from, to, MAX_WINDOW_ROWS)?)
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(found))
 }
 
 /// Records dropped as later than their window's close: the total and the series with most.

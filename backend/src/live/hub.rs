@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::prelude::*;
-use layercast_shared::{LayerWindow, OsiLayer, SeriesWindow, ServerMsg, UpdateMsg, UPDATE_VERSION};
+use layercast_shared::{LayerWindow, OsiLayer, SeriesWindow, ServerMsg, UpdateMsg, WindowAnomaly, UPDATE_VERSION};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
@@ -35,6 +35,7 @@ pub struct Disconnect {
 pub struct Broadcast {
     pub windows: Vec<LayerWindow>,
     pub series: Vec<SeriesWindow>,
+    pub anomalies: Vec<WindowAnomaly>,
 }
 
 /// A client asks for series windows (`ClientMsg::Subscribe`).
@@ -144,6 +145,12 @@ impl Handler<Broadcast> for Hub {
                 client.do_send(push.clone());
             }
         }
+        if !msg.anomalies.is_empty() {
+            let push = Push(ServerMsg::Anomalies { anomalies: msg.anomalies });
+            for client in self.sessions.values() {
+                client.do_send(push.clone());
+            }
+        }
         if msg.series.is_empty() {
             return;
         }
@@ -187,7 +194,7 @@ pub fn follow_updates(broker: &Broker, topic: &str, hub: Addr<Hub>) -> Result<()
             let decoded = message.payload().map(serde_json::from_slice::<UpdateMsg>);
             let hub_alive = match decoded {
                 Some(Ok(update)) if update.v == UPDATE_VERSION => {
-                    hub.send(Broadcast { windows: update.windows, series: update.series }).await.is_ok()
+                    hub.send(Broadcast { windows: update.windows, series: update.series, anomalies: update.anomalies }).await.is_ok()
                 }
                 Some(Ok(update)) => {
                     tracing::warn!(version = update.v, "update of an unknown version skipped");

@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use actix::{Actor, Handler, Message, SyncContext};
 use diesel::Connection;
-use layercast_shared::{LayerWindow, OsiLayer, SeriesWindow};
+use layercast_shared::{LayerWindow, OsiLayer, SeriesWindow, WindowAnomaly};
 
 use super::late::{self, LateDrop};
 use super::offsets::Position;
 use super::windows::{self, WindowRow};
-use super::{offsets, Db, DbConn, StoreError};
+use super::{anomalies, offsets, Db, DbConn, StoreError};
 use crate::metrics::Metrics;
 use crate::stream::window::Window;
 
@@ -62,6 +62,21 @@ pub struct WriteOutcome {
     pub layers: Vec<LayerWindow>,
 }
 
+/// Anomalies the partition's detectors found in windows that just closed.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct WriteAnomalies(pub Vec<WindowAnomaly>);
+
+/// The partition's final windows since `since_ms`, to warm its detectors.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<SeriesWindow>, StoreError>")]
+pub struct LoadHistory {
+    pub partition: i32,
+    pub len_ms: i64,
+    pub since_ms: i64,
+    pub limit: i64,
+}
+
 /// A sync actor: diesel blocks, so these run on their own threads (`SyncArbiter`), never on
 /// the async arbiters that serve HTTP and Kafka.
 pub struct Aggregator {
@@ -74,6 +89,21 @@ pub struct Aggregator {
 impl Aggregator {
     pub fn new(db: Db, metrics: Arc<Metrics>) -> Self {
         Aggregator { db, conn: None, metrics }
+    }
+
+    /// The kept connection, or a new one.
+    fn connection(&mut self) -> Result<DbConn, StoreError> {
+        match self.conn.take() {
+            Some(conn) => Ok(conn),
+            None => self.db.dedicated(),
+        }
+    }
+
+    /// Keeps the connection unless the query failed (then the next call reconnects).
+    fn keep<T>(&mut self, conn: DbConn, result: &Result<T, StoreError>) {
+        if !matches!(result, Err(StoreError::Query(_))) {
+            self.conn = Some(conn);
+        }
     }
 
     fn write(conn: &mut DbConn, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
@@ -129,21 +159,40 @@ impl Handler<WriteBatch> for Aggregator {
 
     fn handle(&mut self, batch: WriteBatch, _: &mut SyncContext<Self>) -> Self::Result {
         let started = Instant::now();
-        let mut conn = match self.conn.take() {
-            Some(conn) => conn,
-            None => match self.db.dedicated() {
-                Ok(conn) => conn,
-                Err(e) => {
-                    self.metrics.observe_batch(started.elapsed(), false);
-                    return Err(e);
-                }
-            },
+        let mut conn = match self.connection() {
+            Ok(conn) => conn,
+            Err(e) => {
+                self.metrics.observe_batch(started.elapsed(), false);
+                return Err(e);
+            }
         };
         let result = Self::write(&mut conn, &batch);
         self.metrics.observe_batch(started.elapsed(), result.is_ok());
-        if !matches!(result, Err(StoreError::Query(_))) {
-            self.conn = Some(conn);
-        }
+        self.keep(conn, &result);
+        result
+    }
+}
+
+impl Handler<WriteAnomalies> for Aggregator {
+    type Result = Result<(), StoreError>;
+
+    fn handle(&mut self, msg: WriteAnomalies, _: &mut SyncContext<Self>) -> Self::Result {
+        let mut conn = self.connection()?;
+        let result = anomalies::upsert(&mut conn, &msg.0).map_err(StoreError::from);
+        self.keep(conn, &result);
+        result
+    }
+}
+
+impl Handler<LoadHistory> for Aggregator {
+    type Result = Result<Vec<SeriesWindow>, StoreError>;
+
+    fn handle(&mut self, msg: LoadHistory, _: &mut SyncContext<Self>) -> Self::Result {
+        let mut conn = self.connection()?;
+        let result = windows::final_history(&mut conn, msg.partition, msg.len_ms, msg.since_ms, msg.limit)
+            .map(|rows| rows.into_iter().filter_map(WindowRow::into_series_window).collect())
+            .map_err(StoreError::from);
+        self.keep(conn, &result);
         result
     }
 }

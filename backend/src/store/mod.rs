@@ -3,6 +3,7 @@
 //! writes window batches from the stream.
 
 mod aggregator;
+pub mod anomalies;
 mod db;
 pub mod ingest;
 pub mod late;
@@ -11,5 +12,5 @@ pub mod retention;
 pub mod schema;
 pub mod windows;
 
-pub use aggregator::{Aggregator, Publish, WriteBatch, WriteOutcome};
+pub use aggregator::{Aggregator, LoadHistory, Publish, WriteAnomalies, WriteBatch, WriteOutcome};
 pub use db::{Db, DbConn, DbUrl, StoreError};

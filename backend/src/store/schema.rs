@@ -61,3 +61,15 @@ diesel::table! {
         reason -> Text,
     }
 }
+
+diesel::table! {
+    anomalies (layer, entity, metric, window_start, window_len_ms) {
+        layer -> Text,
+        entity -> Text,
+        metric -> Text,
+        window_start -> BigInt,
+        window_len_ms -> BigInt,
+        value -> Double,
+        score -> Double,
+    }
+}

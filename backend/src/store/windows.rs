@@ -297,6 +297,20 @@ pub fn rows_of(conn: &mut DbConn, of: &[(OsiLayer, String, i64, i64)]) -> QueryR
     Ok(out)
 }
 
+/// The partition's final windows of length `len_ms` from `since_ms` on, oldest first: the
+/// history a node taking the partition over warms its detectors with.
+pub fn final_history(conn: &mut DbConn, partition: i32, len_ms: i64, since_ms: i64, limit: i64) -> QueryResult<Vec<WindowRow>> {
+    windows::table
+        .filter(windows::partition_id.eq(partition))
+        .filter(windows::is_final.eq(true))
+        .filter(windows::window_len_ms.eq(len_ms))
+        .filter(windows::window_start.ge(since_ms))
+        .order((windows::window_start, windows::layer, windows::entity))
+        .limit(limit)
+        .select(WindowRow::as_select())
+        .load(conn)
+}
+
 /// Deletes the rows of windows of length `len_ms` that ended before `before_ms`: retention.
 pub fn expire(conn: &mut DbConn, len_ms: i64, before_ms: i64) -> QueryResult<usize> {
     diesel::delete(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use layercast_shared::{LayerWindow, SeriesWindow, UpdateMsg, UPDATE_VERSION};
+use layercast_shared::{LayerWindow, SeriesWindow, UpdateMsg, WindowAnomaly, UPDATE_VERSION};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -43,7 +43,23 @@ impl UpdatePublisher {
             // The layer totals ride with the first chunk.
             let mut totals = Some(of_layer);
             for chunk in chunks {
-                let msg = UpdateMsg { v: UPDATE_VERSION, windows: totals.take().unwrap_or_default(), series: chunk };
+                let msg = UpdateMsg {
+                    v: UPDATE_VERSION,
+                    windows: totals.take().unwrap_or_default(),
+                    series: chunk,
+                    anomalies: Vec::new(),
+                };
+                self.send(layer.as_str(), &msg);
+            }
+        }
+    }
+
+    /// Anomalies found in windows that closed, after they are stored.
+    pub fn publish_anomalies(&self, anomalies: Vec<WindowAnomaly>) {
+        for layer in layercast_shared::OsiLayer::ALL {
+            let of_layer: Vec<WindowAnomaly> = anomalies.iter().filter(|a| a.layer == layer).cloned().collect();
+            if !of_layer.is_empty() {
+                let msg = UpdateMsg { v: UPDATE_VERSION, windows: Vec::new(), series: Vec::new(), anomalies: of_layer };
                 self.send(layer.as_str(), &msg);
             }
         }

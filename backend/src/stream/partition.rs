@@ -16,7 +16,9 @@ use crate::config::EventTime;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::late::LateDrop;
 use crate::store::offsets::Position;
-use crate::store::{Publish, StoreError, WriteBatch, WriteOutcome};
+use crate::analysis::anomaly::AnomalyConfig;
+use crate::analysis::live::LiveDetectors;
+use crate::store::{Aggregator, LoadHistory, Publish, StoreError, WriteAnomalies, WriteBatch, WriteOutcome};
 
 /// How often pending window deltas are written, at the latest. Short, because it is also how
 /// long a planner waits to see a record on the dashboard.
@@ -35,6 +37,11 @@ const MAX_SKIPPED_AFTER_SEEK: u64 = 100_000;
 /// waits, so the consumer stops and memory stays flat while the database is away.
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(8);
+/// Closed windows per series a node taking a partition over replays into its detectors: the
+/// anomaly detector needs an hour to warm up, so an hour and a half of 10-s windows.
+const WARMUP_WINDOWS: i64 = 540;
+/// Rows of history read at most, whatever the number of series.
+const WARMUP_ROWS: i64 = 200_000;
 
 /// A record of the events topic, in offset order.
 #[derive(Debug, Message)]
@@ -86,13 +93,14 @@ pub struct PartitionActor {
     /// When the watermark first closed a window that is not yet final in the database.
     close_due_since: Option<(Instant, i64)>,
     retry_after: Duration,
+    detectors: LiveDetectors,
     /// Records whose payload was not a valid `EventMsg`; skipped, counted, logged.
     malformed: u64,
     /// Set while a seek to `next_offset` may not have taken effect yet: records from past our
     /// position are skipped (counted here) instead of starting another resynchronisation,
     /// which would restart the fetch and never let the seek land.
     awaiting_seek: Option<u64>,
-    writer: Recipient<WriteBatch>,
+    writer: Addr<Aggregator>,
     committer: Committer,
     updates: UpdatePublisher,
     late_sink: LateSink,
@@ -104,7 +112,7 @@ pub struct PartitionDeps {
     pub topic: String,
     pub node: String,
     pub event_time: EventTime,
-    pub writer: Recipient<WriteBatch>,
+    pub writer: Addr<Aggregator>,
     pub committer: Committer,
     pub updates: UpdatePublisher,
     pub late: LateSink,
@@ -131,6 +139,7 @@ impl PartitionActor {
     /// `after_seek`: the consumer was just sought to `start.next_offset`.
     pub fn new(partition: i32, start: Position, after_seek: bool, deps: PartitionDeps) -> Self {
         let clock = Watermark::resume(deps.event_time.clone(), start);
+        let len_ms = deps.event_time.len_ms;
         let mut closed_through = HashMap::new();
         for len in std::iter::once(deps.event_time.len_ms).chain(deps.event_time.rollups_ms.iter().copied()) {
             if let Some(t) = clock.closed_through(len) {
@@ -155,6 +164,7 @@ impl PartitionActor {
             closed_through,
             close_due_since: None,
             retry_after: RETRY_FIRST,
+            detectors: LiveDetectors::new(AnomalyConfig::default(), len_ms),
             malformed: 0,
             awaiting_seek: after_seek.then_some(0),
             writer: deps.writer,
@@ -353,6 +363,7 @@ impl PartitionActor {
                 }
                 self.metrics.durable_offset.get_or_create(&self.label()).set(done.position.next_offset);
                 self.committer.commit(self.partition, done.position.next_offset);
+                self.detect(&outcome.finals, ctx);
                 let mut series = outcome.finals;
                 series.extend(outcome.provisional);
                 if !series.is_empty() || !outcome.layers.is_empty() {
@@ -385,6 +396,52 @@ impl PartitionActor {
     }
 }
 
+impl PartitionActor {
+    /// Feeds the windows that just closed to the detectors; what they find is written (an
+    /// upsert on the window's key, so a replay rewrites the same rows) and then published.
+    fn detect(&mut self, finals: &[layercast_shared::SeriesWindow], ctx: &mut Context<Self>) {
+        let mut ordered: Vec<&layercast_shared::SeriesWindow> = finals.iter().collect();
+        ordered.sort_by_key(|w| w.start_ms);
+        let found: Vec<_> = ordered.into_iter().flat_map(|w| self.detectors.observe(w)).collect();
+        if found.is_empty() {
+            return;
+        }
+        let updates = self.updates.clone();
+        let partition = self.partition;
+        let write = self.writer.send(WriteAnomalies(found.clone()));
+        ctx.spawn(actix::fut::wrap_future(async move {
+            match write.await {
+                Ok(Ok(())) => updates.publish_anomalies(found),
+                Ok(Err(e)) => tracing::warn!(partition, error = %e, "anomalies not stored"),
+                Err(e) => tracing::warn!(partition, error = %e, "anomalies not stored"),
+            }
+        }));
+    }
+
+    /// Warms the detectors with the partition's recent final windows before taking records,
+    /// so a takeover does not restart every series' learning.
+    fn warm_detectors(&mut self, ctx: &mut Context<Self>) {
+        let Some(through) = self.clock.closed_through(self.time.len_ms) else { return };
+        let load = LoadHistory {
+            partition: self.partition,
+            len_ms: self.time.len_ms,
+            since_ms: through - WARMUP_WINDOWS * self.time.len_ms,
+            limit: WARMUP_ROWS,
+        };
+        let read = self.writer.send(load);
+        ctx.wait(read.into_actor(self).map(|result, act, _| match result {
+            Ok(Ok(history)) => {
+                for w in &history {
+                    act.detectors.warm(w);
+                }
+                tracing::info!(partition = act.partition, windows = history.len(), series = act.detectors.series(), "detectors warmed");
+            }
+            Ok(Err(e)) => tracing::warn!(partition = act.partition, error = %e, "no detector history; series learn afresh"),
+            Err(e) => tracing::warn!(partition = act.partition, error = %e, "no detector history; series learn afresh"),
+        }));
+    }
+}
+
 /// Why a write did not become durable.
 #[derive(Debug, thiserror::Error)]
 enum WriteFailure {
@@ -405,6 +462,7 @@ impl Actor for PartitionActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        self.warm_detectors(ctx);
         ctx.run_interval(FLUSH_EVERY, |act, ctx| act.flush(ctx));
         tracing::info!(partition = self.partition, offset = self.next_offset, watermark = ?self.clock.watermark_ms(), "partition actor started");
     }

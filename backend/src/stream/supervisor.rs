@@ -23,7 +23,7 @@ use crate::kafka::Broker;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::config::EventTime;
 use crate::store::offsets::Position;
-use crate::store::{offsets, Db, WriteBatch};
+use crate::store::{offsets, Aggregator, Db};
 
 /// How long a seek may wait for the broker; only used on the rare resynchronisation path.
 const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -194,7 +194,7 @@ impl StreamHandle {
 pub fn start(
     broker: &Broker,
     db: Db,
-    writer: Recipient<WriteBatch>,
+    writer: Addr<Aggregator>,
     updates: UpdatePublisher,
     late: LateSink,
     settings: StreamSettings,
@@ -247,7 +247,7 @@ struct Deps {
     consumer: Arc<EventsConsumer>,
     committer: Committer,
     db: Db,
-    writer: Recipient<WriteBatch>,
+    writer: Addr<Aggregator>,
     updates: UpdatePublisher,
     late: LateSink,
     control: UnboundedSender<Control>,

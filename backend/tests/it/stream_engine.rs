@@ -122,9 +122,7 @@ fn stored_windows(db: &Db, len_ms: i64) -> BTreeMap<Key, (i64, i64)> {
     out
 }
 
-/// One producer per partition: with one record per batch (below), a single producer's five
-/// requests in flight are what limits the rate; a producer per partition multiplies them.
-async fn produce(producers: &[FutureProducer], topic: &str, records: &[Planned]) {
+async fn produce(producer: &FutureProducer, topic: &str, records: &[Planned]) {
     for chunk in records.chunks(20_000) {
         // `send` enqueues on its first poll and `join_all` polls in order, so every
         // partition gets its records in plan order (idempotence keeps it on retries).
@@ -132,7 +130,7 @@ async fn produce(producers: &[FutureProducer], topic: &str, records: &[Planned])
             let payload = serde_json::to_vec(&EventMsg::new(r.event.clone())).expect("encode");
             async move {
                 let record = FutureRecord::to(topic).key(&r.event.entity).payload(&payload).partition(r.partition);
-                let delivery = producers[r.partition as usize].send(record, Timeout::Never).await.map_err(|(e, _)| e).expect("delivered");
+                let delivery = producer.send(record, Timeout::Never).await.map_err(|(e, _)| e).expect("delivered");
                 assert_eq!((delivery.partition, delivery.offset), (r.partition, r.offset), "the broker numbered the plan as expected");
             }
         });
@@ -204,17 +202,13 @@ async fn three_nodes_keep_every_window_exact_through_a_crash_with_late_records()
     let db = Db::open(DbUrl::parse(&database.url).expect("url"), 2).expect("test db");
     // One record per batch: tansu 0.6 cannot fetch from the middle of a record batch, so a
     // node taking over at an offset inside one would stall. With Kafka any batching works.
-    let producers: Vec<FutureProducer> = (0..PARTITIONS)
-        .map(|_| {
-            ClientConfig::new()
-                .set("bootstrap.servers", &broker.bootstrap)
-                .set("enable.idempotence", "true")
-                .set("batch.num.messages", "1")
-                .set("queue.buffering.max.messages", "1000000")
-                .create()
-                .expect("producer")
-        })
-        .collect();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.bootstrap)
+        .set("enable.idempotence", "true")
+        .set("batch.num.messages", "1")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("producer");
     let durable = || -> i64 {
         let Ok(mut conn) = db.conn() else { return 0 };
         (0..PARTITIONS).map(|p| offsets::resume_offset(&mut conn, &topic, p, "test").unwrap_or(0)).sum()
@@ -229,17 +223,17 @@ async fn three_nodes_keep_every_window_exact_through_a_crash_with_late_records()
         .collect();
     let (first, second) = order.split_at(order.len() * 2 / 5);
     let started = Instant::now();
-    produce(&producers, &topic, first).await;
+    produce(&producer, &topic, first).await;
     eprintln!("{} records produced in {:.1} s", first.len(), started.elapsed().as_secs_f64());
     wait_for("a third of the events to be durable", Duration::from_secs(300), || {
         (durable() >= (total / 3) as i64).then_some(())
     });
     c.proc.kill();
     let (second_a, second_b) = second.split_at(second.len() / 3);
-    produce(&producers, &topic, second_a).await;
+    produce(&producer, &topic, second_a).await;
     let c2 = Node::start("node-c", &config, dir.path());
     c2.wait_healthy();
-    produce(&producers, &topic, second_b).await;
+    produce(&producer, &topic, second_b).await;
     let sent = planned.len() as i64;
     wait_for("every record to be durable", Duration::from_secs(600), || (durable() == sent).then_some(()));
     eprintln!("{sent} records durable {:.1} s after the first was sent", started.elapsed().as_secs_f64());

@@ -32,3 +32,17 @@ CREATE TABLE late_drops (
     last_event_ms BIGINT NOT NULL,
     PRIMARY KEY (layer, entity)
 );
+
+-- Windows the anomaly detector flagged when they closed; the natural key makes a repeated
+-- detection (a partition replayed after a crash) rewrite the same row.
+CREATE TABLE anomalies (
+    layer VARCHAR(2) NOT NULL,
+    entity VARCHAR(255) NOT NULL,
+    metric VARCHAR(32) NOT NULL,
+    window_start BIGINT NOT NULL,
+    window_len_ms BIGINT NOT NULL,
+    value DOUBLE NOT NULL,
+    score DOUBLE NOT NULL,
+    PRIMARY KEY (layer, entity, metric, window_start, window_len_ms)
+);
+CREATE INDEX anomalies_by_time ON anomalies (window_start);

@@ -1,3 +1,4 @@
+DROP TABLE anomalies;
 DROP TABLE late_drops;
 ALTER TABLE partition_offsets DROP COLUMN watermark_ms;
 ALTER TABLE partition_offsets DROP COLUMN max_event_ms;

@@ -1,0 +1,187 @@
+//! The detectors of the running stream: every closed window of a series is a point of its
+//! throughput, error and latency series, scored by that series' anomaly detector.
+
+use std::collections::HashMap;
+
+use layercast_shared::{OsiLayer, SeriesWindow, WindowAnomaly};
+
+use super::anomaly::{AnomalyConfig, AnomalyDetector};
+
+/// Missing windows filled with zero traffic between two closed ones, at most: a series quiet
+/// for longer starts afresh (the detector relearns it) rather than walking through hours of
+/// zeros it would then call normal.
+const MAX_FILLED_WINDOWS: i64 = 360;
+
+/// The metrics watched on every series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Metric {
+    BytesPerS,
+    Errors,
+    LatencyMs,
+}
+
+impl Metric {
+    fn name(self) -> &'static str {
+        match self {
+            Metric::BytesPerS => "bytes_per_s",
+            Metric::Errors => "errors",
+            Metric::LatencyMs => "latency_ms",
+        }
+    }
+}
+
+/// The detectors of one series. Latency's is made on the first window that has latency: most
+/// layers never measure one, and a detector is a few kilobytes.
+struct SeriesDetectors {
+    last_start_ms: i64,
+    bytes_per_s: AnomalyDetector,
+    errors: AnomalyDetector,
+    latency_ms: Option<Box<AnomalyDetector>>,
+}
+
+/// Detectors of every series a partition holds. Feed it the final windows of the base length,
+/// oldest first per series; a window at or before one already seen is ignored (a replay).
+pub struct LiveDetectors {
+    config: AnomalyConfig,
+    len_ms: i64,
+    series: HashMap<(OsiLayer, String), SeriesDetectors>,
+}
+
+impl LiveDetectors {
+    pub fn new(config: AnomalyConfig, len_ms: i64) -> Self {
+        LiveDetectors { config, len_ms: len_ms.max(1), series: HashMap::new() }
+    }
+
+    pub fn series(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Learns from history (windows closed before this node took the partition over) without
+    /// reporting: they were reported when they closed.
+    pub fn warm(&mut self, w: &SeriesWindow) {
+        let _ = self.observe(w);
+    }
+
+    /// Scores a closed window; returns what is unusual in it.
+    pub fn observe(&mut self, w: &SeriesWindow) -> Vec<WindowAnomaly> {
+        if w.end_ms - w.start_ms != self.len_ms {
+            return Vec::new();
+        }
+        let Ok(fresh) = AnomalyDetector::new(self.config) else { return Vec::new() };
+        let key = (w.layer, w.entity.clone());
+        let s = self.series.entry(key).or_insert_with(|| SeriesDetectors {
+            last_start_ms: w.start_ms - self.len_ms,
+            bytes_per_s: fresh.clone(),
+            errors: fresh.clone(),
+            latency_ms: None,
+        });
+        if w.start_ms <= s.last_start_ms {
+            return Vec::new();
+        }
+        let missing = (w.start_ms - s.last_start_ms) / self.len_ms - 1;
+        // (metric, window start, value, verdict)
+        let mut points = Vec::new();
+        if missing > MAX_FILLED_WINDOWS {
+            *s = SeriesDetectors { last_start_ms: w.start_ms, bytes_per_s: fresh.clone(), errors: fresh.clone(), latency_ms: None };
+        } else {
+            // A window without a record is zero traffic and zero errors (a link that went
+            // silent is news); latency is unknown there.
+            for i in 1..=missing {
+                let at = s.last_start_ms + i * self.len_ms;
+                points.push((Metric::BytesPerS, at, 0.0, s.bytes_per_s.push(at, 0.0)));
+                s.errors.push(at, 0.0);
+            }
+        }
+        s.last_start_ms = w.start_ms;
+        points.push((Metric::BytesPerS, w.start_ms, w.bytes_per_s, s.bytes_per_s.push(w.start_ms, w.bytes_per_s)));
+        points.push((Metric::Errors, w.start_ms, w.errors as f64, s.errors.push(w.start_ms, w.errors as f64)));
+        if let Some(latency) = &w.latency {
+            let detector = s.latency_ms.get_or_insert_with(|| Box::new(fresh));
+            points.push((Metric::LatencyMs, w.start_ms, latency.mean_ms, detector.push(w.start_ms, latency.mean_ms)));
+        }
+        points
+            .into_iter()
+            .filter(|(_, _, _, p)| p.alert)
+            .map(|(metric, start_ms, value, p)| WindowAnomaly {
+                layer: w.layer,
+                entity: w.entity.clone(),
+                metric: metric.name().into(),
+                start_ms,
+                end_ms: start_ms + self.len_ms,
+                value,
+                score: p.score,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEN: i64 = 10_000;
+
+    fn window(start_ms: i64, bytes: u64) -> SeriesWindow {
+        SeriesWindow {
+            layer: OsiLayer::L3,
+            entity: "link".into(),
+            start_ms,
+            end_ms: start_ms + LEN,
+            events: 10,
+            bytes,
+            packets: 0,
+            connections: 0,
+            requests: 0,
+            errors: 0,
+            bytes_min: 0,
+            bytes_max: 0,
+            bytes_per_s: bytes as f64 / 10.0,
+            events_per_s: 1.0,
+            latency: None,
+            is_final: true,
+            closed_at_ms: None,
+        }
+    }
+
+    /// A steady link with a little noise, for long enough to warm up (more than an hour).
+    fn steady(d: &mut LiveDetectors, windows: i64) {
+        for i in 0..windows {
+            d.warm(&window(i * LEN, 1_000_000 + (i % 7) as u64 * 1_000));
+        }
+    }
+
+    #[test]
+    fn a_burst_after_a_steady_hour_is_an_anomaly_and_steady_windows_are_not() {
+        let mut d = LiveDetectors::new(AnomalyConfig::default(), LEN);
+        steady(&mut d, 720);
+        assert!(d.observe(&window(720 * LEN, 1_003_000)).is_empty(), "usual traffic");
+        let found = d.observe(&window(721 * LEN, 60_000_000));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].metric.as_str(), found[0].start_ms), ("bytes_per_s", 721 * LEN));
+        assert!(found[0].score >= 0.5);
+    }
+
+    #[test]
+    fn windows_seen_before_are_ignored_and_other_lengths_too() {
+        let mut d = LiveDetectors::new(AnomalyConfig::default(), LEN);
+        steady(&mut d, 720);
+        assert!(d.observe(&window(10 * LEN, 60_000_000)).is_empty(), "a replayed old window");
+        let mut minute = window(0, 60_000_000);
+        minute.end_ms = 60_000;
+        assert!(d.observe(&minute).is_empty(), "a roll-up is not a point of the base series");
+        assert_eq!(d.series(), 1);
+    }
+
+    #[test]
+    fn a_link_gone_silent_is_flagged_at_its_first_empty_window_and_a_long_silence_starts_afresh() {
+        let mut d = LiveDetectors::new(AnomalyConfig::default(), LEN);
+        steady(&mut d, 720);
+        // Eleven windows without a record, then traffic again: the drop to nothing is the news,
+        // found when the series speaks next (an empty window has no row to close).
+        let found = d.observe(&window(731 * LEN, 1_000_000));
+        let first = found.first().expect("the silence is flagged");
+        assert_eq!((first.metric.as_str(), first.start_ms, first.value), ("bytes_per_s", 720 * LEN, 0.0));
+        // After days of silence the detector relearns: nothing is flagged while warming.
+        assert!(d.observe(&window(100_000 * LEN, 90_000_000)).is_empty());
+    }
+}
