@@ -332,13 +332,18 @@ step('a dropped file shows up live; its malformed line is reported', async () =>
   T = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS + 1_000;
   const lines = l3Events(42, { from: 0, ts: new Date(T).toISOString() });
   lines.splice(BAD_LINE - 1, 0, '{"ts": "not a time", "layer": "L3"');
+  // Last, an hour-old record of the first line's entity (so of its partition, whose watermark
+  // that line set): far later than the out-of-orderness plus grace, so it is dropped, counted
+  // and shown, and the layer's totals do not move.
+  lines.push(l3Events(1, { from: 0, ts: new Date(T - 3_600_000).toISOString() })[0]);
   server.dropFile(FIRST_FILE, lines);
 
   await expectText(page, 'events-L3', '42');
   await expectText(page, 'bytes-L3', '4200');
   // Other layers stay empty.
   await expectText(page, 'events-L4', '0');
-  // The partitions table: every partition caught up (lag 0), 42 events durable across them,
+  // The partitions table: every partition caught up (lag 0), 43 records durable across them
+  // (the late one too: it is consumed, counted and dead-lettered),
   // made durable by this node.
   await page.waitForFunction(() => {
     const lags = [...document.querySelectorAll('[data-testid^="lag-"]')];
@@ -346,9 +351,12 @@ step('a dropped file shows up live; its malformed line is reported', async () =>
       .map((row) => Number(row.children[2].textContent))
       .filter((n) => !Number.isNaN(n))
       .reduce((a, b) => a + b, 0);
-    return lags.length > 0 && lags.every((el) => el.textContent.trim() === '0') && durable === 42;
+    return lags.length > 0 && lags.every((el) => el.textContent.trim() === '0') && durable === 43;
   }, null, { timeout: UI_DEADLINE_MS });
   assert.match(await page.getByTestId('partitions').innerText(), /this node/);
+  await expectText(page, 'late-total', '1');
+  assert.equal((await server.json('/api/late')).total, 1);
+  assert.match(await page.getByTestId('anomalies').innerText(), /none in the last 24 hours/);
 
   await eventually(async () => {
     const report = await server.json('/api/ingest');

@@ -86,8 +86,9 @@ pub struct WindowConfig {
     /// Length of the tumbling event-time windows, in seconds.
     pub length_secs: u64,
     /// How far behind the newest event time of a partition a record may be and still be on
-    /// time: the watermark is the newest event time minus this. Flow logs come in batches
-    /// minutes apart, hence a minute by default.
+    /// time: the watermark is the newest event time minus this. Log objects are delivered in
+    /// batches (VPC flow logs, ALB and Zeek every 5 minutes, flow records up to their
+    /// aggregation interval older than that), and one partition mixes sources, so 10 minutes.
     pub out_of_order_secs: u64,
     /// How long after the watermark passes a window's end the window still takes late
     /// records (each corrects the stored row). After that it is final, and later records are
@@ -168,8 +169,8 @@ impl Default for WindowConfig {
     fn default() -> Self {
         WindowConfig {
             length_secs: 10,
-            out_of_order_secs: 60,
-            grace_secs: 30,
+            out_of_order_secs: 600,
+            grace_secs: 60,
             idle_timeout_secs: 60,
             retention_days: 2,
             rollups: vec![

@@ -61,6 +61,8 @@ pub struct LiveFeed {
     pub node: ReadSignal<Option<String>>,
     /// One signal per layer, so that an update of L3 re-renders the L3 card only.
     layers: [ReadSignal<LayerHistory>; LAYER_COUNT],
+    /// Anomalies pushed since the page opened: a count, for lists that reload on news.
+    pub anomalies_seen: ReadSignal<u64>,
 }
 
 impl LiveFeed {
@@ -79,15 +81,18 @@ pub fn provide_live_feed() -> LiveFeed {
     let (state, set_state) = signal(ConnectionState::Connecting);
     let (node, set_node) = signal(None);
     let layers = OsiLayer::ALL.map(|_| signal(LayerHistory::default()));
+    let (anomalies_seen, set_anomalies_seen) = signal(0_u64);
     let feed = LiveFeed {
         state,
         node,
         layers: layers.map(|(read, _)| read),
+        anomalies_seen,
     };
     let sinks = Sinks {
         state: set_state,
         node: set_node,
         layers: layers.map(|(_, write)| write),
+        anomalies_seen: set_anomalies_seen,
     };
     provide_context(feed);
 
@@ -106,6 +111,7 @@ struct Sinks {
     state: WriteSignal<ConnectionState>,
     node: WriteSignal<Option<String>>,
     layers: [WriteSignal<LayerHistory>; LAYER_COUNT],
+    anomalies_seen: WriteSignal<u64>,
 }
 
 /// The socket and its retry schedule. Shared as `Rc<RefCell<_>>` between the socket's event
@@ -269,6 +275,11 @@ fn apply(connection: &Rc<RefCell<Connection>>, msg: ServerMsg) {
         ServerMsg::Window { window } => {
             sinks.layers[history::slot(window.layer)].update(|h| h.apply(window));
         }
+        ServerMsg::Anomalies { anomalies } => {
+            sinks.anomalies_seen.update(|n| *n += anomalies.len() as u64);
+        }
+        // Only sent to clients that subscribe to series windows; this page does not.
+        ServerMsg::Series { .. } => {}
     }
 }
 

@@ -2,6 +2,7 @@
 //! `scripts/build-frontend`). This file only mounts the root component; `app.rs` is where the
 //! application starts.
 
+mod api;
 mod app;
 mod components;
 mod format;

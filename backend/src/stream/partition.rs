@@ -306,7 +306,15 @@ impl PartitionActor {
             windows.extend(roll_up(&base, len));
         }
         self.touched.extend(windows.iter().map(|w| (w.layer, w.entity.clone(), w.start_ms, w.len_ms)));
-        let touched = if publish { std::mem::take(&mut self.touched) } else { Vec::new() };
+        let touched = if publish {
+            let mut all = std::mem::take(&mut self.touched);
+            // A window written by several batches since the last publication is read once.
+            all.sort_unstable();
+            all.dedup();
+            all
+        } else {
+            Vec::new()
+        };
         let late: Vec<LateDrop> = self
             .late
             .drain()

@@ -1,10 +1,12 @@
 //! Small pieces the pages are made of.
 
+mod anomaly_list;
 mod connection_indicator;
 mod layer_card;
 mod partition_table;
 mod window_table;
 
+pub use anomaly_list::AnomalyList;
 pub use connection_indicator::ConnectionIndicator;
 pub use layer_card::LayerCard;
 pub use partition_table::PartitionTable;

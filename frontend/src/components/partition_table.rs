@@ -1,22 +1,26 @@
 use std::time::Duration;
 
-use layercast_shared::PartitionStatus;
+use layercast_shared::{LateReport, PartitionStatus};
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
+
+use crate::api::get_json;
+use crate::format::hms_utc;
 
 /// How often the table asks the server again: the lag of a busy partition moves by the second.
 const REFRESH: Duration = Duration::from_secs(2);
 
 /// Every partition of the events topic: the node that made it durable last, the offset stored
-/// with its windows, the broker's log end and the lag between them (`GET /api/partitions`,
-/// refreshed every two seconds).
+/// with its windows, the broker's log end, the lag between them and the event-time watermark
+/// (`GET /api/partitions`), and the records dropped as too late (`GET /api/late`); refreshed
+/// every two seconds.
 #[component]
 pub fn PartitionTable() -> impl IntoView {
     let rows: RwSignal<Option<Result<Vec<PartitionStatus>, String>>> = RwSignal::new(None);
+    let late: RwSignal<Option<u64>> = RwSignal::new(None);
     let refresh = move || {
         leptos::task::spawn_local(async move {
-            rows.set(Some(fetch_partitions().await));
+            rows.set(Some(get_json::<Vec<PartitionStatus>>("/api/partitions").await));
+            late.set(get_json::<LateReport>("/api/late").await.ok().map(|r| r.total));
         })
     };
     refresh();
@@ -27,6 +31,10 @@ pub fn PartitionTable() -> impl IntoView {
     view! {
         <section class="partitions" data-testid="partitions">
             <h2>"Partitions"</h2>
+            <p class="late">
+                "records dropped as too late: "
+                <span data-testid="late-total">{move || late.get().map_or_else(|| "–".to_owned(), |n| n.to_string())}</span>
+            </p>
             {move || match rows.get() {
                 None => view! { <p class="empty">"loading…"</p> }.into_any(),
                 Some(Err(e)) => view! { <p class="error">{format!("cannot load the partitions: {e}")}</p> }.into_any(),
@@ -42,6 +50,7 @@ pub fn PartitionTable() -> impl IntoView {
                                 <th scope="col" class="num">"durable offset"</th>
                                 <th scope="col" class="num">"log end"</th>
                                 <th scope="col" class="num">"lag"</th>
+                                <th scope="col" class="num">"watermark (UTC)"</th>
                             </tr>
                         </thead>
                         <tbody>
@@ -59,6 +68,7 @@ pub fn PartitionTable() -> impl IntoView {
                                         <td class="num">{show(p.durable_offset)}</td>
                                         <td class="num">{show(p.log_end_offset)}</td>
                                         <td class="num" data-testid=format!("lag-{}", p.partition)>{show(p.lag)}</td>
+                                        <td class="num">{p.watermark_ms.map_or_else(|| "–".to_owned(), hms_utc)}</td>
                                     </tr>
                                 }
                             }).collect_view()}
@@ -70,18 +80,3 @@ pub fn PartitionTable() -> impl IntoView {
     }
 }
 
-async fn fetch_partitions() -> Result<Vec<PartitionStatus>, String> {
-    let js = |e: wasm_bindgen::JsValue| format!("{e:?}");
-    let window = web_sys::window().ok_or("no window")?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str("/api/partitions"))
-        .await
-        .map_err(js)?
-        .dyn_into()
-        .map_err(js)?;
-    if !response.ok() {
-        return Err(format!("HTTP {}", response.status()));
-    }
-    let text = JsFuture::from(response.text().map_err(js)?).await.map_err(js)?;
-    let text = text.as_string().ok_or("the answer is not text")?;
-    serde_json::from_str(&text).map_err(|e| e.to_string())
-}

@@ -3,7 +3,7 @@
 use layercast_shared::OsiLayer;
 use leptos::prelude::*;
 
-use crate::components::{ConnectionIndicator, LayerCard, PartitionTable};
+use crate::components::{AnomalyList, ConnectionIndicator, LayerCard, PartitionTable};
 use crate::live::{use_live_feed, ConnectionState};
 
 #[component]
@@ -28,6 +28,7 @@ pub fn Dashboard() -> impl IntoView {
         <main class="layers" class:stale=stale>
             {OsiLayer::ALL.into_iter().map(|layer| view! { <LayerCard layer /> }).collect_view()}
         </main>
+        <AnomalyList />
         <PartitionTable />
     }
 }
