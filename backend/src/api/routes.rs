@@ -220,21 +220,21 @@ async fn partitions(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
             Vec::new()
         });
     let owned = state.owned_partitions.lock().map(|o| o.clone()).unwrap_or_default();
-    let ids: BTreeSet<i32> = stored.iter().map(|s| s.0).chain(ends.iter().map(|e| e.0)).collect();
+    let ids: BTreeSet<i32> = stored.iter().map(|s| s.partition).chain(ends.iter().map(|e| e.0)).collect();
     let body: Vec<PartitionStatus> = ids
         .into_iter()
         .map(|partition| {
-            let row = stored.iter().find(|s| s.0 == partition);
+            let row = stored.iter().find(|s| s.partition == partition);
             let log_end_offset = ends.iter().find(|e| e.0 == partition).map(|e| e.1);
-            let durable_offset = row.map(|r| r.1);
+            let durable_offset = row.map(|r| r.next_offset);
             PartitionStatus {
                 partition,
-                owner: row.map(|r| r.2.clone()),
+                owner: row.map(|r| r.owner.clone()),
                 owned_here: owned.contains(&partition),
                 durable_offset,
                 log_end_offset,
                 lag: log_end_offset.map(|end| end - durable_offset.unwrap_or(0)),
-                watermark_ms: row.and_then(|r| r.3),
+                watermark_ms: row.and_then(|r| r.watermark_ms),
             }
         })
         .collect();

@@ -40,8 +40,18 @@ pub fn resume(conn: &mut DbConn, topic: &str, partition: i32, owner: &str) -> Qu
         .map(|(next_offset, max_event_ms, watermark_ms)| Position { next_offset, max_event_ms, watermark_ms })
 }
 
-/// Every stored position of `topic`'s partitions: (partition, next offset, owner, watermark).
-pub fn all(conn: &mut DbConn, topic: &str) -> QueryResult<Vec<(i32, i64, String, Option<i64>)>> {
+/// A partition's row, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct Stored {
+    pub partition: i32,
+    pub next_offset: i64,
+    /// The node that wrote it last.
+    pub owner: String,
+    pub watermark_ms: Option<i64>,
+}
+
+/// Every stored position of `topic`'s partitions.
+pub fn all(conn: &mut DbConn, topic: &str) -> QueryResult<Vec<Stored>> {
     po::table
         .filter(po::topic.eq(topic))
         .order(po::partition_id)

@@ -256,12 +256,12 @@ impl PartitionActor {
     }
 
     /// Remembers when a window first became due to close: the start of its close delay.
-    fn note_closes(&mut self) -> bool {
-        let due = self.clock.closed_through(self.time.len_ms).is_some_and(|t| self.closed_through.get(&self.time.len_ms) != Some(&t));
+    fn note_closes(&mut self) {
+        let len = self.time.len_ms;
+        let due = self.clock.closed_through(len).is_some_and(|t| self.closed_through.get(&len) != Some(&t));
         if due && self.close_due_since.is_none() {
             self.close_due_since = Some((Instant::now(), wall_ms()));
         }
-        due
     }
 
     /// Writes the pending deltas and the new position in one transaction; the actor takes no
