@@ -50,7 +50,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let writers = {
         let (db, metrics) = (db.clone(), metrics.clone());
-        SyncArbiter::start(config.database.writers, move || Aggregator::new(db.clone(), metrics.clone()))
+        // SQLite takes one writer at a time: more threads would only queue on its lock.
+        let writers = if db.kind() == "sqlite" { 1 } else { config.database.writers };
+        SyncArbiter::start(writers, move || Aggregator::new(db.clone(), metrics.clone()))
     };
     let hub = Hub::default().start();
     live::follow_updates(&broker, &config.kafka.updates_topic, hub.clone())

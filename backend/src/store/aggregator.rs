@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::{Actor, Handler, Message, SyncContext};
+use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use layercast_shared::{LayerWindow, OsiLayer, SeriesWindow, WindowAnomaly};
 
@@ -77,6 +78,29 @@ pub struct LoadHistory {
     pub limit: i64,
 }
 
+/// Runs `f` in a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`: a deferred
+/// transaction that reads (the latency sketches) before it writes cannot wait for another
+/// writer to finish (SQLite answers "database is locked" at once to avoid a deadlock), while an
+/// immediate one takes the write lock first and waits for it (the busy timeout).
+fn write_transaction<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    if matches!(conn, DbConn::Mysql(_)) {
+        return conn.transaction(f);
+    }
+    conn.batch_execute("BEGIN IMMEDIATE")?;
+    match f(conn) {
+        Ok(value) => {
+            conn.batch_execute("COMMIT")?;
+            Ok(value)
+        }
+        Err(e) => {
+            if let Err(rollback) = conn.batch_execute("ROLLBACK") {
+                tracing::warn!(error = %rollback, "rollback failed");
+            }
+            Err(e)
+        }
+    }
+}
+
 /// A sync actor: diesel blocks, so these run on their own threads (`SyncArbiter`), never on
 /// the async arbiters that serve HTTP and Kafka.
 pub struct Aggregator {
@@ -110,7 +134,7 @@ impl Aggregator {
         let closed: Vec<WindowRow> = if !batch.advance {
             Vec::new()
         } else {
-            conn.transaction::<_, StoreError, _>(|conn| {
+            write_transaction(conn, |conn| {
             windows::apply(conn, batch.partition, &batch.windows)?;
             late::add(conn, &batch.late)?;
             let mut closed = Vec::new();
