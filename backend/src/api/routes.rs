@@ -115,26 +115,12 @@ fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
 }
 
 async fn windows(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) -> Result<HttpResponse, ApiError> {
-    let layer = match query.layer.as_deref() {
-        None | Some("") => None,
-        Some(l) => Some(l.parse::<OsiLayer>().map_err(|e| ApiError::BadRequest(e.to_string()))?),
-    };
     let len = match query.len.as_deref() {
         None | Some("") => state.window_len_ms,
         Some(text) => parse_len(text, &state.window_lengths_ms)?,
     };
-    let to = match &query.to {
-        Some(t) => parse_time("to", t)?,
-        None => Utc::now().timestamp_millis() + len,
-    };
-    let from = match &query.from {
-        Some(f) => parse_time("from", f)?,
-        // An hour of base windows; as many windows of a roll-up.
-        None => to - DEFAULT_SPAN_MS / state.window_len_ms.max(1) * len,
-    };
-    if from > to {
-        return Err(ApiError::BadRequest(format!("from ({from}) is after to ({to})")));
-    }
+    // By default an hour of base windows; as many windows of a roll-up.
+    let (layer, from, to) = layer_and_span(&query, len, DEFAULT_SPAN_MS / state.window_len_ms.max(1) * len)?;
     let db = state.db.clone();
     let rows = web::block(move || {
         let mut conn = db.conn()?;
@@ -143,6 +129,27 @@ async fn windows(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) ->
     .await??;
     let body: Vec<SeriesWindow> = rows.into_iter().filter_map(|r| r.into_series_window()).collect();
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// `layer`, `from` and `to` of a query: `to` defaults to the end of the window open now (of
+/// length `len_ms`), `from` to `default_span_ms` before `to`.
+fn layer_and_span(query: &WindowsQuery, len_ms: i64, default_span_ms: i64) -> Result<(Option<OsiLayer>, i64, i64), ApiError> {
+    let layer = match query.layer.as_deref() {
+        None | Some("") => None,
+        Some(l) => Some(l.parse::<OsiLayer>().map_err(|e| ApiError::BadRequest(e.to_string()))?),
+    };
+    let to = match &query.to {
+        Some(t) => parse_time("to", t)?,
+        None => Utc::now().timestamp_millis() + len_ms,
+    };
+    let from = match &query.from {
+        Some(f) => parse_time("from", f)?,
+        None => to - default_span_ms,
+    };
+    if from > to {
+        return Err(ApiError::BadRequest(format!("from ({from}) is after to ({to})")));
+    }
+    Ok((layer, from, to))
 }
 
 /// A window length from the query: one of the lengths stored.
@@ -165,21 +172,7 @@ async fn anomalies(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) 
     if query.len.is_some() {
         return Err(ApiError::BadRequest("len is not a parameter of /api/anomalies (anomalies are of base windows)".into()));
     }
-    let layer = match query.layer.as_deref() {
-        None | Some("") => None,
-        Some(l) => Some(l.parse::<OsiLayer>().map_err(|e| ApiError::BadRequest(e.to_string()))?),
-    };
-    let to = match &query.to {
-        Some(t) => parse_time("to", t)?,
-        None => Utc::now().timestamp_millis() + state.window_len_ms,
-    };
-    let from = match &query.from {
-        Some(f) => parse_time("from", f)?,
-        None => to - ANOMALY_SPAN_MS,
-    };
-    if from > to {
-        return Err(ApiError::BadRequest(format!("from ({from}) is after to ({to})")));
-    }
+    let (layer, from, to) = layer_and_span(&query, state.window_len_ms, ANOMALY_SPAN_MS)?;
     let db = state.db.clone();
     let found = web::block(move || {
         let mut conn = db.conn()?;

@@ -91,4 +91,21 @@ fn a_dropped_file_is_counted_and_its_malformed_lines_reported() {
     let (status, body) = http_get(node.port, "/api/windows?layer=L8").expect("bad request");
     assert_eq!(status, 400);
     assert!(body.contains("\"error\""), "{body}");
+
+    // The same records in the 1-minute roll-up, with every aggregate of a window.
+    let minute = wait_for("the 1-minute roll-up", Duration::from_secs(30), || {
+        let (_, body) = http_get(node.port, "/api/windows?layer=L3&len=1m&from=1789999980000&to=1790000040000")?;
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+        (!rows.is_empty()).then_some(rows)
+    });
+    assert_eq!((minute[0]["start_ms"].as_i64(), minute[0]["end_ms"].as_i64()), (Some(1_789_999_980_000), Some(1_790_000_040_000)));
+    assert_eq!((minute[0]["events"].as_u64(), minute[0]["bytes_min"].as_u64(), minute[0]["bytes_max"].as_u64()), (Some(2), Some(40), Some(4249)));
+    assert_eq!(minute[0]["final"], false, "the watermark is far from passing it: provisional");
+    let (status, body) = http_get(node.port, "/api/windows?len=7m").expect("bad length");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("10s, 60s, 3600s"), "names the lengths stored: {body}");
+    let (status, body) = http_get(node.port, "/api/late").expect("late");
+    assert_eq!((status, body.as_str()), (200, r#"{"total":0,"series":[]}"#));
+    let (status, body) = http_get(node.port, "/api/anomalies").expect("anomalies");
+    assert_eq!((status, body.as_str()), (200, "[]"));
 }
