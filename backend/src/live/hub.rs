@@ -232,6 +232,38 @@ mod tests {
         assert!(hub.is_news(&window(10_000, 1)), "another window");
     }
 
+    fn series(layer: OsiLayer, is_final: bool) -> SeriesWindow {
+        SeriesWindow {
+            layer,
+            entity: "e".into(),
+            start_ms: 0,
+            end_ms: 10_000,
+            events: 1,
+            bytes: 1,
+            packets: 0,
+            connections: 0,
+            requests: 0,
+            errors: 0,
+            bytes_min: 1,
+            bytes_max: 1,
+            bytes_per_s: 0.1,
+            events_per_s: 0.1,
+            latency: None,
+            is_final,
+            closed_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_series_filter_takes_its_layers_and_with_final_only_just_closed_windows() {
+        let all = SeriesFilter { layers: vec![], final_only: false };
+        let l7_final = SeriesFilter { layers: vec![OsiLayer::L7], final_only: true };
+        assert!(all.wants(&series(OsiLayer::L3, false)));
+        assert!(l7_final.wants(&series(OsiLayer::L7, true)));
+        assert!(!l7_final.wants(&series(OsiLayer::L7, false)), "provisional");
+        assert!(!l7_final.wants(&series(OsiLayer::L3, true)), "another layer");
+    }
+
     #[test]
     fn old_windows_are_forgotten() {
         let mut hub = Hub::default();
