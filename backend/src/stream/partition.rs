@@ -12,12 +12,12 @@ use super::outputs::{LateRecord, LateSink, UpdatePublisher};
 use super::supervisor::{Committer, Control};
 use super::watermark::Watermark;
 use super::window::{roll_up, TumblingWindows, Window};
+use crate::analysis::anomaly::AnomalyConfig;
+use crate::analysis::live::LiveDetectors;
 use crate::config::EventTime;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::late::LateDrop;
 use crate::store::offsets::Position;
-use crate::analysis::anomaly::AnomalyConfig;
-use crate::analysis::live::LiveDetectors;
 use crate::store::{Aggregator, LoadHistory, Publish, StoreError, WriteAnomalies, WriteBatch, WriteOutcome};
 
 /// How often pending window deltas are written, at the latest. Short, because it is also how
