@@ -75,16 +75,25 @@ fn client_options() -> Vec<(String, String)> {
     std::env::var("LAYERCAST_BENCH_CLIENT_OPTIONS")
         .unwrap_or_else(|_| DEFAULT_CLIENT_OPTIONS.into())
         .split(',')
-        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())))
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        })
         .collect()
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn free_port() -> Result<u16> {
@@ -106,12 +115,17 @@ fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option
 
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Some((status, body))
 }
 
@@ -132,7 +146,11 @@ impl Proc {
             .stderr(Stdio::from(err))
             .spawn()
             .with_context(|| format!("cannot start {name}"))?;
-        Ok(Proc { child, name: name.into(), log })
+        Ok(Proc {
+            child,
+            name: name.into(),
+            log,
+        })
     }
 
     fn pid(&self) -> u32 {
@@ -142,7 +160,11 @@ impl Proc {
     fn tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
-        format!("--- {} ---\n{}", self.name, lines[lines.len().saturating_sub(20)..].join("\n"))
+        format!(
+            "--- {} ---\n{}",
+            self.name,
+            lines[lines.len().saturating_sub(20)..].join("\n")
+        )
     }
 }
 
@@ -161,7 +183,8 @@ struct TestDb {
 
 impl TestDb {
     fn create() -> Result<TestDb> {
-        let server = std::env::var("LAYERCAST_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+        let server = std::env::var("LAYERCAST_TEST_MYSQL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
         let name = format!("bench_e2e_{}_{}", std::process::id(), free_port()?);
         let mut conn = MysqlConnection::establish(&server).context("MariaDB reachable")?;
         conn.batch_execute(&format!("CREATE DATABASE {name}"))?;
@@ -217,18 +240,25 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 fn machine_cpu() -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().next()?;
-    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
     let total: u64 = v.iter().take(8).sum();
     let idle = v.get(3)? + v.get(4)?;
     Some(((total - idle) as f64 / 100.0, total as f64 / 100.0))
 }
 
 fn find_pid(comms: &[&str]) -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-        let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
-        comms.contains(&comm.trim()).then_some(pid)
-    })
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+            comms.contains(&comm.trim()).then_some(pid)
+        })
 }
 
 /// CPU use of the processes that matter, over an interval.
@@ -242,7 +272,12 @@ struct CpuWatch {
 impl CpuWatch {
     fn start(pids: Vec<(String, u32)>) -> CpuWatch {
         let start = pids.iter().map(|(_, p)| cpu_seconds(*p)).collect();
-        CpuWatch { pids, start, machine: machine_cpu(), at: Instant::now() }
+        CpuWatch {
+            pids,
+            start,
+            machine: machine_cpu(),
+            at: Instant::now(),
+        }
     }
 
     /// (name, cores used) per process, then the machine's busy cores and the rest.
@@ -289,7 +324,10 @@ impl ProducerContext for CountingContext {
 
 /// The producer both runs use: idempotent (so acks=all, as LayerCast's own), batching tuned
 /// for throughput.
-fn producer(bootstrap: &str, batch_records: u64) -> Result<(ThreadedProducer<CountingContext>, Arc<Delivered>)> {
+fn producer(
+    bootstrap: &str,
+    batch_records: u64,
+) -> Result<(ThreadedProducer<CountingContext>, Arc<Delivered>)> {
     let context = CountingContext::default();
     let delivered = context.0.clone();
     let producer = ClientConfig::new()
@@ -306,7 +344,12 @@ fn producer(bootstrap: &str, batch_records: u64) -> Result<(ThreadedProducer<Cou
 }
 
 /// Sends one record, waiting while librdkafka's queue is full.
-fn send(producer: &ThreadedProducer<CountingContext>, topic: &str, key: &str, payload: &[u8]) -> Result<()> {
+fn send(
+    producer: &ThreadedProducer<CountingContext>,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+) -> Result<()> {
     let mut record = BaseRecord::to(topic).key(key).payload(payload);
     loop {
         match producer.send(record) {
@@ -362,8 +405,9 @@ fn flush(producer: &ThreadedProducer<CountingContext>) -> Result<()> {
 }
 
 fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(15)));
     let results = futures::executor::block_on(admin.create_topics(
         &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
@@ -401,13 +445,27 @@ struct Histogram {
 }
 
 fn histogram(text: &str, name: &str) -> Histogram {
-    let mut h = Histogram { buckets: Vec::new(), sum: 0.0, count: 0 };
+    let mut h = Histogram {
+        buckets: Vec::new(),
+        sum: 0.0,
+        count: 0,
+    };
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix(name) else { continue };
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
         let value = rest.rsplit(' ').next().unwrap_or("0");
-        if let Some(le) = rest.strip_prefix("_bucket{le=\"").and_then(|r| r.split('"').next()) {
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(f64::NAN) };
-            h.buckets.push((le, value.parse::<f64>().unwrap_or(0.0) as u64));
+        if let Some(le) = rest
+            .strip_prefix("_bucket{le=\"")
+            .and_then(|r| r.split('"').next())
+        {
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap_or(f64::NAN)
+            };
+            h.buckets
+                .push((le, value.parse::<f64>().unwrap_or(0.0) as u64));
         } else if rest.starts_with("_sum ") {
             h.sum = value.parse().unwrap_or(0.0);
         } else if rest.starts_with("_count ") {
@@ -421,7 +479,10 @@ impl Histogram {
     /// The upper bound of the bucket holding quantile `q`.
     fn quantile(&self, q: f64) -> f64 {
         let want = (q * self.count as f64).ceil() as u64;
-        self.buckets.iter().find(|(_, c)| *c >= want.max(1)).map_or(f64::NAN, |(le, _)| *le)
+        self.buckets
+            .iter()
+            .find(|(_, c)| *c >= want.max(1))
+            .map_or(f64::NAN, |(le, _)| *le)
     }
 
     fn print(&self, key: &str) {
@@ -443,12 +504,20 @@ impl Histogram {
 }
 
 fn metric_value(text: &str, name: &str) -> Option<f64> {
-    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// The ceiling: a minimal producer and consumer on a topic of the same partition count, with
 /// records of the same size.
-fn ceiling(bootstrap: &str, partitions: i32, records: u64, combined_secs: u64, event_rate: u64, tansu: u32) -> Result<f64> {
+fn ceiling(
+    bootstrap: &str,
+    partitions: i32,
+    records: u64,
+    combined_secs: u64,
+    event_rate: u64,
+    tansu: u32,
+) -> Result<f64> {
     let topic = "bench.ceiling";
     create_topic(bootstrap, topic, partitions)?;
     let start_ms = now_ms() - 3_600_000;
@@ -458,7 +527,10 @@ fn ceiling(bootstrap: &str, partitions: i32, records: u64, combined_secs: u64, e
     let never = AtomicBool::new(false);
 
     eprintln!("ceiling: producing {records} records");
-    let cpu = CpuWatch::start(vec![("tansu".into(), tansu), ("bench".into(), std::process::id())]);
+    let cpu = CpuWatch::start(vec![
+        ("tansu".into(), tansu),
+        ("bench".into(), std::process::id()),
+    ]);
     let started = Instant::now();
     produce(&producer, topic, &mut events, records, &never, &sent, None)?;
     flush(&producer)?;
@@ -466,11 +538,17 @@ fn ceiling(bootstrap: &str, partitions: i32, records: u64, combined_secs: u64, e
     cpu.stop("ceiling_produce");
     let ok = delivered.ok.load(Ordering::Relaxed);
     println!("ceiling_produce_records={ok}");
-    println!("ceiling_produce_failed={}", delivered.failed.load(Ordering::Relaxed));
+    println!(
+        "ceiling_produce_failed={}",
+        delivered.failed.load(Ordering::Relaxed)
+    );
     println!("ceiling_produce_per_second={:.0}", ok as f64 / produce_s);
 
     let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", bootstrap).set("group.id", "bench-ceiling").set("enable.auto.commit", "false");
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "bench-ceiling")
+        .set("enable.auto.commit", "false");
     for (k, v) in client_options() {
         config.set(k, v);
     }
@@ -483,7 +561,10 @@ fn ceiling(bootstrap: &str, partitions: i32, records: u64, combined_secs: u64, e
     let mut bytes = 0_u64;
     let mut consumed = 0_u64;
     eprintln!("ceiling: consuming them");
-    let cpu = CpuWatch::start(vec![("tansu".into(), tansu), ("bench".into(), std::process::id())]);
+    let cpu = CpuWatch::start(vec![
+        ("tansu".into(), tansu),
+        ("bench".into(), std::process::id()),
+    ]);
     let started = Instant::now();
     while consumed < ok {
         match consumer.poll(Duration::from_millis(100)) {
@@ -492,14 +573,22 @@ fn ceiling(bootstrap: &str, partitions: i32, records: u64, combined_secs: u64, e
                 bytes += m.payload_len() as u64;
             }
             Some(Err(e)) => eprintln!("ceiling consumer: {e}"),
-            None if started.elapsed() > Duration::from_secs(300) => bail!("ceiling consumer stalled at {consumed}"),
+            None if started.elapsed() > Duration::from_secs(300) => {
+                bail!("ceiling consumer stalled at {consumed}")
+            }
             None => {}
         }
     }
     let consume_s = started.elapsed().as_secs_f64();
     cpu.stop("ceiling_consume");
-    println!("ceiling_consume_per_second={:.0}", consumed as f64 / consume_s);
-    println!("record_payload_bytes_mean={:.0}", bytes as f64 / consumed.max(1) as f64);
+    println!(
+        "ceiling_consume_per_second={:.0}",
+        consumed as f64 / consume_s
+    );
+    println!(
+        "record_payload_bytes_mean={:.0}",
+        bytes as f64 / consumed.max(1) as f64
+    );
 
     // Both at once, measured as our run is: records taken by the consumer per second,
     // sampled every second, after a warm-up.
@@ -524,26 +613,45 @@ fn ceiling(bootstrap: &str, partitions: i32, records: u64, combined_secs: u64, e
         let sent = sent.clone();
         let taken_p = taken.clone();
         thread::spawn(move || -> Result<u64> {
-            let n = produce(&producer, topic, &mut events, u64::MAX, &stop, &sent, Some((&taken_p, max_lead)))?;
+            let n = produce(
+                &producer,
+                topic,
+                &mut events,
+                u64::MAX,
+                &stop,
+                &sent,
+                Some((&taken_p, max_lead)),
+            )?;
             flush(&producer)?;
             Ok(n)
         })
     };
-    let cpu = CpuWatch::start(vec![("tansu".into(), tansu), ("bench".into(), std::process::id())]);
+    let cpu = CpuWatch::start(vec![
+        ("tansu".into(), tansu),
+        ("bench".into(), std::process::id()),
+    ]);
     let started = Instant::now();
     let mut samples = Vec::new();
     while started.elapsed() < Duration::from_secs(combined_secs) {
         thread::sleep(Duration::from_secs(1));
-        samples.push((started.elapsed().as_secs_f64(), taken.load(Ordering::Relaxed) as i64));
+        samples.push((
+            started.elapsed().as_secs_f64(),
+            taken.load(Ordering::Relaxed) as i64,
+        ));
     }
     cpu.stop("ceiling_combined");
     let produced_in_time = sent.load(Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
-    let _ = producer_thread.join().map_err(|_| anyhow!("producer panicked"))??;
+    let _ = producer_thread
+        .join()
+        .map_err(|_| anyhow!("producer panicked"))??;
     let _ = consumer_thread.join();
     let warmup = (combined_secs as f64 * 0.2).max(2.0);
     let rate = steady_rate(&samples, warmup).unwrap_or(0.0);
-    println!("ceiling_combined_produce_per_second={:.0}", produced_in_time as f64 / combined_secs as f64);
+    println!(
+        "ceiling_combined_produce_per_second={:.0}",
+        produced_in_time as f64 / combined_secs as f64
+    );
     println!("ceiling_combined_consume_per_second={rate:.0}");
     Ok(rate)
 }
@@ -551,18 +659,29 @@ fn ceiling(bootstrap: &str, partitions: i32, records: u64, combined_secs: u64, e
 /// Final windows pushed on the WebSocket: (window length ms, now - closed_at ms).
 type Delays = Arc<Mutex<Vec<(i64, i64)>>>;
 
-fn ws_client(port: u16, stop: Arc<AtomicBool>, delays: Delays, messages: Arc<AtomicU64>) -> Result<thread::JoinHandle<()>> {
+fn ws_client(
+    port: u16,
+    stop: Arc<AtomicBool>,
+    delays: Delays,
+    messages: Arc<AtomicU64>,
+) -> Result<thread::JoinHandle<()>> {
     let stream = TcpStream::connect(("127.0.0.1", port))?;
-    let (mut socket, _) = tungstenite::client::client(format!("ws://127.0.0.1:{port}/ws"), stream.try_clone()?)
-        .map_err(|e| anyhow!("websocket handshake: {e}"))?;
-    socket.send(tungstenite::Message::text(r#"{"type":"subscribe","final_only":true}"#))?;
+    let (mut socket, _) =
+        tungstenite::client::client(format!("ws://127.0.0.1:{port}/ws"), stream.try_clone()?)
+            .map_err(|e| anyhow!("websocket handshake: {e}"))?;
+    socket.send(tungstenite::Message::text(
+        r#"{"type":"subscribe","final_only":true}"#,
+    ))?;
     stream.set_read_timeout(Some(Duration::from_millis(200)))?;
     Ok(thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             let msg = match socket.read() {
                 Ok(m) => m,
                 Err(tungstenite::Error::Io(e))
-                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
                 {
                     continue
                 }
@@ -572,7 +691,9 @@ fn ws_client(port: u16, stop: Arc<AtomicBool>, delays: Delays, messages: Arc<Ato
                 }
             };
             let now = now_ms();
-            let tungstenite::Message::Text(text) = msg else { continue };
+            let tungstenite::Message::Text(text) = msg else {
+                continue;
+            };
             if let Ok(ServerMsg::Series { windows }) = serde_json::from_str::<ServerMsg>(&text) {
                 messages.fetch_add(1, Ordering::Relaxed);
                 let mut d = delays.lock().expect("delays");
@@ -607,9 +728,16 @@ fn layercast_bin() -> Result<PathBuf> {
     }
     // This bench runs from <target>/release/deps/; serve is <target>/release/layercast.
     let exe = std::env::current_exe()?;
-    let bin = exe.parent().and_then(Path::parent).map(|d| d.join("layercast")).context("target dir")?;
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("layercast"))
+        .context("target dir")?;
     if !bin.exists() {
-        bail!("{} is missing: cargo build --release -p layercast --bin layercast first", bin.display());
+        bail!(
+            "{} is missing: cargo build --release -p layercast --bin layercast first",
+            bin.display()
+        );
     }
     Ok(bin)
 }
@@ -618,7 +746,11 @@ fn tansu_bin() -> String {
     std::env::var("TANSU_BIN").unwrap_or_else(|_| {
         let home = std::env::var("HOME").unwrap_or_default();
         let cargo = Path::new(&home).join(".cargo/bin/tansu");
-        if cargo.exists() { cargo.display().to_string() } else { "tansu".into() }
+        if cargo.exists() {
+            cargo.display().to_string()
+        } else {
+            "tansu".into()
+        }
     })
 }
 
@@ -636,7 +768,18 @@ fn main() -> Result<()> {
     let dir = std::env::temp_dir().join(format!("layercast-bench-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let keep = std::env::var("LAYERCAST_BENCH_KEEP").is_ok_and(|v| v == "1");
-    let result = run(&dir, &layercast, secs, ceiling_records, ceiling_secs, partitions, writers, event_rate, batch_records, max_lead);
+    let result = run(
+        &dir,
+        &layercast,
+        secs,
+        ceiling_records,
+        ceiling_secs,
+        partitions,
+        writers,
+        event_rate,
+        batch_records,
+        max_lead,
+    );
     if keep || result.is_err() {
         eprintln!("logs kept in {}", dir.display());
     } else {
@@ -658,9 +801,18 @@ fn run(
     batch_records: u64,
     max_lead: u64,
 ) -> Result<()> {
-    println!("cores={}", thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "cores={}",
+        thread::available_parallelism().map_or(0, |n| n.get())
+    );
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-        println!("loadavg_at_start={}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+        println!(
+            "loadavg_at_start={}",
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
     println!("partitions={partitions}");
     println!("writers={writers}");
@@ -674,17 +826,32 @@ fn run(
     let url = format!("tcp://127.0.0.1:{port}");
     let mut command = Command::new(tansu_bin());
     command
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
         .args(["--storage-engine", "memory://tansu/"])
         .current_dir(dir);
     let tansu = Proc::spawn("tansu", command, dir)?;
-    wait_for("tansu to listen", Duration::from_secs(30), || TcpStream::connect(("127.0.0.1", port)).ok())?;
+    wait_for("tansu to listen", Duration::from_secs(30), || {
+        TcpStream::connect(("127.0.0.1", port)).ok()
+    })?;
     let bootstrap = format!("127.0.0.1:{port}");
     eprintln!("tansu listening on {bootstrap}");
 
     // LAYERCAST_BENCH_CEILING_RECORDS=0 skips the ceiling.
     let ceiling_rate = if ceiling_records > 0 {
-        ceiling(&bootstrap, partitions, ceiling_records, ceiling_secs, event_rate, tansu.pid())?
+        ceiling(
+            &bootstrap,
+            partitions,
+            ceiling_records,
+            ceiling_secs,
+            event_rate,
+            tansu.pid(),
+        )?
     } else {
         0.0
     };
@@ -701,8 +868,15 @@ fn run(
     // (a run that measures the rate alone, without closes).
     let out_of_order = env_u64("LAYERCAST_BENCH_E2E_OUT_OF_ORDER_SECS", 2);
     println!("out_of_order_secs={out_of_order}");
-    let options: String = client_options().iter().map(|(k, v)| format!("\"{k}\" = \"{v}\"\n")).collect();
-    println!("client_options={}", std::env::var("LAYERCAST_BENCH_CLIENT_OPTIONS").unwrap_or_else(|_| DEFAULT_CLIENT_OPTIONS.into()));
+    let options: String = client_options()
+        .iter()
+        .map(|(k, v)| format!("\"{k}\" = \"{v}\"\n"))
+        .collect();
+    println!(
+        "client_options={}",
+        std::env::var("LAYERCAST_BENCH_CLIENT_OPTIONS")
+            .unwrap_or_else(|_| DEFAULT_CLIENT_OPTIONS.into())
+    );
     std::fs::write(
         &config_path,
         format!(
@@ -725,12 +899,16 @@ fn run(
         .arg(dir.join("serve"))
         .env("RUST_LOG", "info,librdkafka=warn");
     let serve = Proc::spawn("serve", command, dir)?;
-    let healthy = wait_for("serve to own every partition", Duration::from_secs(90), || {
-        let (status, body) = http_get(http_port, "/api/health")?;
-        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-        let owned = v["partitions"].as_array().map_or(0, Vec::len);
-        (status == 200 && owned == partitions as usize).then_some(())
-    });
+    let healthy = wait_for(
+        "serve to own every partition",
+        Duration::from_secs(90),
+        || {
+            let (status, body) = http_get(http_port, "/api/health")?;
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let owned = v["partitions"].as_array().map_or(0, Vec::len);
+            (status == 200 && owned == partitions as usize).then_some(())
+        },
+    );
     if let Err(e) = healthy {
         eprintln!("{}\n{}", serve.tail(), tansu.tail());
         return Err(e);
@@ -740,11 +918,19 @@ fn run(
     let stop_ws = Arc::new(AtomicBool::new(false));
     let delays: Delays = Arc::default();
     let ws_messages = Arc::new(AtomicU64::new(0));
-    let ws = ws_client(http_port, stop_ws.clone(), delays.clone(), ws_messages.clone())?;
+    let ws = ws_client(
+        http_port,
+        stop_ws.clone(),
+        delays.clone(),
+        ws_messages.clone(),
+    )?;
     thread::sleep(Duration::from_millis(500));
 
     let mariadb = find_pid(&["mariadbd", "mysqld"]);
-    let mut watched = vec![("tansu".to_owned(), tansu.pid()), ("serve".to_owned(), serve.pid())];
+    let mut watched = vec![
+        ("tansu".to_owned(), tansu.pid()),
+        ("serve".to_owned(), serve.pid()),
+    ];
     if let Some(pid) = mariadb {
         watched.push(("mariadbd".to_owned(), pid));
     }
@@ -763,9 +949,18 @@ fn run(
         let durable_now = durable_now.clone();
         thread::spawn(move || -> Result<u64> {
             let _ = bootstrap_p;
-            let mut events = EventGen::new(ENTITIES, now_ms() - 1_800_000, event_rate, 1_500, 30_000);
+            let mut events =
+                EventGen::new(ENTITIES, now_ms() - 1_800_000, event_rate, 1_500, 30_000);
             let lead = Some((&*durable_now, max_lead));
-            let n = produce(&producer, EVENTS_TOPIC, &mut events, u64::MAX, &stop, &sent, lead)?;
+            let n = produce(
+                &producer,
+                EVENTS_TOPIC,
+                &mut events,
+                u64::MAX,
+                &stop,
+                &sent,
+                lead,
+            )?;
             flush(&producer)?;
             Ok(n)
         })
@@ -788,18 +983,26 @@ fn run(
             cpu = Some(CpuWatch::start(watched.clone()));
         }
         if samples.len() % 10 == 0 {
-            eprintln!("  t={t:.0}s produced {} durable {}", sent.load(Ordering::Relaxed), samples.last().map_or(0, |s| s.1));
+            eprintln!(
+                "  t={t:.0}s produced {} durable {}",
+                sent.load(Ordering::Relaxed),
+                samples.last().map_or(0, |s| s.1)
+            );
         }
     }
     if let Some(cpu) = &cpu {
         cpu.stop("ours");
     }
     stop.store(true, Ordering::Relaxed);
-    let produced_attempts = producer_thread.join().map_err(|_| anyhow!("producer panicked"))??;
+    let produced_attempts = producer_thread
+        .join()
+        .map_err(|_| anyhow!("producer panicked"))??;
     let produced = delivered.ok.load(Ordering::Relaxed) as i64;
     let failed = delivered.failed.load(Ordering::Relaxed);
     let produce_secs = started.elapsed().as_secs_f64();
-    let metrics_at_end = http_get(http_port, "/metrics").map(|(_, b)| b).unwrap_or_default();
+    let metrics_at_end = http_get(http_port, "/metrics")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
     let rate = steady_rate(&samples, warmup).unwrap_or(0.0);
     let produce_rate = steady_rate(&produced_samples, warmup).unwrap_or(0.0);
 
@@ -814,7 +1017,9 @@ fn run(
             last = (Instant::now(), d);
         }
         if last.0.elapsed() > Duration::from_secs(30) {
-            return Some(Err(anyhow!("serve stalled at {d} durable of {produced} (no progress for 30 s)")));
+            return Some(Err(anyhow!(
+                "serve stalled at {d} durable of {produced} (no progress for 30 s)"
+            )));
         }
         (d >= produced).then_some(Ok(d))
     })
@@ -838,24 +1043,44 @@ fn run(
     // Latency: per final window pushed, now - closed_at.
     let delays = delays.lock().expect("delays").clone();
     println!("ws_series_messages={}", ws_messages.load(Ordering::Relaxed));
-    let base: Vec<i64> = delays.iter().filter(|(len, _)| *len == WINDOW_SECS * 1000).map(|(_, d)| *d).collect();
+    let base: Vec<i64> = delays
+        .iter()
+        .filter(|(len, _)| *len == WINDOW_SECS * 1000)
+        .map(|(_, d)| *d)
+        .collect();
     let all: Vec<i64> = delays.iter().map(|(_, d)| *d).collect();
     let p99 = print_delays("ws_final_delay", &all);
     print_delays("ws_final_delay_base", &base);
 
-    let metrics = http_get(http_port, "/metrics").map(|(_, b)| b).unwrap_or_default();
+    let metrics = http_get(http_port, "/metrics")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
     histogram(&metrics, "layercast_window_close_delay_seconds").print("metrics_window_close_delay");
     histogram(&metrics, "layercast_db_batch_seconds").print("metrics_db_batch");
-    for name in ["layercast_events_total", "layercast_late_records_total", "layercast_malformed_records_total", "layercast_db_batch_failures_total"] {
+    for name in [
+        "layercast_events_total",
+        "layercast_late_records_total",
+        "layercast_malformed_records_total",
+        "layercast_db_batch_failures_total",
+    ] {
         if let Some(v) = metric_value(&metrics, name) {
             println!("metrics_{}={v:.0}", name.trim_start_matches("layercast_"));
         }
     }
 
     let serve_log = std::fs::read_to_string(&serve.log).unwrap_or_default();
-    println!("serve_resyncs={}", serve_log.matches("resynchronising").count());
-    println!("serve_fence_lost={}", serve_log.matches("was written by another node").count());
-    println!("serve_write_failures={}", serve_log.matches("window write failed").count());
+    println!(
+        "serve_resyncs={}",
+        serve_log.matches("resynchronising").count()
+    );
+    println!(
+        "serve_fence_lost={}",
+        serve_log.matches("was written by another node").count()
+    );
+    println!(
+        "serve_write_failures={}",
+        serve_log.matches("window write failed").count()
+    );
     let durable = match all_durable {
         Ok(d) => d,
         Err(e) => {
@@ -883,13 +1108,25 @@ fn run(
         .unwrap_or(-1);
     let in_windows = query_i64(
         &mut conn,
-        &format!("SELECT CAST(SUM(events) AS SIGNED) AS v FROM windows WHERE window_len_ms = {}", WINDOW_SECS * 1000),
+        &format!(
+            "SELECT CAST(SUM(events) AS SIGNED) AS v FROM windows WHERE window_len_ms = {}",
+            WINDOW_SECS * 1000
+        ),
     )?;
     let finals = query_i64(
         &mut conn,
-        &format!("SELECT COUNT(*) AS v FROM windows WHERE window_len_ms = {} AND is_final", WINDOW_SECS * 1000),
+        &format!(
+            "SELECT COUNT(*) AS v FROM windows WHERE window_len_ms = {} AND is_final",
+            WINDOW_SECS * 1000
+        ),
     )?;
-    let rows = query_i64(&mut conn, &format!("SELECT COUNT(*) AS v FROM windows WHERE window_len_ms = {}", WINDOW_SECS * 1000))?;
+    let rows = query_i64(
+        &mut conn,
+        &format!(
+            "SELECT COUNT(*) AS v FROM windows WHERE window_len_ms = {}",
+            WINDOW_SECS * 1000
+        ),
+    )?;
     println!("late_total={late}");
     println!("events_in_base_windows={in_windows}");
     println!("produced_minus_late={}", produced - late);

@@ -42,7 +42,11 @@ const BAR_EVENTS_PER_SECOND: f64 = 5_000_000.0;
 fn arg(name: &str, default: u64) -> Result<u64> {
     let args: Vec<String> = std::env::args().collect();
     match args.iter().position(|a| a == name) {
-        Some(i) => args.get(i + 1).context("missing value")?.parse().with_context(|| format!("bad {name}")),
+        Some(i) => args
+            .get(i + 1)
+            .context("missing value")?
+            .parse()
+            .with_context(|| format!("bad {name}")),
         None => Ok(default),
     }
 }
@@ -118,7 +122,10 @@ fn run_admit_insert(events: &[Event], drain_every: usize) -> RunStats {
 }
 
 fn best(runs: u64, mut f: impl FnMut() -> RunStats) -> RunStats {
-    (0..runs.max(1)).map(|_| f()).min_by_key(|s| s.total).expect("one run")
+    (0..runs.max(1))
+        .map(|_| f())
+        .min_by_key(|s| s.total)
+        .expect("one run")
 }
 
 fn report(name: &str, n: u64, s: &RunStats) -> f64 {
@@ -126,10 +133,22 @@ fn report(name: &str, n: u64, s: &RunStats) -> f64 {
     let inserting = s.total.saturating_sub(s.drain);
     println!("{name}_seconds={:.4}", s.total.as_secs_f64());
     println!("{name}_events_per_second={rate:.0}");
-    println!("{name}_ns_per_event={:.1}", s.total.as_nanos() as f64 / n as f64);
-    println!("{name}_insert_ns_per_event={:.1}", inserting.as_nanos() as f64 / n as f64);
-    println!("{name}_drain_rollup_ns_per_event={:.1}", s.drain.as_nanos() as f64 / n as f64);
-    println!("{name}_drain_share={:.3}", s.drain.as_secs_f64() / s.total.as_secs_f64());
+    println!(
+        "{name}_ns_per_event={:.1}",
+        s.total.as_nanos() as f64 / n as f64
+    );
+    println!(
+        "{name}_insert_ns_per_event={:.1}",
+        inserting.as_nanos() as f64 / n as f64
+    );
+    println!(
+        "{name}_drain_rollup_ns_per_event={:.1}",
+        s.drain.as_nanos() as f64 / n as f64
+    );
+    println!(
+        "{name}_drain_share={:.3}",
+        s.drain.as_secs_f64() / s.total.as_secs_f64()
+    );
     println!("{name}_base_windows={}", s.windows);
     println!("{name}_rollup_windows={}", s.rollups);
     println!("{name}_late={}", s.late);
@@ -146,7 +165,10 @@ fn main() -> Result<()> {
 
     let started = Instant::now();
     let events = generate(n, entities, per_second);
-    eprintln!("generated {n} events in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "generated {n} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     println!("events={n}");
     println!("entities={entities}");
     println!("event_time_records_per_second={per_second}");

@@ -51,7 +51,13 @@ pub struct EventGen {
 
 impl EventGen {
     /// Event time starts at `start_ms` and advances by one second every `per_second` records.
-    pub fn new(entities: u64, start_ms: i64, per_second: u64, jitter_ms: u64, late_ms: i64) -> Self {
+    pub fn new(
+        entities: u64,
+        start_ms: i64,
+        per_second: u64,
+        jitter_ms: u64,
+        late_ms: i64,
+    ) -> Self {
         EventGen {
             rng: Rng(0x9E37_79B9_7F4A_7C15),
             names: (0..entities.max(1)).map(entity).collect(),
@@ -78,7 +84,11 @@ impl EventGen {
         };
         // Half the records go to the busiest fifth of the entities.
         let entities = self.names.len() as u64;
-        let e = if rng.below(2) == 0 { rng.below(self.hot) } else { rng.below(entities) };
+        let e = if rng.below(2) == 0 {
+            rng.below(self.hot)
+        } else {
+            rng.below(entities)
+        };
         let (layer, name) = &self.names[e as usize];
         let bytes = 40 + rng.below(1_500 * 8);
         let with_latency = *layer == OsiLayer::L7 || rng.below(15) == 0;
