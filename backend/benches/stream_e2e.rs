@@ -517,12 +517,13 @@ fn ceiling(
     combined_secs: u64,
     event_rate: u64,
     tansu: u32,
+    batch_records: u64,
 ) -> Result<f64> {
     let topic = "bench.ceiling";
     create_topic(bootstrap, topic, partitions)?;
     let start_ms = now_ms() - 3_600_000;
     let mut events = EventGen::new(ENTITIES, start_ms, event_rate, 1_500, 30_000);
-    let (producer, delivered) = producer(bootstrap, 10_000)?;
+    let (producer, delivered) = producer(bootstrap, batch_records)?;
     let sent = AtomicU64::new(0);
     let never = AtomicBool::new(false);
 
@@ -851,6 +852,7 @@ fn run(
             ceiling_secs,
             event_rate,
             tansu.pid(),
+            batch_records,
         )?
     } else {
         0.0
