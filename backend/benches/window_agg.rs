@@ -60,6 +60,8 @@ fn generate(events: u64, entities: u64, per_second: u64) -> Vec<Event> {
 struct RunStats {
     total: Duration,
     drain: Duration,
+    /// Of `drain`, the roll-ups (made and dropped).
+    rollup: Duration,
     /// Base windows handed out by the drains, and roll-up windows made of them.
     windows: u64,
     rollups: u64,
@@ -71,9 +73,11 @@ fn drain(pending: &mut TumblingWindows, stats: &mut RunStats) {
     let started = Instant::now();
     let base: Vec<Window> = pending.drain();
     let mut n = 0;
+    let rolling = Instant::now();
     for len in ROLLUPS_MS {
         n += roll_up(&base, len).len() as u64;
     }
+    stats.rollup += rolling.elapsed();
     stats.windows += base.len() as u64;
     stats.rollups += n;
     std::hint::black_box(&base);
@@ -144,6 +148,10 @@ fn report(name: &str, n: u64, s: &RunStats) -> f64 {
     println!(
         "{name}_drain_rollup_ns_per_event={:.1}",
         s.drain.as_nanos() as f64 / n as f64
+    );
+    println!(
+        "{name}_rollup_ns_per_event={:.1}",
+        s.rollup.as_nanos() as f64 / n as f64
     );
     println!(
         "{name}_drain_share={:.3}",

@@ -286,9 +286,43 @@ impl TumblingWindows {
 }
 
 /// The same windows at a longer length: the roll-ups planners look at (1 min, 1 h), made by
-/// merging base windows, so that a roll-up is exactly the sum of its base windows.
+/// merging base windows, so that a roll-up is exactly the sum of its base windows. Sorted by
+/// (start, layer, entity), whatever the order of `windows`.
 pub fn roll_up(windows: &[Window], len_ms: i64) -> Vec<Window> {
-    // Hashed, then sorted once: cheaper than a tree of string keys, same order.
+    // The usual input is a drain: sorted by (start, layer, entity). Runs of it that fall into
+    // one roll-up window are then rolled up on their own, without a map and a sort, when each
+    // series appears once in the run (a batch that saw one base window).
+    let mut out = Vec::with_capacity(windows.len());
+    let mut rest = windows;
+    let mut last_start = None;
+    while let Some(first) = rest.first() {
+        let start = window_start(first.start_ms, len_ms);
+        if last_start.is_some_and(|s| s >= start) {
+            return roll_up_any(windows, len_ms);
+        }
+        last_start = Some(start);
+        let run = rest.iter().take_while(|w| window_start(w.start_ms, len_ms) == start).count();
+        let (chunk, tail) = rest.split_at(run);
+        rest = tail;
+        let one_each = chunk.windows(2).all(|p| (p[0].layer, p[0].entity.as_str()) < (p[1].layer, p[1].entity.as_str()));
+        if one_each {
+            out.extend(chunk.iter().map(|w| Window {
+                layer: w.layer,
+                entity: w.entity.clone(),
+                start_ms: start,
+                len_ms,
+                agg: w.agg.clone(),
+            }));
+        } else {
+            out.extend(roll_up_any(chunk, len_ms));
+        }
+    }
+    out
+}
+
+/// [`roll_up`] for input in any order: hashed, then sorted once (cheaper than a tree of string
+/// keys, same order).
+fn roll_up_any(windows: &[Window], len_ms: i64) -> Vec<Window> {
     let mut merged: HashMap<(i64, OsiLayer, &str), WindowAgg> = HashMap::with_capacity(windows.len());
     for w in windows {
         let start = window_start(w.start_ms, len_ms);
@@ -415,5 +449,11 @@ mod tests {
         let p = minutes[2].agg.latency.as_ref().and_then(|l| l.summary()).expect("latency");
         assert_eq!((p.count, p.min_ms, p.max_ms), (60, 1.0, 60.0));
         assert!((p.p50_ms - 30.0).abs() <= 1.0, "the median of 1..60 from merged sketches, not a mean of medians: {}", p.p50_ms);
+        let mut shuffled = base.clone();
+        shuffled.reverse();
+        shuffled.swap(0, 7);
+        assert_eq!(roll_up(&shuffled, 60_000), minutes, "the order of the base windows does not matter");
+        let one = roll_up(&base[..1], 60_000);
+        assert_eq!((one.len(), one[0].start_ms, one[0].len_ms, one[0].agg.clone()), (1, 0, 60_000, base[0].agg.clone()));
     }
 }
