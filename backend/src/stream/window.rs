@@ -201,12 +201,15 @@ type Bin = HashMap<SeriesKey, WindowAgg>;
 pub struct TumblingWindows {
     len_ms: i64,
     bins: BTreeMap<i64, Bin>,
+    /// Series in the largest bin handed out so far: a new bin starts with room for as many, so
+    /// that a batch does not rehash its way up from an empty map every time.
+    bin_capacity: usize,
 }
 
 impl TumblingWindows {
     /// `len_ms` must be positive (the configuration refuses anything else).
     pub fn new(len_ms: i64) -> Self {
-        TumblingWindows { len_ms: len_ms.max(1), bins: BTreeMap::new() }
+        TumblingWindows { len_ms: len_ms.max(1), bins: BTreeMap::new(), bin_capacity: 0 }
     }
 
     pub fn len_ms(&self) -> i64 {
@@ -219,7 +222,8 @@ impl TumblingWindows {
 
     /// As [`insert`](Self::insert), with the event time already taken out of the record.
     pub fn insert_at(&mut self, ts_ms: i64, e: &Event) {
-        let bin = self.bins.entry(window_start(ts_ms, self.len_ms)).or_default();
+        let capacity = self.bin_capacity;
+        let bin = self.bins.entry(window_start(ts_ms, self.len_ms)).or_insert_with(|| Bin::with_capacity(capacity));
         let probe = SeriesRef { layer: e.layer, entity: &e.entity };
         match bin.get_mut(&probe) {
             Some(agg) => agg.add(e),
@@ -251,19 +255,24 @@ impl TumblingWindows {
     pub fn close_until(&mut self, watermark_ms: i64) -> Vec<Window> {
         let open = self.bins.split_off(&(watermark_ms - self.len_ms + 1));
         let closed = std::mem::replace(&mut self.bins, open);
-        Self::flatten(self.len_ms, closed)
+        self.flatten(closed)
     }
 
     /// Removes and returns every window, open or not, oldest first.
     pub fn drain(&mut self) -> Vec<Window> {
-        Self::flatten(self.len_ms, std::mem::take(&mut self.bins))
+        let bins = std::mem::take(&mut self.bins);
+        self.flatten(bins)
     }
 
-    fn flatten(len_ms: i64, bins: BTreeMap<i64, Bin>) -> Vec<Window> {
-        let mut out = Vec::new();
+    fn flatten(&mut self, bins: BTreeMap<i64, Bin>) -> Vec<Window> {
+        let len_ms = self.len_ms;
+        let total = bins.values().map(HashMap::len).sum();
+        self.bin_capacity = bins.values().map(HashMap::len).max().unwrap_or(0).max(self.bin_capacity);
+        let mut out = Vec::with_capacity(total);
         for (start_ms, series) in bins {
             let mut series: Vec<_> = series.into_iter().collect();
-            series.sort_by(|a, b| a.0.cmp(&b.0));
+            // Keys are unique, so an unstable sort gives the same order.
+            series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             out.extend(series.into_iter().map(|(key, agg)| Window {
                 layer: key.layer,
                 entity: key.entity.into(),
@@ -277,13 +286,55 @@ impl TumblingWindows {
 }
 
 /// The same windows at a longer length: the roll-ups planners look at (1 min, 1 h), made by
-/// merging base windows, so that a roll-up is exactly the sum of its base windows.
+/// merging base windows, so that a roll-up is exactly the sum of its base windows. Sorted by
+/// (start, layer, entity), whatever the order of `windows`.
 pub fn roll_up(windows: &[Window], len_ms: i64) -> Vec<Window> {
-    let mut merged: BTreeMap<(i64, OsiLayer, &str), WindowAgg> = BTreeMap::new();
+    // The usual input is a drain: sorted by (start, layer, entity). Runs of it that fall into
+    // one roll-up window are then rolled up on their own, without a map and a sort, when each
+    // series appears once in the run (a batch that saw one base window).
+    let mut out = Vec::with_capacity(windows.len());
+    let mut rest = windows;
+    let mut last_start = None;
+    while let Some(first) = rest.first() {
+        let start = window_start(first.start_ms, len_ms);
+        if last_start.is_some_and(|s| s >= start) {
+            return roll_up_any(windows, len_ms);
+        }
+        last_start = Some(start);
+        let run = rest.iter().take_while(|w| window_start(w.start_ms, len_ms) == start).count();
+        let (chunk, tail) = rest.split_at(run);
+        rest = tail;
+        let one_each = chunk.windows(2).all(|p| (p[0].layer, p[0].entity.as_str()) < (p[1].layer, p[1].entity.as_str()));
+        if one_each {
+            out.extend(chunk.iter().map(|w| Window {
+                layer: w.layer,
+                entity: w.entity.clone(),
+                start_ms: start,
+                len_ms,
+                agg: w.agg.clone(),
+            }));
+        } else {
+            out.extend(roll_up_any(chunk, len_ms));
+        }
+    }
+    out
+}
+
+/// [`roll_up`] for input in any order: hashed, then sorted once (cheaper than a tree of string
+/// keys, same order).
+fn roll_up_any(windows: &[Window], len_ms: i64) -> Vec<Window> {
+    let mut merged: HashMap<(i64, OsiLayer, &str), WindowAgg> = HashMap::with_capacity(windows.len());
     for w in windows {
         let start = window_start(w.start_ms, len_ms);
-        merged.entry((start, w.layer, w.entity.as_str())).or_default().merge(&w.agg);
+        match merged.entry((start, w.layer, w.entity.as_str())) {
+            hashbrown::hash_map::Entry::Occupied(mut o) => o.get_mut().merge(&w.agg),
+            hashbrown::hash_map::Entry::Vacant(v) => {
+                v.insert(w.agg.clone());
+            }
+        }
     }
+    let mut merged: Vec<_> = merged.into_iter().collect();
+    merged.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     merged
         .into_iter()
         .map(|((start_ms, layer, entity), agg)| Window { layer, entity: entity.to_owned(), start_ms, len_ms, agg })
@@ -398,5 +449,11 @@ mod tests {
         let p = minutes[2].agg.latency.as_ref().and_then(|l| l.summary()).expect("latency");
         assert_eq!((p.count, p.min_ms, p.max_ms), (60, 1.0, 60.0));
         assert!((p.p50_ms - 30.0).abs() <= 1.0, "the median of 1..60 from merged sketches, not a mean of medians: {}", p.p50_ms);
+        let mut shuffled = base.clone();
+        shuffled.reverse();
+        shuffled.swap(0, 7);
+        assert_eq!(roll_up(&shuffled, 60_000), minutes, "the order of the base windows does not matter");
+        let one = roll_up(&base[..1], 60_000);
+        assert_eq!((one.len(), one[0].start_ms, one[0].len_ms, one[0].agg.clone()), (1, 0, 60_000, base[0].agg.clone()));
     }
 }

@@ -1,0 +1,198 @@
+//! Window aggregation in memory, one thread: decoded events into `TumblingWindows`, the way a
+//! partition actor takes them (without the Kafka record and the JSON). The bar: at least
+//! 5 million events per second per core.
+//!
+//! ```text
+//! cargo bench -p layercast --bench window_agg -- [--events 10000000] [--entities 5000]
+//!     [--per-second 20000] [--drain-every 20000] [--runs 3]
+//! ```
+//!
+//! The events are generated first (untimed): `--entities` series spread over L2, L3, L4 and L7
+//! (a fifth of the entities take half the records), event time advancing by `--per-second`
+//! records per second of event time, 10% of records up to 3 s behind the newest, 0.05% two
+//! minutes behind (late for the default watermark), 20% with a latency (L7 ones always).
+//!
+//! Two timed loops, best of `--runs` each:
+//! - `insert`: `TumblingWindows::insert` of every event;
+//! - `admit_insert`: `Watermark::admit` (default settings: 60 s out-of-orderness, 30 s grace)
+//!   and, for the records on time, `insert_at`, as the partition actor does per record.
+//!
+//! Both drain every `--drain-every` records as the actor flushes a batch: `drain()` of the
+//! pending windows and `roll_up` to 60 s and 3600 s (the time of these is also reported on
+//! its own). Output is `key=value` lines on stdout.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use layercast::config::EventTime;
+use layercast::store::offsets::Position;
+use layercast::stream::watermark::Watermark;
+use layercast::stream::window::{roll_up, TumblingWindows, Window};
+use layercast_shared::Event;
+
+#[path = "stream_events/mod.rs"]
+mod stream_events;
+use stream_events::EventGen;
+
+const WINDOW_MS: i64 = 10_000;
+const ROLLUPS_MS: [i64; 2] = [60_000, 3_600_000];
+const START_MS: i64 = 1_795_600_800_000;
+const BAR_EVENTS_PER_SECOND: f64 = 5_000_000.0;
+
+fn arg(name: &str, default: u64) -> Result<u64> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .context("missing value")?
+            .parse()
+            .with_context(|| format!("bad {name}")),
+        None => Ok(default),
+    }
+}
+
+fn generate(events: u64, entities: u64, per_second: u64) -> Vec<Event> {
+    let mut source = EventGen::new(entities, START_MS, per_second, 3_000, 120_000);
+    (0..events).map(|_| source.next_event()).collect()
+}
+
+#[derive(Default, Clone, Copy)]
+struct RunStats {
+    total: Duration,
+    drain: Duration,
+    /// Of `drain`, the roll-ups (made and dropped).
+    rollup: Duration,
+    /// Base windows handed out by the drains, and roll-up windows made of them.
+    windows: u64,
+    rollups: u64,
+    late: u64,
+}
+
+/// What the actor does with a batch: every pending window out, and its roll-ups.
+fn drain(pending: &mut TumblingWindows, stats: &mut RunStats) {
+    let started = Instant::now();
+    let base: Vec<Window> = pending.drain();
+    let mut n = 0;
+    let rolling = Instant::now();
+    for len in ROLLUPS_MS {
+        n += roll_up(&base, len).len() as u64;
+    }
+    stats.rollup += rolling.elapsed();
+    stats.windows += base.len() as u64;
+    stats.rollups += n;
+    std::hint::black_box(&base);
+    stats.drain += started.elapsed();
+}
+
+fn run_insert(events: &[Event], drain_every: usize) -> RunStats {
+    let mut stats = RunStats::default();
+    let mut pending = TumblingWindows::new(WINDOW_MS);
+    let started = Instant::now();
+    for chunk in events.chunks(drain_every) {
+        for e in chunk {
+            pending.insert(e);
+        }
+        drain(&mut pending, &mut stats);
+    }
+    stats.total = started.elapsed();
+    stats
+}
+
+fn run_admit_insert(events: &[Event], drain_every: usize) -> RunStats {
+    let time = EventTime {
+        len_ms: WINDOW_MS,
+        rollups_ms: ROLLUPS_MS.to_vec(),
+        out_of_order_ms: 60_000,
+        grace_ms: 30_000,
+        idle_timeout_ms: 60_000,
+    };
+    let mut clock = Watermark::resume(time, Position::default());
+    let mut stats = RunStats::default();
+    let mut pending = TumblingWindows::new(WINDOW_MS);
+    let started = Instant::now();
+    for chunk in events.chunks(drain_every) {
+        for e in chunk {
+            let ts_ms = e.ts.timestamp_millis();
+            if clock.admit(ts_ms) {
+                pending.insert_at(ts_ms, e);
+            } else {
+                stats.late += 1;
+            }
+        }
+        drain(&mut pending, &mut stats);
+    }
+    stats.total = started.elapsed();
+    stats
+}
+
+fn best(runs: u64, mut f: impl FnMut() -> RunStats) -> RunStats {
+    (0..runs.max(1))
+        .map(|_| f())
+        .min_by_key(|s| s.total)
+        .expect("one run")
+}
+
+fn report(name: &str, n: u64, s: &RunStats) -> f64 {
+    let rate = n as f64 / s.total.as_secs_f64();
+    let inserting = s.total.saturating_sub(s.drain);
+    println!("{name}_seconds={:.4}", s.total.as_secs_f64());
+    println!("{name}_events_per_second={rate:.0}");
+    println!(
+        "{name}_ns_per_event={:.1}",
+        s.total.as_nanos() as f64 / n as f64
+    );
+    println!(
+        "{name}_insert_ns_per_event={:.1}",
+        inserting.as_nanos() as f64 / n as f64
+    );
+    println!(
+        "{name}_drain_rollup_ns_per_event={:.1}",
+        s.drain.as_nanos() as f64 / n as f64
+    );
+    println!(
+        "{name}_rollup_ns_per_event={:.1}",
+        s.rollup.as_nanos() as f64 / n as f64
+    );
+    println!(
+        "{name}_drain_share={:.3}",
+        s.drain.as_secs_f64() / s.total.as_secs_f64()
+    );
+    println!("{name}_base_windows={}", s.windows);
+    println!("{name}_rollup_windows={}", s.rollups);
+    println!("{name}_late={}", s.late);
+    rate
+}
+
+fn main() -> Result<()> {
+    let n = arg("--events", 10_000_000)?;
+    let entities = arg("--entities", 5_000)?.max(1);
+    let per_second = arg("--per-second", 20_000)?.max(1);
+    let drain_every = arg("--drain-every", 20_000)?.max(1) as usize;
+    let runs = arg("--runs", 3)?;
+    let only = std::env::args().skip_while(|a| a != "--only").nth(1);
+
+    let started = Instant::now();
+    let events = generate(n, entities, per_second);
+    eprintln!(
+        "generated {n} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    println!("events={n}");
+    println!("entities={entities}");
+    println!("event_time_records_per_second={per_second}");
+    println!("drain_every={drain_every}");
+    println!("runs={runs}");
+
+    let mut failed = false;
+    if only.as_deref().is_none_or(|o| o == "insert") {
+        let s = best(runs, || run_insert(&events, drain_every));
+        failed |= report("insert", n, &s) < BAR_EVENTS_PER_SECOND;
+    }
+    if only.as_deref().is_none_or(|o| o == "admit_insert") {
+        let s = best(runs, || run_admit_insert(&events, drain_every));
+        failed |= report("admit_insert", n, &s) < BAR_EVENTS_PER_SECOND;
+    }
+    println!("bar_events_per_second={BAR_EVENTS_PER_SECOND:.0}");
+    println!("bar_met={}", !failed);
+    Ok(())
+}
