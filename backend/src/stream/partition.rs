@@ -79,6 +79,10 @@ pub struct PartitionActor {
     /// The offset after the last record taken into `pending`.
     next_offset: i64,
     last_record_at: Instant,
+    /// Time since `last_record_at` spent writing or waiting to retry a write: the actor took
+    /// no records then, so it does not count as the partition being idle (a database outage
+    /// must not look like a quiet link and push the watermark past records still to come).
+    stalled: Duration,
     /// Window deltas (base length) since the last durable write.
     pending: TumblingWindows,
     pending_records: usize,
@@ -129,6 +133,7 @@ struct InFlight {
     position: Position,
     close: Vec<(i64, i64)>,
     published: bool,
+    started: Instant,
 }
 
 fn wall_ms() -> i64 {
@@ -156,6 +161,7 @@ impl PartitionActor {
             durable: start,
             next_offset: start.next_offset,
             last_record_at: Instant::now(),
+            stalled: Duration::ZERO,
             pending_records: 0,
             late: HashMap::new(),
             late_records: Vec::new(),
@@ -207,6 +213,7 @@ impl PartitionActor {
         self.awaiting_seek = None;
         self.next_offset = record.offset + 1;
         self.last_record_at = Instant::now();
+        self.stalled = Duration::ZERO;
         let decoded = record
             .payload
             .as_deref()
@@ -275,7 +282,8 @@ impl PartitionActor {
         if ctx.waiting() {
             return;
         }
-        self.clock.idle(i64::try_from(self.last_record_at.elapsed().as_millis()).unwrap_or(i64::MAX));
+        let idle = self.last_record_at.elapsed().saturating_sub(self.stalled);
+        self.clock.idle(i64::try_from(idle.as_millis()).unwrap_or(i64::MAX));
         self.note_closes();
         self.metrics.open_windows.get_or_create(&self.label()).set(self.pending.open() as i64);
         if let Some(w) = self.clock.watermark_ms() {
@@ -334,7 +342,16 @@ impl PartitionActor {
             publish: publish.then(|| Publish { base_len_ms: self.time.len_ms, windows: touched.clone() }),
             node: self.node.clone(),
         };
-        let in_flight = InFlight { base, late, touched, late_records: late_records.len(), position, close, published: publish };
+        let in_flight = InFlight {
+            base,
+            late,
+            touched,
+            late_records: late_records.len(),
+            position,
+            close,
+            published: publish,
+            started: Instant::now(),
+        };
         let writer = self.writer.clone();
         let late_sink = self.late_sink.clone();
         let write = async move {
@@ -351,6 +368,7 @@ impl PartitionActor {
     }
 
     fn after_write(&mut self, result: Result<WriteOutcome, WriteFailure>, done: InFlight, ctx: &mut Context<Self>) {
+        self.stalled += done.started.elapsed();
         match result {
             Ok(outcome) => {
                 self.retry_after = RETRY_FIRST;
@@ -397,6 +415,7 @@ impl PartitionActor {
                     entry.1 = entry.1.max(d.last_event_ms);
                 }
                 self.touched.extend(done.touched);
+                self.stalled += self.retry_after;
                 ctx.wait(actix::fut::wrap_future(tokio::time::sleep(self.retry_after)));
                 self.retry_after = (self.retry_after * 2).min(RETRY_MAX);
             }
