@@ -27,8 +27,8 @@ pub enum BrokerError {
     CreateTopic { topic: String, reason: String },
 }
 
-/// Longest wait of a consumer's fetch for records, milliseconds (see `consumer_config`).
-const FETCH_WAIT_MAX_MS: &str = "20";
+/// Longest wait of the updates consumer's fetch, milliseconds (see `updates_consumer_config`).
+const UPDATES_FETCH_WAIT_MAX_MS: &str = "50";
 
 /// The broker LayerCast talks to: a real cluster, or librdkafka's in-process one, which must
 /// live as long as the clients using it.
@@ -86,12 +86,13 @@ impl Broker {
         self.config_with(&[])
     }
 
-    /// Settings every consumer starts from. Some brokers (tansu) hold every fetch for the
-    /// whole `fetch.wait.max.ms` even with records waiting: librdkafka's 500 ms would cap a
-    /// consumer near 100,000 records a second and delay every live update by half a second.
-    /// 20 ms costs a Kafka cluster a few idle fetches. A `kafka.client_options` entry wins.
-    pub fn consumer_config(&self) -> ClientConfig {
-        self.config_with(&[("fetch.wait.max.ms", FETCH_WAIT_MAX_MS)])
+    /// Settings of the consumer of the updates topic. Some brokers (tansu) hold every fetch
+    /// for the whole `fetch.wait.max.ms` even with records waiting, and librdkafka's 500 ms
+    /// would then add up to half a second to every live update. Not for the events consumer:
+    /// every short wait is another fetch, and three nodes fetching every 20 ms kept tansu
+    /// busy enough to slow the whole stream fivefold. A `kafka.client_options` entry wins.
+    pub fn updates_consumer_config(&self) -> ClientConfig {
+        self.config_with(&[("fetch.wait.max.ms", UPDATES_FETCH_WAIT_MAX_MS)])
     }
 
     fn config_with(&self, defaults: &[(&str, &str)]) -> ClientConfig {

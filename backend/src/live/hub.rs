@@ -168,7 +168,7 @@ impl Handler<Broadcast> for Hub {
 /// node needs all updates, and joining a group would delay the first ones by a rebalance.
 pub fn follow_updates(broker: &Broker, topic: &str, hub: Addr<Hub>) -> Result<(), KafkaError> {
     let consumer: StreamConsumer = broker
-        .consumer_config()
+        .updates_consumer_config()
         .set("group.id", "layercast-live")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

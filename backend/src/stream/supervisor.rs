@@ -208,7 +208,7 @@ pub fn start(
         metrics: settings.metrics.clone(),
     };
     let consumer: EventsConsumer = broker
-        .consumer_config()
+        .client_config()
         .set("group.id", &settings.group_id)
         .set("client.id", &settings.node)
         .set("enable.auto.commit", "false")
