@@ -90,7 +90,7 @@ impl Broker {
     /// for the whole `fetch.wait.max.ms` even with records waiting, and librdkafka's 500 ms
     /// would then add up to half a second to every live update. Not for the events consumer:
     /// every short wait is another fetch, and three nodes fetching every 20 ms kept tansu
-    /// busy enough to slow the whole stream fivefold. A `kafka.client_options` entry wins.
+    /// busy enough to slow the integration tests fourfold. A `kafka.client_options` entry wins.
     pub fn updates_consumer_config(&self) -> ClientConfig {
         self.config_with(&[("fetch.wait.max.ms", UPDATES_FETCH_WAIT_MAX_MS)])
     }
