@@ -42,14 +42,16 @@ struct SeriesDetectors {
 /// Detectors of every series a partition holds. Feed it the final windows of the base length,
 /// oldest first per series; a window at or before one already seen is ignored (a replay).
 pub struct LiveDetectors {
-    config: AnomalyConfig,
+    /// A fresh detector, cloned for every new series; `None` when the configuration is
+    /// invalid (then nothing is detected).
+    fresh: Option<AnomalyDetector>,
     len_ms: i64,
     series: HashMap<(OsiLayer, String), SeriesDetectors>,
 }
 
 impl LiveDetectors {
     pub fn new(config: AnomalyConfig, len_ms: i64) -> Self {
-        LiveDetectors { config, len_ms: len_ms.max(1), series: HashMap::new() }
+        LiveDetectors { fresh: AnomalyDetector::new(config).ok(), len_ms: len_ms.max(1), series: HashMap::new() }
     }
 
     pub fn series(&self) -> usize {
@@ -67,7 +69,7 @@ impl LiveDetectors {
         if w.end_ms - w.start_ms != self.len_ms {
             return Vec::new();
         }
-        let Ok(fresh) = AnomalyDetector::new(self.config) else { return Vec::new() };
+        let Some(fresh) = &self.fresh else { return Vec::new() };
         let key = (w.layer, w.entity.clone());
         let s = self.series.entry(key).or_insert_with(|| SeriesDetectors {
             last_start_ms: w.start_ms - self.len_ms,
@@ -96,7 +98,7 @@ impl LiveDetectors {
         points.push((Metric::BytesPerS, w.start_ms, w.bytes_per_s, s.bytes_per_s.push(w.start_ms, w.bytes_per_s)));
         points.push((Metric::Errors, w.start_ms, w.errors as f64, s.errors.push(w.start_ms, w.errors as f64)));
         if let Some(latency) = &w.latency {
-            let detector = s.latency_ms.get_or_insert_with(|| Box::new(fresh));
+            let detector = s.latency_ms.get_or_insert_with(|| Box::new(fresh.clone()));
             points.push((Metric::LatencyMs, w.start_ms, latency.mean_ms, detector.push(w.start_ms, latency.mean_ms)));
         }
         points

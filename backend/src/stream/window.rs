@@ -69,8 +69,9 @@ impl Latency {
 
     pub fn from_bytes(bytes: &[u8]) -> Option<Latency> {
         let sketch = DDSketch::from_java_bytes(bytes).ok()?;
-        // A sketch decoded with another accuracy would not merge with ours; rebuild it bin by
-        // bin is not possible, so such a row keeps its own value and stops merging.
+        // Merged into one of ours rather than used as decoded: only sketches of one
+        // configuration merge, and bytes of another (not written by LayerCast) give `None`,
+        // so the row's next write replaces them instead of failing every merge after it.
         let mut ours = Latency::new();
         ours.0.merge(&sketch).ok()?;
         Some(ours)
