@@ -10,7 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use bench_args::arg;
 use layercast::analysis::anomaly::{AnomalyConfig, AnomalyDetector};
 use layercast::analysis::{
     AlertRule, Condition, ForecastConfig, Forecaster, Observation, Op, RuleSet, SeriesKey, Signal,
@@ -18,23 +19,15 @@ use layercast::analysis::{
 };
 use layercast_shared::OsiLayer;
 
+#[path = "bench_args/mod.rs"]
+mod bench_args;
+
 const WINDOW_MS: i64 = 10_000;
 const DAY_MS: i64 = 86_400_000;
 const START_MS: i64 = 1_790_000_000_000;
 /// Capacity of the synthetic link, in the series' units.
 const CAPACITY: f64 = 700.0;
 
-fn arg(name: &str, default: u64) -> Result<u64> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => args
-            .get(i + 1)
-            .context("missing value")?
-            .parse()
-            .with_context(|| format!("bad {name}")),
-        None => Ok(default),
-    }
-}
 
 fn rule(id: &str, signal: Signal, op: Op, fire: f64, resolve: Option<f64>) -> AlertRule {
     AlertRule {

@@ -984,7 +984,7 @@ fn run(
         if cpu.is_none() && t >= warmup {
             cpu = Some(CpuWatch::start(watched.clone()));
         }
-        if samples.len() % 10 == 0 {
+        if samples.len().is_multiple_of(10) {
             eprintln!(
                 "  t={t:.0}s produced {} durable {}",
                 sent.load(Ordering::Relaxed),

@@ -23,13 +23,16 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use bench_args::arg;
 use layercast::config::EventTime;
 use layercast::store::offsets::Position;
 use layercast::stream::watermark::Watermark;
 use layercast::stream::window::{roll_up, TumblingWindows, Window};
 use layercast_shared::Event;
 
+#[path = "bench_args/mod.rs"]
+mod bench_args;
 #[path = "stream_events/mod.rs"]
 mod stream_events;
 use stream_events::EventGen;
@@ -39,17 +42,6 @@ const ROLLUPS_MS: [i64; 2] = [60_000, 3_600_000];
 const START_MS: i64 = 1_795_600_800_000;
 const BAR_EVENTS_PER_SECOND: f64 = 5_000_000.0;
 
-fn arg(name: &str, default: u64) -> Result<u64> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => args
-            .get(i + 1)
-            .context("missing value")?
-            .parse()
-            .with_context(|| format!("bad {name}")),
-        None => Ok(default),
-    }
-}
 
 fn generate(events: u64, entities: u64, per_second: u64) -> Vec<Event> {
     let mut source = EventGen::new(entities, START_MS, per_second, 3_000, 120_000);

@@ -51,7 +51,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let writers = {
         let (db, metrics) = (db.clone(), metrics.clone());
         // SQLite takes one writer at a time: more threads would only queue on its lock.
-        let writers = if db.kind() == "sqlite" { 1 } else { config.database.writers };
+        let writers = if matches!(db_url, store::DbUrl::Sqlite(_)) { 1 } else { config.database.writers };
         SyncArbiter::start(writers, move || Aggregator::new(db.clone(), metrics.clone()))
     };
     let hub = Hub::default().start();

@@ -13,6 +13,6 @@ pub use layer::{OsiLayer, UnknownLayer};
 pub use rest::{
     ApiErrorBody, ComponentHealth, Health, IngestErrorSample, IngestFile, IngestReport,
     LatencySummary, LateReport, LateSeries, LayerTotals, PartitionStatus, ReplayErrorSample, ReplayIncident, ReplayInput, ReplayReport, ReplayRunway,
-    SeriesWindow, WindowAnomaly,
+    SeriesWindow, WindowAnomaly, WindowMetric,
 };
 pub use ws::{ClientMsg, LayerWindow, ServerMsg, UpdateMsg, PROTOCOL_VERSION, UPDATE_VERSION};

@@ -111,14 +111,43 @@ pub struct LatencySummary {
 pub struct WindowAnomaly {
     pub layer: OsiLayer,
     pub entity: String,
-    /// `bytes_per_s`, `errors` or `latency_ms`.
-    pub metric: String,
+    pub metric: WindowMetric,
     pub start_ms: i64,
     pub end_ms: i64,
     /// The window's value of the metric.
     pub value: f64,
     /// 0 (usual) to 1; an anomaly is at least the detector's alert score.
     pub score: f64,
+}
+
+/// What of a window the anomaly detector watches; as JSON `bytes_per_s`, `errors`,
+/// `latency_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowMetric {
+    BytesPerS,
+    Errors,
+    LatencyMs,
+}
+
+impl WindowMetric {
+    pub const ALL: [WindowMetric; 3] = [WindowMetric::BytesPerS, WindowMetric::Errors, WindowMetric::LatencyMs];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowMetric::BytesPerS => "bytes_per_s",
+            WindowMetric::Errors => "errors",
+            WindowMetric::LatencyMs => "latency_ms",
+        }
+    }
+}
+
+impl std::str::FromStr for WindowMetric {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| format!("unknown window metric {s:?}"))
+    }
 }
 
 /// `GET /api/late`: records that came after their window had closed (later than the allowed

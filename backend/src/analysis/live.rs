@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use layercast_shared::{OsiLayer, SeriesWindow, WindowAnomaly};
+use layercast_shared::{OsiLayer, SeriesWindow, WindowAnomaly, WindowMetric as Metric};
 
 use super::anomaly::{AnomalyConfig, AnomalyDetector};
 
@@ -11,24 +11,6 @@ use super::anomaly::{AnomalyConfig, AnomalyDetector};
 /// for longer starts afresh (the detector relearns it) rather than walking through hours of
 /// zeros it would then call normal.
 const MAX_FILLED_WINDOWS: i64 = 360;
-
-/// The metrics watched on every series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Metric {
-    BytesPerS,
-    Errors,
-    LatencyMs,
-}
-
-impl Metric {
-    fn name(self) -> &'static str {
-        match self {
-            Metric::BytesPerS => "bytes_per_s",
-            Metric::Errors => "errors",
-            Metric::LatencyMs => "latency_ms",
-        }
-    }
-}
 
 /// The detectors of one series. Latency's is made on the first window that has latency: most
 /// layers never measure one, and a detector is a few kilobytes.
@@ -107,7 +89,7 @@ impl LiveDetectors {
             .map(|(metric, start_ms, value, p)| WindowAnomaly {
                 layer: w.layer,
                 entity: w.entity.clone(),
-                metric: metric.name().into(),
+                metric,
                 start_ms,
                 end_ms: start_ms + self.len_ms,
                 value,
@@ -159,7 +141,7 @@ mod tests {
         assert!(d.observe(&window(720 * LEN, 1_003_000)).is_empty(), "usual traffic");
         let found = d.observe(&window(721 * LEN, 60_000_000));
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!((found[0].metric.as_str(), found[0].start_ms), ("bytes_per_s", 721 * LEN));
+        assert_eq!((found[0].metric, found[0].start_ms), (Metric::BytesPerS, 721 * LEN));
         assert!(found[0].score >= 0.5);
     }
 
@@ -182,7 +164,7 @@ mod tests {
         // found when the series speaks next (an empty window has no row to close).
         let found = d.observe(&window(731 * LEN, 1_000_000));
         let first = found.first().expect("the silence is flagged");
-        assert_eq!((first.metric.as_str(), first.start_ms, first.value), ("bytes_per_s", 720 * LEN, 0.0));
+        assert_eq!((first.metric, first.start_ms, first.value), (Metric::BytesPerS, 720 * LEN, 0.0));
         // After days of silence the detector relearns: nothing is flagged while warming.
         assert!(d.observe(&window(100_000 * LEN, 90_000_000)).is_empty());
     }

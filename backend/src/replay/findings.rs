@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, SecondsFormat};
-use layercast_shared::{OsiLayer, ReplayIncident, ReplayRunway};
+use layercast_shared::{OsiLayer, ReplayIncident, ReplayRunway, WindowMetric as Metric};
 
 use crate::analysis::anomaly::{AnomalyConfig, AnomalyDetector};
 use crate::analysis::{
@@ -103,37 +103,17 @@ impl Sink for WindowSink {
     }
 }
 
-/// The metrics the anomaly detector watches on every series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Metric {
-    Errors,
-    LatencyMs,
-    BytesPerS,
-}
+/// The metrics the anomaly detector watches on every series, in the order their incidents are
+/// listed for one instant.
+const METRICS: [Metric; 3] = [Metric::Errors, Metric::LatencyMs, Metric::BytesPerS];
 
-impl Metric {
-    const ALL: [Metric; 3] = [Metric::Errors, Metric::LatencyMs, Metric::BytesPerS];
-
-    fn name(self) -> &'static str {
-        match self {
-            Metric::Errors => "errors",
-            Metric::LatencyMs => "latency_ms",
-            Metric::BytesPerS => "bytes_per_s",
-        }
-    }
-
-    /// The value of a window; `None` when the window says nothing of it (no latency
-    /// measured). Counts of an absent window are 0: no measurement, no traffic.
-    fn value(self, w: Option<&Window>, window_ms: i64) -> Option<f64> {
-        match self {
-            Metric::Errors => Some(w.map_or(0.0, |w| w.errors as f64)),
-            Metric::LatencyMs => {
-                w.filter(|w| w.latency_count > 0).map(|w| w.latency_sum_ms / w.latency_count as f64)
-            }
-            Metric::BytesPerS => {
-                Some(w.map_or(0.0, |w| w.bytes as f64) * MS_PER_S as f64 / window_ms as f64)
-            }
-        }
+/// The value of a window; `None` when the window says nothing of it (no latency measured).
+/// Counts of an absent window are 0: no measurement, no traffic.
+fn metric_value(metric: Metric, w: Option<&Window>, window_ms: i64) -> Option<f64> {
+    match metric {
+        Metric::Errors => Some(w.map_or(0.0, |w| w.errors as f64)),
+        Metric::LatencyMs => w.filter(|w| w.latency_count > 0).map(|w| w.latency_sum_ms / w.latency_count as f64),
+        Metric::BytesPerS => Some(w.map_or(0.0, |w| w.bytes as f64) * MS_PER_S as f64 / window_ms as f64),
     }
 }
 
@@ -164,16 +144,16 @@ pub fn find(
     for ((layer, entity), windows) in &series {
         let Some(&last) = windows.keys().next_back() else { continue };
         let starts = timeline(windows, last.min(last_complete), window_ms);
-        for metric in Metric::ALL {
+        for metric in METRICS {
             let Ok(mut detector) = AnomalyDetector::new(*anomaly) else { continue };
             for &start in &starts {
-                if let Some(value) = metric.value(windows.get(&start), window_ms) {
+                if let Some(value) = metric_value(metric, windows.get(&start), window_ms) {
                     let point = detector.push(start, value);
                     if point.alert {
                         incidents.push(ReplayIncident {
                             layer: *layer,
                             entity: entity.clone(),
-                            metric: metric.name().into(),
+                            metric: metric.as_str().into(),
                             at: rfc3339(start),
                             at_ms: start,
                             value,
@@ -186,7 +166,7 @@ pub fn find(
         for capacity in capacities.iter().filter(|c| c.layer == *layer && c.entity == *entity) {
             let Ok(mut forecaster) = Forecaster::new(ForecastConfig::default()) else { continue };
             for &start in &starts {
-                if let Some(v) = Metric::BytesPerS.value(windows.get(&start), window_ms) {
+                if let Some(v) = metric_value(Metric::BytesPerS, windows.get(&start), window_ms) {
                     forecaster.push(start, v);
                 }
             }
@@ -215,7 +195,7 @@ pub fn find(
         ReplayRunway {
             layer: *layer,
             entity: entity.clone(),
-            metric: Metric::BytesPerS.name().into(),
+            metric: Metric::BytesPerS.as_str().into(),
             capacity: *capacity,
             state: state.into(),
             days_until_full: days,

@@ -24,7 +24,7 @@ pub fn upsert(conn: &mut DbConn, found: &[WindowAnomaly]) -> QueryResult<()> {
         diesel::sql_query(sql)
             .bind::<Text, _>(a.layer.as_str())
             .bind::<Text, _>(&a.entity)
-            .bind::<Text, _>(&a.metric)
+            .bind::<Text, _>(a.metric.as_str())
             .bind::<BigInt, _>(a.start_ms)
             .bind::<BigInt, _>(a.end_ms - a.start_ms)
             .bind::<Double, _>(a.value)
@@ -59,7 +59,15 @@ pub fn list(conn: &mut DbConn, layer: Option<OsiLayer>, from_ms: i64, to_ms: i64
     Ok(rows
         .into_iter()
         .filter_map(|(layer, entity, metric, start_ms, len_ms, value, score)| {
-            Some(WindowAnomaly { layer: layer.parse().ok()?, entity, metric, start_ms, end_ms: start_ms + len_ms, value, score })
+            Some(WindowAnomaly {
+                layer: layer.parse().ok()?,
+                entity,
+                metric: metric.parse().ok()?,
+                start_ms,
+                end_ms: start_ms + len_ms,
+                value,
+                score,
+            })
         })
         .collect())
 }
@@ -68,6 +76,7 @@ pub fn list(conn: &mut DbConn, layer: Option<OsiLayer>, from_ms: i64, to_ms: i64
 mod tests {
     use super::*;
     use crate::store::db::test_support::sqlite_db;
+    use layercast_shared::WindowMetric;
 
     #[test]
     fn a_repeated_detection_is_one_row_and_lists_newest_first() {
@@ -76,7 +85,7 @@ mod tests {
         let at = |start_ms: i64, score: f64| WindowAnomaly {
             layer: OsiLayer::L7,
             entity: "svc".into(),
-            metric: "latency_ms".into(),
+            metric: WindowMetric::LatencyMs,
             start_ms,
             end_ms: start_ms + 10_000,
             value: 900.0,

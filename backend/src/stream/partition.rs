@@ -356,7 +356,10 @@ impl PartitionActor {
         let late_sink = self.late_sink.clone();
         let write = async move {
             if !late_records.is_empty() {
-                late_sink.deliver(late_records).await.map_err(|e| e.to_string())?;
+                late_sink
+                    .deliver(late_records)
+                    .await
+                    .map_err(|e| WriteFailure::Other(format!("late records not delivered: {e}")))?;
             }
             match writer.send(batch).await {
                 Ok(Ok(outcome)) => Ok(outcome),
@@ -476,12 +479,6 @@ enum WriteFailure {
     Store(StoreError),
     #[error("{0}")]
     Other(String),
-}
-
-impl From<String> for WriteFailure {
-    fn from(reason: String) -> Self {
-        WriteFailure::Other(format!("late records not delivered: {reason}"))
-    }
 }
 
 impl Actor for PartitionActor {

@@ -49,7 +49,7 @@ pub fn AnomalyList() -> impl IntoView {
                                     <td>{hms_utc(a.start_ms)}</td>
                                     <td>{a.layer.as_str()}</td>
                                     <td>{a.entity}</td>
-                                    <td>{a.metric}</td>
+                                    <td>{a.metric.as_str()}</td>
                                     <td class="num">{format!("{:.1}", a.value)}</td>
                                     <td class="num">{format!("{:.2}", a.score)}</td>
                                 </tr>
