@@ -25,41 +25,32 @@ pub struct WriteBatch {
     pub partition: i32,
     /// The partition's stored offset when the partition actor began this batch.
     pub expected_offset: i64,
-    /// Where the partition stands after the batch: the offset after its last record, and the
-    /// event-time clock at that point.
+    /// Where the partition stands after the batch: the offset after its last record, the first
+    /// record not yet durable, and the event-time clock.
     pub position: Position,
-    /// `false` for a batch that only reads back values to publish: nothing changed since the
-    /// last write, so there is nothing to make durable (and an unchanged offset row would not
-    /// count as updated on MySQL, which the fence would take for a lost partition).
-    pub advance: bool,
-    /// Increments of every window the batch touched, base windows and roll-ups alike.
-    pub windows: Vec<Window>,
-    pub late: Vec<LateDrop>,
-    /// Per window length, the last window start the watermark has closed.
-    pub close: Vec<(i64, i64)>,
-    /// When the watermark passed the windows of `close` (wall clock, ms).
+    /// Base windows the watermark closed: their whole, final values.
+    pub closed: Vec<Window>,
+    /// When the watermark passed the windows of `closed` (wall clock, ms).
     pub closed_at_ms: i64,
-    /// Read back these windows (provisional values) and the layer totals of the base length:
-    /// set at most once a second, because a read-back per write would double the queries.
-    pub publish: Option<Publish>,
+    /// Base windows still open whose values changed: provisional, replaced by the next write.
+    pub open: Vec<Window>,
+    /// What `closed` adds to the roll-ups.
+    pub rollups: Vec<Window>,
+    /// Per roll-up length, the last roll-up window start whose base windows have all closed.
+    pub close: Vec<(i64, i64)>,
+    pub late: Vec<LateDrop>,
     /// The node writing, kept with the offset to show who owned the partition last.
     pub node: String,
 }
 
-#[derive(Debug, Default)]
-pub struct Publish {
-    pub base_len_ms: i64,
-    pub windows: Vec<(OsiLayer, String, i64, i64)>,
-}
-
-/// What a durable batch changed, to be published.
+/// What a durable batch changed, to be published, besides the windows the batch carried.
 #[derive(Debug, Default)]
 pub struct WriteOutcome {
-    /// Windows that closed with this batch: their final values.
+    /// Roll-up windows that closed with this batch: their final values.
     pub finals: Vec<SeriesWindow>,
-    /// The current values of the windows asked for in `publish`.
+    /// The current values of the other roll-up windows the batch added to.
     pub provisional: Vec<SeriesWindow>,
-    /// Layer totals of the base windows touched or closed.
+    /// Layer totals of the base windows written.
     pub layers: Vec<LayerWindow>,
 }
 
@@ -131,11 +122,10 @@ impl Aggregator {
     }
 
     fn write(conn: &mut DbConn, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
-        let closed: Vec<WindowRow> = if !batch.advance {
-            Vec::new()
-        } else {
-            write_transaction(conn, |conn| {
-            windows::apply(conn, batch.partition, &batch.windows)?;
+        let closed = write_transaction(conn, |conn| {
+            windows::put(conn, batch.partition, &batch.closed, Some(batch.closed_at_ms))?;
+            windows::put(conn, batch.partition, &batch.open, None)?;
+            windows::apply(conn, batch.partition, &batch.rollups)?;
             late::add(conn, &batch.late)?;
             let mut closed = Vec::new();
             for &(len_ms, last_start) in &batch.close {
@@ -143,33 +133,25 @@ impl Aggregator {
             }
             offsets::advance(conn, &batch.topic, batch.partition, batch.expected_offset, batch.position, &batch.node)?;
             Ok(closed)
-        })?
-        };
+        })?;
         let mut outcome = WriteOutcome::default();
-        let Some(publish) = &batch.publish else {
-            outcome.finals = closed.into_iter().filter_map(WindowRow::into_series_window).collect();
-            return Ok(outcome);
-        };
-        let mut keys: BTreeSet<(OsiLayer, i64)> = publish
-            .windows
+        let keys: BTreeSet<(OsiLayer, String, i64, i64)> = closed
             .iter()
-            .filter(|w| w.3 == publish.base_len_ms)
-            .map(|(layer, _, start, _)| (*layer, *start))
+            .filter_map(|r| Some((r.layer.parse().ok()?, r.entity.clone(), r.window_start, r.window_len_ms)))
             .collect();
-        for r in closed.iter().filter(|r| r.window_len_ms == publish.base_len_ms) {
-            if let Ok(layer) = r.layer.parse() {
-                keys.insert((layer, r.window_start));
-            }
-        }
         outcome.finals = closed.into_iter().filter_map(WindowRow::into_series_window).collect();
-        // A window that closed in this batch is published as final only.
-        let provisional = windows::rows_of(conn, &publish.windows)?;
-        outcome.provisional = provisional
-            .into_iter()
-            .filter(|r| !r.is_final)
-            .filter_map(WindowRow::into_series_window)
+        // Roll-ups are sums over what the partition wrote, so their values come from the rows.
+        let touched: Vec<(OsiLayer, String, i64, i64)> = batch
+            .rollups
+            .iter()
+            .map(|w| (w.layer, w.entity.clone(), w.start_ms, w.len_ms))
+            .filter(|k| !keys.contains(k))
             .collect();
-        outcome.layers = windows::layer_totals(conn, publish.base_len_ms, &keys)?;
+        outcome.provisional = windows::rows_of(conn, &touched)?.into_iter().filter_map(WindowRow::into_series_window).collect();
+        let layer_keys: BTreeSet<(OsiLayer, i64)> = batch.closed.iter().chain(&batch.open).map(|w| (w.layer, w.start_ms)).collect();
+        if let Some(len_ms) = batch.closed.iter().chain(&batch.open).map(|w| w.len_ms).next() {
+            outcome.layers = windows::layer_totals(conn, len_ms, &layer_keys)?;
+        }
         Ok(outcome)
     }
 }

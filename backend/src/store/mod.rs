@@ -12,5 +12,5 @@ pub mod retention;
 pub mod schema;
 pub mod windows;
 
-pub use aggregator::{Aggregator, LoadHistory, Publish, WriteAnomalies, WriteBatch, WriteOutcome};
+pub use aggregator::{Aggregator, LoadHistory, WriteAnomalies, WriteBatch, WriteOutcome};
 pub use db::{Db, DbConn, DbUrl, StoreError};

@@ -8,7 +8,12 @@ use super::{DbConn, StoreError};
 /// Where a partition stands in the database: its next offset and its event-time clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Position {
+    /// The offset after the last record the partition has taken.
     pub next_offset: i64,
+    /// The first record not yet durable: the oldest record of a window still open in memory
+    /// (`next_offset` when none is open). A new owner replays from here; the Kafka commit
+    /// never passes it.
+    pub replay_from: i64,
     /// Highest event time among the records before `next_offset`.
     pub max_event_ms: Option<i64>,
     pub watermark_ms: Option<i64>,
@@ -35,9 +40,14 @@ pub fn resume(conn: &mut DbConn, topic: &str, partition: i32, owner: &str) -> Qu
     po::table
         .filter(po::topic.eq(topic))
         .filter(po::partition_id.eq(partition))
-        .select((po::next_offset, po::max_event_ms, po::watermark_ms))
+        .select((po::next_offset, po::replay_from, po::max_event_ms, po::watermark_ms))
         .first(conn)
-        .map(|(next_offset, max_event_ms, watermark_ms)| Position { next_offset, max_event_ms, watermark_ms })
+        .map(|(next_offset, replay_from, max_event_ms, watermark_ms): (i64, Option<i64>, _, _)| Position {
+            next_offset,
+            replay_from: replay_from.unwrap_or(next_offset).min(next_offset),
+            max_event_ms,
+            watermark_ms,
+        })
 }
 
 /// A partition's row, as the API shows it.
@@ -84,6 +94,7 @@ pub fn advance(
     let changed = diesel::update(target)
         .set((
             po::next_offset.eq(next.next_offset),
+            po::replay_from.eq(Some(next.replay_from)),
             po::owner.eq(owner),
             po::max_event_ms.eq(next.max_event_ms),
             po::watermark_ms.eq(next.watermark_ms),
@@ -111,7 +122,7 @@ mod tests {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
         assert_eq!(resume_offset(&mut conn, "t", 0, "a").expect("resume"), 0);
-        let at = |next_offset| Position { next_offset, max_event_ms: Some(5_000), watermark_ms: Some(4_000) };
+        let at = |next_offset| Position { next_offset, replay_from: next_offset - 3, max_event_ms: Some(5_000), watermark_ms: Some(4_000) };
         advance(&mut conn, "t", 0, 0, at(10), "a").expect("first writer");
         let err = advance(&mut conn, "t", 0, 0, at(7), "b").expect_err("second writer");
         assert!(matches!(err, StoreError::FenceLost { found: Some(10), .. }), "{err}");

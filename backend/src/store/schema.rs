@@ -30,6 +30,7 @@ diesel::table! {
         owner -> Text,
         max_event_ms -> Nullable<BigInt>,
         watermark_ms -> Nullable<BigInt>,
+        replay_from -> Nullable<BigInt>,
     }
 }
 

@@ -4,12 +4,12 @@ use std::collections::{BTreeSet, HashMap};
 
 use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::sql_types::{BigInt, Binary, Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Binary, Bool, Integer, Nullable, Text};
 use layercast_shared::{LayerWindow, OsiLayer, SeriesWindow};
 
 use super::schema::windows;
 use super::DbConn;
-use crate::stream::window::{Latency, Window};
+use crate::stream::window::{Latency, Window, WindowAgg};
 
 /// Rows per INSERT statement: 14 binds a row keeps us far below SQLite's 32,766 and MySQL's
 /// 65,535 placeholders, while one round trip still carries many rows.
@@ -42,14 +42,8 @@ fn to_u64(v: i64) -> u64 {
 
 impl WindowRow {
     /// `None` for a row whose layer is not one of ours (written by hand into the table).
-    pub fn into_series_window(self) -> Option<SeriesWindow> {
-        let secs = (self.window_len_ms.max(1)) as f64 / 1000.0;
-        let latency = self.latency_sketch.as_deref().and_then(Latency::from_bytes).and_then(|l| l.summary());
-        Some(SeriesWindow {
-            layer: self.layer.parse().ok()?,
-            entity: self.entity,
-            start_ms: self.window_start,
-            end_ms: self.window_start + self.window_len_ms,
+    pub fn into_window(self) -> Option<Window> {
+        let agg = WindowAgg {
             events: to_u64(self.events),
             bytes: to_u64(self.bytes),
             packets: to_u64(self.packets),
@@ -58,12 +52,14 @@ impl WindowRow {
             errors: to_u64(self.errors),
             bytes_min: to_u64(self.bytes_min),
             bytes_max: to_u64(self.bytes_max),
-            bytes_per_s: self.bytes as f64 / secs,
-            events_per_s: self.events as f64 / secs,
-            latency,
-            is_final: self.is_final,
-            closed_at_ms: self.closed_at_ms,
-        })
+            latency: self.latency_sketch.as_deref().and_then(Latency::from_bytes).map(Box::new),
+        };
+        Some(Window { layer: self.layer.parse().ok()?, entity: self.entity, start_ms: self.window_start, len_ms: self.window_len_ms, agg })
+    }
+
+    pub fn into_series_window(self) -> Option<SeriesWindow> {
+        let (is_final, closed_at_ms) = (self.is_final, self.closed_at_ms);
+        Some(self.into_window()?.to_series_window(is_final, closed_at_ms))
     }
 }
 
@@ -102,11 +98,11 @@ fn key_of(w: &Window) -> Key<'_> {
     (w.layer.as_str(), w.entity.as_str(), w.start_ms, w.len_ms)
 }
 
-/// Adds the windows' aggregates (increments since the last write) to their rows, creating the
-/// rows that do not exist yet. Sums add and extremes keep the extreme in SQL; latency sketches
-/// cannot merge in SQL, so the stored ones are read (locked, on MySQL) and merged here. Call
-/// it inside the transaction that also advances the partition offset: the fence on the offset
-/// is what makes a retried batch impossible to apply twice.
+/// Adds the windows' aggregates (increments) to their rows, creating the rows that do not
+/// exist yet: how closed base windows reach their roll-ups. Sums add and extremes keep the
+/// extreme in SQL; latency sketches cannot merge in SQL, so the stored ones are read (locked,
+/// on MySQL) and merged here. Call it inside the transaction that also advances the partition
+/// offset: the fence on the offset is what makes a retried batch impossible to apply twice.
 pub fn apply(conn: &mut DbConn, partition: i32, deltas: &[Window]) -> QueryResult<()> {
     for chunk in deltas.chunks(UPSERT_CHUNK) {
         let with_latency: Vec<&Window> = chunk.iter().filter(|w| w.agg.latency.is_some()).collect();
@@ -126,33 +122,63 @@ pub fn apply(conn: &mut DbConn, partition: i32, deltas: &[Window]) -> QueryResul
                 Some(merged.to_bytes())
             })
             .collect();
-        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-        let head = "INSERT INTO windows (layer, entity, window_start, window_len_ms, partition_id, events, bytes, packets, \
-                    connections, requests, errors, bytes_min, bytes_max, latency_sketch) VALUES ";
-        let sums = ["events", "bytes", "packets", "connections", "requests", "errors"];
-        match conn {
-            DbConn::Mysql(c) => {
-                let add: Vec<String> = sums.iter().map(|f| format!("{f} = {f} + VALUES({f})")).collect();
-                let sql = format!(
-                    "{head}{values} ON DUPLICATE KEY UPDATE {}, bytes_min = LEAST(bytes_min, VALUES(bytes_min)), \
-                     bytes_max = GREATEST(bytes_max, VALUES(bytes_max)), \
-                     latency_sketch = COALESCE(VALUES(latency_sketch), latency_sketch), partition_id = VALUES(partition_id)",
-                    add.join(", ")
-                );
-                bind_windows(diesel::sql_query(sql).into_boxed(), partition, chunk, &sketches).execute(c)?;
-            }
-            DbConn::Sqlite(c) => {
-                let add: Vec<String> = sums.iter().map(|f| format!("{f} = {f} + excluded.{f}")).collect();
-                let sql = format!(
-                    "{head}{values} ON CONFLICT (layer, entity, window_start, window_len_ms) DO UPDATE SET {}, \
-                     bytes_min = min(bytes_min, excluded.bytes_min), bytes_max = max(bytes_max, excluded.bytes_max), \
-                     latency_sketch = COALESCE(excluded.latency_sketch, latency_sketch), partition_id = excluded.partition_id",
-                    add.join(", ")
-                );
-                bind_windows(diesel::sql_query(sql).into_boxed(), partition, chunk, &sketches).execute(c)?;
-            }
-        }
+        upsert(conn, partition, chunk, &sketches, Upsert::Add)?;
     }
+    Ok(())
+}
+
+/// Writes whole windows, replacing what their rows held: the final values of base windows,
+/// kept in the partition actor's memory until they closed, or the provisional values of
+/// windows still open. Idempotent, so a replay after a takeover writes the same rows again.
+pub fn put(conn: &mut DbConn, partition: i32, whole: &[Window], closed_at_ms: Option<i64>) -> QueryResult<()> {
+    for chunk in whole.chunks(UPSERT_CHUNK) {
+        let sketches: Vec<Option<Vec<u8>>> = chunk.iter().map(|w| w.agg.latency.as_ref().map(|l| l.to_bytes())).collect();
+        upsert(conn, partition, chunk, &sketches, Upsert::Put { closed_at_ms })?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Upsert {
+    /// Add to the stored row.
+    Add,
+    /// Replace the stored row; final when `closed_at_ms` is set.
+    Put { closed_at_ms: Option<i64> },
+}
+
+fn upsert(conn: &mut DbConn, partition: i32, chunk: &[Window], sketches: &[Option<Vec<u8>>], how: Upsert) -> QueryResult<()> {
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+    let head = "INSERT INTO windows (layer, entity, window_start, window_len_ms, partition_id, events, bytes, packets, \
+                connections, requests, errors, bytes_min, bytes_max, latency_sketch, is_final, closed_at_ms) VALUES ";
+    let sums = ["events", "bytes", "packets", "connections", "requests", "errors"];
+    let mysql = matches!(conn, DbConn::Mysql(_));
+    let new = |f: &str| if mysql { format!("VALUES({f})") } else { format!("excluded.{f}") };
+    let (least, greatest) = if mysql { ("LEAST", "GREATEST") } else { ("min", "max") };
+    let set: Vec<String> = match how {
+        Upsert::Add => {
+            let mut set: Vec<String> = sums.iter().map(|f| format!("{f} = {f} + {}", new(f))).collect();
+            set.push(format!("bytes_min = {least}(bytes_min, {})", new("bytes_min")));
+            set.push(format!("bytes_max = {greatest}(bytes_max, {})", new("bytes_max")));
+            set.push(format!("latency_sketch = COALESCE({}, latency_sketch)", new("latency_sketch")));
+            set
+        }
+        Upsert::Put { .. } => sums
+            .iter()
+            .chain(&["bytes_min", "bytes_max", "latency_sketch", "is_final", "closed_at_ms"])
+            .map(|f| format!("{f} = {}", new(f)))
+            .collect(),
+    };
+    let on_conflict =
+        if mysql { "ON DUPLICATE KEY UPDATE".to_owned() } else { "ON CONFLICT (layer, entity, window_start, window_len_ms) DO UPDATE SET".to_owned() };
+    let sql = format!("{head}{values} {on_conflict} {}, partition_id = {}", set.join(", "), new("partition_id"));
+    let closed_at_ms = match how {
+        Upsert::Add => None,
+        Upsert::Put { closed_at_ms } => closed_at_ms,
+    };
+    match conn {
+        DbConn::Mysql(c) => bind_windows(diesel::sql_query(sql).into_boxed(), partition, chunk, sketches, closed_at_ms).execute(c)?,
+        DbConn::Sqlite(c) => bind_windows(diesel::sql_query(sql).into_boxed(), partition, chunk, sketches, closed_at_ms).execute(c)?,
+    };
     Ok(())
 }
 
@@ -220,9 +246,11 @@ fn bind_windows<'a, DB>(
     partition: i32,
     chunk: &'a [Window],
     sketches: &'a [Option<Vec<u8>>],
+    closed_at_ms: Option<i64>,
 ) -> BoxedSqlQuery<'a, DB, SqlQuery>
 where
     DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<Bool>
         + diesel::sql_types::HasSqlType<Text>
         + diesel::sql_types::HasSqlType<BigInt>
         + diesel::sql_types::HasSqlType<Integer>
@@ -230,6 +258,8 @@ where
     &'a str: diesel::serialize::ToSql<Text, DB>,
     i64: diesel::serialize::ToSql<BigInt, DB>,
     i32: diesel::serialize::ToSql<Integer, DB>,
+    bool: diesel::serialize::ToSql<Bool, DB>,
+    Option<i64>: diesel::serialize::ToSql<Nullable<BigInt>, DB>,
     Option<&'a [u8]>: diesel::serialize::ToSql<Nullable<Binary>, DB>,
 {
     for (w, sketch) in chunk.iter().zip(sketches) {
@@ -250,7 +280,9 @@ where
             .bind::<BigInt, _>(to_i64(a.errors))
             .bind::<BigInt, _>(to_i64(bytes_min))
             .bind::<BigInt, _>(to_i64(a.bytes_max))
-            .bind::<Nullable<Binary>, _>(sketch.as_deref());
+            .bind::<Nullable<Binary>, _>(sketch.as_deref())
+            .bind::<Bool, _>(closed_at_ms.is_some())
+            .bind::<Nullable<BigInt>, _>(closed_at_ms);
     }
     query
 }
@@ -405,7 +437,6 @@ pub fn total_events(conn: &mut DbConn, len_ms: i64) -> QueryResult<u64> {
 mod tests {
     use super::*;
     use crate::store::db::test_support::sqlite_db;
-    use crate::stream::window::WindowAgg;
 
     fn delta(layer: OsiLayer, entity: &str, start_ms: i64, events: u64, bytes: u64) -> Window {
         let agg = WindowAgg { events, bytes, bytes_min: bytes / events.max(1), bytes_max: bytes, ..WindowAgg::default() };

@@ -1,32 +1,30 @@
 //! One actor per assigned partition of the events topic.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use layercast_shared::{EventMsg, OsiLayer};
+use layercast_shared::{EventMsg, OsiLayer, SeriesWindow};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::outputs::{LateRecord, LateSink, UpdatePublisher};
 use super::supervisor::{Committer, Control};
 use super::watermark::Watermark;
-use super::window::{roll_up, TumblingWindows, Window};
+use super::window::{roll_up, window_start, TumblingWindows, Window};
 use crate::analysis::anomaly::AnomalyConfig;
 use crate::analysis::live::LiveDetectors;
 use crate::config::EventTime;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::late::LateDrop;
 use crate::store::offsets::Position;
-use crate::store::{Aggregator, LoadHistory, Publish, StoreError, WriteAnomalies, WriteBatch, WriteOutcome};
+use crate::store::{Aggregator, LoadHistory, StoreError, WriteAnomalies, WriteBatch, WriteOutcome};
 
-/// How often pending window deltas are written, at the latest. Short, because it is also how
-/// long a planner waits to see a record on the dashboard.
-const FLUSH_EVERY: Duration = Duration::from_millis(250);
-/// Provisional values of open windows go out at most this often.
-const PUBLISH_EVERY: Duration = Duration::from_secs(1);
-/// Records after which a batch is written without waiting for the tick.
-const MAX_BATCH_RECORDS: usize = 20_000;
+/// How often the actor looks at its clock: idleness, windows due to close, writes due.
+const TICK_EVERY: Duration = Duration::from_millis(250);
+/// Between window closes, what changed (provisional values of open windows, late records,
+/// the position) is written and published this often.
+const WRITE_EVERY: Duration = Duration::from_secs(1);
 /// Records queued in the mailbox before the supervisor's `send` waits: the backpressure that
 /// keeps a slow database from filling memory.
 const MAILBOX_CAPACITY: usize = 1_024;
@@ -65,33 +63,34 @@ enum Taken {
 #[rtype(result = "()")]
 pub struct FlushAndStop;
 
-/// Window key as the store reads it back: (layer, entity, start, length).
-type WindowKey = (OsiLayer, String, i64, i64);
-
 pub struct PartitionActor {
     topic: String,
     partition: i32,
     node: String,
     time: EventTime,
     clock: Watermark,
-    /// The position stored with the windows in the database: where the pending batch begins.
+    /// The position stored with the windows in the database.
     durable: Position,
-    /// The offset after the last record taken into `pending`.
+    /// The offset after the last record taken.
     next_offset: i64,
+    /// Records before this offset were taken by an earlier owner (or an earlier actor of this
+    /// node): replayed to rebuild the windows still open then. Those that fall into windows
+    /// already closed are in the database and are skipped without a word.
+    replayed_until: i64,
     last_record_at: Instant,
     /// Time since `last_record_at` spent writing or waiting to retry a write: the actor took
     /// no records then, so it does not count as the partition being idle (a database outage
     /// must not look like a quiet link and push the watermark past records still to come).
     stalled: Duration,
-    /// Window deltas (base length) since the last durable write.
-    pending: TumblingWindows,
-    pending_records: usize,
+    /// The open base windows, whole: they are written final once, when they close.
+    open: TumblingWindows,
+    /// Per open base window (by start), the offset of its first record: the oldest of them is
+    /// where a new owner has to replay from.
+    first_offset: BTreeMap<i64, i64>,
     /// Late records since the last durable write, per series, and the records themselves.
     late: HashMap<(OsiLayer, String), (u64, i64)>,
     late_records: Vec<LateRecord>,
-    /// Windows written since their values were last published.
-    touched: Vec<WindowKey>,
-    last_publish: Option<Instant>,
+    last_write: Instant,
     /// Per window length, the newest window start made final in the database.
     closed_through: HashMap<i64, i64>,
     /// When the watermark first closed a window that is not yet final in the database.
@@ -124,15 +123,17 @@ pub struct PartitionDeps {
     pub metrics: Arc<Metrics>,
 }
 
-/// What a batch in flight carries back when its write fails, to be tried again.
+/// What a batch in flight carries back: to publish when it is durable, to take back when it
+/// failed.
 struct InFlight {
-    base: Vec<Window>,
+    closed: Vec<Window>,
+    open: Vec<Window>,
     late: Vec<LateDrop>,
-    touched: Vec<WindowKey>,
     late_records: usize,
     position: Position,
+    closed_at_ms: i64,
+    /// (length, newest start) made final, the base length included.
     close: Vec<(i64, i64)>,
-    published: bool,
     started: Instant,
 }
 
@@ -141,33 +142,27 @@ fn wall_ms() -> i64 {
 }
 
 impl PartitionActor {
-    /// `after_seek`: the consumer was just sought to `start.next_offset`.
+    /// `after_seek`: the consumer was just sought to `start.replay_from`.
     pub fn new(partition: i32, start: Position, after_seek: bool, deps: PartitionDeps) -> Self {
         let clock = Watermark::resume(deps.event_time.clone(), start);
         let len_ms = deps.event_time.len_ms;
-        let mut closed_through = HashMap::new();
-        for len in std::iter::once(deps.event_time.len_ms).chain(deps.event_time.rollups_ms.iter().copied()) {
-            if let Some(t) = clock.closed_through(len) {
-                closed_through.insert(len, t);
-            }
-        }
-        PartitionActor {
+        let mut actor = PartitionActor {
             topic: deps.topic,
             partition,
             node: deps.node,
-            pending: TumblingWindows::new(deps.event_time.len_ms),
+            open: TumblingWindows::new(len_ms),
             time: deps.event_time,
             clock,
             durable: start,
-            next_offset: start.next_offset,
+            next_offset: start.replay_from,
+            replayed_until: start.next_offset,
             last_record_at: Instant::now(),
             stalled: Duration::ZERO,
-            pending_records: 0,
+            first_offset: BTreeMap::new(),
             late: HashMap::new(),
             late_records: Vec::new(),
-            touched: Vec::new(),
-            last_publish: None,
-            closed_through,
+            last_write: Instant::now(),
+            closed_through: HashMap::new(),
             close_due_since: None,
             retry_after: RETRY_FIRST,
             detectors: LiveDetectors::new(AnomalyConfig::default(), len_ms),
@@ -179,20 +174,28 @@ impl PartitionActor {
             late_sink: deps.late,
             control: deps.control,
             metrics: deps.metrics,
-        }
+        };
+        actor.closed_through = actor.closes_of(actor.clock.closed_through(len_ms)).into_iter().collect();
+        actor
     }
 
     fn label(&self) -> PartitionLabel {
         PartitionLabel { partition: self.partition }
     }
 
-    fn lengths(&self) -> impl Iterator<Item = i64> + '_ {
-        std::iter::once(self.time.len_ms).chain(self.time.rollups_ms.iter().copied())
+    /// Per window length, the newest window made final once the base windows through
+    /// `base_through` are: a roll-up is final when the last base window in it is.
+    fn closes_of(&self, base_through: Option<i64>) -> Vec<(i64, i64)> {
+        let Some(through) = base_through else { return Vec::new() };
+        let base = self.time.len_ms;
+        std::iter::once((base, through))
+            .chain(self.time.rollups_ms.iter().map(|&len| (len, window_start(through + base - len, len))))
+            .collect()
     }
 
     fn take(&mut self, record: Record) -> Taken {
-        // Records before our position were already made durable (they arrive again after a
-        // seek, or from a prefetch of the previous owner's position).
+        // Records before our position were already taken (they arrive again after a seek, or
+        // from a prefetch of the previous owner's position).
         if record.offset < self.next_offset {
             return Taken::Duplicate;
         }
@@ -219,16 +222,17 @@ impl PartitionActor {
             .as_deref()
             .ok_or_else(|| "empty payload".to_owned())
             .and_then(|p| serde_json::from_slice::<EventMsg>(p).map_err(|e| e.to_string()));
+        let replayed = record.offset < self.replayed_until;
         match decoded {
             Ok(msg) => {
                 let e = msg.event;
                 let ts_ms = e.ts.timestamp_millis();
                 if self.clock.admit(ts_ms) {
-                    self.pending.insert_at(ts_ms, &e);
-                    self.pending_records += 1;
+                    let start = self.open.insert_at(ts_ms, &e);
+                    self.first_offset.entry(start).or_insert(record.offset);
                     self.metrics.events.inc();
                     self.note_closes();
-                } else {
+                } else if !replayed {
                     self.metrics.late_records.inc();
                     let entry = self.late.entry((e.layer, e.entity)).or_insert((0, ts_ms));
                     entry.0 += 1;
@@ -243,6 +247,8 @@ impl PartitionActor {
                     });
                 }
             }
+            // A malformed record was logged when it was first taken.
+            Err(_) if replayed => {}
             Err(reason) => {
                 self.malformed += 1;
                 self.metrics.malformed_records.inc();
@@ -252,28 +258,23 @@ impl PartitionActor {
         Taken::Yes
     }
 
-    /// The windows the watermark has closed that the database does not yet have as final.
-    fn due_closes(&self) -> Vec<(i64, i64)> {
-        self.lengths()
-            .filter_map(|len| {
-                let through = self.clock.closed_through(len)?;
-                (self.closed_through.get(&len) != Some(&through)).then_some((len, through))
-            })
-            .collect()
+    /// The base windows the watermark has closed that the database does not yet have as final.
+    fn close_due(&self) -> Option<i64> {
+        let len = self.time.len_ms;
+        let through = self.clock.closed_through(len)?;
+        (self.closed_through.get(&len) != Some(&through)).then_some(through)
     }
 
     /// Remembers when a window first became due to close: the start of its close delay.
     fn note_closes(&mut self) {
-        let len = self.time.len_ms;
-        let due = self.clock.closed_through(len).is_some_and(|t| self.closed_through.get(&len) != Some(&t));
-        if due && self.close_due_since.is_none() {
+        if self.close_due_since.is_none() && self.close_due().is_some() {
             self.close_due_since = Some((Instant::now(), wall_ms()));
         }
     }
 
-    /// Writes the pending deltas and the new position in one transaction; the actor takes no
-    /// other message until the write has answered (`ctx.wait`), so its mailbox fills and the
-    /// supervisor's `send` waits: that is the backpressure on the consumer.
+    /// Writes what is due in one transaction; the actor takes no other message until the
+    /// write has answered (`ctx.wait`), so its mailbox fills and the supervisor's `send`
+    /// waits: that is the backpressure on the consumer.
     fn flush(&mut self, ctx: &mut Context<Self>) {
         // actix's `run_interval` fires every missed tick at once after a long wait, without
         // looking at `ctx.wait`: a second write from the same position would then race the
@@ -285,86 +286,82 @@ impl PartitionActor {
         let idle = self.last_record_at.elapsed().saturating_sub(self.stalled);
         self.clock.idle(i64::try_from(idle.as_millis()).unwrap_or(i64::MAX));
         self.note_closes();
-        self.metrics.open_windows.get_or_create(&self.label()).set(self.pending.open() as i64);
+        self.metrics.open_windows.get_or_create(&self.label()).set(self.open.open() as i64);
         if let Some(w) = self.clock.watermark_ms() {
             self.metrics.watermark_ms.get_or_create(&self.label()).set(w);
         }
-        if let Some(write) = self.write_pending() {
-            ctx.wait(write);
+        let due = self.close_due().is_some() || self.last_write.elapsed() >= WRITE_EVERY;
+        if due {
+            if let Some(write) = self.write_pending() {
+                ctx.wait(write);
+            }
         }
     }
 
-    fn publish_due(&self) -> bool {
-        self.last_publish.is_none_or(|t| t.elapsed() >= PUBLISH_EVERY)
-    }
-
-    /// The write of everything pending, or `None` when the database already has it all.
+    /// The write of everything due, or `None` when the database already has it all.
     fn write_pending(&mut self) -> Option<impl ActorFuture<Self, Output = ()> + 'static> {
-        let position = self.clock.position(self.next_offset);
-        let close = self.due_closes();
-        let advance = position != self.durable || !close.is_empty();
-        let publish = !close.is_empty() || (self.publish_due() && (advance || !self.touched.is_empty()));
-        if !advance && !publish {
+        let base = self.time.len_ms;
+        let through = self.close_due();
+        let closed = through.map(|t| self.open.close_until(t + base)).unwrap_or_default();
+        // Written with every write, so the rows reflect every record before the stored
+        // position: whole, final or provisional.
+        let open = self.open.take_changed();
+        // Records come in offset order but not in event-time order: the oldest record still
+        // open may sit in any open window, not only in the oldest.
+        let still_open = through.map_or(i64::MIN, |t| t + 1);
+        let replay_from = self.first_offset.range(still_open..).map(|(_, o)| *o).min().unwrap_or(self.next_offset);
+        let position = self.clock.position(self.next_offset, replay_from);
+        self.last_write = Instant::now();
+        if position == self.durable && closed.is_empty() && open.is_empty() && self.late.is_empty() {
             return None;
         }
-        let base = self.pending.drain();
-        self.pending_records = 0;
-        let mut windows = base.clone();
-        for len in self.time.rollups_ms.clone() {
-            windows.extend(roll_up(&base, len));
+        let close: Vec<(i64, i64)> =
+            self.closes_of(through).into_iter().filter(|(len, t)| self.closed_through.get(len) != Some(t)).collect();
+        let mut rollups = Vec::new();
+        for &len in &self.time.rollups_ms {
+            rollups.extend(roll_up(&closed, len));
         }
-        self.touched.extend(windows.iter().map(|w| (w.layer, w.entity.clone(), w.start_ms, w.len_ms)));
-        let touched = if publish {
-            let mut all = std::mem::take(&mut self.touched);
-            // A window written by several batches since the last publication is read once.
-            all.sort_unstable();
-            all.dedup();
-            all
-        } else {
-            Vec::new()
-        };
         let late: Vec<LateDrop> = self
             .late
             .drain()
             .map(|((layer, entity), (dropped, last_event_ms))| LateDrop { layer, entity, dropped, last_event_ms })
             .collect();
         let late_records = self.late_records.clone();
+        let closed_at_ms = self.close_due_since.map_or_else(wall_ms, |(_, ms)| ms);
+        let rollup_close: Vec<(i64, i64)> = close.iter().copied().filter(|(len, _)| *len != base).collect();
         let batch = WriteBatch {
             topic: self.topic.clone(),
             partition: self.partition,
             expected_offset: self.durable.next_offset,
             position,
-            advance,
-            windows,
+            closed: closed.clone(),
+            closed_at_ms,
+            open: open.clone(),
+            rollups,
+            close: rollup_close,
             late: late.clone(),
-            close: close.clone(),
-            closed_at_ms: self.close_due_since.map_or_else(wall_ms, |(_, ms)| ms),
-            publish: publish.then(|| Publish { base_len_ms: self.time.len_ms, windows: touched.clone() }),
             node: self.node.clone(),
         };
         let in_flight = InFlight {
-            base,
+            closed,
+            open,
             late,
-            touched,
             late_records: late_records.len(),
             position,
+            closed_at_ms,
             close,
-            published: publish,
             started: Instant::now(),
         };
         let writer = self.writer.clone();
         let late_sink = self.late_sink.clone();
         let write = async move {
             if !late_records.is_empty() {
-                late_sink
-                    .deliver(late_records)
-                    .await
-                    .map_err(|e| WriteFailure::Other(format!("late records not delivered: {e}")))?;
+                late_sink.deliver(late_records).await.map_err(WriteFailure::LateDelivery)?;
             }
             match writer.send(batch).await {
                 Ok(Ok(outcome)) => Ok(outcome),
                 Ok(Err(e)) => Err(WriteFailure::Store(e)),
-                Err(e) => Err(WriteFailure::Other(e.to_string())),
+                Err(e) => Err(WriteFailure::Writer(e)),
             }
         };
         Some(write.into_actor(self).map(move |result, act, ctx| act.after_write(result, in_flight, ctx)))
@@ -380,23 +377,24 @@ impl PartitionActor {
                 for (len, through) in &done.close {
                     self.closed_through.insert(*len, *through);
                 }
-                if !done.close.is_empty() {
+                if let Some(&(_, through)) = done.close.first() {
+                    self.first_offset = self.first_offset.split_off(&(through + 1));
                     if let Some((since, _)) = self.close_due_since.take() {
                         self.metrics.window_close_delay_seconds.observe(since.elapsed().as_secs_f64());
                     }
                     // Windows may have become due while this write was in flight.
                     self.note_closes();
                 }
-                if done.published {
-                    self.last_publish = Some(Instant::now());
-                }
                 self.metrics.durable_offset.get_or_create(&self.label()).set(done.position.next_offset);
-                self.committer.commit(self.partition, done.position.next_offset);
-                self.detect(&outcome.finals, ctx);
-                let mut series = outcome.finals;
-                series.extend(outcome.provisional);
-                if !series.is_empty() || !outcome.layers.is_empty() {
-                    self.updates.publish(outcome.layers, series);
+                self.committer.commit(self.partition, done.position.replay_from);
+                let mut finals: Vec<SeriesWindow> =
+                    done.closed.iter().map(|w| w.to_series_window(true, Some(done.closed_at_ms))).collect();
+                self.detect(&finals, ctx);
+                finals.extend(outcome.finals);
+                finals.extend(done.open.iter().map(|w| w.to_series_window(false, None)));
+                finals.extend(outcome.provisional);
+                if !finals.is_empty() || !outcome.layers.is_empty() {
+                    self.updates.publish(outcome.layers, finals);
                 }
             }
             Err(WriteFailure::Store(e)) if !e.is_retryable() => {
@@ -408,16 +406,17 @@ impl PartitionActor {
             }
             Err(failed) => {
                 tracing::warn!(partition = self.partition, reason = %failed, retry_in = ?self.retry_after, "window write failed; taking no records until it is retried");
-                for w in done.base {
-                    self.pending_records += usize::try_from(w.agg.events).unwrap_or(usize::MAX);
-                    self.pending.restore(w);
+                for w in done.closed {
+                    self.open.restore(w);
+                }
+                for w in &done.open {
+                    self.open.mark_changed(w);
                 }
                 for d in done.late {
                     let entry = self.late.entry((d.layer, d.entity)).or_insert((0, d.last_event_ms));
                     entry.0 += d.dropped;
                     entry.1 = entry.1.max(d.last_event_ms);
                 }
-                self.touched.extend(done.touched);
                 self.stalled += self.retry_after;
                 ctx.wait(actix::fut::wrap_future(tokio::time::sleep(self.retry_after)));
                 self.retry_after = (self.retry_after * 2).min(RETRY_MAX);
@@ -429,8 +428,8 @@ impl PartitionActor {
 impl PartitionActor {
     /// Feeds the windows that just closed to the detectors; what they find is written (an
     /// upsert on the window's key, so a replay rewrites the same rows) and then published.
-    fn detect(&mut self, finals: &[layercast_shared::SeriesWindow], ctx: &mut Context<Self>) {
-        let mut ordered: Vec<&layercast_shared::SeriesWindow> = finals.iter().collect();
+    fn detect(&mut self, finals: &[SeriesWindow], ctx: &mut Context<Self>) {
+        let mut ordered: Vec<&SeriesWindow> = finals.iter().collect();
         ordered.sort_by_key(|w| w.start_ms);
         let found: Vec<_> = ordered.into_iter().flat_map(|w| self.detectors.observe(w)).collect();
         if found.is_empty() {
@@ -477,8 +476,10 @@ impl PartitionActor {
 enum WriteFailure {
     #[error(transparent)]
     Store(StoreError),
-    #[error("{0}")]
-    Other(String),
+    #[error("late records not delivered: {0}")]
+    LateDelivery(rdkafka::error::KafkaError),
+    #[error("the writer is gone: {0}")]
+    Writer(actix::MailboxError),
 }
 
 impl Actor for PartitionActor {
@@ -487,7 +488,7 @@ impl Actor for PartitionActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
         self.warm_detectors(ctx);
-        ctx.run_interval(FLUSH_EVERY, |act, ctx| act.flush(ctx));
+        ctx.run_interval(TICK_EVERY, |act, ctx| act.flush(ctx));
         tracing::info!(partition = self.partition, offset = self.next_offset, watermark = ?self.clock.watermark_ms(), "partition actor started");
     }
 
@@ -505,15 +506,15 @@ impl Handler<Record> for PartitionActor {
             Taken::Yes => {
                 // A window that just closed is written at once: its close delay is what the
                 // dashboard's final values wait for.
-                if self.pending_records >= MAX_BATCH_RECORDS || self.close_due_since.is_some() {
+                if self.close_due_since.is_some() {
                     self.flush(ctx);
                 }
             }
             Taken::Duplicate => {}
             Taken::Gap { got } => {
                 tracing::warn!(partition = self.partition, expected = self.next_offset, got, "consumer is past our position, resynchronising");
-                // What is pending is dropped with the actor: the offset it would have advanced
-                // stays in the database, and the resync replays from there.
+                // The open windows are dropped with the actor: the resync replays them from the
+                // position in the database.
                 let _ = self.control.send(Control::Resync { partition: self.partition });
                 ctx.stop();
             }

@@ -70,13 +70,17 @@ pub struct RebalanceContext {
 
 impl ClientContext for RebalanceContext {
     /// librdkafka's statistics: the log end offset and lag of every assigned partition of the
-    /// events topic (-1 where it does not know yet).
+    /// events topic (-1 where nothing is known yet).
     fn stats(&self, statistics: Statistics) {
         let Some(topic) = statistics.topics.get(&self.topic) else { return };
         for p in topic.partitions.values().filter(|p| p.partition >= 0 && p.fetch_state == "active") {
             let label = PartitionLabel { partition: p.partition };
             self.metrics.log_end_offset.get_or_create(&label).set(p.hi_offset);
-            self.metrics.consumer_lag.get_or_create(&label).set(p.consumer_lag);
+            // The committed offset trails by the open windows (it is where a new owner would
+            // replay from), so lag counts from the stored position: what is not taken yet.
+            let taken = self.metrics.durable_offset.get_or_create(&label).get();
+            let lag = if taken > 0 && p.hi_offset >= 0 { (p.hi_offset - taken).max(0) } else { p.consumer_lag };
+            self.metrics.consumer_lag.get_or_create(&label).set(lag);
         }
     }
 }
@@ -102,7 +106,7 @@ impl ConsumerContext for RebalanceContext {
                         .and_then(|mut c| Ok(offsets::resume(&mut c, &self.topic, partition, &self.node)?));
                     let offset = match stored {
                         Ok(position) => {
-                            let offset = Offset::Offset(position.next_offset);
+                            let offset = Offset::Offset(position.replay_from);
                             if let Err(e) = tpl.set_partition_offset(&topic, partition, offset) {
                                 tracing::error!(partition, error = %e, "cannot set the resume offset");
                             }
@@ -383,7 +387,7 @@ impl Supervisor {
                 return;
             }
         };
-        let offset = Offset::Offset(position.next_offset);
+        let offset = Offset::Offset(position.replay_from);
         let seek = self.deps.consumer.seek(&self.deps.settings.events_topic, partition, offset, SEEK_TIMEOUT);
         if let Err(e) = seek {
             tracing::warn!(partition, error = %e, "seek failed; the partition may have moved");

@@ -72,8 +72,8 @@ impl Watermark {
     }
 
     /// The position to store with an offset.
-    pub fn position(&self, next_offset: i64) -> Position {
-        Position { next_offset, max_event_ms: self.max_event_ms, watermark_ms: self.watermark_ms }
+    pub fn position(&self, next_offset: i64, replay_from: i64) -> Position {
+        Position { next_offset, replay_from, max_event_ms: self.max_event_ms, watermark_ms: self.watermark_ms }
     }
 }
 
@@ -136,7 +136,7 @@ mod tests {
         c.idle(1_000_000);
         assert_eq!(c.watermark_ms(), None, "no event time to advance from");
         assert!(c.admit(50_000));
-        let stored = c.position(42);
+        let stored = c.position(42, 40);
         let resumed = Watermark::resume(c.time.clone(), stored);
         assert_eq!((resumed.watermark_ms(), resumed.max_event_ms()), (Some(45_000), Some(50_000)));
     }

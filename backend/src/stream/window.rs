@@ -1,10 +1,10 @@
 //! Tumbling event-time windows per (layer, entity): pure state, no clock and no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
 use hashbrown::{Equivalent, HashMap};
-use layercast_shared::{Event, LatencySummary, OsiLayer};
+use layercast_shared::{Event, LatencySummary, OsiLayer, SeriesWindow};
 use sketches_ddsketch::{Config, DDSketch};
 
 /// The start of the window `ts_ms` falls in. Windows are aligned to the Unix epoch, so every
@@ -194,7 +194,15 @@ pub struct Window {
     pub agg: WindowAgg,
 }
 
-type Bin = HashMap<SeriesKey, WindowAgg>;
+/// A series' aggregates in one window, and whether they changed since they were last
+/// handed out as provisional values.
+#[derive(Debug, Default)]
+struct Slot {
+    agg: WindowAgg,
+    changed: bool,
+}
+
+type Bin = HashMap<SeriesKey, Slot>;
 
 /// Bins keyed by window start, each holding every series seen in it. A record may arrive out
 /// of order: it lands in the window of its own event time, whichever that is.
@@ -202,6 +210,10 @@ type Bin = HashMap<SeriesKey, WindowAgg>;
 pub struct TumblingWindows {
     len_ms: i64,
     bins: BTreeMap<i64, Bin>,
+    /// Bins with a slot changed since [`take_changed`](Self::take_changed), and the last one
+    /// marked, which spares the set a lookup for the common run of records in one window.
+    changed_bins: BTreeSet<i64>,
+    last_marked: Option<i64>,
     /// Series in the largest bin handed out so far: a new bin starts with room for as many, so
     /// that a batch does not rehash its way up from an empty map every time.
     bin_capacity: usize,
@@ -210,7 +222,13 @@ pub struct TumblingWindows {
 impl TumblingWindows {
     /// `len_ms` must be positive (the configuration refuses anything else).
     pub fn new(len_ms: i64) -> Self {
-        TumblingWindows { len_ms: len_ms.max(1), bins: BTreeMap::new(), bin_capacity: 0 }
+        TumblingWindows {
+            len_ms: len_ms.max(1),
+            bins: BTreeMap::new(),
+            changed_bins: BTreeSet::new(),
+            last_marked: None,
+            bin_capacity: 0,
+        }
     }
 
     pub fn len_ms(&self) -> i64 {
@@ -222,34 +240,78 @@ impl TumblingWindows {
     }
 
     /// As [`insert`](Self::insert), with the event time already taken out of the record.
-    pub fn insert_at(&mut self, ts_ms: i64, e: &Event) {
+    /// Returns the start of the window the record went into.
+    pub fn insert_at(&mut self, ts_ms: i64, e: &Event) -> i64 {
         let capacity = self.bin_capacity;
-        let bin = self.bins.entry(window_start(ts_ms, self.len_ms)).or_insert_with(|| Bin::with_capacity(capacity));
+        let start = window_start(ts_ms, self.len_ms);
+        if self.last_marked != Some(start) {
+            self.changed_bins.insert(start);
+            self.last_marked = Some(start);
+        }
+        let bin = self.bins.entry(start).or_insert_with(|| Bin::with_capacity(capacity));
         let probe = SeriesRef { layer: e.layer, entity: &e.entity };
         match bin.get_mut(&probe) {
-            Some(agg) => agg.add(e),
+            Some(slot) => {
+                slot.agg.add(e);
+                slot.changed = true;
+            }
             None => {
                 let mut agg = WindowAgg::default();
                 agg.add(e);
-                bin.insert(SeriesKey { layer: e.layer, entity: e.entity.as_str().into() }, agg);
+                bin.insert(SeriesKey { layer: e.layer, entity: e.entity.as_str().into() }, Slot { agg, changed: true });
             }
         }
+        start
     }
 
     /// Adds aggregates taken out earlier back in (a write that failed and will be retried).
     pub fn restore(&mut self, window: Window) {
         let bin = self.bins.entry(window_start(window.start_ms, self.len_ms)).or_default();
         let key = SeriesKey { layer: window.layer, entity: window.entity.into() };
-        bin.entry(key).or_default().merge(&window.agg);
+        bin.entry(key).or_default().agg.merge(&window.agg);
     }
 
-    /// Series windows holding deltas (one per window and series).
+    /// Hands the series window out again with the next [`take_changed`](Self::take_changed)
+    /// (its provisional value was not written).
+    pub fn mark_changed(&mut self, window: &Window) {
+        let start = window_start(window.start_ms, self.len_ms);
+        let probe = SeriesRef { layer: window.layer, entity: &window.entity };
+        if let Some(slot) = self.bins.get_mut(&start).and_then(|bin| bin.get_mut(&probe)) {
+            slot.changed = true;
+            self.changed_bins.insert(start);
+        }
+    }
+
+    /// Series windows held (one per window and series).
     pub fn open(&self) -> usize {
         self.bins.values().map(HashMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.bins.is_empty()
+    }
+
+    /// The start of the oldest window held.
+    pub fn oldest(&self) -> Option<i64> {
+        self.bins.keys().next().copied()
+    }
+
+    /// Copies of the series windows that changed since the last call, oldest first: the
+    /// provisional values of windows still filling.
+    pub fn take_changed(&mut self) -> Vec<Window> {
+        let len_ms = self.len_ms;
+        let mut out = Vec::new();
+        self.last_marked = None;
+        for start_ms in std::mem::take(&mut self.changed_bins) {
+            let Some(bin) = self.bins.get_mut(&start_ms) else { continue };
+            let first = out.len();
+            for (key, slot) in bin.iter_mut().filter(|(_, slot)| slot.changed) {
+                slot.changed = false;
+                out.push(Window { layer: key.layer, entity: key.entity.as_ref().into(), start_ms, len_ms, agg: slot.agg.clone() });
+            }
+            out[first..].sort_unstable_by(|a, b| (a.layer, &a.entity).cmp(&(b.layer, &b.entity)));
+        }
+        out
     }
 
     /// Removes and returns every window that ends at or before `watermark_ms`, oldest first.
@@ -271,18 +333,50 @@ impl TumblingWindows {
         self.bin_capacity = bins.values().map(HashMap::len).max().unwrap_or(0).max(self.bin_capacity);
         let mut out = Vec::with_capacity(total);
         for (start_ms, series) in bins {
+            self.changed_bins.remove(&start_ms);
+            if self.last_marked == Some(start_ms) {
+                self.last_marked = None;
+            }
             let mut series: Vec<_> = series.into_iter().collect();
             // Keys are unique, so an unstable sort gives the same order.
             series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            out.extend(series.into_iter().map(|(key, agg)| Window {
+            out.extend(series.into_iter().map(|(key, slot)| Window {
                 layer: key.layer,
                 entity: key.entity.into(),
                 start_ms,
                 len_ms,
-                agg,
+                agg: slot.agg,
             }));
         }
         out
+    }
+}
+
+impl Window {
+    /// The window as the API and the live feed show it.
+    pub fn to_series_window(&self, is_final: bool, closed_at_ms: Option<i64>) -> SeriesWindow {
+        let a = &self.agg;
+        let secs = self.len_ms.max(1) as f64 / 1000.0;
+        SeriesWindow {
+            layer: self.layer,
+            entity: self.entity.clone(),
+            start_ms: self.start_ms,
+            end_ms: self.start_ms + self.len_ms,
+            events: a.events,
+            bytes: a.bytes,
+            packets: a.packets,
+            connections: a.connections,
+            requests: a.requests,
+            errors: a.errors,
+            // An empty window has no smallest record.
+            bytes_min: if a.events == 0 { 0 } else { a.bytes_min },
+            bytes_max: a.bytes_max,
+            bytes_per_s: a.bytes as f64 / secs,
+            events_per_s: a.events as f64 / secs,
+            latency: a.latency.as_ref().and_then(|l| l.summary()),
+            is_final,
+            closed_at_ms,
+        }
     }
 }
 
@@ -408,6 +502,24 @@ mod tests {
         let closed = w.close_until(10_000);
         assert_eq!(closed.iter().map(|c| c.start_ms).collect::<Vec<_>>(), vec![0]);
         assert_eq!(w.drain().len(), 1, "[10s,20s) stays open");
+    }
+
+    #[test]
+    fn provisional_values_are_handed_out_once_per_change() {
+        let mut w = TumblingWindows::new(LEN);
+        w.insert(&ev(1_000, OsiLayer::L3, "a", 5));
+        w.insert(&ev(12_000, OsiLayer::L3, "b", 7));
+        w.insert(&ev(2_000, OsiLayer::L3, "c", 1));
+        let first: Vec<_> = w.take_changed().iter().map(|c| (c.start_ms, c.entity.clone(), c.agg.bytes)).collect();
+        assert_eq!(first, vec![(0, "a".into(), 5), (0, "c".into(), 1), (10_000, "b".into(), 7)]);
+        assert!(w.take_changed().is_empty(), "nothing changed since");
+        w.insert(&ev(3_000, OsiLayer::L3, "a", 10));
+        let second: Vec<_> = w.take_changed().iter().map(|c| (c.entity.clone(), c.agg.events, c.agg.bytes)).collect();
+        assert_eq!(second, vec![("a".into(), 2, 15)], "only the series that changed, with its whole window");
+        w.insert(&ev(4_000, OsiLayer::L3, "a", 1));
+        assert_eq!(w.close_until(10_000).len(), 2);
+        assert!(w.take_changed().is_empty(), "a closed window is final, not provisional");
+        assert_eq!(w.oldest(), Some(10_000));
     }
 
     #[test]
