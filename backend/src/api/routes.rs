@@ -122,12 +122,16 @@ async fn windows(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) ->
     // By default an hour of base windows; as many windows of a roll-up.
     let (layer, from, to) = layer_and_span(&query, len, DEFAULT_SPAN_MS / state.window_len_ms.max(1) * len)?;
     let db = state.db.clone();
-    let rows = web::block(move || {
+    let base_len = state.window_len_ms;
+    let body = web::block(move || {
         let mut conn = db.conn()?;
-        Ok::<_, ApiError>(store::windows::series_windows(&mut conn, len, layer, from, to, MAX_WINDOW_ROWS)?)
+        if len == base_len {
+            let rows = store::windows::series_windows(&mut conn, len, layer, from, to, MAX_WINDOW_ROWS)?;
+            return Ok::<_, ApiError>(rows.into_iter().filter_map(|r| r.into_series_window()).collect::<Vec<SeriesWindow>>());
+        }
+        Ok(store::windows::rollup_windows(&mut conn, base_len, len, layer, from, to, MAX_WINDOW_ROWS)?)
     })
     .await??;
-    let body: Vec<SeriesWindow> = rows.into_iter().filter_map(|r| r.into_series_window()).collect();
     Ok(HttpResponse::Ok().json(body))
 }
 

@@ -46,10 +46,9 @@ pub struct WriteBatch {
 /// What a durable batch changed, to be published, besides the windows the batch carried.
 #[derive(Debug, Default)]
 pub struct WriteOutcome {
-    /// Roll-up windows that closed with this batch: their final values.
+    /// Roll-up windows that closed with this batch: their final values. (The open ones are
+    /// not published: their rows lack the base windows still open, which `/api/windows` adds.)
     pub finals: Vec<SeriesWindow>,
-    /// The current values of the other roll-up windows the batch added to.
-    pub provisional: Vec<SeriesWindow>,
     /// Layer totals of the base windows written.
     pub layers: Vec<LayerWindow>,
 }
@@ -135,19 +134,7 @@ impl Aggregator {
             Ok(closed)
         })?;
         let mut outcome = WriteOutcome::default();
-        let keys: BTreeSet<(OsiLayer, String, i64, i64)> = closed
-            .iter()
-            .filter_map(|r| Some((r.layer.parse().ok()?, r.entity.clone(), r.window_start, r.window_len_ms)))
-            .collect();
         outcome.finals = closed.into_iter().filter_map(WindowRow::into_series_window).collect();
-        // Roll-ups are sums over what the partition wrote, so their values come from the rows.
-        let touched: Vec<(OsiLayer, String, i64, i64)> = batch
-            .rollups
-            .iter()
-            .map(|w| (w.layer, w.entity.clone(), w.start_ms, w.len_ms))
-            .filter(|k| !keys.contains(k))
-            .collect();
-        outcome.provisional = windows::rows_of(conn, &touched)?.into_iter().filter_map(WindowRow::into_series_window).collect();
         let layer_keys: BTreeSet<(OsiLayer, i64)> = batch.closed.iter().chain(&batch.open).map(|w| (w.layer, w.start_ms)).collect();
         if let Some(len_ms) = batch.closed.iter().chain(&batch.open).map(|w| w.len_ms).next() {
             outcome.layers = windows::layer_totals(conn, len_ms, &layer_keys)?;

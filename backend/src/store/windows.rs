@@ -1,6 +1,6 @@
 //! The `windows` table: totals per (layer, entity, window).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
@@ -9,7 +9,7 @@ use layercast_shared::{LayerWindow, OsiLayer, SeriesWindow};
 
 use super::schema::windows;
 use super::DbConn;
-use crate::stream::window::{Latency, Window, WindowAgg};
+use crate::stream::window::{roll_up, Latency, Window, WindowAgg};
 
 /// Rows per INSERT statement: 14 binds a row keeps us far below SQLite's 32,766 and MySQL's
 /// 65,535 placeholders, while one round trip still carries many rows.
@@ -427,6 +427,51 @@ pub fn series_windows(
         .load(conn)
 }
 
+/// Windows of the roll-up length `len_ms` as they stand now, oldest first: the stored roll-up
+/// rows hold the base windows (of `base_len_ms`) that have closed; the base windows still open
+/// in the span are rolled up here and merged in, so a roll-up shows every record taken.
+pub fn rollup_windows(
+    conn: &mut DbConn,
+    base_len_ms: i64,
+    len_ms: i64,
+    layer: Option<OsiLayer>,
+    from_ms: i64,
+    to_ms: i64,
+    limit: i64,
+) -> QueryResult<Vec<SeriesWindow>> {
+    let stored = series_windows(conn, len_ms, layer, from_ms, to_ms, limit)?;
+    let mut open = windows::table
+        .filter(windows::window_len_ms.eq(base_len_ms))
+        .filter(windows::window_start.ge(from_ms))
+        .filter(windows::window_start.lt(to_ms.saturating_add(len_ms)))
+        .filter(windows::is_final.eq(false))
+        .into_boxed();
+    if let Some(layer) = layer {
+        open = open.filter(windows::layer.eq(layer.as_str()));
+    }
+    let open: Vec<Window> = open.select(WindowRow::as_select()).load(conn)?.into_iter().filter_map(WindowRow::into_window).collect();
+    let mut merged: BTreeMap<(i64, OsiLayer, String), (Window, bool, Option<i64>)> = BTreeMap::new();
+    for row in stored {
+        let (is_final, closed_at_ms) = (row.is_final, row.closed_at_ms);
+        if let Some(w) = row.into_window() {
+            merged.insert((w.start_ms, w.layer, w.entity.clone()), (w, is_final, closed_at_ms));
+        }
+    }
+    for w in roll_up(&open, len_ms).into_iter().filter(|w| (from_ms..to_ms).contains(&w.start_ms)) {
+        match merged.entry((w.start_ms, w.layer, w.entity.clone())) {
+            std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().0.agg.merge(&w.agg),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert((w, false, None));
+            }
+        }
+    }
+    Ok(merged
+        .into_values()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(|(w, is_final, closed_at_ms)| w.to_series_window(is_final, closed_at_ms))
+        .collect())
+}
+
 /// Sum of `events` over every stored window of the given length.
 pub fn total_events(conn: &mut DbConn, len_ms: i64) -> QueryResult<u64> {
     let rows = sum_by_layer(conn, &format!("window_len_ms = {len_ms}"))?;
@@ -518,6 +563,27 @@ mod tests {
         let rows = series_windows(&mut conn, 10_000, Some(OsiLayer::L4), 0, 100_000, 100).expect("rows");
         let other = rows.iter().find(|r| r.entity == "other").expect("other");
         assert!(!other.is_final, "another partition's window is not ours to close");
+    }
+
+    #[test]
+    fn a_rollup_shows_its_closed_part_and_the_open_base_windows_in_it() {
+        let (_dir, db) = sqlite_db();
+        let mut conn = db.dedicated().expect("conn");
+        let minute = |mut w: Window| {
+            w.start_ms = 0;
+            w.len_ms = 60_000;
+            w
+        };
+        // Two closed 10-s windows are in the roll-up row; two are open, one in the next minute.
+        apply(&mut conn, 0, &[minute(delta(OsiLayer::L3, "a", 0, 3, 30))]).expect("closed part");
+        put(&mut conn, 0, &[delta(OsiLayer::L3, "a", 0, 3, 30)], Some(1)).expect("final base");
+        let open = [delta(OsiLayer::L3, "a", 20_000, 2, 200), delta(OsiLayer::L3, "b", 30_000, 1, 5), delta(OsiLayer::L3, "a", 60_000, 1, 1)];
+        put(&mut conn, 0, &open, None).expect("open base");
+        let got = rollup_windows(&mut conn, 10_000, 60_000, Some(OsiLayer::L3), 0, 60_000, 100).expect("rollups");
+        let seen: Vec<_> = got.iter().map(|w| (w.entity.as_str(), w.start_ms, w.events, w.bytes, w.is_final)).collect();
+        assert_eq!(seen, vec![("a", 0, 5, 230, false), ("b", 0, 1, 5, false)], "the next minute is outside the span");
+        let base = series_windows(&mut conn, 10_000, None, 0, 10_000, 10).expect("base");
+        assert!(base[0].is_final && base[0].closed_at_ms == Some(1), "put with a close time is final");
     }
 
     #[test]

@@ -392,7 +392,6 @@ impl PartitionActor {
                 self.detect(&finals, ctx);
                 finals.extend(outcome.finals);
                 finals.extend(done.open.iter().map(|w| w.to_series_window(false, None)));
-                finals.extend(outcome.provisional);
                 if !finals.is_empty() || !outcome.layers.is_empty() {
                     self.updates.publish(outcome.layers, finals);
                 }
