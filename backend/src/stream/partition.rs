@@ -310,7 +310,10 @@ impl PartitionActor {
         // open may sit in any open window, not only in the oldest.
         let still_open = through.map_or(i64::MIN, |t| t + 1);
         let replay_from = self.first_offset.range(still_open..).map(|(_, o)| *o).min().unwrap_or(self.next_offset);
-        let position = self.clock.position(self.next_offset, replay_from);
+        // While replaying, the records not yet read again were taken before: the stored
+        // position must not move back over them, or a later owner would take the late ones
+        // among them as new and count them twice.
+        let position = self.clock.position(self.next_offset.max(self.replayed_until), replay_from);
         self.last_write = Instant::now();
         if position == self.durable && closed.is_empty() && open.is_empty() && self.late.is_empty() {
             return None;
