@@ -134,7 +134,8 @@ async fn layer_windows_are_the_sum_of_every_source_through_a_crash() {
                 feed.deliver(partials_of(s, &[], &partly(&source[t as usize]), false)).await.expect("provisional");
             }
             let closes = if s == 2 { t - LAG } else { t };
-            if closes < 0 || closes >= WINDOWS || (s == 2 && closes >= WINDOWS - LAG) {
+            let last = if s == 2 { WINDOWS - LAG } else { WINDOWS };
+            if !(0..last).contains(&closes) {
                 continue;
             }
             let start = BASE_MS + closes * LEN_MS;

@@ -9,6 +9,7 @@ use layercast_shared::{LayerPartial, OsiLayer, PartialWindow, LAYER_PARTIAL_VERS
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+use super::state::Totals;
 use crate::stream::window::Window;
 
 /// Windows per message at most: a message stays far below Kafka's default 1 MB limit (a
@@ -37,26 +38,9 @@ pub fn layers_of(partition: i32, partitions: i32) -> Vec<OsiLayer> {
 /// and window, so a partial sent twice changes nothing. With `closed_through` given, every
 /// layer gets a partial, with or without windows, so that every layer learns the watermark.
 pub fn partials_of(source_partition: i32, closed_through: &[(i64, i64)], windows: &[Window], is_final: bool) -> Vec<LayerPartial> {
-    let mut sums: BTreeMap<OsiLayer, BTreeMap<(i64, i64), PartialWindow>> = BTreeMap::new();
+    let mut sums: BTreeMap<OsiLayer, BTreeMap<(i64, i64), Totals>> = BTreeMap::new();
     for w in windows {
-        let sum = sums.entry(w.layer).or_default().entry((w.start_ms, w.len_ms)).or_insert(PartialWindow {
-            start_ms: w.start_ms,
-            len_ms: w.len_ms,
-            events: 0,
-            bytes: 0,
-            packets: 0,
-            connections: 0,
-            requests: 0,
-            errors: 0,
-            is_final,
-        });
-        let a = &w.agg;
-        sum.events = sum.events.saturating_add(a.events);
-        sum.bytes = sum.bytes.saturating_add(a.bytes);
-        sum.packets = sum.packets.saturating_add(a.packets);
-        sum.connections = sum.connections.saturating_add(a.connections);
-        sum.requests = sum.requests.saturating_add(a.requests);
-        sum.errors = sum.errors.saturating_add(a.errors);
+        sums.entry(w.layer).or_default().entry((w.start_ms, w.len_ms)).or_default().add(&Totals::of_agg(&w.agg));
     }
     if !closed_through.is_empty() {
         for layer in OsiLayer::ALL {
@@ -65,7 +49,8 @@ pub fn partials_of(source_partition: i32, closed_through: &[(i64, i64)], windows
     }
     let mut out = Vec::new();
     for (layer, windows) in sums {
-        let windows: Vec<PartialWindow> = windows.into_values().collect();
+        let windows: Vec<PartialWindow> =
+            windows.into_iter().map(|((start, len), t)| t.into_partial(start, len, is_final)).collect();
         let chunks: Vec<&[PartialWindow]> =
             if windows.is_empty() { vec![&[]] } else { windows.chunks(WINDOWS_PER_MESSAGE).collect() };
         let last = chunks.len() - 1;

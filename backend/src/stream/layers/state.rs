@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use layercast_shared::{LayerPartial, LayerWindow, OsiLayer, PartialWindow};
 
 use crate::store::layer_windows::{FinalThrough, LayerWindowRow, Progress, SourceClosed};
+use crate::stream::window::WindowAgg;
 
 /// The sums of a layer window, from one source or from all.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,6 +33,23 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// The sums of one entity's window.
+    pub fn of_agg(a: &WindowAgg) -> Self {
+        Totals {
+            events: a.events,
+            bytes: a.bytes,
+            packets: a.packets,
+            connections: a.connections,
+            requests: a.requests,
+            errors: a.errors,
+        }
+    }
+
+    pub fn into_partial(self, start_ms: i64, len_ms: i64, is_final: bool) -> PartialWindow {
+        let Totals { events, bytes, packets, connections, requests, errors } = self;
+        PartialWindow { start_ms, len_ms, events, bytes, packets, connections, requests, errors, is_final }
+    }
+
     fn of(w: &PartialWindow) -> Self {
         Totals {
             events: w.events,
@@ -43,7 +61,7 @@ impl Totals {
         }
     }
 
-    fn add(&mut self, o: &Totals) {
+    pub fn add(&mut self, o: &Totals) {
         self.events = self.events.saturating_add(o.events);
         self.bytes = self.bytes.saturating_add(o.bytes);
         self.packets = self.packets.saturating_add(o.packets);
