@@ -120,6 +120,18 @@ impl Broker {
             .create()
     }
 
+    /// A producer that sends every record in a batch of its own, for low-volume topics that a
+    /// consumer may resume in the middle of (the layers topic): tansu 0.6 cannot fetch from
+    /// the middle of a record batch, so a takeover at an offset inside one would stall. A few
+    /// records a second per partition do not need batching.
+    pub fn unbatched_producer(&self) -> Result<FutureProducer, KafkaError> {
+        self.client_config()
+            .set("enable.idempotence", "true")
+            .set("batch.num.messages", "1")
+            .set("linger.ms", "0")
+            .create()
+    }
+
     async fn ensure_topics(&self, topics: &[(&String, i32)]) -> Result<(), BrokerError> {
         let unreachable = |source| BrokerError::Unreachable { brokers: self.bootstrap.clone(), source };
         let admin: AdminClient<DefaultClientContext> = self.client_config().create().map_err(unreachable)?;

@@ -118,6 +118,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             session_timeout_ms: config.kafka.session_timeout_ms,
             rebalance_timeout_ms: config.kafka.rebalance_timeout_ms,
             metrics: metrics.clone(),
+            layers: layers::LayerFeed::start(&broker, config.kafka.layers_topic.clone(), layer_partitions)
+                .context("cannot create the layer feed's producer")?,
         },
     )
     .context("cannot start the stream stage")?;

@@ -87,7 +87,7 @@ impl LayerTotalRow {
             end_ms: self.window_start + len_ms,
             events: u64::try_from(self.events).unwrap_or(0),
             bytes: u64::try_from(self.bytes).unwrap_or(0),
-            is_final: true,
+            is_final: false,
         })
     }
 }

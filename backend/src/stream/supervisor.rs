@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use rdkafka::error::KafkaError;
 
+use super::layers::LayerFeed;
 use super::group::{self, Delivered, GroupHandle, GroupLink, GroupSettings, Worker, Workers};
 use super::outputs::{LateSink, UpdatePublisher};
 use super::partition::{FlushAndStop, PartitionActor, PartitionDeps, Record};
@@ -32,6 +33,9 @@ pub struct StreamSettings {
     /// How long a rebalance waits for members to rejoin (`max.poll.interval.ms`).
     pub rebalance_timeout_ms: u32,
     pub metrics: Arc<Metrics>,
+    /// Where the partition actors send their windows summed per layer (the layer stage's
+    /// input).
+    pub layers: LayerFeed,
 }
 
 impl Worker for Addr<PartitionActor> {

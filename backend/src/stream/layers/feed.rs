@@ -10,6 +10,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use super::state::Totals;
+use crate::kafka::Broker;
 use crate::stream::window::Window;
 
 /// Windows per message at most: a message stays far below Kafka's default 1 MB limit (a
@@ -79,9 +80,22 @@ pub struct LayerFeed {
     partitions: i32,
 }
 
+impl std::fmt::Debug for LayerFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerFeed").field("topic", &self.topic).field("partitions", &self.partitions).finish()
+    }
+}
+
 impl LayerFeed {
+    /// `producer` should send one record per batch on tansu (`Broker::unbatched_producer`):
+    /// the stage resumes at any offset of the topic.
     pub fn new(producer: FutureProducer, topic: String, partitions: i32) -> Self {
         LayerFeed { producer, topic, partitions }
+    }
+
+    /// A feed with a producer of its own ([`Broker::unbatched_producer`]).
+    pub fn start(broker: &Broker, topic: String, partitions: i32) -> Result<Self, KafkaError> {
+        Ok(LayerFeed::new(broker.unbatched_producer()?, topic, partitions))
     }
 
     fn encode(partial: &LayerPartial) -> Option<Vec<u8>> {
