@@ -68,6 +68,16 @@ fn stored(db: &Db) -> BTreeMap<(String, i64), (i64, i64, bool, i32)> {
     rows.into_iter().map(|r| ((r.layer, r.window_start), (r.events, r.bytes, r.is_final, r.sources))).collect()
 }
 
+/// The layers whose stage actor runs on the node: those its `/metrics` reports idle sources of.
+fn owned_layers(port: u16) -> Vec<String> {
+    let Some((_, metrics)) = http_get(port, "/metrics") else { return Vec::new() };
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("layercast_layer_idle_sources{layer=\""))
+        .filter_map(|l| l.split('"').next().map(str::to_owned))
+        .collect()
+}
+
 #[actix_web::test]
 async fn layer_windows_are_the_sum_of_every_source_through_a_crash() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -89,6 +99,10 @@ async fn layer_windows_are_the_sum_of_every_source_through_a_crash() {
     a.wait_healthy();
     let mut b = Node::start("node-b", &config, dir.path());
     b.wait_healthy();
+    wait_for("both nodes to own layers", Duration::from_secs(90), || {
+        let (la, lb) = (owned_layers(a.port), owned_layers(b.port));
+        (!la.is_empty() && !lb.is_empty() && la.len() + lb.len() == OsiLayer::ALL.len()).then_some(())
+    });
 
     // One record per batch: tansu 0.6 cannot fetch from the middle of a batch (see
     // stream_engine.rs).
@@ -149,6 +163,9 @@ async fn layer_windows_are_the_sum_of_every_source_through_a_crash() {
         }
     }
 
+    wait_for("node A to own every layer", Duration::from_secs(90), || {
+        (owned_layers(a.port).len() == OsiLayer::ALL.len()).then_some(())
+    });
     let finals_wanted = want_final.len();
     let got = wait_for("every closed layer window to be final", Duration::from_secs(120), || {
         let got = stored(&db);
