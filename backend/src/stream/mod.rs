@@ -6,6 +6,7 @@
 //! The partition actors also feed the [`layers`] stage, which sums every partition's windows
 //! per layer. Both stages run their consumer groups through `group`.
 
+mod cursor;
 mod group;
 pub mod layers;
 mod outputs;

@@ -10,7 +10,8 @@ use layercast_shared::{LayerPartial, OsiLayer, LAYER_PARTIAL_VERSION};
 use super::state::{LayerState, Pending};
 use crate::metrics::{LayerLabel, LayerLenLabel, Metrics, PartitionLabel};
 use crate::store::{LayerWriter, LoadProgress, StoreError, WriteLayers};
-use crate::stream::group::{Control, Cursor, GroupLink, Taken};
+use crate::stream::cursor::{Cursor, Taken};
+use crate::stream::group::{Control, GroupLink};
 use crate::stream::UpdatePublisher;
 
 /// How often the actor looks for windows to close. Short: it is part of how long a final
