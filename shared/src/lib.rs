@@ -14,7 +14,7 @@ pub use layer::{OsiLayer, UnknownLayer};
 pub use layers::{LayerPartial, PartialWindow, LAYER_PARTIAL_VERSION};
 pub use rest::{
     ApiErrorBody, ComponentHealth, Health, IngestErrorSample, IngestFile, IngestReport,
-    LatencySummary, LateReport, LateSeries, LayerTotals, PartitionStatus, ReplayErrorSample, ReplayIncident, ReplayInput, ReplayReport, ReplayRunway,
+    LatencySummary, LateReport, LateSeries, LayerSeriesWindow, LayerTotals, PartitionStatus, ReplayErrorSample, ReplayIncident, ReplayInput, ReplayReport, ReplayRunway,
     SeriesWindow, WindowAnomaly, WindowMetric,
 };
 pub use ws::{ClientMsg, LayerWindow, ServerMsg, UpdateMsg, PROTOCOL_VERSION, UPDATE_VERSION};

@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
-use layercast_shared::{LayerWindow, OsiLayer};
+use layercast_shared::{LayerSeriesWindow, LayerWindow, OsiLayer};
 
 use super::schema::{layer_progress, layer_sources, layer_windows};
 use super::DbConn;
@@ -40,6 +40,30 @@ impl LayerWindowRow {
             events: u64::try_from(self.events).unwrap_or(0),
             bytes: u64::try_from(self.bytes).unwrap_or(0),
             is_final: self.is_final,
+        })
+    }
+}
+
+impl LayerWindowRow {
+    /// As `GET /api/layers` shows it; `None` for a row whose layer is not one of ours.
+    pub fn into_series(self) -> Option<LayerSeriesWindow> {
+        let secs = self.window_len_ms.max(1) as f64 / 1000.0;
+        let count = |v: i64| u64::try_from(v).unwrap_or(0);
+        Some(LayerSeriesWindow {
+            layer: self.layer.parse().ok()?,
+            start_ms: self.window_start,
+            end_ms: self.window_start + self.window_len_ms,
+            events: count(self.events),
+            bytes: count(self.bytes),
+            packets: count(self.packets),
+            connections: count(self.connections),
+            requests: count(self.requests),
+            errors: count(self.errors),
+            bytes_per_s: self.bytes as f64 / secs,
+            events_per_s: self.events as f64 / secs,
+            is_final: self.is_final,
+            closed_at_ms: self.closed_at_ms,
+            sources: u32::try_from(self.sources).unwrap_or(0),
         })
     }
 }

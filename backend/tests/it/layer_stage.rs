@@ -182,6 +182,15 @@ async fn layer_windows_are_the_sum_of_every_source_through_a_crash() {
     });
     assert_eq!(got.len(), want_final.len() + want_open.len(), "no layer window that no source sent");
 
+    let last_start = BASE_MS + (WINDOWS - 1) * LEN_MS;
+    let (_, body) = http_get(a.port, &format!("/api/layers?layer=L3&from={BASE_MS}&to={}", last_start + LEN_MS))
+        .expect("GET /api/layers");
+    let api: Vec<serde_json::Value> = serde_json::from_str(&body).expect("json");
+    assert_eq!(api.len(), WINDOWS as usize, "{body}");
+    let (events, _, _, _) = got[&("L3".to_owned(), BASE_MS)];
+    assert_eq!((api[0]["events"].as_i64(), api[0]["final"].as_bool(), api[0]["sources"].as_i64()), (Some(events), Some(true), Some(3)));
+    assert_eq!(api[WINDOWS as usize - 1]["final"].as_bool(), Some(false));
+
     let (_, metrics) = http_get(a.port, "/metrics").expect("GET /metrics");
     let last_final = BASE_MS + (WINDOWS - LAG - 1) * LEN_MS;
     assert!(
