@@ -53,6 +53,9 @@ pub struct KafkaConfig {
     pub updates_topic: String,
     /// Dead-letter topic of records that came after their window closed.
     pub late_topic: String,
+    /// Per-partition contributions to the layer-wide windows, keyed by layer: the input of
+    /// the layer stage (`stream::layers`).
+    pub layers_topic: String,
     /// Consumer group of the partition actors; every node of one deployment shares it.
     pub group_id: String,
     /// Partitions of the events topic when LayerCast creates it (the most nodes that can share
@@ -150,6 +153,7 @@ impl Default for KafkaConfig {
             events_topic: "layercast.events".into(),
             updates_topic: "layercast.updates".into(),
             late_topic: "layercast.late".into(),
+            layers_topic: "layercast.layers".into(),
             group_id: "layercast".into(),
             partitions: 6,
             client_options: Default::default(),
@@ -251,6 +255,10 @@ impl Config {
         if !(1..=1024).contains(&self.kafka.partitions) {
             return invalid("kafka.partitions", "must be between 1 and 1024");
         }
+        let topics = [&self.kafka.events_topic, &self.kafka.updates_topic, &self.kafka.late_topic, &self.kafka.layers_topic];
+        if topics.iter().enumerate().any(|(i, t)| topics[..i].contains(t)) {
+            return invalid("kafka.layers_topic", "events_topic, updates_topic, late_topic and layers_topic must all differ");
+        }
         if self.kafka.brokers.as_deref().is_some_and(|b| b.trim().is_empty()) {
             return invalid("kafka.brokers", "is empty; leave it unset for the embedded broker");
         }
@@ -258,6 +266,7 @@ impl Config {
             ("kafka.events_topic", &self.kafka.events_topic),
             ("kafka.updates_topic", &self.kafka.updates_topic),
             ("kafka.late_topic", &self.kafka.late_topic),
+            ("kafka.layers_topic", &self.kafka.layers_topic),
             ("kafka.group_id", &self.kafka.group_id),
         ] {
             if topic.is_empty() || topic.len() > 249 {
@@ -362,5 +371,10 @@ mod tests {
         let mut config = Config::default();
         config.database.url = Some("postgres://x".into());
         assert!(config.validate().expect_err("url").to_string().contains("database.url"));
+        let mut config = Config::default();
+        config.kafka.layers_topic = String::new();
+        assert!(config.validate().expect_err("empty").to_string().contains("kafka.layers_topic"));
+        config.kafka.layers_topic = config.kafka.events_topic.clone();
+        assert!(config.validate().expect_err("shared").to_string().contains("must all differ"));
     }
 }

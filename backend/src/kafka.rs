@@ -16,6 +16,9 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// The updates topic carries small, frequent messages that every node reads in full; a few
 /// partitions are plenty and keep per-layer order (the key is the layer).
 const UPDATES_PARTITIONS: i32 = 3;
+/// One partition per OSI layer: the layer stage's work is per layer, and the feed sends each
+/// layer to its own partition (`stream::layers::partition_of`), so up to seven nodes share it.
+pub const LAYERS_PARTITIONS: i32 = layercast_shared::OsiLayer::ALL.len() as i32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -39,8 +42,8 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Connects to the configured cluster, or starts the embedded one, and makes sure both
-    /// topics exist.
+    /// Connects to the configured cluster, or starts the embedded one, and makes sure every
+    /// topic exists.
     pub async fn start(config: &KafkaConfig) -> Result<Broker, BrokerError> {
         let broker = match &config.brokers {
             None => {
@@ -49,6 +52,7 @@ impl Broker {
                     (&config.events_topic, config.partitions),
                     (&config.updates_topic, UPDATES_PARTITIONS),
                     (&config.late_topic, config.partitions),
+                    (&config.layers_topic, LAYERS_PARTITIONS),
                 ] {
                     cluster.create_topic(topic, partitions, 1).map_err(|e| BrokerError::CreateTopic {
                         topic: topic.clone(),
@@ -69,6 +73,7 @@ impl Broker {
                         (&config.events_topic, config.partitions),
                         (&config.updates_topic, UPDATES_PARTITIONS),
                         (&config.late_topic, config.partitions),
+                        (&config.layers_topic, LAYERS_PARTITIONS),
                     ])
                     .await?;
                 broker
@@ -115,6 +120,18 @@ impl Broker {
             .create()
     }
 
+    /// A producer that sends every record in a batch of its own, for low-volume topics that a
+    /// consumer may resume in the middle of (the layers topic): tansu 0.6 cannot fetch from
+    /// the middle of a record batch, so a takeover at an offset inside one would stall. A few
+    /// records a second per partition do not need batching.
+    pub fn unbatched_producer(&self) -> Result<FutureProducer, KafkaError> {
+        self.client_config()
+            .set("enable.idempotence", "true")
+            .set("batch.num.messages", "1")
+            .set("linger.ms", "0")
+            .create()
+    }
+
     async fn ensure_topics(&self, topics: &[(&String, i32)]) -> Result<(), BrokerError> {
         let unreachable = |source| BrokerError::Unreachable { brokers: self.bootstrap.clone(), source };
         let admin: AdminClient<DefaultClientContext> = self.client_config().create().map_err(unreachable)?;
@@ -134,7 +151,6 @@ impl Broker {
     }
 }
 
-/// Whether the broker answers a metadata request now (for `/api/health`). Blocking.
 /// The log end offset of every partition of `topic`, in partition order. Blocking.
 pub fn log_ends(producer: &FutureProducer, topic: &str) -> Result<Vec<(i32, i64)>, KafkaError> {
     let client = producer.client();
@@ -148,6 +164,8 @@ pub fn log_ends(producer: &FutureProducer, topic: &str) -> Result<Vec<(i32, i64)
         .collect()
 }
 
+/// Whether the broker answers a metadata request now (for `/api/health`), with the number of
+/// partitions of `topic` (0 when the broker does not know it). Blocking.
 pub fn probe(producer: &FutureProducer, topic: &str) -> Result<usize, KafkaError> {
     let metadata = producer.client().fetch_metadata(Some(topic), Duration::from_secs(2))?;
     Ok(metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0))

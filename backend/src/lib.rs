@@ -5,7 +5,8 @@
 //! - [`ingest`]: sources notice new input (the inbox folder), parsers turn it into
 //!   [`layercast_shared::Event`]s, which are published on `layercast.events` keyed by entity.
 //! - [`stream`]: a supervisor follows the consumer group and runs one partition actor per
-//!   assigned partition; each keeps tumbling event-time windows per (layer, entity).
+//!   assigned partition; each keeps tumbling event-time windows per (layer, entity). Its
+//!   second stage, [`stream::layers`], sums every partition's windows per layer.
 //! - [`store`]: the database (MySQL or SQLite through diesel) and the aggregator actors that
 //!   make window deltas durable together with the partition offset.
 //! - [`live`]: the hub actor that follows `layercast.updates` and the WebSocket sessions.

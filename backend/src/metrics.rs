@@ -18,6 +18,19 @@ pub struct PartitionLabel {
     pub partition: i32,
 }
 
+/// A layer, as a label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LayerLabel {
+    pub layer: String,
+}
+
+/// A layer and a window length, as labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LayerLenLabel {
+    pub layer: String,
+    pub len_ms: i64,
+}
+
 /// Database batch times from 1 ms to about 16 s, doubling.
 const BATCH_SECONDS_START: f64 = 0.001;
 const BATCH_SECONDS_BUCKETS: u16 = 15;
@@ -48,6 +61,19 @@ pub struct Metrics {
     /// Time of one batch write (window deltas and offset in one transaction).
     pub db_batch_seconds: Histogram,
     pub db_batch_failures: Counter,
+    /// Layer stage, per layer and window length this node's actors own: every window of the
+    /// layer starting at or before this (ms since the epoch) is final.
+    pub layer_final_through_ms: Family<LayerLenLabel, Gauge>,
+    /// Layer stage, per owned layer: source partitions treated as idle (they hold no window
+    /// open but those they sent a provisional value of).
+    pub layer_idle_sources: Family<LayerLabel, Gauge>,
+    /// Layer stage, per owned partition of the layers topic: the stored position (the oldest
+    /// record an open layer window needs) and the records between the log end and it.
+    pub layer_durable_offset: Family<PartitionLabel, Gauge>,
+    pub layer_stage_lag: Family<PartitionLabel, Gauge>,
+    /// Contributions to layer windows already final (replays after a takeover, sources back
+    /// from idleness about old windows): skipped.
+    pub layer_skipped_contributions: Counter,
     /// Files the inbox took, the events it published, the lines it refused.
     pub inbox_files: Counter,
     pub inbox_events: Counter,
@@ -73,6 +99,11 @@ impl Metrics {
                 BATCH_SECONDS_BUCKETS,
             )),
             db_batch_failures: Counter::default(),
+            layer_final_through_ms: Family::default(),
+            layer_idle_sources: Family::default(),
+            layer_durable_offset: Family::default(),
+            layer_stage_lag: Family::default(),
+            layer_skipped_contributions: Counter::default(),
             inbox_files: Counter::default(),
             inbox_events: Counter::default(),
             inbox_malformed_lines: Counter::default(),
@@ -121,6 +152,31 @@ impl Metrics {
             m.db_batch_seconds.clone(),
         );
         registry.register("db_batch_failures", "Window batch writes that failed", m.db_batch_failures.clone());
+        registry.register(
+            "layer_final_through_ms",
+            "Per layer and window length: windows starting at or before this are final (layer stage)",
+            m.layer_final_through_ms.clone(),
+        );
+        registry.register(
+            "layer_idle_sources",
+            "Per layer: source partitions silent past the idle timeout, not holding windows open",
+            m.layer_idle_sources.clone(),
+        );
+        registry.register(
+            "layer_durable_offset",
+            "Stored position per owned partition of the layers topic (oldest record an open window needs)",
+            m.layer_durable_offset.clone(),
+        );
+        registry.register(
+            "layer_stage_lag",
+            "Records between the log end and the committed offset, per assigned partition of the layers topic",
+            m.layer_stage_lag.clone(),
+        );
+        registry.register(
+            "layer_skipped_contributions",
+            "Contributions to layer windows already final, skipped",
+            m.layer_skipped_contributions.clone(),
+        );
         registry.register("inbox_files", "Files the inbox took", m.inbox_files.clone());
         registry.register("inbox_events", "Events the inbox published", m.inbox_events.clone());
         registry.register(

@@ -12,7 +12,8 @@ use crate::ingest::{InboxReader, InboxSettings};
 use crate::kafka::Broker;
 use crate::live::{self, Hub, SnapshotSource};
 use crate::metrics::Metrics;
-use crate::store::{self, Aggregator, Db};
+use crate::store::{self, Aggregator, Db, LayerWriter};
+use crate::stream::layers::{self, LayerStageSettings};
 use crate::stream::{self, LateSink, StreamSettings, UpdatePublisher};
 use crate::NodeId;
 
@@ -37,15 +38,38 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let broker = Broker::start(&config.kafka).await?;
     if broker.is_embedded() {
-        let (db, topic) = (db.clone(), config.kafka.events_topic.clone());
+        let db = db.clone();
+        let topics = [config.kafka.events_topic.clone(), config.kafka.layers_topic.clone()];
         tokio::task::spawn_blocking(move || {
             let mut conn = db.conn()?;
-            Ok::<_, store::StoreError>(store::offsets::forget_topic(&mut conn, &topic)?)
+            for topic in &topics {
+                store::offsets::forget_topic(&mut conn, topic)?;
+            }
+            // The watermarks the sources had are gone with the topics.
+            store::layer_windows::forget_progress(&mut conn)?;
+            Ok::<_, store::StoreError>(())
         })
         .await??;
     }
     tracing::info!(bootstrap = %broker.bootstrap, embedded = broker.is_embedded(), "broker ready");
     let producer = broker.producer().context("cannot create the Kafka producer")?;
+    let (sources, layer_partitions) = {
+        let producer = producer.clone();
+        let topics = (config.kafka.events_topic.clone(), config.kafka.layers_topic.clone());
+        tokio::task::spawn_blocking(move || {
+            (crate::kafka::probe(&producer, &topics.0), crate::kafka::probe(&producer, &topics.1))
+        })
+        .await?
+    };
+    // What the broker says; the configured numbers when it does not answer (then they are
+    // what `Broker::start` just created).
+    let count = |probed: Result<usize, _>, configured: i32| match probed {
+        Ok(n) if n > 0 => i32::try_from(n).unwrap_or(configured),
+        _ => configured,
+    };
+    let sources = count(sources, config.kafka.partitions);
+    let layer_partitions = count(layer_partitions, crate::kafka::LAYERS_PARTITIONS);
+    tracing::info!(sources, layer_partitions, "layer stage sizes");
 
     let metrics = Metrics::new();
     let writers = {
@@ -57,6 +81,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let hub = Hub::default().start();
     live::follow_updates(&broker, &config.kafka.updates_topic, hub.clone())
         .context("cannot follow the updates topic")?;
+    let layer_stage = layers::start(
+        &broker,
+        db.clone(),
+        // One writer: the stage writes a few rows a second per layer.
+        SyncArbiter::start(1, {
+            let db = db.clone();
+            move || LayerWriter::new(db.clone())
+        }),
+        UpdatePublisher::new(producer.clone(), config.kafka.updates_topic.clone()),
+        LayerStageSettings {
+            layers_topic: config.kafka.layers_topic.clone(),
+            group_id: format!("{}.layers", config.kafka.group_id),
+            node: node.clone(),
+            sources,
+            partitions: layer_partitions,
+            base_len_ms: window_len_ms,
+            idle_timeout_ms: config.event_time().idle_timeout_ms,
+            session_timeout_ms: config.kafka.session_timeout_ms,
+            rebalance_timeout_ms: config.kafka.rebalance_timeout_ms,
+            metrics: metrics.clone(),
+        },
+    )
+    .context("cannot start the layer stage")?;
     let stream = stream::start(
         &broker,
         db.clone(),
@@ -71,6 +118,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             session_timeout_ms: config.kafka.session_timeout_ms,
             rebalance_timeout_ms: config.kafka.rebalance_timeout_ms,
             metrics: metrics.clone(),
+            layers: layers::LayerFeed::start(&broker, config.kafka.layers_topic.clone(), layer_partitions)
+                .context("cannot create the layer feed's producer")?,
         },
     )
     .context("cannot start the stream stage")?;
@@ -103,7 +152,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let db = db.clone();
         Arc::new(move || {
             let mut conn = db.conn().map_err(|e| e.to_string())?;
-            store::windows::latest_layer_windows(&mut conn, window_len_ms, SNAPSHOT_WINDOWS).map_err(|e| e.to_string())
+            store::layer_windows::latest(&mut conn, window_len_ms, SNAPSHOT_WINDOWS).map_err(|e| e.to_string())
         })
     };
     let static_dir = config.http.static_dir.clone();
@@ -139,6 +188,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: writing what the partitions hold");
     inbox.do_send(StopInbox);
     stream.stop().await;
+    // After the events stage, whose last writes may have sent final contributions.
+    layer_stage.stop().await;
     // Keep the broker (the embedded one is in this process) until every client is done.
     drop(producer);
     drop(broker);

@@ -80,6 +80,7 @@ mod tests {
             end_ms: (start_s + 10) * 1000,
             events,
             bytes: events * 100,
+            is_final: true,
         }
     }
 

@@ -1,18 +1,20 @@
 //! Types that cross a process boundary in LayerCast: the native event format (NDJSON files and
-//! the `layercast.events` topic), the update messages on `layercast.updates`, the WebSocket
+//! the `layercast.events` topic), the update messages on `layercast.updates`, the layer partials on `layercast.layers`, the WebSocket
 //! protocol and the REST bodies. Plain serde types only, so that the frontend (wasm32) and the
 //! backend decode exactly the same shapes.
 
 mod event;
 mod layer;
+mod layers;
 mod rest;
 mod ws;
 
 pub use event::{ErrorClass, Event, EventMsg, EVENT_VERSION};
 pub use layer::{OsiLayer, UnknownLayer};
+pub use layers::{LayerPartial, PartialWindow, LAYER_PARTIAL_VERSION};
 pub use rest::{
     ApiErrorBody, ComponentHealth, Health, IngestErrorSample, IngestFile, IngestReport,
-    LatencySummary, LateReport, LateSeries, LayerTotals, PartitionStatus, ReplayErrorSample, ReplayIncident, ReplayInput, ReplayReport, ReplayRunway,
+    LatencySummary, LateReport, LateSeries, LayerSeriesWindow, LayerTotals, PartitionStatus, ReplayErrorSample, ReplayIncident, ReplayInput, ReplayReport, ReplayRunway,
     SeriesWindow, WindowAnomaly, WindowMetric,
 };
 pub use ws::{ClientMsg, LayerWindow, ServerMsg, UpdateMsg, PROTOCOL_VERSION, UPDATE_VERSION};

@@ -261,6 +261,34 @@ pub struct ReplayInput {
     pub errors: u64,
 }
 
+/// A row of `GET /api/layers`: the totals of one layer over one window, summed over every
+/// entity by the layer stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerSeriesWindow {
+    pub layer: OsiLayer,
+    /// Window start, ms since the Unix epoch (inclusive).
+    pub start_ms: i64,
+    /// Window end (exclusive).
+    pub end_ms: i64,
+    pub events: u64,
+    pub bytes: u64,
+    pub packets: u64,
+    pub connections: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub bytes_per_s: f64,
+    pub events_per_s: f64,
+    /// Every partition of the events topic has closed the window; `false`: the sum of what
+    /// they have sent so far.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    /// When the layer stage made it final (wall clock, ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at_ms: Option<i64>,
+    /// How many partitions of the events topic contributed.
+    pub sources: u32,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LayerTotals {
     /// Measurements on this layer.

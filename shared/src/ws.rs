@@ -19,6 +19,15 @@ pub struct LayerWindow {
     pub end_ms: i64,
     pub events: u64,
     pub bytes: u64,
+    /// Every source partition has closed the window: these totals are its last. `false`: the
+    /// sum of what the sources have sent so far, while the window is open. Updates from
+    /// before the layer stage carry no such field and were final totals of stored rows.
+    #[serde(default = "final_by_default")]
+    pub is_final: bool,
+}
+
+fn final_by_default() -> bool {
+    true
 }
 
 /// Messages from the server to a WebSocket client.
@@ -81,6 +90,7 @@ mod tests {
                 end_ms: 10_000,
                 events: 3,
                 bytes: 99,
+                is_final: false,
             },
         };
         let text = serde_json::to_string(&msg).expect("encode");

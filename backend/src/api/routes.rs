@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use layercast_shared::{ComponentHealth, Health, OsiLayer, PartitionStatus, SeriesWindow};
+use layercast_shared::{ComponentHealth, Health, LayerSeriesWindow, OsiLayer, PartitionStatus, SeriesWindow};
 use rdkafka::producer::FutureProducer;
 use serde::Deserialize;
 
@@ -46,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }))
     .route("/api/health", web::get().to(health))
     .route("/api/windows", web::get().to(windows))
+    .route("/api/layers", web::get().to(layers))
     .route("/api/ingest", web::get().to(ingest))
     .route("/api/partitions", web::get().to(partitions))
     .route("/api/late", web::get().to(late))
@@ -115,12 +116,7 @@ fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
 }
 
 async fn windows(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) -> Result<HttpResponse, ApiError> {
-    let len = match query.len.as_deref() {
-        None | Some("") => state.window_len_ms,
-        Some(text) => parse_len(text, &state.window_lengths_ms)?,
-    };
-    // By default an hour of base windows; as many windows of a roll-up.
-    let (layer, from, to) = layer_and_span(&query, len, DEFAULT_SPAN_MS / state.window_len_ms.max(1) * len)?;
+    let (len, layer, from, to) = len_layer_and_span(&state, &query)?;
     let db = state.db.clone();
     let base_len = state.window_len_ms;
     let body = web::block(move || {
@@ -133,6 +129,30 @@ async fn windows(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) ->
     })
     .await??;
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// Layer-wide windows (the layer stage's rows), with the parameters of `/api/windows`.
+async fn layers(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) -> Result<HttpResponse, ApiError> {
+    let (len, layer, from, to) = len_layer_and_span(&state, &query)?;
+    let db = state.db.clone();
+    let rows = web::block(move || {
+        let mut conn = db.conn()?;
+        Ok::<_, ApiError>(store::layer_windows::range(&mut conn, len, layer, from, to, MAX_WINDOW_ROWS)?)
+    })
+    .await??;
+    let body: Vec<LayerSeriesWindow> = rows.into_iter().filter_map(|r| r.into_series()).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// The window length, layer and span of `/api/windows` and `/api/layers`: by default the
+/// base length and an hour of its windows, or as many windows of a roll-up.
+fn len_layer_and_span(state: &ApiState, query: &WindowsQuery) -> Result<(i64, Option<OsiLayer>, i64, i64), ApiError> {
+    let len = match query.len.as_deref() {
+        None | Some("") => state.window_len_ms,
+        Some(text) => parse_len(text, &state.window_lengths_ms)?,
+    };
+    let (layer, from, to) = layer_and_span(query, len, DEFAULT_SPAN_MS / state.window_len_ms.max(1) * len)?;
+    Ok((len, layer, from, to))
 }
 
 /// `layer`, `from` and `to` of a query: `to` defaults to the end of the window open now (of

@@ -70,12 +70,13 @@ pub struct Hub {
     /// Sessions that asked for series windows, and which.
     series_filters: HashMap<u64, SeriesFilter>,
     next_id: u64,
-    /// The totals last sent per (layer, window start). Updates of one window come from
-    /// several partitions' writers, each reading the total after its own write, and can reach
-    /// the topic in another order than they were read. A window's totals never go down (a
-    /// record only ever adds to its window), so a total below the one already sent is stale
-    /// and dropped rather than shown.
-    sent: HashMap<(OsiLayer, i64), (u64, u64)>,
+    /// The totals last sent per (layer, window start), and whether they were final. A layer
+    /// window's updates come from the one layer-stage actor that owns the layer, in order;
+    /// after a takeover its successor may send a provisional value again that is older than
+    /// what was shown. Totals of an open window never go down (sources only add), so a
+    /// provisional total below the one sent is stale and dropped; a final one is always shown
+    /// once, and nothing provisional after it.
+    sent: HashMap<(OsiLayer, i64), (u64, u64, bool)>,
     newest_start_ms: i64,
 }
 
@@ -84,10 +85,13 @@ impl Hub {
     fn is_news(&mut self, w: &LayerWindow) -> bool {
         let key = (w.layer, w.start_ms);
         let totals = (w.events, w.bytes);
-        if self.sent.get(&key).is_some_and(|sent| *sent >= totals) {
-            return false;
+        if let Some(&(events, bytes, was_final)) = self.sent.get(&key) {
+            let stale = if w.is_final { was_final && (events, bytes) == totals } else { was_final || (events, bytes) >= totals };
+            if stale {
+                return false;
+            }
         }
-        self.sent.insert(key, totals);
+        self.sent.insert(key, (w.events, w.bytes, w.is_final));
         if w.start_ms > self.newest_start_ms {
             self.newest_start_ms = w.start_ms;
             let horizon = self.newest_start_ms - REMEMBER_MS;
@@ -219,7 +223,17 @@ mod tests {
     use super::*;
 
     fn window(start_ms: i64, events: u64) -> LayerWindow {
-        LayerWindow { layer: OsiLayer::L3, start_ms, end_ms: start_ms + 10_000, events, bytes: events * 10 }
+        LayerWindow { layer: OsiLayer::L3, start_ms, end_ms: start_ms + 10_000, events, bytes: events * 10, is_final: false }
+    }
+
+    #[test]
+    fn a_final_total_is_shown_once_and_nothing_provisional_after_it() {
+        let mut hub = Hub::default();
+        assert!(hub.is_news(&window(0, 42)));
+        let last = LayerWindow { is_final: true, ..window(0, 42) };
+        assert!(hub.is_news(&last), "the same totals, now final");
+        assert!(!hub.is_news(&last), "sent already");
+        assert!(!hub.is_news(&window(0, 50)), "a provisional value after the final one is stale");
     }
 
     #[test]

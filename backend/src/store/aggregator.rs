@@ -1,18 +1,16 @@
 //! The aggregator: a pool of sync actors (one DB connection each) that make a partition's
 //! window deltas durable, together with the partition's new offset, in one transaction.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix::{Actor, Handler, Message, SyncContext};
-use diesel::connection::SimpleConnection;
-use diesel::Connection;
-use layercast_shared::{LayerWindow, OsiLayer, SeriesWindow, WindowAnomaly};
+use layercast_shared::{SeriesWindow, WindowAnomaly};
 
 use super::late::{self, LateDrop};
 use super::offsets::Position;
 use super::windows::{self, WindowRow};
+use super::db::write_transaction;
 use super::{anomalies, offsets, Db, DbConn, StoreError};
 use crate::metrics::Metrics;
 use crate::stream::window::Window;
@@ -49,8 +47,6 @@ pub struct WriteOutcome {
     /// Roll-up windows that closed with this batch: their final values. (The open ones are
     /// not published: their rows lack the base windows still open, which `/api/windows` adds.)
     pub finals: Vec<SeriesWindow>,
-    /// Layer totals of the base windows written.
-    pub layers: Vec<LayerWindow>,
 }
 
 /// Anomalies the partition's detectors found in windows that just closed.
@@ -66,29 +62,6 @@ pub struct LoadHistory {
     pub len_ms: i64,
     pub since_ms: i64,
     pub limit: i64,
-}
-
-/// Runs `f` in a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`: a deferred
-/// transaction that reads (the latency sketches) before it writes cannot wait for another
-/// writer to finish (SQLite answers "database is locked" at once to avoid a deadlock), while an
-/// immediate one takes the write lock first and waits for it (the busy timeout).
-fn write_transaction<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
-    if matches!(conn, DbConn::Mysql(_)) {
-        return conn.transaction(f);
-    }
-    conn.batch_execute("BEGIN IMMEDIATE")?;
-    match f(conn) {
-        Ok(value) => {
-            conn.batch_execute("COMMIT")?;
-            Ok(value)
-        }
-        Err(e) => {
-            if let Err(rollback) = conn.batch_execute("ROLLBACK") {
-                tracing::warn!(error = %rollback, "rollback failed");
-            }
-            Err(e)
-        }
-    }
 }
 
 /// A sync actor: diesel blocks, so these run on their own threads (`SyncArbiter`), never on
@@ -135,10 +108,6 @@ impl Aggregator {
         })?;
         let mut outcome = WriteOutcome::default();
         outcome.finals = closed.into_iter().filter_map(WindowRow::into_series_window).collect();
-        let layer_keys: BTreeSet<(OsiLayer, i64)> = batch.closed.iter().chain(&batch.open).map(|w| (w.layer, w.start_ms)).collect();
-        if let Some(len_ms) = batch.closed.iter().chain(&batch.open).map(|w| w.len_ms).next() {
-            outcome.layers = windows::layer_totals(conn, len_ms, &layer_keys)?;
-        }
         Ok(outcome)
     }
 }
@@ -172,6 +141,25 @@ impl Handler<WriteAnomalies> for Aggregator {
     fn handle(&mut self, msg: WriteAnomalies, _: &mut SyncContext<Self>) -> Self::Result {
         let mut conn = self.connection()?;
         let result = anomalies::upsert(&mut conn, &msg.0).map_err(StoreError::from);
+        self.keep(conn, &result);
+        result
+    }
+}
+
+/// Per layer, what the partition's closed base windows have added to its open roll-ups.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<Window>, StoreError>")]
+pub struct LoadRollupSums {
+    pub partition: i32,
+    pub lengths_ms: Vec<i64>,
+}
+
+impl Handler<LoadRollupSums> for Aggregator {
+    type Result = Result<Vec<Window>, StoreError>;
+
+    fn handle(&mut self, msg: LoadRollupSums, _: &mut SyncContext<Self>) -> Self::Result {
+        let mut conn = self.connection()?;
+        let result = windows::open_rollup_sums(&mut conn, msg.partition, &msg.lengths_ms).map_err(StoreError::from);
         self.keep(conn, &result);
         result
     }

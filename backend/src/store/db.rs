@@ -200,6 +200,32 @@ impl Db {
     }
 }
 
+/// Runs `f` in a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`: a deferred
+/// transaction that reads before it writes cannot wait for another writer to finish (SQLite
+/// answers "database is locked" at once to avoid a deadlock), while an immediate one takes the
+/// write lock first and waits for it (the busy timeout).
+pub(crate) fn write_transaction<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    if matches!(conn, DbConn::Mysql(_)) {
+        return conn.transaction(f);
+    }
+    conn.batch_execute("BEGIN IMMEDIATE")?;
+    match f(conn) {
+        Ok(value) => {
+            conn.batch_execute("COMMIT")?;
+            Ok(value)
+        }
+        Err(e) => {
+            if let Err(rollback) = conn.batch_execute("ROLLBACK") {
+                tracing::warn!(error = %rollback, "rollback failed");
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Runs the pending migrations of the connection's backend. On MySQL several nodes may start
 /// at once, so a named lock makes them take turns instead of racing on the schema table.
 pub fn migrate(conn: &mut DbConn) -> Result<(), StoreError> {

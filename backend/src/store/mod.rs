@@ -1,16 +1,19 @@
 //! The database: one schema over MySQL (production) and SQLite (embedded), reached through
 //! diesel. Per table one file of row types and query functions; `aggregator` is the actor that
-//! writes window batches from the stream.
+//! writes window batches from the stream, `layer_writer` the one of the layer stage.
 
 mod aggregator;
 pub mod anomalies;
 mod db;
 pub mod ingest;
 pub mod late;
+pub mod layer_windows;
+mod layer_writer;
 pub mod offsets;
 pub mod retention;
 pub mod schema;
 pub mod windows;
 
-pub use aggregator::{Aggregator, LoadHistory, WriteAnomalies, WriteBatch, WriteOutcome};
+pub use aggregator::{Aggregator, LoadHistory, LoadRollupSums, WriteAnomalies, WriteBatch, WriteOutcome};
 pub use db::{Db, DbConn, DbUrl, StoreError};
+pub use layer_writer::{LayerWriter, LoadProgress, WriteLayers};

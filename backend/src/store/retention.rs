@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{windows, Db};
+use super::{layer_windows, windows, Db};
 
 /// Retention is coarse (days), so a pass every ten minutes keeps the tables within minutes of
 /// their bound at the cost of one indexed DELETE per length.
@@ -35,6 +35,7 @@ pub fn expire_all(db: &Db, lengths: &[(i64, i64)], now_ms: i64) -> Result<usize,
     let mut deleted = 0;
     for &(len_ms, keep_ms) in lengths {
         deleted += windows::expire(&mut conn, len_ms, now_ms.saturating_sub(keep_ms))?;
+        deleted += layer_windows::expire(&mut conn, len_ms, now_ms.saturating_sub(keep_ms))?;
     }
     Ok(deleted)
 }

@@ -74,3 +74,37 @@ diesel::table! {
         score -> Double,
     }
 }
+
+diesel::table! {
+    layer_windows (layer, window_start, window_len_ms) {
+        layer -> Text,
+        window_start -> BigInt,
+        window_len_ms -> BigInt,
+        events -> BigInt,
+        bytes -> BigInt,
+        packets -> BigInt,
+        connections -> BigInt,
+        requests -> BigInt,
+        errors -> BigInt,
+        is_final -> Bool,
+        closed_at_ms -> Nullable<BigInt>,
+        sources -> Integer,
+    }
+}
+
+diesel::table! {
+    layer_sources (layer, window_len_ms, source_partition) {
+        layer -> Text,
+        window_len_ms -> BigInt,
+        source_partition -> Integer,
+        closed_through -> BigInt,
+    }
+}
+
+diesel::table! {
+    layer_progress (layer, window_len_ms) {
+        layer -> Text,
+        window_len_ms -> BigInt,
+        final_through -> BigInt,
+    }
+}

@@ -1,11 +1,11 @@
 //! The `windows` table: totals per (layer, entity, window).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Binary, Bool, Integer, Nullable, Text};
-use layercast_shared::{LayerWindow, OsiLayer, SeriesWindow};
+use layercast_shared::{OsiLayer, SeriesWindow};
 
 use super::schema::windows;
 use super::DbConn;
@@ -60,30 +60,6 @@ impl WindowRow {
     pub fn into_series_window(self) -> Option<SeriesWindow> {
         let (is_final, closed_at_ms) = (self.is_final, self.closed_at_ms);
         Some(self.into_window()?.to_series_window(is_final, closed_at_ms))
-    }
-}
-
-#[derive(Debug, QueryableByName)]
-struct LayerTotalRow {
-    #[diesel(sql_type = Text)]
-    layer: String,
-    #[diesel(sql_type = BigInt)]
-    window_start: i64,
-    #[diesel(sql_type = BigInt)]
-    events: i64,
-    #[diesel(sql_type = BigInt)]
-    bytes: i64,
-}
-
-impl LayerTotalRow {
-    fn into_layer_window(self, len_ms: i64) -> Option<LayerWindow> {
-        Some(LayerWindow {
-            layer: self.layer.parse().ok()?,
-            start_ms: self.window_start,
-            end_ms: self.window_start + len_ms,
-            events: u64::try_from(self.events).unwrap_or(0),
-            bytes: u64::try_from(self.bytes).unwrap_or(0),
-        })
     }
 }
 
@@ -353,54 +329,12 @@ pub fn expire(conn: &mut DbConn, len_ms: i64, before_ms: i64) -> QueryResult<usi
     .execute(conn)
 }
 
-/// Totals per layer of the given (layer, window start) pairs, summed over all entities, as
-/// they stand in the database now (so they include what other nodes wrote).
-pub fn layer_totals(
-    conn: &mut DbConn,
-    len_ms: i64,
-    keys: &BTreeSet<(OsiLayer, i64)>,
-) -> QueryResult<Vec<LayerWindow>> {
-    let starts: BTreeSet<i64> = keys.iter().map(|(_, s)| *s).collect();
-    if starts.is_empty() {
-        return Ok(Vec::new());
+/// `SUM(column)` read back as BIGINT: SUM over BIGINT is DECIMAL in MySQL, INTEGER in SQLite.
+fn sum_of(conn: &DbConn, column: &str) -> String {
+    match conn {
+        DbConn::Mysql(_) => format!("CAST(SUM({column}) AS SIGNED)"),
+        DbConn::Sqlite(_) => format!("SUM({column})"),
     }
-    let list = starts.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
-    let rows = sum_by_layer(conn, &format!("window_len_ms = {len_ms} AND window_start IN ({list})"))?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| r.into_layer_window(len_ms))
-        .filter(|w| keys.contains(&(w.layer, w.start_ms)))
-        .collect())
-}
-
-/// The newest `count` windows of every layer, measured back from the newest window stored.
-pub fn latest_layer_windows(conn: &mut DbConn, len_ms: i64, count: i64) -> QueryResult<Vec<LayerWindow>> {
-    let newest: Option<i64> = windows::table
-        .filter(windows::window_len_ms.eq(len_ms))
-        .select(diesel::dsl::max(windows::window_start))
-        .first(conn)?;
-    let Some(newest) = newest else {
-        return Ok(Vec::new());
-    };
-    let oldest = newest - (count - 1) * len_ms;
-    let rows = sum_by_layer(conn, &format!("window_len_ms = {len_ms} AND window_start >= {oldest}"))?;
-    Ok(rows.into_iter().filter_map(|r| r.into_layer_window(len_ms)).collect())
-}
-
-/// `filter` is built only from integers above, never from outside text.
-fn sum_by_layer(conn: &mut DbConn, filter: &str) -> QueryResult<Vec<LayerTotalRow>> {
-    // SUM over BIGINT is DECIMAL in MySQL and INTEGER in SQLite: cast where needed so both
-    // read back as BIGINT.
-    let sum = match conn {
-        DbConn::Mysql(_) => |c: &str| format!("CAST(SUM({c}) AS SIGNED)"),
-        DbConn::Sqlite(_) => |c: &str| format!("SUM({c})"),
-    };
-    let sql = format!(
-        "SELECT layer, window_start, {} AS events, {} AS bytes FROM windows WHERE {filter} GROUP BY layer, window_start ORDER BY window_start, layer",
-        sum("events"),
-        sum("bytes")
-    );
-    diesel::sql_query(sql).load(conn)
 }
 
 /// Rows of one layer (or all) whose window starts in `[from_ms, to_ms)`, oldest first.
@@ -472,10 +406,72 @@ pub fn rollup_windows(
         .collect())
 }
 
+/// Per layer, the sums of the partition's roll-up rows not yet final: what the partition's
+/// closed base windows have added to its open roll-ups, which it contributes to the layer
+/// stage. Returned as windows of entity "" (one per layer, length and start).
+pub fn open_rollup_sums(conn: &mut DbConn, partition: i32, lengths_ms: &[i64]) -> QueryResult<Vec<Window>> {
+    #[derive(QueryableByName)]
+    struct Sums {
+        #[diesel(sql_type = Text)]
+        layer: String,
+        #[diesel(sql_type = BigInt)]
+        window_start: i64,
+        #[diesel(sql_type = BigInt)]
+        window_len_ms: i64,
+        #[diesel(sql_type = BigInt)]
+        events: i64,
+        #[diesel(sql_type = BigInt)]
+        bytes: i64,
+        #[diesel(sql_type = BigInt)]
+        packets: i64,
+        #[diesel(sql_type = BigInt)]
+        connections: i64,
+        #[diesel(sql_type = BigInt)]
+        requests: i64,
+        #[diesel(sql_type = BigInt)]
+        errors: i64,
+    }
+    if lengths_ms.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sums: Vec<String> =
+        ["events", "bytes", "packets", "connections", "requests", "errors"].iter().map(|c| format!("{} AS {c}", sum_of(conn, c))).collect();
+    let lengths: Vec<String> = lengths_ms.iter().map(i64::to_string).collect();
+    // Built from integers only.
+    let sql = format!(
+        "SELECT layer, window_start, window_len_ms, {} FROM windows WHERE partition_id = {partition} AND is_final = FALSE \
+         AND window_len_ms IN ({}) GROUP BY layer, window_start, window_len_ms",
+        sums.join(", "),
+        lengths.join(", ")
+    );
+    let rows: Vec<Sums> = diesel::sql_query(sql).load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let agg = WindowAgg {
+                events: to_u64(r.events),
+                bytes: to_u64(r.bytes),
+                packets: to_u64(r.packets),
+                connections: to_u64(r.connections),
+                requests: to_u64(r.requests),
+                errors: to_u64(r.errors),
+                ..WindowAgg::default()
+            };
+            Some(Window { layer: r.layer.parse().ok()?, entity: String::new(), start_ms: r.window_start, len_ms: r.window_len_ms, agg })
+        })
+        .collect())
+}
+
 /// Sum of `events` over every stored window of the given length.
 pub fn total_events(conn: &mut DbConn, len_ms: i64) -> QueryResult<u64> {
-    let rows = sum_by_layer(conn, &format!("window_len_ms = {len_ms}"))?;
-    Ok(rows.iter().map(|r| u64::try_from(r.events).unwrap_or(0)).sum())
+    #[derive(QueryableByName)]
+    struct Total {
+        #[diesel(sql_type = Nullable<BigInt>)]
+        events: Option<i64>,
+    }
+    let sql = format!("SELECT {} AS events FROM windows WHERE window_len_ms = {len_ms}", sum_of(conn, "events"));
+    let total: Total = diesel::sql_query(sql).get_result(conn)?;
+    Ok(total.events.map_or(0, to_u64))
 }
 
 #[cfg(test)]
@@ -509,7 +505,7 @@ mod tests {
     }
 
     #[test]
-    fn deltas_add_up_per_natural_key_and_sum_per_layer() {
+    fn deltas_add_up_per_natural_key() {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
         let first = [delta(OsiLayer::L3, "a", 0, 2, 200), delta(OsiLayer::L3, "b", 0, 1, 50)];
@@ -521,11 +517,6 @@ mod tests {
         let a = rows.iter().find(|r| r.entity == "a").expect("row a");
         assert_eq!((a.events, a.bytes, a.bytes_min, a.bytes_max), (5, 500, 100, 300));
 
-        let keys = BTreeSet::from([(OsiLayer::L3, 0), (OsiLayer::L7, 10_000)]);
-        let totals = layer_totals(&mut conn, 10_000, &keys).expect("totals");
-        assert_eq!(totals.len(), 2);
-        assert_eq!((totals[0].events, totals[0].bytes), (6, 550));
-        assert_eq!(totals[1].layer, OsiLayer::L7);
         assert_eq!(total_events(&mut conn, 10_000).expect("total"), 10);
     }
 
@@ -587,14 +578,11 @@ mod tests {
     }
 
     #[test]
-    fn latest_windows_reach_back_from_the_newest() {
+    fn retention_deletes_the_windows_that_ended_before_its_cut() {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
         let deltas: Vec<_> = (0..10).map(|i| delta(OsiLayer::L2, "port", i * 10_000, 1, 1)).collect();
         apply(&mut conn, 0, &deltas).expect("apply");
-        let latest = latest_layer_windows(&mut conn, 10_000, 3).expect("latest");
-        let starts: Vec<i64> = latest.iter().map(|w| w.start_ms).collect();
-        assert_eq!(starts, vec![70_000, 80_000, 90_000]);
         assert_eq!(expire(&mut conn, 10_000, 50_000).expect("expire"), 4, "windows that ended before 50 s");
     }
 

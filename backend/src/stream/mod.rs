@@ -2,7 +2,13 @@
 //! partition actor per assigned partition; each keeps tumbling event-time windows and hands
 //! them, with the partition's offset, to the store's aggregator. After a batch is durable the
 //! new window totals go to `layercast.updates` and the offset is committed to Kafka.
+//!
+//! The partition actors also feed the [`layers`] stage, which sums every partition's windows
+//! per layer. Both stages run their consumer groups through `group`.
 
+mod cursor;
+mod group;
+pub mod layers;
 mod outputs;
 mod partition;
 mod supervisor;
@@ -10,4 +16,5 @@ pub mod watermark;
 pub mod window;
 
 pub use outputs::{LateSink, UpdatePublisher};
+pub use group::GroupHandle;
 pub use supervisor::{start, StreamHandle, StreamSettings};

@@ -5,20 +5,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use layercast_shared::{EventMsg, OsiLayer, SeriesWindow};
+use layercast_shared::{EventMsg, LayerPartial, OsiLayer, SeriesWindow};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::outputs::{LateRecord, LateSink, UpdatePublisher};
 use super::supervisor::{Committer, Control};
 use super::watermark::Watermark;
-use super::window::{roll_up, window_start, TumblingWindows, Window};
+use super::layers::{partials_of, LayerFeed};
+use super::window::{roll_up, window_start, TumblingWindows, Window, WindowAgg};
 use crate::analysis::anomaly::AnomalyConfig;
 use crate::analysis::live::LiveDetectors;
 use crate::config::EventTime;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::late::LateDrop;
 use crate::store::offsets::Position;
-use crate::store::{Aggregator, LoadHistory, StoreError, WriteAnomalies, WriteBatch, WriteOutcome};
+use crate::store::{Aggregator, LoadHistory, LoadRollupSums, StoreError, WriteAnomalies, WriteBatch, WriteOutcome};
 
 /// How often the actor looks at its clock: idleness, windows due to close, writes due.
 const TICK_EVERY: Duration = Duration::from_millis(250);
@@ -107,6 +108,10 @@ pub struct PartitionActor {
     committer: Committer,
     updates: UpdatePublisher,
     late_sink: LateSink,
+    /// Per (layer, roll-up length, start), the sums of this partition's closed base windows in
+    /// roll-up windows not yet final: its contribution to the layer stage's roll-ups.
+    rollup_layers: HashMap<(OsiLayer, i64, i64), WindowAgg>,
+    layers: LayerFeed,
     control: UnboundedSender<Control>,
     metrics: Arc<Metrics>,
 }
@@ -119,6 +124,7 @@ pub struct PartitionDeps {
     pub committer: Committer,
     pub updates: UpdatePublisher,
     pub late: LateSink,
+    pub layers: LayerFeed,
     pub control: UnboundedSender<Control>,
     pub metrics: Arc<Metrics>,
 }
@@ -134,6 +140,8 @@ struct InFlight {
     closed_at_ms: i64,
     /// (length, newest start) made final, the base length included.
     close: Vec<(i64, i64)>,
+    /// `rollup_layers` once the batch is durable.
+    rollup_layers: Option<HashMap<(OsiLayer, i64, i64), WindowAgg>>,
     started: Instant,
 }
 
@@ -172,6 +180,8 @@ impl PartitionActor {
             committer: deps.committer,
             updates: deps.updates,
             late_sink: deps.late,
+            rollup_layers: HashMap::new(),
+            layers: deps.layers,
             control: deps.control,
             metrics: deps.metrics,
         };
@@ -330,6 +340,7 @@ impl PartitionActor {
             .map(|((layer, entity), (dropped, last_event_ms))| LateDrop { layer, entity, dropped, last_event_ms })
             .collect();
         let late_records = self.late_records.clone();
+        let (layer_finals, rollup_layers) = self.layer_contributions(through, &closed);
         let closed_at_ms = self.close_due_since.map_or_else(wall_ms, |(_, ms)| ms);
         let rollup_close: Vec<(i64, i64)> = close.iter().copied().filter(|(len, _)| *len != base).collect();
         let batch = WriteBatch {
@@ -353,13 +364,20 @@ impl PartitionActor {
             position,
             closed_at_ms,
             close,
+            rollup_layers,
             started: Instant::now(),
         };
         let writer = self.writer.clone();
         let late_sink = self.late_sink.clone();
+        let layers = self.layers.clone();
         let write = async move {
             if !late_records.is_empty() {
                 late_sink.deliver(late_records).await.map_err(WriteFailure::LateDelivery)?;
+            }
+            // Before the transaction, as the late records: once the position passes these
+            // windows nobody would send them again.
+            if !layer_finals.is_empty() {
+                layers.deliver(layer_finals).await.map_err(WriteFailure::LayerDelivery)?;
             }
             match writer.send(batch).await {
                 Ok(Ok(outcome)) => Ok(outcome),
@@ -388,6 +406,10 @@ impl PartitionActor {
                     // Windows may have become due while this write was in flight.
                     self.note_closes();
                 }
+                if let Some(rollup_layers) = done.rollup_layers {
+                    self.rollup_layers = rollup_layers;
+                }
+                self.send_provisional_layers(&done.open);
                 self.metrics.durable_offset.get_or_create(&self.label()).set(done.position.next_offset);
                 self.committer.commit(self.partition, done.position.replay_from);
                 let mut finals: Vec<SeriesWindow> =
@@ -395,8 +417,8 @@ impl PartitionActor {
                 self.detect(&finals, ctx);
                 finals.extend(outcome.finals);
                 finals.extend(done.open.iter().map(|w| w.to_series_window(false, None)));
-                if !finals.is_empty() || !outcome.layers.is_empty() {
-                    self.updates.publish(outcome.layers, finals);
+                if !finals.is_empty() {
+                    self.updates.publish(Vec::new(), finals);
                 }
             }
             Err(WriteFailure::Store(e)) if !e.is_retryable() => {
@@ -449,6 +471,87 @@ impl PartitionActor {
         }));
     }
 
+    /// What the windows closing now contribute to the layer stage, final: the base windows
+    /// summed per layer, and the roll-ups with what the base windows add to them (absolute
+    /// sums, final for the roll-ups that close), with how far this partition has closed each
+    /// length. Also the roll-up sums to keep once this is durable.
+    #[allow(clippy::type_complexity)]
+    fn layer_contributions(
+        &self,
+        through: Option<i64>,
+        closed: &[Window],
+    ) -> (Vec<LayerPartial>, Option<HashMap<(OsiLayer, i64, i64), WindowAgg>>) {
+        let Some(through) = through else { return (Vec::new(), None) };
+        let mut rollups = self.rollup_layers.clone();
+        for w in closed {
+            for &len in &self.time.rollups_ms {
+                rollups.entry((w.layer, len, window_start(w.start_ms, len))).or_default().merge_sums(&w.agg);
+            }
+        }
+        let closes = self.closes_of(Some(through));
+        let closed_through = |len: i64| closes.iter().find(|(l, _)| *l == len).map(|(_, t)| *t);
+        let as_window = |(layer, len_ms, start_ms): (OsiLayer, i64, i64), agg: &WindowAgg| Window {
+            layer,
+            entity: String::new(),
+            start_ms,
+            len_ms,
+            agg: agg.clone(),
+        };
+        let (mut finals, mut ongoing) = (Vec::new(), Vec::new());
+        for (&key, agg) in &rollups {
+            let done = closed_through(key.1).is_some_and(|t| key.2 <= t);
+            if done { &mut finals } else { &mut ongoing }.push(as_window(key, agg));
+        }
+        rollups.retain(|key, _| !closed_through(key.1).is_some_and(|t| key.2 <= t));
+        finals.extend_from_slice(closed);
+        // The ongoing roll-ups first: a partial that carries `closed_through` may let the stage
+        // close windows, so it comes last.
+        let mut partials = partials_of(self.partition, &[], &ongoing, false);
+        partials.extend(partials_of(self.partition, &closes, &finals, true));
+        (partials, Some(rollups))
+    }
+
+    /// The open base windows that changed, summed per layer over every series of the
+    /// partition (absolute values, as the stage keeps the last one per source).
+    fn send_provisional_layers(&self, changed: &[Window]) {
+        let starts: std::collections::BTreeSet<i64> = changed.iter().map(|w| w.start_ms).collect();
+        let mut sums: HashMap<(OsiLayer, i64), WindowAgg> = HashMap::new();
+        for &start in &starts {
+            for (layer, agg) in self.open.series_in(start) {
+                sums.entry((layer, start)).or_default().merge_sums(agg);
+            }
+        }
+        if sums.is_empty() {
+            return;
+        }
+        let windows: Vec<Window> = sums
+            .into_iter()
+            .map(|((layer, start_ms), agg)| Window { layer, entity: String::new(), start_ms, len_ms: self.time.len_ms, agg })
+            .collect();
+        self.layers.send(partials_of(self.partition, &[], &windows, false));
+    }
+
+    /// Reads what the partition's closed base windows have added to its open roll-ups (by an
+    /// earlier owner, too) before taking records: the layer stage is sent absolute values.
+    fn load_rollup_layers(&mut self, ctx: &mut Context<Self>) {
+        let load = LoadRollupSums { partition: self.partition, lengths_ms: self.time.rollups_ms.clone() };
+        let read = self.writer.send(load);
+        ctx.wait(read.into_actor(self).map(|result, act, ctx| {
+            let failure = match result {
+                Ok(Ok(sums)) => {
+                    act.rollup_layers = sums.into_iter().map(|w| ((w.layer, w.len_ms, w.start_ms), w.agg)).collect();
+                    return;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            };
+            // Without them the layer stage would get wrong roll-ups: start again later.
+            tracing::warn!(partition = act.partition, error = %failure, "cannot read the open roll-ups; resynchronising");
+            let _ = act.control.send(Control::Resync { partition: act.partition });
+            ctx.stop();
+        }));
+    }
+
     /// Warms the detectors with the partition's recent final windows before taking records,
     /// so a takeover does not restart every series' learning.
     fn warm_detectors(&mut self, ctx: &mut Context<Self>) {
@@ -480,6 +583,8 @@ enum WriteFailure {
     Store(StoreError),
     #[error("late records not delivered: {0}")]
     LateDelivery(rdkafka::error::KafkaError),
+    #[error("layer contributions not delivered: {0}")]
+    LayerDelivery(rdkafka::error::KafkaError),
     #[error("the writer is gone: {0}")]
     Writer(actix::MailboxError),
 }
@@ -489,6 +594,7 @@ impl Actor for PartitionActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        self.load_rollup_layers(ctx);
         self.warm_detectors(ctx);
         ctx.run_interval(TICK_EVERY, |act, ctx| act.flush(ctx));
         tracing::info!(partition = self.partition, offset = self.next_offset, watermark = ?self.clock.watermark_ms(), "partition actor started");

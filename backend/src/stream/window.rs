@@ -139,6 +139,19 @@ impl WindowAgg {
         }
     }
 
+    /// As [`merge`](Self::merge), without the latency sketch: for sums over many series,
+    /// whose latency nobody reads.
+    pub fn merge_sums(&mut self, o: &WindowAgg) {
+        self.events += o.events;
+        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.packets = self.packets.saturating_add(o.packets);
+        self.connections = self.connections.saturating_add(o.connections);
+        self.requests = self.requests.saturating_add(o.requests);
+        self.errors = self.errors.saturating_add(o.errors);
+        self.bytes_min = self.bytes_min.min(o.bytes_min);
+        self.bytes_max = self.bytes_max.max(o.bytes_max);
+    }
+
     pub fn merge(&mut self, o: &WindowAgg) {
         self.events += o.events;
         self.bytes = self.bytes.saturating_add(o.bytes);
@@ -289,6 +302,11 @@ impl TumblingWindows {
 
     pub fn is_empty(&self) -> bool {
         self.bins.is_empty()
+    }
+
+    /// Every series' aggregates in the window starting at `start_ms` (none if it is not held).
+    pub fn series_in(&self, start_ms: i64) -> impl Iterator<Item = (OsiLayer, &WindowAgg)> + '_ {
+        self.bins.get(&start_ms).into_iter().flat_map(|bin| bin.iter().map(|(key, slot)| (key.layer, &slot.agg)))
     }
 
     /// The start of the oldest window held.

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use layercast::store::{offsets, windows, Db, DbUrl};
+use layercast::store::{layer_windows, offsets, windows, Db, DbUrl};
 use layercast_shared::{Event, EventMsg, OsiLayer};
 use rand::{Rng, SeedableRng};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -300,5 +300,25 @@ async fn three_nodes_keep_every_window_exact_through_a_crash_with_late_records()
     let want_dead: BTreeSet<(i32, i64)> = too_late.iter().map(|r| (r.partition, r.offset)).collect();
     assert_eq!(dead_letters(&broker.bootstrap, &late_topic, want_dead.len()), want_dead, "the dead-letter topic");
 
+    // The layer stage: every final layer window is the sum of its layer's known per-entity
+    // totals, for the base windows and the roll-ups alike.
+    for len_ms in [LEN_MS, 60_000] {
+        let mut want: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
+        for ((layer, _, start), (events, bytes)) in expected_windows(&planned, len_ms) {
+            let sum = want.entry((layer, start)).or_default();
+            sum.0 += events;
+            sum.1 += bytes;
+        }
+        let layer_rows = layer_windows::range(&mut conn, len_ms, None, i64::MIN, i64::MAX, 1_000_000).expect("layer rows");
+        let wrong: Vec<_> = layer_rows
+            .iter()
+            .filter(|r| r.is_final)
+            .filter(|r| want.get(&(r.layer.clone(), r.window_start)) != Some(&(r.events, r.bytes)))
+            .map(|r| (r.layer.clone(), r.window_start, (r.events, r.bytes), want.get(&(r.layer.clone(), r.window_start)).copied()))
+            .take(10)
+            .collect();
+        assert!(wrong.is_empty(), "final layer windows of {len_ms} ms off (layer, start, stored, expected): {wrong:?}");
+        assert!(layer_rows.iter().any(|r| r.is_final), "the layer stage made {len_ms} ms windows final");
+    }
     drop(c2);
 }
