@@ -18,7 +18,8 @@
 //!   and, for the records on time, `insert_at`, as the partition actor does per record.
 //!
 //! Both do what the actor does at each write (every `--drain-every` records, a second of event
-//! time by default): `take_changed()` (the provisional values of open windows), `close_until`
+//! time by default): `take_changed` (the provisional values of open windows for the live
+//! feed, and every fifth write for the database), `close_until`
 //! the watermark (60 s out-of-orderness and 30 s grace behind the newest event, the clock's
 //! own in `admit_insert`) and `roll_up` of the closed windows to 60 s and 3600 s (the time of
 //! this is also reported on its own). Output is `key=value` lines on stdout.
@@ -30,7 +31,7 @@ use bench_args::arg;
 use layercast::config::EventTime;
 use layercast::store::offsets::Position;
 use layercast::stream::watermark::Watermark;
-use layercast::stream::window::{roll_up, TumblingWindows, Window};
+use layercast::stream::window::{roll_up, series_window, Purpose, TumblingWindows, Window};
 use layercast_shared::Event;
 
 #[path = "bench_args/mod.rs"]
@@ -66,9 +67,10 @@ struct RunStats {
 
 /// What the actor does at a write: copies of the windows that changed, the windows the
 /// watermark closed, and what they add to the roll-ups.
-fn write_tick(open: &mut TumblingWindows, closed_through: Option<i64>, stats: &mut RunStats) {
+fn write_tick(open: &mut TumblingWindows, closed_through: Option<i64>, save: bool, stats: &mut RunStats) {
     let started = Instant::now();
-    let changed = open.take_changed();
+    let published = open.take_changed_as(Purpose::Publish, |layer, entity, start, len, agg| series_window(layer, entity, start, len, agg, false, None));
+    let saved = if save { open.take_changed(Purpose::Save) } else { Vec::new() };
     let closed: Vec<Window> = closed_through.map(|t| open.close_until(t + WINDOW_MS)).unwrap_or_default();
     let mut n = 0;
     let rolling = Instant::now();
@@ -77,9 +79,9 @@ fn write_tick(open: &mut TumblingWindows, closed_through: Option<i64>, stats: &m
     }
     stats.rollup += rolling.elapsed();
     stats.windows += closed.len() as u64;
-    stats.provisional += changed.len() as u64;
+    stats.provisional += (published.len() + saved.len()) as u64;
     stats.rollups += n;
-    std::hint::black_box((&changed, &closed));
+    std::hint::black_box((&published, &saved, &closed));
     stats.drain += started.elapsed();
 }
 
@@ -91,13 +93,13 @@ fn run_insert(events: &[Event], drain_every: usize) -> RunStats {
     let mut open = TumblingWindows::new(WINDOW_MS);
     let mut newest = i64::MIN;
     let started = Instant::now();
-    for chunk in events.chunks(drain_every) {
+    for (i, chunk) in events.chunks(drain_every).enumerate() {
         for e in chunk {
             open.insert(e);
         }
         newest = chunk.iter().map(|e| e.ts.timestamp_millis()).fold(newest, i64::max);
         let through = (newest - OUT_OF_ORDER_MS - GRACE_MS - WINDOW_MS).div_euclid(WINDOW_MS) * WINDOW_MS;
-        write_tick(&mut open, Some(through), &mut stats);
+        write_tick(&mut open, Some(through), i % 5 == 4, &mut stats);
     }
     stats.total = started.elapsed();
     stats
@@ -115,7 +117,7 @@ fn run_admit_insert(events: &[Event], drain_every: usize) -> RunStats {
     let mut stats = RunStats::default();
     let mut open = TumblingWindows::new(WINDOW_MS);
     let started = Instant::now();
-    for chunk in events.chunks(drain_every) {
+    for (i, chunk) in events.chunks(drain_every).enumerate() {
         for e in chunk {
             let ts_ms = e.ts.timestamp_millis();
             if clock.admit(ts_ms) {
@@ -124,7 +126,7 @@ fn run_admit_insert(events: &[Event], drain_every: usize) -> RunStats {
                 stats.late += 1;
             }
         }
-        write_tick(&mut open, clock.closed_through(WINDOW_MS), &mut stats);
+        write_tick(&mut open, clock.closed_through(WINDOW_MS), i % 5 == 4, &mut stats);
     }
     stats.total = started.elapsed();
     stats

@@ -12,7 +12,7 @@ use super::outputs::{LateRecord, LateSink, UpdatePublisher};
 use super::supervisor::{Committer, Control};
 use super::watermark::Watermark;
 use super::layers::{partials_of, LayerFeed};
-use super::window::{roll_up, window_start, TumblingWindows, Window, WindowAgg};
+use super::window::{roll_up, series_window, window_start, Purpose, TumblingWindows, Window, WindowAgg};
 use crate::analysis::anomaly::AnomalyConfig;
 use crate::analysis::live::LiveDetectors;
 use crate::config::EventTime;
@@ -23,9 +23,14 @@ use crate::store::{Aggregator, LoadHistory, LoadRollupSums, StoreError, WriteAno
 
 /// How often the actor looks at its clock: idleness, windows due to close, writes due.
 const TICK_EVERY: Duration = Duration::from_millis(250);
-/// Between window closes, what changed (provisional values of open windows, late records,
-/// the position) is written and published this often.
+/// Between window closes, late records and the position are written this often.
 const WRITE_EVERY: Duration = Duration::from_secs(1);
+/// Provisional values of open windows go to the live feed (and the layer stage) this often,
+/// from memory...
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// ... and to the database this often: each is a row rewritten, the largest part of the
+/// database's work, and only the REST API and the dashboards' first snapshot read them.
+const SAVE_EVERY: Duration = Duration::from_secs(5);
 /// Records queued in the mailbox before the supervisor's `send` waits: the backpressure that
 /// keeps a slow database from filling memory.
 const MAILBOX_CAPACITY: usize = 1_024;
@@ -92,6 +97,8 @@ pub struct PartitionActor {
     late: HashMap<(OsiLayer, String), (u64, i64)>,
     late_records: Vec<LateRecord>,
     last_write: Instant,
+    last_publish: Instant,
+    last_save: Instant,
     /// Per window length, the newest window start made final in the database.
     closed_through: HashMap<i64, i64>,
     /// When the watermark first closed a window that is not yet final in the database.
@@ -170,6 +177,8 @@ impl PartitionActor {
             late: HashMap::new(),
             late_records: Vec::new(),
             last_write: Instant::now(),
+            last_publish: Instant::now(),
+            last_save: Instant::now(),
             closed_through: HashMap::new(),
             close_due_since: None,
             retry_after: RETRY_FIRST,
@@ -300,22 +309,44 @@ impl PartitionActor {
         if let Some(w) = self.clock.watermark_ms() {
             self.metrics.watermark_ms.get_or_create(&self.label()).set(w);
         }
+        if self.last_publish.elapsed() >= PUBLISH_EVERY {
+            self.publish_provisional();
+        }
         let due = self.close_due().is_some() || self.last_write.elapsed() >= WRITE_EVERY;
         if due {
-            if let Some(write) = self.write_pending() {
+            let save = self.last_save.elapsed() >= SAVE_EVERY;
+            if let Some(write) = self.write_pending(save) {
                 ctx.wait(write);
             }
         }
     }
 
-    /// The write of everything due, or `None` when the database already has it all.
-    fn write_pending(&mut self) -> Option<impl ActorFuture<Self, Output = ()> + 'static> {
+    /// The open windows that changed, to the live feed and (summed per layer) to the layer
+    /// stage: provisional values, from memory.
+    fn publish_provisional(&mut self) {
+        self.last_publish = Instant::now();
+        let changed = self
+            .open
+            .take_changed_as(Purpose::Publish, |layer, entity, start, len, agg| series_window(layer, entity, start, len, agg, false, None));
+        if changed.is_empty() {
+            return;
+        }
+        self.send_provisional_layers(changed.iter().map(|w| w.start_ms).collect());
+        self.updates.publish(Vec::new(), changed);
+    }
+
+    /// The write of everything due, or `None` when the database already has it all. `save`:
+    /// with the provisional values of the open windows that changed.
+    fn write_pending(&mut self, save: bool) -> Option<impl ActorFuture<Self, Output = ()> + 'static> {
         let base = self.time.len_ms;
         let through = self.close_due();
         let closed = through.map(|t| self.open.close_until(t + base)).unwrap_or_default();
-        // Written with every write, so the rows reflect every record before the stored
-        // position: whole, final or provisional.
-        let open = self.open.take_changed();
+        let open = if save {
+            self.last_save = Instant::now();
+            self.open.take_changed(Purpose::Save)
+        } else {
+            Vec::new()
+        };
         // Records come in offset order but not in event-time order: the oldest record still
         // open may sit in any open window, not only in the oldest.
         let still_open = through.map_or(i64::MIN, |t| t + 1);
@@ -409,14 +440,12 @@ impl PartitionActor {
                 if let Some(rollup_layers) = done.rollup_layers {
                     self.rollup_layers = rollup_layers;
                 }
-                self.send_provisional_layers(&done.open);
                 self.metrics.durable_offset.get_or_create(&self.label()).set(done.position.next_offset);
                 self.committer.commit(self.partition, done.position.replay_from);
                 let mut finals: Vec<SeriesWindow> =
                     done.closed.iter().map(|w| w.to_series_window(true, Some(done.closed_at_ms))).collect();
                 self.detect(&finals, ctx);
                 finals.extend(outcome.finals);
-                finals.extend(done.open.iter().map(|w| w.to_series_window(false, None)));
                 if !finals.is_empty() {
                     self.updates.publish(Vec::new(), finals);
                 }
@@ -434,7 +463,7 @@ impl PartitionActor {
                     self.open.restore(w);
                 }
                 for w in &done.open {
-                    self.open.mark_changed(w);
+                    self.open.mark_changed(w, Purpose::Save);
                 }
                 for d in done.late {
                     let entry = self.late.entry((d.layer, d.entity)).or_insert((0, d.last_event_ms));
@@ -513,8 +542,7 @@ impl PartitionActor {
 
     /// The open base windows that changed, summed per layer over every series of the
     /// partition (absolute values, as the stage keeps the last one per source).
-    fn send_provisional_layers(&self, changed: &[Window]) {
-        let starts: std::collections::BTreeSet<i64> = changed.iter().map(|w| w.start_ms).collect();
+    fn send_provisional_layers(&self, starts: std::collections::BTreeSet<i64>) {
         let mut sums: HashMap<(OsiLayer, i64), WindowAgg> = HashMap::new();
         for &start in &starts {
             for (layer, agg) in self.open.series_in(start) {
@@ -637,7 +665,7 @@ impl Handler<FlushAndStop> for PartitionActor {
     /// state is durable (or left for the next owner to replay) before it moves on.
     fn handle(&mut self, _: FlushAndStop, _: &mut Context<Self>) -> Self::Result {
         let stop = |_, _: &mut Self, ctx: &mut Context<Self>| ctx.stop();
-        match self.write_pending() {
+        match self.write_pending(true) {
             Some(write) => AtomicResponse::new(Box::pin(write.map(stop))),
             None => AtomicResponse::new(Box::pin(actix::fut::ready(()).map(stop))),
         }

@@ -208,11 +208,30 @@ pub struct Window {
 }
 
 /// A series' aggregates in one window, and whether they changed since they were last
-/// handed out as provisional values.
+/// handed out as provisional values, for each [`Purpose`].
 #[derive(Debug, Default)]
 struct Slot {
     agg: WindowAgg,
-    changed: bool,
+    unpublished: bool,
+    unsaved: bool,
+}
+
+impl Slot {
+    fn flag(&mut self, purpose: Purpose) -> &mut bool {
+        match purpose {
+            Purpose::Publish => &mut self.unpublished,
+            Purpose::Save => &mut self.unsaved,
+        }
+    }
+}
+
+/// Who takes provisional values of open windows, each at its own pace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The live feed.
+    Publish,
+    /// The database.
+    Save,
 }
 
 type Bin = HashMap<SeriesKey, Slot>;
@@ -223,9 +242,11 @@ type Bin = HashMap<SeriesKey, Slot>;
 pub struct TumblingWindows {
     len_ms: i64,
     bins: BTreeMap<i64, Bin>,
-    /// Bins with a slot changed since [`take_changed`](Self::take_changed), and the last one
-    /// marked, which spares the set a lookup for the common run of records in one window.
-    changed_bins: BTreeSet<i64>,
+    /// Per purpose, bins with a slot changed since [`take_changed`](Self::take_changed), and
+    /// the last one marked, which spares the sets a lookup for the common run of records in one
+    /// window.
+    unpublished_bins: BTreeSet<i64>,
+    unsaved_bins: BTreeSet<i64>,
     last_marked: Option<i64>,
     /// Series in the largest bin handed out so far: a new bin starts with room for as many, so
     /// that a batch does not rehash its way up from an empty map every time.
@@ -238,7 +259,8 @@ impl TumblingWindows {
         TumblingWindows {
             len_ms: len_ms.max(1),
             bins: BTreeMap::new(),
-            changed_bins: BTreeSet::new(),
+            unpublished_bins: BTreeSet::new(),
+            unsaved_bins: BTreeSet::new(),
             last_marked: None,
             bin_capacity: 0,
         }
@@ -258,7 +280,8 @@ impl TumblingWindows {
         let capacity = self.bin_capacity;
         let start = window_start(ts_ms, self.len_ms);
         if self.last_marked != Some(start) {
-            self.changed_bins.insert(start);
+            self.unpublished_bins.insert(start);
+            self.unsaved_bins.insert(start);
             self.last_marked = Some(start);
         }
         let bin = self.bins.entry(start).or_insert_with(|| Bin::with_capacity(capacity));
@@ -266,12 +289,14 @@ impl TumblingWindows {
         match bin.get_mut(&probe) {
             Some(slot) => {
                 slot.agg.add(e);
-                slot.changed = true;
+                slot.unpublished = true;
+                slot.unsaved = true;
             }
             None => {
                 let mut agg = WindowAgg::default();
                 agg.add(e);
-                bin.insert(SeriesKey { layer: e.layer, entity: e.entity.as_str().into() }, Slot { agg, changed: true });
+                let slot = Slot { agg, unpublished: true, unsaved: true };
+                bin.insert(SeriesKey { layer: e.layer, entity: e.entity.as_str().into() }, slot);
             }
         }
         start
@@ -284,14 +309,21 @@ impl TumblingWindows {
         bin.entry(key).or_default().agg.merge(&window.agg);
     }
 
+    fn bins_for(&mut self, purpose: Purpose) -> &mut BTreeSet<i64> {
+        match purpose {
+            Purpose::Publish => &mut self.unpublished_bins,
+            Purpose::Save => &mut self.unsaved_bins,
+        }
+    }
+
     /// Hands the series window out again with the next [`take_changed`](Self::take_changed)
-    /// (its provisional value was not written).
-    pub fn mark_changed(&mut self, window: &Window) {
+    /// for `purpose` (its provisional value did not get there).
+    pub fn mark_changed(&mut self, window: &Window, purpose: Purpose) {
         let start = window_start(window.start_ms, self.len_ms);
         let probe = SeriesRef { layer: window.layer, entity: &window.entity };
         if let Some(slot) = self.bins.get_mut(&start).and_then(|bin| bin.get_mut(&probe)) {
-            slot.changed = true;
-            self.changed_bins.insert(start);
+            *slot.flag(purpose) = true;
+            self.bins_for(purpose).insert(start);
         }
     }
 
@@ -314,20 +346,37 @@ impl TumblingWindows {
         self.bins.keys().next().copied()
     }
 
-    /// Copies of the series windows that changed since the last call, oldest first: the
-    /// provisional values of windows still filling.
-    pub fn take_changed(&mut self) -> Vec<Window> {
+    /// Copies of the series windows that changed since the last call for `purpose`, oldest
+    /// first: the provisional values of windows still filling.
+    pub fn take_changed(&mut self, purpose: Purpose) -> Vec<Window> {
+        self.take_changed_as(purpose, |layer, entity, start_ms, len_ms, agg| Window {
+            layer,
+            entity: entity.into(),
+            start_ms,
+            len_ms,
+            agg: agg.clone(),
+        })
+    }
+
+    /// As [`take_changed`](Self::take_changed), each window made into what the caller needs
+    /// (without copying its latency sketch unless `make` does).
+    pub fn take_changed_as<T>(&mut self, purpose: Purpose, mut make: impl FnMut(OsiLayer, &str, i64, i64, &WindowAgg) -> T) -> Vec<T> {
         let len_ms = self.len_ms;
         let mut out = Vec::new();
         self.last_marked = None;
-        for start_ms in std::mem::take(&mut self.changed_bins) {
+        for start_ms in std::mem::take(self.bins_for(purpose)) {
             let Some(bin) = self.bins.get_mut(&start_ms) else { continue };
-            let first = out.len();
-            for (key, slot) in bin.iter_mut().filter(|(_, slot)| slot.changed) {
-                slot.changed = false;
-                out.push(Window { layer: key.layer, entity: key.entity.as_ref().into(), start_ms, len_ms, agg: slot.agg.clone() });
+            let mut changed: Vec<(&SeriesKey, &WindowAgg)> = Vec::new();
+            for (key, slot) in bin.iter_mut() {
+                let flag = slot.flag(purpose);
+                if *flag {
+                    *flag = false;
+                    let slot: &Slot = slot;
+                    changed.push((key, &slot.agg));
+                }
             }
-            out[first..].sort_unstable_by(|a, b| (a.layer, &a.entity).cmp(&(b.layer, &b.entity)));
+            changed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.extend(changed.into_iter().map(|(key, agg)| make(key.layer, &key.entity, start_ms, len_ms, agg)));
         }
         out
     }
@@ -351,7 +400,8 @@ impl TumblingWindows {
         self.bin_capacity = bins.values().map(HashMap::len).max().unwrap_or(0).max(self.bin_capacity);
         let mut out = Vec::with_capacity(total);
         for (start_ms, series) in bins {
-            self.changed_bins.remove(&start_ms);
+            self.unpublished_bins.remove(&start_ms);
+            self.unsaved_bins.remove(&start_ms);
             if self.last_marked == Some(start_ms) {
                 self.last_marked = None;
             }
@@ -373,28 +423,40 @@ impl TumblingWindows {
 impl Window {
     /// The window as the API and the live feed show it.
     pub fn to_series_window(&self, is_final: bool, closed_at_ms: Option<i64>) -> SeriesWindow {
-        let a = &self.agg;
-        let secs = self.len_ms.max(1) as f64 / 1000.0;
-        SeriesWindow {
-            layer: self.layer,
-            entity: self.entity.clone(),
-            start_ms: self.start_ms,
-            end_ms: self.start_ms + self.len_ms,
-            events: a.events,
-            bytes: a.bytes,
-            packets: a.packets,
-            connections: a.connections,
-            requests: a.requests,
-            errors: a.errors,
-            // An empty window has no smallest record.
-            bytes_min: if a.events == 0 { 0 } else { a.bytes_min },
-            bytes_max: a.bytes_max,
-            bytes_per_s: a.bytes as f64 / secs,
-            events_per_s: a.events as f64 / secs,
-            latency: a.latency.as_ref().and_then(|l| l.summary()),
-            is_final,
-            closed_at_ms,
-        }
+        series_window(self.layer, &self.entity, self.start_ms, self.len_ms, &self.agg, is_final, closed_at_ms)
+    }
+}
+
+/// A series' window as the API and the live feed show it.
+pub fn series_window(
+    layer: OsiLayer,
+    entity: &str,
+    start_ms: i64,
+    len_ms: i64,
+    a: &WindowAgg,
+    is_final: bool,
+    closed_at_ms: Option<i64>,
+) -> SeriesWindow {
+    let secs = len_ms.max(1) as f64 / 1000.0;
+    SeriesWindow {
+        layer,
+        entity: entity.to_owned(),
+        start_ms,
+        end_ms: start_ms + len_ms,
+        events: a.events,
+        bytes: a.bytes,
+        packets: a.packets,
+        connections: a.connections,
+        requests: a.requests,
+        errors: a.errors,
+        // An empty window has no smallest record.
+        bytes_min: if a.events == 0 { 0 } else { a.bytes_min },
+        bytes_max: a.bytes_max,
+        bytes_per_s: a.bytes as f64 / secs,
+        events_per_s: a.events as f64 / secs,
+        latency: a.latency.as_ref().and_then(|l| l.summary()),
+        is_final,
+        closed_at_ms,
     }
 }
 
@@ -528,15 +590,16 @@ mod tests {
         w.insert(&ev(1_000, OsiLayer::L3, "a", 5));
         w.insert(&ev(12_000, OsiLayer::L3, "b", 7));
         w.insert(&ev(2_000, OsiLayer::L3, "c", 1));
-        let first: Vec<_> = w.take_changed().iter().map(|c| (c.start_ms, c.entity.clone(), c.agg.bytes)).collect();
+        let first: Vec<_> = w.take_changed(Purpose::Publish).iter().map(|c| (c.start_ms, c.entity.clone(), c.agg.bytes)).collect();
         assert_eq!(first, vec![(0, "a".into(), 5), (0, "c".into(), 1), (10_000, "b".into(), 7)]);
-        assert!(w.take_changed().is_empty(), "nothing changed since");
+        assert!(w.take_changed(Purpose::Publish).is_empty(), "nothing changed since");
         w.insert(&ev(3_000, OsiLayer::L3, "a", 10));
-        let second: Vec<_> = w.take_changed().iter().map(|c| (c.entity.clone(), c.agg.events, c.agg.bytes)).collect();
+        let second: Vec<_> = w.take_changed(Purpose::Publish).iter().map(|c| (c.entity.clone(), c.agg.events, c.agg.bytes)).collect();
         assert_eq!(second, vec![("a".into(), 2, 15)], "only the series that changed, with its whole window");
+        assert_eq!(w.take_changed(Purpose::Save).len(), 3, "each purpose at its own pace");
         w.insert(&ev(4_000, OsiLayer::L3, "a", 1));
         assert_eq!(w.close_until(10_000).len(), 2);
-        assert!(w.take_changed().is_empty(), "a closed window is final, not provisional");
+        assert!(w.take_changed(Purpose::Publish).is_empty(), "a closed window is final, not provisional");
         assert_eq!(w.oldest(), Some(10_000));
     }
 

@@ -121,6 +121,7 @@ async fn two_nodes_count_every_event_exactly_once_even_when_one_is_killed() {
     wait_for("every record sent to be durable", Duration::from_secs(120), || {
         (durable_records(&db, &topic).iter().sum::<i64>() == sent).then_some(())
     });
+    crate::support::settle(Duration::from_secs(20), || stored_total(&db) >= 2 * HALF);
     let total = stored_total(&db);
     if total != 2 * HALF {
         // Which partitions are off, to tell a lost batch from a double-counted one.

@@ -242,6 +242,7 @@ async fn three_nodes_keep_every_window_exact_through_a_crash_with_late_records()
     eprintln!("{sent} records durable {:.1} s after the first was sent", started.elapsed().as_secs_f64());
 
     let expected = expected_windows(&planned, LEN_MS);
+    crate::support::settle(Duration::from_secs(20), || stored_windows(&db, LEN_MS) == expected);
     let stored = stored_windows(&db, LEN_MS);
     let wrong: Vec<_> = expected
         .iter()

@@ -31,6 +31,16 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Op
     }
 }
 
+/// Waits until `done` or the deadline, without failing: for a condition the caller then
+/// asserts with a message of its own. Partition actors save open windows every 5 s, so the
+/// rows reach the records a few seconds after the stored positions do.
+pub fn settle(deadline: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() && start.elapsed() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A minimal HTTP GET, enough to read the JSON of the API.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     http_get_within(port, path, Duration::from_secs(10))
