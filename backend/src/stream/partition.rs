@@ -12,6 +12,7 @@ use super::outputs::{LateRecord, LateSink, UpdatePublisher};
 use super::supervisor::{Committer, Control};
 use super::watermark::Watermark;
 use super::layers::{partials_of, LayerFeed};
+use super::cursor::{Cursor, Taken};
 use super::window::{roll_up, series_window, window_start, Purpose, TumblingWindows, Window, WindowAgg};
 use crate::analysis::anomaly::AnomalyConfig;
 use crate::analysis::live::LiveDetectors;
@@ -34,9 +35,6 @@ const SAVE_EVERY: Duration = Duration::from_secs(5);
 /// Records queued in the mailbox before the supervisor's `send` waits: the backpressure that
 /// keeps a slow database from filling memory.
 const MAILBOX_CAPACITY: usize = 1_024;
-/// Records from past our position skipped after a seek before the seek is taken as failed
-/// and tried again.
-const MAX_SKIPPED_AFTER_SEEK: u64 = 100_000;
 /// Pause after a failed write, doubling up to the maximum: the actor takes no records while it
 /// waits, so the consumer stops and memory stays flat while the database is away.
 const RETRY_FIRST: Duration = Duration::from_millis(250);
@@ -56,14 +54,6 @@ pub struct Record {
     pub payload: Option<Vec<u8>>,
 }
 
-/// What became of a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Taken {
-    Yes,
-    Duplicate,
-    Gap { got: i64 },
-}
-
 /// Write what is pending, then stop: the partition was revoked or the node is shutting down.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -77,8 +67,8 @@ pub struct PartitionActor {
     clock: Watermark,
     /// The position stored with the windows in the database.
     durable: Position,
-    /// The offset after the last record taken.
-    next_offset: i64,
+    /// Where the next record must be.
+    cursor: Cursor,
     /// Records before this offset were taken by an earlier owner (or an earlier actor of this
     /// node): replayed to rebuild the windows still open then. Those that fall into windows
     /// already closed are in the database and are skipped without a word.
@@ -107,10 +97,6 @@ pub struct PartitionActor {
     detectors: LiveDetectors,
     /// Records whose payload was not a valid `EventMsg`; skipped, counted, logged.
     malformed: u64,
-    /// Set while a seek to `next_offset` may not have taken effect yet: records from past our
-    /// position are skipped (counted here) instead of starting another resynchronisation,
-    /// which would restart the fetch and never let the seek land.
-    awaiting_seek: Option<u64>,
     writer: Addr<Aggregator>,
     committer: Committer,
     updates: UpdatePublisher,
@@ -169,7 +155,7 @@ impl PartitionActor {
             time: deps.event_time,
             clock,
             durable: start,
-            next_offset: start.replay_from,
+            cursor: Cursor::new(start.replay_from, after_seek),
             replayed_until: start.next_offset,
             last_record_at: Instant::now(),
             stalled: Duration::ZERO,
@@ -184,7 +170,6 @@ impl PartitionActor {
             retry_after: RETRY_FIRST,
             detectors: LiveDetectors::new(AnomalyConfig::default(), len_ms),
             malformed: 0,
-            awaiting_seek: after_seek.then_some(0),
             writer: deps.writer,
             committer: deps.committer,
             updates: deps.updates,
@@ -213,27 +198,10 @@ impl PartitionActor {
     }
 
     fn take(&mut self, record: Record) -> Taken {
-        // Records before our position were already taken (they arrive again after a seek, or
-        // from a prefetch of the previous owner's position).
-        if record.offset < self.next_offset {
-            return Taken::Duplicate;
+        let taken = self.cursor.take(record.offset);
+        if taken != Taken::Yes {
+            return taken;
         }
-        // Offsets of a topic written without transactions have no gaps, so a record past our
-        // position means the consumer is not where the database says we are (seen with tansu
-        // after a takeover: the fetch began at the log end). Taking it would lose the records
-        // in between.
-        if record.offset > self.next_offset {
-            if let Some(skipped) = self.awaiting_seek.as_mut() {
-                // Fetched before our seek took effect: it comes again, in order, after it.
-                *skipped += 1;
-                if *skipped < MAX_SKIPPED_AFTER_SEEK {
-                    return Taken::Duplicate;
-                }
-            }
-            return Taken::Gap { got: record.offset };
-        }
-        self.awaiting_seek = None;
-        self.next_offset = record.offset + 1;
         self.last_record_at = Instant::now();
         self.stalled = Duration::ZERO;
         let decoded = record
@@ -350,11 +318,11 @@ impl PartitionActor {
         // Records come in offset order but not in event-time order: the oldest record still
         // open may sit in any open window, not only in the oldest.
         let still_open = through.map_or(i64::MIN, |t| t + 1);
-        let replay_from = self.first_offset.range(still_open..).map(|(_, o)| *o).min().unwrap_or(self.next_offset);
+        let replay_from = self.first_offset.range(still_open..).map(|(_, o)| *o).min().unwrap_or(self.cursor.next_offset());
         // While replaying, the records not yet read again were taken before: the stored
         // position must not move back over them, or a later owner would take the late ones
         // among them as new and count them twice.
-        let position = self.clock.position(self.next_offset.max(self.replayed_until), replay_from);
+        let position = self.clock.position(self.cursor.next_offset().max(self.replayed_until), replay_from);
         self.last_write = Instant::now();
         if position == self.durable && closed.is_empty() && open.is_empty() && self.late.is_empty() {
             return None;
@@ -625,7 +593,7 @@ impl Actor for PartitionActor {
         self.load_rollup_layers(ctx);
         self.warm_detectors(ctx);
         ctx.run_interval(TICK_EVERY, |act, ctx| act.flush(ctx));
-        tracing::info!(partition = self.partition, offset = self.next_offset, watermark = ?self.clock.watermark_ms(), "partition actor started");
+        tracing::info!(partition = self.partition, offset = self.cursor.next_offset(), watermark = ?self.clock.watermark_ms(), "partition actor started");
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -648,7 +616,7 @@ impl Handler<Record> for PartitionActor {
             }
             Taken::Duplicate => {}
             Taken::Gap { got } => {
-                tracing::warn!(partition = self.partition, expected = self.next_offset, got, "consumer is past our position, resynchronising");
+                tracing::warn!(partition = self.partition, expected = self.cursor.next_offset(), got, "consumer is past our position, resynchronising");
                 // The open windows are dropped with the actor: the resync replays them from the
                 // position in the database.
                 let _ = self.control.send(Control::Resync { partition: self.partition });

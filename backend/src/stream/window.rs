@@ -153,14 +153,7 @@ impl WindowAgg {
     }
 
     pub fn merge(&mut self, o: &WindowAgg) {
-        self.events += o.events;
-        self.bytes = self.bytes.saturating_add(o.bytes);
-        self.packets = self.packets.saturating_add(o.packets);
-        self.connections = self.connections.saturating_add(o.connections);
-        self.requests = self.requests.saturating_add(o.requests);
-        self.errors = self.errors.saturating_add(o.errors);
-        self.bytes_min = self.bytes_min.min(o.bytes_min);
-        self.bytes_max = self.bytes_max.max(o.bytes_max);
+        self.merge_sums(o);
         if let Some(theirs) = &o.latency {
             match &mut self.latency {
                 Some(ours) => ours.merge(theirs),
