@@ -18,8 +18,8 @@
 //!   and, for the records on time, `insert_at`, as the partition actor does per record.
 //!
 //! Both do what the actor does at each write (every `--drain-every` records, a second of event
-//! time by default): `take_changed` (the provisional values of open windows for the live
-//! feed, and every fifth write for the database), `close_until`
+//! time by default): once a second of wall time `take_changed` (the provisional values of open
+//! windows for the live feed, and every fifth second for the database), and `close_until`
 //! the watermark (60 s out-of-orderness and 30 s grace behind the newest event, the clock's
 //! own in `admit_insert`) and `roll_up` of the closed windows to 60 s and 3600 s (the time of
 //! this is also reported on its own). Output is `key=value` lines on stdout.
@@ -65,12 +65,26 @@ struct RunStats {
     late: u64,
 }
 
-/// What the actor does at a write: copies of the windows that changed, the windows the
-/// watermark closed, and what they add to the roll-ups.
-fn write_tick(open: &mut TumblingWindows, closed_through: Option<i64>, save: bool, stats: &mut RunStats) {
+/// When the actor last handed out provisional values: it does so by the wall clock (every
+/// second for the live feed, every fifth for the database), not by event time.
+struct Provisional {
+    last_publish: Instant,
+    publishes: u64,
+}
+
+/// What the actor does at a write: copies of the windows that changed (when a second of wall
+/// time has passed), the windows the watermark closed, and what they add to the roll-ups.
+fn write_tick(open: &mut TumblingWindows, closed_through: Option<i64>, provisional: &mut Provisional, stats: &mut RunStats) {
     let started = Instant::now();
-    let published = open.take_changed_as(Purpose::Publish, |layer, entity, start, len, agg| series_window(layer, entity, start, len, agg, false, None));
-    let saved = if save { open.take_changed(Purpose::Save) } else { Vec::new() };
+    let (mut published, mut saved) = (Vec::new(), Vec::new());
+    if provisional.last_publish.elapsed() >= Duration::from_secs(1) {
+        provisional.last_publish = Instant::now();
+        provisional.publishes += 1;
+        published = open.take_changed_as(Purpose::Publish, |layer, entity, start, len, agg| series_window(layer, entity, start, len, agg, false, None));
+        if provisional.publishes % 5 == 0 {
+            saved = open.take_changed(Purpose::Save);
+        }
+    }
     let closed: Vec<Window> = closed_through.map(|t| open.close_until(t + WINDOW_MS)).unwrap_or_default();
     let mut n = 0;
     let rolling = Instant::now();
@@ -93,13 +107,14 @@ fn run_insert(events: &[Event], drain_every: usize) -> RunStats {
     let mut open = TumblingWindows::new(WINDOW_MS);
     let mut newest = i64::MIN;
     let started = Instant::now();
-    for (i, chunk) in events.chunks(drain_every).enumerate() {
+    let mut provisional = Provisional { last_publish: Instant::now(), publishes: 0 };
+    for chunk in events.chunks(drain_every) {
         for e in chunk {
             open.insert(e);
         }
         newest = chunk.iter().map(|e| e.ts.timestamp_millis()).fold(newest, i64::max);
         let through = (newest - OUT_OF_ORDER_MS - GRACE_MS - WINDOW_MS).div_euclid(WINDOW_MS) * WINDOW_MS;
-        write_tick(&mut open, Some(through), i % 5 == 4, &mut stats);
+        write_tick(&mut open, Some(through), &mut provisional, &mut stats);
     }
     stats.total = started.elapsed();
     stats
@@ -117,7 +132,8 @@ fn run_admit_insert(events: &[Event], drain_every: usize) -> RunStats {
     let mut stats = RunStats::default();
     let mut open = TumblingWindows::new(WINDOW_MS);
     let started = Instant::now();
-    for (i, chunk) in events.chunks(drain_every).enumerate() {
+    let mut provisional = Provisional { last_publish: Instant::now(), publishes: 0 };
+    for chunk in events.chunks(drain_every) {
         for e in chunk {
             let ts_ms = e.ts.timestamp_millis();
             if clock.admit(ts_ms) {
@@ -126,7 +142,7 @@ fn run_admit_insert(events: &[Event], drain_every: usize) -> RunStats {
                 stats.late += 1;
             }
         }
-        write_tick(&mut open, clock.closed_through(WINDOW_MS), i % 5 == 4, &mut stats);
+        write_tick(&mut open, clock.closed_through(WINDOW_MS), &mut provisional, &mut stats);
     }
     stats.total = started.elapsed();
     stats

@@ -33,8 +33,10 @@ const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// database's work, and only the REST API and the dashboards' first snapshot read them.
 const SAVE_EVERY: Duration = Duration::from_secs(5);
 /// Records queued in the mailbox before the supervisor's `send` waits: the backpressure that
-/// keeps a slow database from filling memory.
-const MAILBOX_CAPACITY: usize = 1_024;
+/// keeps a slow database from filling memory. Room for a few hundred milliseconds of records
+/// at full speed, because one consumer feeds every partition of the node: a mailbox full while
+/// its actor writes stops the records of all the others too.
+const MAILBOX_CAPACITY: usize = 16_384;
 /// Pause after a failed write, doubling up to the maximum: the actor takes no records while it
 /// waits, so the consumer stops and memory stays flat while the database is away.
 const RETRY_FIRST: Duration = Duration::from_millis(250);
