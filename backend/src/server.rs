@@ -120,6 +120,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             metrics: metrics.clone(),
             layers: layers::LayerFeed::start(&broker, config.kafka.layers_topic.clone(), layer_partitions)
                 .context("cannot create the layer feed's producer")?,
+            fresh_log: broker.is_embedded(),
         },
     )
     .context("cannot start the stream stage")?;

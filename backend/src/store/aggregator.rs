@@ -165,6 +165,26 @@ impl Handler<LoadRollupSums> for Aggregator {
     }
 }
 
+/// The partition's open windows as last saved: what an embedded node restarted on an empty
+/// broker takes over, the records behind them being gone with the old broker.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<Window>, StoreError>")]
+pub struct LoadOpenWindows {
+    pub partition: i32,
+    pub len_ms: i64,
+}
+
+impl Handler<LoadOpenWindows> for Aggregator {
+    type Result = Result<Vec<Window>, StoreError>;
+
+    fn handle(&mut self, msg: LoadOpenWindows, _: &mut SyncContext<Self>) -> Self::Result {
+        let mut conn = self.connection()?;
+        let result = windows::open_windows(&mut conn, msg.partition, msg.len_ms).map_err(StoreError::from);
+        self.keep(conn, &result);
+        result
+    }
+}
+
 impl Handler<LoadHistory> for Aggregator {
     type Result = Result<Vec<SeriesWindow>, StoreError>;
 

@@ -319,6 +319,17 @@ pub fn final_history(conn: &mut DbConn, partition: i32, len_ms: i64, since_ms: i
         .load(conn)
 }
 
+/// The partition's windows of length `len_ms` not yet final, as they were last saved.
+pub fn open_windows(conn: &mut DbConn, partition: i32, len_ms: i64) -> QueryResult<Vec<Window>> {
+    let rows: Vec<WindowRow> = windows::table
+        .filter(windows::partition_id.eq(partition))
+        .filter(windows::is_final.eq(false))
+        .filter(windows::window_len_ms.eq(len_ms))
+        .select(WindowRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(WindowRow::into_window).collect())
+}
+
 /// Deletes the rows of windows of length `len_ms` that ended before `before_ms`: retention.
 pub fn expire(conn: &mut DbConn, len_ms: i64, before_ms: i64) -> QueryResult<usize> {
     diesel::delete(

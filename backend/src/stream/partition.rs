@@ -20,7 +20,7 @@ use crate::config::EventTime;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::late::LateDrop;
 use crate::store::offsets::Position;
-use crate::store::{Aggregator, LoadHistory, LoadRollupSums, StoreError, WriteAnomalies, WriteBatch, WriteOutcome};
+use crate::store::{Aggregator, LoadHistory, LoadOpenWindows, LoadRollupSums, StoreError, WriteAnomalies, WriteBatch, WriteOutcome};
 
 /// How often the actor looks at its clock: idleness, windows due to close, writes due.
 const TICK_EVERY: Duration = Duration::from_millis(250);
@@ -107,6 +107,8 @@ pub struct PartitionActor {
     /// roll-up windows not yet final: its contribution to the layer stage's roll-ups.
     rollup_layers: HashMap<(OsiLayer, i64, i64), WindowAgg>,
     layers: LayerFeed,
+    /// Take the partition's saved open windows over before the first record.
+    adopt_open: bool,
     control: UnboundedSender<Control>,
     metrics: Arc<Metrics>,
 }
@@ -120,6 +122,10 @@ pub struct PartitionDeps {
     pub updates: UpdatePublisher,
     pub late: LateSink,
     pub layers: LayerFeed,
+    /// The broker's log starts afresh with this process (embedded mode): the records of the
+    /// windows open when the last process stopped are gone, and their saved rows are all
+    /// there is of them.
+    pub fresh_log: bool,
     pub control: UnboundedSender<Control>,
     pub metrics: Arc<Metrics>,
 }
@@ -178,6 +184,9 @@ impl PartitionActor {
             late_sink: deps.late,
             rollup_layers: HashMap::new(),
             layers: deps.layers,
+            // Only before this process wrote the partition: later the rows hold what the log
+            // replays too.
+            adopt_open: deps.fresh_log && start.next_offset == 0,
             control: deps.control,
             metrics: deps.metrics,
         };
@@ -550,6 +559,31 @@ impl PartitionActor {
         }));
     }
 
+    /// Takes the open windows an earlier process saved (embedded mode, on a broker that starts
+    /// empty) so that new records add to them instead of replacing them.
+    fn adopt_open_windows(&mut self, ctx: &mut Context<Self>) {
+        let read = self.writer.send(LoadOpenWindows { partition: self.partition, len_ms: self.time.len_ms });
+        ctx.wait(read.into_actor(self).map(|result, act, ctx| {
+            let failure = match result {
+                Ok(Ok(windows)) => {
+                    tracing::info!(partition = act.partition, windows = windows.len(), "open windows of the last run taken over");
+                    for w in windows {
+                        // Published again: the layer stage starts afresh with the broker too,
+                        // and needs every partition's share of the windows.
+                        act.open.restore(w.clone());
+                        act.open.mark_changed(&w, Purpose::Publish);
+                    }
+                    return;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            };
+            tracing::warn!(partition = act.partition, error = %failure, "cannot read the saved open windows; resynchronising");
+            let _ = act.control.send(Control::Resync { partition: act.partition });
+            ctx.stop();
+        }));
+    }
+
     /// Warms the detectors with the partition's recent final windows before taking records,
     /// so a takeover does not restart every series' learning.
     fn warm_detectors(&mut self, ctx: &mut Context<Self>) {
@@ -593,6 +627,9 @@ impl Actor for PartitionActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
         self.load_rollup_layers(ctx);
+        if self.adopt_open {
+            self.adopt_open_windows(ctx);
+        }
         self.warm_detectors(ctx);
         ctx.run_interval(TICK_EVERY, |act, ctx| act.flush(ctx));
         tracing::info!(partition = self.partition, offset = self.cursor.next_offset(), watermark = ?self.clock.watermark_ms(), "partition actor started");

@@ -36,6 +36,8 @@ pub struct StreamSettings {
     /// Where the partition actors send their windows summed per layer (the layer stage's
     /// input).
     pub layers: LayerFeed,
+    /// The broker's log began with this process (embedded mode).
+    pub fresh_log: bool,
 }
 
 impl Worker for Addr<PartitionActor> {
@@ -72,6 +74,7 @@ impl Workers for PartitionActors {
             writer: self.writer.clone(),
             late: self.late.clone(),
             layers: self.settings.layers.clone(),
+            fresh_log: self.settings.fresh_log,
             committer: group.committer.clone(),
             updates: self.updates.clone(),
             control: group.control.clone(),
