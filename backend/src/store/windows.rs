@@ -145,7 +145,7 @@ fn upsert(conn: &mut DbConn, partition: i32, chunk: &[Window], sketches: &[Optio
             .collect(),
     };
     let on_conflict =
-        if mysql { "ON DUPLICATE KEY UPDATE".to_owned() } else { "ON CONFLICT (layer, entity, window_start, window_len_ms) DO UPDATE SET".to_owned() };
+        if mysql { "ON DUPLICATE KEY UPDATE" } else { "ON CONFLICT (layer, entity, window_start, window_len_ms) DO UPDATE SET" };
     let sql = format!("{head}{values} {on_conflict} {}, partition_id = {}", set.join(", "), new("partition_id"));
     let closed_at_ms = match how {
         Upsert::Add => None,
@@ -284,25 +284,6 @@ pub fn close(conn: &mut DbConn, partition: i32, len_ms: i64, last_start: i64, cl
         r.closed_at_ms = Some(closed_at_ms);
     }
     Ok(rows)
-}
-
-/// The rows of these windows as they stand now.
-pub fn rows_of(conn: &mut DbConn, of: &[(OsiLayer, String, i64, i64)]) -> QueryResult<Vec<WindowRow>> {
-    let mut out = Vec::new();
-    for chunk in of.chunks(UPSERT_CHUNK) {
-        let keys: Vec<Key<'_>> = chunk.iter().map(|(l, e, s, n)| (l.as_str(), e.as_str(), *s, *n)).collect();
-        let sql = format!(
-            "SELECT layer, entity, window_start, window_len_ms, events, bytes, packets, connections, requests, errors, \
-             bytes_min, bytes_max, latency_sketch, partition_id, is_final, closed_at_ms FROM windows WHERE {}",
-            key_filter(keys.len())
-        );
-        let rows: Vec<WindowRow> = match conn {
-            DbConn::Mysql(c) => bind_keys(diesel::sql_query(sql).into_boxed(), &keys).load(c)?,
-            DbConn::Sqlite(c) => bind_keys(diesel::sql_query(sql).into_boxed(), &keys).load(c)?,
-        };
-        out.extend(rows);
-    }
-    Ok(out)
 }
 
 /// The partition's final windows of length `len_ms` from `since_ms` on, oldest first: the
@@ -540,8 +521,7 @@ mod tests {
         apply(&mut conn, 3, &[with_latency(delta(OsiLayer::L7, "svc", 0, 50, 0), &low)]).expect("first");
         apply(&mut conn, 3, &[with_latency(delta(OsiLayer::L7, "svc", 0, 50, 0), &high)]).expect("second");
         apply(&mut conn, 3, &[delta(OsiLayer::L7, "svc", 0, 1, 0)]).expect("a write without latency keeps the sketch");
-        let key = [(OsiLayer::L7, "svc".to_owned(), 0, 10_000)];
-        let row = rows_of(&mut conn, &key).expect("rows").pop().expect("row");
+        let row = series_windows(&mut conn, 10_000, Some(OsiLayer::L7), 0, 10_000, 10).expect("rows").pop().expect("row");
         let w = row.into_series_window().expect("window");
         let lat = w.latency.expect("latency");
         assert_eq!((lat.count, lat.min_ms, lat.max_ms), (100, 1.0, 100.0));
@@ -605,7 +585,6 @@ mod tests {
             (0..(UPSERT_CHUNK as i64 * 2 + 7)).map(|i| delta(OsiLayer::L4, &format!("e{i}"), 0, 1, 1)).collect();
         apply(&mut conn, 0, &deltas).expect("apply");
         assert_eq!(total_events(&mut conn, 10_000).expect("total"), deltas.len() as u64);
-        let keys: Vec<_> = deltas.iter().map(|d| (d.layer, d.entity.clone(), d.start_ms, d.len_ms)).collect();
-        assert_eq!(rows_of(&mut conn, &keys).expect("rows").len(), deltas.len());
+        assert_eq!(series_windows(&mut conn, 10_000, None, 0, 10_000, 10_000).expect("rows").len(), deltas.len());
     }
 }
