@@ -27,6 +27,8 @@
 //! - `LAYERCAST_BENCH_E2E_MAX_LEAD` (1000000): the most records the producer runs ahead of
 //!   what serve made durable (so a slow serve does not fill the broker's memory);
 //! - `LAYERCAST_BENCH_E2E_OUT_OF_ORDER_SECS` (2): serve's `windows.out_of_order_secs`;
+//! - `LAYERCAST_BENCH_E2E_ROLLUPS` (`60,3600`): serve's roll-up lengths in seconds (empty for
+//!   none);
 //! - `LAYERCAST_BENCH_CEILING_ONLY=1` stops after the ceiling;
 //! - `LAYERCAST_BENCH_KEEP=1` keeps the work folder (logs of tansu and serve).
 //!
@@ -870,6 +872,21 @@ fn run(
     // (a run that measures the rate alone, without closes).
     let out_of_order = env_u64("LAYERCAST_BENCH_E2E_OUT_OF_ORDER_SECS", 2);
     println!("out_of_order_secs={out_of_order}");
+    // The roll-up lengths in seconds (`60,3600`, serve's default; empty: none), to see what
+    // the roll-ups cost the database.
+    let rollups = std::env::var("LAYERCAST_BENCH_E2E_ROLLUPS").ok();
+    let rollups_toml = match &rollups {
+        None => String::new(),
+        Some(list) => {
+            let tables: Vec<String> = list
+                .split(',')
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| format!("{{ length_secs = {}, retention_days = 30 }}", l.trim()))
+                .collect();
+            format!("rollups = [{}]\n", tables.join(", "))
+        }
+    };
+    println!("rollups_secs={}", rollups.as_deref().unwrap_or("60,3600"));
     let options: String = client_options()
         .iter()
         .map(|(k, v)| format!("\"{k}\" = \"{v}\"\n"))
@@ -886,7 +903,7 @@ fn run(
              [kafka]\nbrokers = \"{bootstrap}\"\npartitions = {partitions}\n\
              [kafka.client_options]\n{options}\
              [database]\nurl = \"{}\"\nwriters = {writers}\n\
-             [windows]\nlength_secs = {WINDOW_SECS}\nout_of_order_secs = {out_of_order}\ngrace_secs = 1\nidle_timeout_secs = 5\n",
+             [windows]\nlength_secs = {WINDOW_SECS}\nout_of_order_secs = {out_of_order}\ngrace_secs = 1\nidle_timeout_secs = 5\n{rollups_toml}",
             db.url()
         ),
     )?;

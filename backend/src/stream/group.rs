@@ -157,6 +157,25 @@ pub struct Delivered {
     pub payload: Option<Vec<u8>>,
 }
 
+/// Queues `msg` in the actor's mailbox and returns at once; waits only while the mailbox is
+/// full (the backpressure), and then until the actor has taken it. `false` when the actor has
+/// stopped. Unlike `send().await` for every record, this does not wait for each record to be
+/// handled: the group's task and the workers share one thread, and a round trip per record
+/// (and a worker's write holding the task up) cost more than the work on the record.
+pub async fn enqueue<A, M>(addr: &actix::Addr<A>, msg: M) -> bool
+where
+    A: actix::Actor + actix::Handler<M>,
+    A::Context: actix::dev::ToEnvelope<A, M>,
+    M: actix::Message + Send + 'static,
+    M::Result: Send,
+{
+    match addr.try_send(msg) {
+        Ok(()) => true,
+        Err(actix::dev::SendError::Full(msg)) => addr.send(msg).await.is_ok(),
+        Err(actix::dev::SendError::Closed(_)) => false,
+    }
+}
+
 /// The handle of a running worker, one per assigned partition.
 pub trait Worker {
     /// Hands a record to the worker, waiting while its mailbox is full (the backpressure);

@@ -1,12 +1,16 @@
 //! One actor per assigned partition of the events topic.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use layercast_shared::{EventMsg, LayerPartial, OsiLayer, SeriesWindow};
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch;
 
 use super::outputs::{LateRecord, LateSink, UpdatePublisher};
 use super::supervisor::{Committer, Control};
@@ -32,13 +36,17 @@ const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// ... and to the database this often: each is a row rewritten, the largest part of the
 /// database's work, and only the REST API and the dashboards' first snapshot read them.
 const SAVE_EVERY: Duration = Duration::from_secs(5);
-/// Records queued in the mailbox before the supervisor's `send` waits: the backpressure that
-/// keeps a slow database from filling memory. Room for a few hundred milliseconds of records
-/// at full speed, because one consumer feeds every partition of the node: a mailbox full while
-/// its actor writes stops the records of all the others too.
+/// Records queued in the mailbox before the group's task waits. Room for a few hundred
+/// milliseconds of records at full speed, because one consumer feeds every partition of the
+/// node: a mailbox full while its actor waits stops the records of all the others too.
 const MAILBOX_CAPACITY: usize = 16_384;
+/// Bins of windows held beyond those the watermark keeps open before the actor stops taking
+/// records until its write in flight is done: the backpressure that keeps a slow database from
+/// filling memory with windows closed but not yet written.
+const SLACK_BINS: usize = 4;
 /// Pause after a failed write, doubling up to the maximum: the actor takes no records while it
-/// waits, so the consumer stops and memory stays flat while the database is away.
+/// waits, nor while the write after it is in flight, so the consumer stops and memory stays
+/// flat while the database is away.
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(8);
 /// Closed windows per series a node taking a partition over replays into its detectors: the
@@ -96,6 +104,17 @@ pub struct PartitionActor {
     /// When the watermark first closed a window that is not yet final in the database.
     close_due_since: Option<(Instant, i64)>,
     retry_after: Duration,
+    /// The write in flight: one at a time, each from the position the one before left. The
+    /// actor goes on taking records meanwhile (the write carries closed windows only, which
+    /// later records cannot change).
+    pending: Option<PendingWrite>,
+    writes_started: u64,
+    /// Since when the actor has been waiting for the write in flight instead of taking records.
+    blocked_since: Option<Instant>,
+    /// Open bins past which it does so (see `SLACK_BINS`).
+    max_bins: usize,
+    /// The partition is being handed back: the last write is under way, no other may start.
+    stopping: bool,
     detectors: LiveDetectors,
     /// Records whose payload was not a valid `EventMsg`; skipped, counted, logged.
     malformed: u64,
@@ -130,6 +149,15 @@ pub struct PartitionDeps {
     pub metrics: Arc<Metrics>,
 }
 
+/// A write under way, in a task of its own so that the actor can wait for it (`ctx.wait`
+/// blocks the actor's own futures) or go on without.
+struct PendingWrite {
+    seq: u64,
+    batch: InFlight,
+    result: Rc<RefCell<Option<Result<WriteOutcome, WriteFailure>>>>,
+    done: watch::Receiver<bool>,
+}
+
 /// What a batch in flight carries back: to publish when it is durable, to take back when it
 /// failed.
 struct InFlight {
@@ -143,7 +171,6 @@ struct InFlight {
     close: Vec<(i64, i64)>,
     /// `rollup_layers` once the batch is durable.
     rollup_layers: Option<HashMap<(OsiLayer, i64, i64), WindowAgg>>,
-    started: Instant,
 }
 
 fn wall_ms() -> i64 {
@@ -155,6 +182,8 @@ impl PartitionActor {
     pub fn new(partition: i32, start: Position, after_seek: bool, deps: PartitionDeps) -> Self {
         let clock = Watermark::resume(deps.event_time.clone(), start);
         let len_ms = deps.event_time.len_ms;
+        // Open bins the watermark keeps: those from its closed edge to the newest event time.
+        let held = (deps.event_time.out_of_order_ms + deps.event_time.grace_ms) / len_ms.max(1) + 2;
         let mut actor = PartitionActor {
             topic: deps.topic,
             partition,
@@ -176,6 +205,11 @@ impl PartitionActor {
             closed_through: HashMap::new(),
             close_due_since: None,
             retry_after: RETRY_FIRST,
+            pending: None,
+            writes_started: 0,
+            blocked_since: None,
+            max_bins: usize::try_from(held).unwrap_or(usize::MAX).saturating_add(SLACK_BINS),
+            stopping: false,
             detectors: LiveDetectors::new(AnomalyConfig::default(), len_ms),
             malformed: 0,
             writer: deps.writer,
@@ -270,17 +304,8 @@ impl PartitionActor {
         }
     }
 
-    /// Writes what is due in one transaction; the actor takes no other message until the
-    /// write has answered (`ctx.wait`), so its mailbox fills and the supervisor's `send`
-    /// waits: that is the backpressure on the consumer.
+    /// Publishes what is due and starts the write of what is due, unless one is in flight.
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        // actix's `run_interval` fires every missed tick at once after a long wait, without
-        // looking at `ctx.wait`: a second write from the same position would then race the
-        // first, and the fence would throw the loser's records away (seen as lost records
-        // after a slow write).
-        if ctx.waiting() {
-            return;
-        }
         let idle = self.last_record_at.elapsed().saturating_sub(self.stalled);
         self.clock.idle(i64::try_from(idle.as_millis()).unwrap_or(i64::MAX));
         self.note_closes();
@@ -291,13 +316,64 @@ impl PartitionActor {
         if self.last_publish.elapsed() >= PUBLISH_EVERY {
             self.publish_provisional();
         }
-        let due = self.close_due().is_some() || self.last_write.elapsed() >= WRITE_EVERY;
-        if due {
-            let save = self.last_save.elapsed() >= SAVE_EVERY;
-            if let Some(write) = self.write_pending(save) {
-                ctx.wait(write);
+        // One write at a time: a second from the same position would race the first, and the
+        // fence would throw the loser's records away. (`ctx.waiting()` too: actix's
+        // `run_interval` fires every missed tick at once after a wait.)
+        if self.pending.is_some() || self.stopping || ctx.waiting() {
+            return;
+        }
+        let closing = self.close_due().is_some();
+        if closing || self.last_write.elapsed() >= WRITE_EVERY {
+            // A close goes alone: its final values are what the dashboards wait for, and the
+            // rewrite of every open window would make its transaction many times larger.
+            let save = !closing && self.last_save.elapsed() >= SAVE_EVERY;
+            if self.write_pending(save) {
+                if self.retry_after > RETRY_FIRST {
+                    // The last write failed: no records until this one has answered.
+                    self.block_on_write(ctx);
+                } else {
+                    ctx.spawn(self.completion());
+                }
             }
         }
+    }
+
+    /// Stops taking records (and everything else) until the write in flight has answered.
+    fn block_on_write(&mut self, ctx: &mut Context<Self>) {
+        self.blocked_since.get_or_insert_with(Instant::now);
+        ctx.wait(self.completion());
+    }
+
+    /// Resolves when the write in flight (if any, as of now) has answered, and handles its
+    /// answer. May be both spawned and waited for: only the first to run takes the answer.
+    fn completion(&self) -> Pin<Box<dyn ActorFuture<Self, Output = ()>>> {
+        let pending = self.pending.as_ref().map(|p| (p.seq, p.done.clone()));
+        let seq = pending.as_ref().map(|(seq, _)| *seq);
+        Box::pin(
+            actix::fut::wrap_future(async move {
+                if let Some((_, mut done)) = pending {
+                    // An error only when the write's task is gone, which `finish_write` sees.
+                    let _ = done.wait_for(|finished| *finished).await;
+                }
+            })
+            .map(move |(), act: &mut Self, ctx| {
+                if let Some(seq) = seq {
+                    act.finish_write(seq, ctx);
+                }
+            }),
+        )
+    }
+
+    fn finish_write(&mut self, seq: u64, ctx: &mut Context<Self>) {
+        if self.pending.as_ref().map(|p| p.seq) != Some(seq) {
+            return;
+        }
+        let Some(pending) = self.pending.take() else { return };
+        if let Some(since) = self.blocked_since.take() {
+            self.stalled += since.elapsed();
+        }
+        let result = pending.result.borrow_mut().take().unwrap_or(Err(WriteFailure::Abandoned));
+        self.after_write(result, pending.batch, ctx);
     }
 
     /// The open windows that changed, to the live feed and (summed per layer) to the layer
@@ -314,9 +390,9 @@ impl PartitionActor {
         self.updates.publish(Vec::new(), changed);
     }
 
-    /// The write of everything due, or `None` when the database already has it all. `save`:
-    /// with the provisional values of the open windows that changed.
-    fn write_pending(&mut self, save: bool) -> Option<impl ActorFuture<Self, Output = ()> + 'static> {
+    /// Starts the write of everything due, in a task of its own; `false` when the database
+    /// already has it all. `save`: with the provisional values of the open windows that changed.
+    fn write_pending(&mut self, save: bool) -> bool {
         let base = self.time.len_ms;
         let through = self.close_due();
         let closed = through.map(|t| self.open.close_until(t + base)).unwrap_or_default();
@@ -336,7 +412,7 @@ impl PartitionActor {
         let position = self.clock.position(self.cursor.next_offset().max(self.replayed_until), replay_from);
         self.last_write = Instant::now();
         if position == self.durable && closed.is_empty() && open.is_empty() && self.late.is_empty() {
-            return None;
+            return false;
         }
         let close: Vec<(i64, i64)> =
             self.closes_of(through).into_iter().filter(|(len, t)| self.closed_through.get(len) != Some(t)).collect();
@@ -375,7 +451,6 @@ impl PartitionActor {
             closed_at_ms,
             close,
             rollup_layers,
-            started: Instant::now(),
         };
         let writer = self.writer.clone();
         let late_sink = self.late_sink.clone();
@@ -395,11 +470,20 @@ impl PartitionActor {
                 Err(e) => Err(WriteFailure::Writer(e)),
             }
         };
-        Some(write.into_actor(self).map(move |result, act, ctx| act.after_write(result, in_flight, ctx)))
+        self.writes_started += 1;
+        let result = Rc::new(RefCell::new(None));
+        let (finished, done) = watch::channel(false);
+        let slot = result.clone();
+        actix::spawn(async move {
+            let outcome = write.await;
+            *slot.borrow_mut() = Some(outcome);
+            let _ = finished.send(true);
+        });
+        self.pending = Some(PendingWrite { seq: self.writes_started, batch: in_flight, result, done });
+        true
     }
 
     fn after_write(&mut self, result: Result<WriteOutcome, WriteFailure>, done: InFlight, ctx: &mut Context<Self>) {
-        self.stalled += done.started.elapsed();
         match result {
             Ok(outcome) => {
                 self.retry_after = RETRY_FIRST;
@@ -427,6 +511,10 @@ impl PartitionActor {
                 finals.extend(outcome.finals);
                 if !finals.is_empty() {
                     self.updates.publish(Vec::new(), finals);
+                }
+                // The next close, if one became due meanwhile, without waiting for a tick.
+                if self.close_due_since.is_some() {
+                    self.flush(ctx);
                 }
             }
             Err(WriteFailure::Store(e)) if !e.is_retryable() => {
@@ -619,6 +707,8 @@ enum WriteFailure {
     LayerDelivery(rdkafka::error::KafkaError),
     #[error("the writer is gone: {0}")]
     Writer(actix::MailboxError),
+    #[error("the write's task ended without an answer")]
+    Abandoned,
 }
 
 impl Actor for PartitionActor {
@@ -647,9 +737,13 @@ impl Handler<Record> for PartitionActor {
     fn handle(&mut self, record: Record, ctx: &mut Context<Self>) {
         match self.take(record) {
             Taken::Yes => {
-                // A window that just closed is written at once: its close delay is what the
-                // dashboard's final values wait for.
-                if self.close_due_since.is_some() {
+                if self.pending.is_some() {
+                    if self.open.bins() > self.max_bins && !ctx.waiting() {
+                        self.block_on_write(ctx);
+                    }
+                } else if self.close_due_since.is_some() {
+                    // A window that just closed is written at once: its close delay is what
+                    // the dashboard's final values wait for.
                     self.flush(ctx);
                 }
             }
@@ -671,10 +765,12 @@ impl Handler<FlushAndStop> for PartitionActor {
     /// Answers only after the last write has answered, so the supervisor knows the partition's
     /// state is durable (or left for the next owner to replay) before it moves on.
     fn handle(&mut self, _: FlushAndStop, _: &mut Context<Self>) -> Self::Result {
-        let stop = |_, _: &mut Self, ctx: &mut Context<Self>| ctx.stop();
-        match self.write_pending(true) {
-            Some(write) => AtomicResponse::new(Box::pin(write.map(stop))),
-            None => AtomicResponse::new(Box::pin(actix::fut::ready(()).map(stop))),
-        }
+        self.stopping = true;
+        // The write in flight first: the last one goes from the position it leaves.
+        let last = self.completion().then(|(), act: &mut Self, _| {
+            act.write_pending(true);
+            act.completion()
+        });
+        AtomicResponse::new(Box::pin(last.map(|(), _, ctx: &mut Context<Self>| ctx.stop())))
     }
 }

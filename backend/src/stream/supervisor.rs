@@ -42,7 +42,7 @@ pub struct StreamSettings {
 
 impl Worker for Addr<PartitionActor> {
     async fn deliver(&self, r: Delivered) -> bool {
-        self.send(Record { offset: r.offset, key: r.key, payload: r.payload }).await.is_ok()
+        group::enqueue(self, Record { offset: r.offset, key: r.key, payload: r.payload }).await
     }
 
     async fn stop(&self) {

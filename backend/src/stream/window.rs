@@ -1,6 +1,6 @@
 //! Tumbling event-time windows per (layer, entity): pure state, no clock and no I/O.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 
 use hashbrown::{Equivalent, HashMap};
@@ -227,20 +227,33 @@ pub enum Purpose {
     Save,
 }
 
-type Bin = HashMap<SeriesKey, Slot>;
+/// The series of one window, and per [`Purpose`] whether any of them changed since they were
+/// last handed out.
+#[derive(Debug)]
+struct Bin {
+    start_ms: i64,
+    series: HashMap<SeriesKey, Slot>,
+    unpublished: bool,
+    unsaved: bool,
+}
 
-/// Bins keyed by window start, each holding every series seen in it. A record may arrive out
-/// of order: it lands in the window of its own event time, whichever that is.
+impl Bin {
+    fn flag(&mut self, purpose: Purpose) -> &mut bool {
+        match purpose {
+            Purpose::Publish => &mut self.unpublished,
+            Purpose::Save => &mut self.unsaved,
+        }
+    }
+}
+
+/// Bins of windows, each holding every series seen in it. A record may arrive out of order:
+/// it lands in the window of its own event time, whichever that is.
 #[derive(Debug)]
 pub struct TumblingWindows {
     len_ms: i64,
-    bins: BTreeMap<i64, Bin>,
-    /// Per purpose, bins with a slot changed since [`take_changed`](Self::take_changed), and
-    /// the last one marked, which spares the sets a lookup for the common run of records in one
-    /// window.
-    unpublished_bins: BTreeSet<i64>,
-    unsaved_bins: BTreeSet<i64>,
-    last_marked: Option<i64>,
+    /// Sorted by start, oldest first, and searched from the newest end: nearly every record
+    /// falls into one of the newest two, and the watermark keeps only a few open.
+    bins: VecDeque<Bin>,
     /// Series in the largest bin handed out so far: a new bin starts with room for as many, so
     /// that a batch does not rehash its way up from an empty map every time.
     bin_capacity: usize,
@@ -249,18 +262,36 @@ pub struct TumblingWindows {
 impl TumblingWindows {
     /// `len_ms` must be positive (the configuration refuses anything else).
     pub fn new(len_ms: i64) -> Self {
-        TumblingWindows {
-            len_ms: len_ms.max(1),
-            bins: BTreeMap::new(),
-            unpublished_bins: BTreeSet::new(),
-            unsaved_bins: BTreeSet::new(),
-            last_marked: None,
-            bin_capacity: 0,
-        }
+        TumblingWindows { len_ms: len_ms.max(1), bins: VecDeque::new(), bin_capacity: 0 }
     }
 
     pub fn len_ms(&self) -> i64 {
         self.len_ms
+    }
+
+    /// Where the bin of `start_ms` is (`Ok`), or would go (`Err`).
+    fn find(&self, start_ms: i64) -> Result<usize, usize> {
+        for (i, bin) in self.bins.iter().enumerate().rev() {
+            if bin.start_ms == start_ms {
+                return Ok(i);
+            }
+            if bin.start_ms < start_ms {
+                return Err(i + 1);
+            }
+        }
+        Err(0)
+    }
+
+    fn bin_mut(&mut self, start_ms: i64) -> &mut Bin {
+        let i = match self.find(start_ms) {
+            Ok(i) => i,
+            Err(i) => {
+                let series = HashMap::with_capacity(self.bin_capacity);
+                self.bins.insert(i, Bin { start_ms, series, unpublished: false, unsaved: false });
+                i
+            }
+        };
+        &mut self.bins[i]
     }
 
     pub fn insert(&mut self, e: &Event) {
@@ -270,16 +301,12 @@ impl TumblingWindows {
     /// As [`insert`](Self::insert), with the event time already taken out of the record.
     /// Returns the start of the window the record went into.
     pub fn insert_at(&mut self, ts_ms: i64, e: &Event) -> i64 {
-        let capacity = self.bin_capacity;
         let start = window_start(ts_ms, self.len_ms);
-        if self.last_marked != Some(start) {
-            self.unpublished_bins.insert(start);
-            self.unsaved_bins.insert(start);
-            self.last_marked = Some(start);
-        }
-        let bin = self.bins.entry(start).or_insert_with(|| Bin::with_capacity(capacity));
+        let bin = self.bin_mut(start);
+        bin.unpublished = true;
+        bin.unsaved = true;
         let probe = SeriesRef { layer: e.layer, entity: &e.entity };
-        match bin.get_mut(&probe) {
+        match bin.series.get_mut(&probe) {
             Some(slot) => {
                 slot.agg.add(e);
                 slot.unpublished = true;
@@ -289,7 +316,7 @@ impl TumblingWindows {
                 let mut agg = WindowAgg::default();
                 agg.add(e);
                 let slot = Slot { agg, unpublished: true, unsaved: true };
-                bin.insert(SeriesKey { layer: e.layer, entity: e.entity.as_str().into() }, slot);
+                bin.series.insert(SeriesKey { layer: e.layer, entity: e.entity.as_str().into() }, slot);
             }
         }
         start
@@ -297,32 +324,31 @@ impl TumblingWindows {
 
     /// Adds aggregates taken out earlier back in (a write that failed and will be retried).
     pub fn restore(&mut self, window: Window) {
-        let bin = self.bins.entry(window_start(window.start_ms, self.len_ms)).or_default();
+        let bin = self.bin_mut(window_start(window.start_ms, self.len_ms));
         let key = SeriesKey { layer: window.layer, entity: window.entity.into() };
-        bin.entry(key).or_default().agg.merge(&window.agg);
-    }
-
-    fn bins_for(&mut self, purpose: Purpose) -> &mut BTreeSet<i64> {
-        match purpose {
-            Purpose::Publish => &mut self.unpublished_bins,
-            Purpose::Save => &mut self.unsaved_bins,
-        }
+        bin.series.entry(key).or_default().agg.merge(&window.agg);
     }
 
     /// Hands the series window out again with the next [`take_changed`](Self::take_changed)
     /// for `purpose` (its provisional value did not get there).
     pub fn mark_changed(&mut self, window: &Window, purpose: Purpose) {
-        let start = window_start(window.start_ms, self.len_ms);
+        let Ok(i) = self.find(window_start(window.start_ms, self.len_ms)) else { return };
+        let bin = &mut self.bins[i];
         let probe = SeriesRef { layer: window.layer, entity: &window.entity };
-        if let Some(slot) = self.bins.get_mut(&start).and_then(|bin| bin.get_mut(&probe)) {
+        if let Some(slot) = bin.series.get_mut(&probe) {
             *slot.flag(purpose) = true;
-            self.bins_for(purpose).insert(start);
+            *bin.flag(purpose) = true;
         }
+    }
+
+    /// Bins held: window starts with at least one series.
+    pub fn bins(&self) -> usize {
+        self.bins.len()
     }
 
     /// Series windows held (one per window and series).
     pub fn open(&self) -> usize {
-        self.bins.values().map(HashMap::len).sum()
+        self.bins.iter().map(|bin| bin.series.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -331,7 +357,8 @@ impl TumblingWindows {
 
     /// Every series' aggregates in the window starting at `start_ms` (none if it is not held).
     pub fn series_in(&self, start_ms: i64) -> impl Iterator<Item = (OsiLayer, &WindowAgg)> + '_ {
-        self.bins.get(&start_ms).into_iter().flat_map(|bin| bin.iter().map(|(key, slot)| (key.layer, &slot.agg)))
+        let bin = self.find(start_ms).ok().map(|i| &self.bins[i]);
+        bin.into_iter().flat_map(|bin| bin.series.iter().map(|(key, slot)| (key.layer, &slot.agg)))
     }
 
     /// Copies of the series windows that changed since the last call for `purpose`, oldest
@@ -351,11 +378,12 @@ impl TumblingWindows {
     pub fn take_changed_as<T>(&mut self, purpose: Purpose, mut make: impl FnMut(OsiLayer, &str, i64, i64, &WindowAgg) -> T) -> Vec<T> {
         let len_ms = self.len_ms;
         let mut out = Vec::new();
-        self.last_marked = None;
-        for start_ms in std::mem::take(self.bins_for(purpose)) {
-            let Some(bin) = self.bins.get_mut(&start_ms) else { continue };
+        for bin in self.bins.iter_mut() {
+            if !std::mem::take(bin.flag(purpose)) {
+                continue;
+            }
             let mut changed: Vec<(&SeriesKey, &WindowAgg)> = Vec::new();
-            for (key, slot) in bin.iter_mut() {
+            for (key, slot) in bin.series.iter_mut() {
                 let flag = slot.flag(purpose);
                 if *flag {
                     *flag = false;
@@ -364,36 +392,33 @@ impl TumblingWindows {
                 }
             }
             changed.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.extend(changed.into_iter().map(|(key, agg)| make(key.layer, &key.entity, start_ms, len_ms, agg)));
+            out.extend(changed.into_iter().map(|(key, agg)| make(key.layer, &key.entity, bin.start_ms, len_ms, agg)));
         }
         out
     }
 
     /// Removes and returns every window that ends at or before `watermark_ms`, oldest first.
     pub fn close_until(&mut self, watermark_ms: i64) -> Vec<Window> {
-        let open = self.bins.split_off(&(watermark_ms - self.len_ms + 1));
-        let closed = std::mem::replace(&mut self.bins, open);
-        self.flatten(closed)
+        let first_open = watermark_ms - self.len_ms + 1;
+        let closed = self.bins.iter().take_while(|bin| bin.start_ms < first_open).count();
+        let bins: Vec<Bin> = self.bins.drain(..closed).collect();
+        self.flatten(bins)
     }
 
     /// Removes and returns every window, open or not, oldest first.
     pub fn drain(&mut self) -> Vec<Window> {
-        let bins = std::mem::take(&mut self.bins);
+        let bins: Vec<Bin> = self.bins.drain(..).collect();
         self.flatten(bins)
     }
 
-    fn flatten(&mut self, bins: BTreeMap<i64, Bin>) -> Vec<Window> {
+    fn flatten(&mut self, bins: Vec<Bin>) -> Vec<Window> {
         let len_ms = self.len_ms;
-        let total = bins.values().map(HashMap::len).sum();
-        self.bin_capacity = bins.values().map(HashMap::len).max().unwrap_or(0).max(self.bin_capacity);
+        let total = bins.iter().map(|bin| bin.series.len()).sum();
+        self.bin_capacity = bins.iter().map(|bin| bin.series.len()).max().unwrap_or(0).max(self.bin_capacity);
         let mut out = Vec::with_capacity(total);
-        for (start_ms, series) in bins {
-            self.unpublished_bins.remove(&start_ms);
-            self.unsaved_bins.remove(&start_ms);
-            if self.last_marked == Some(start_ms) {
-                self.last_marked = None;
-            }
-            let mut series: Vec<_> = series.into_iter().collect();
+        for bin in bins {
+            let start_ms = bin.start_ms;
+            let mut series: Vec<_> = bin.series.into_iter().collect();
             // Keys are unique, so an unstable sort gives the same order.
             series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             out.extend(series.into_iter().map(|(key, slot)| Window {

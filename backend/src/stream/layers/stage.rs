@@ -37,7 +37,7 @@ pub struct LayerStageSettings {
 
 impl Worker for Addr<LayerActor> {
     async fn deliver(&self, r: Delivered) -> bool {
-        self.send(LayerRecord { offset: r.offset, payload: r.payload }).await.is_ok()
+        group::enqueue(self, LayerRecord { offset: r.offset, payload: r.payload }).await
     }
 
     async fn stop(&self) {
