@@ -259,7 +259,7 @@ pub fn join<W: Workers + 'static>(
         on_stats,
     };
     let consumer: GroupConsumer = broker
-        .client_config()
+        .group_consumer_config()
         .set("group.id", &settings.group_id)
         .set("client.id", &settings.node)
         .set("enable.auto.commit", "false")
