@@ -158,7 +158,7 @@ pub struct Delivered {
 }
 
 /// Queues `msg` in the actor's mailbox and returns at once; waits only while the mailbox is
-/// full (the backpressure), and then until the actor has taken it. `false` when the actor has
+/// full (the backpressure), and then until the actor has handled it. `false` when the actor has
 /// stopped. Unlike `send().await` for every record, this does not wait for each record to be
 /// handled: the group's task and the workers share one thread, and a round trip per record
 /// (and a worker's write holding the task up) cost more than the work on the record.

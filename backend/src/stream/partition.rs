@@ -751,9 +751,11 @@ impl Handler<Record> for PartitionActor {
             Taken::Gap { got } => {
                 tracing::warn!(partition = self.partition, expected = self.cursor.next_offset(), got, "consumer is past our position, resynchronising");
                 // The open windows are dropped with the actor: the resync replays them from the
-                // position in the database.
+                // position in the database. A write in flight is let finish first, so that the
+                // final values it makes durable are also published.
                 let _ = self.control.send(Control::Resync { partition: self.partition });
-                ctx.stop();
+                self.stopping = true;
+                ctx.wait(self.completion().map(|(), _, ctx: &mut Context<Self>| ctx.stop()));
             }
         }
     }
