@@ -32,7 +32,8 @@ pub struct WriteBatch {
     pub closed_at_ms: i64,
     /// Base windows still open whose values changed: provisional, replaced by the next write.
     pub open: Vec<Window>,
-    /// What `closed` adds to the roll-ups.
+    /// The roll-up windows `closed` adds to, whole: what their rows hold (the partition actor
+    /// keeps a copy) plus what `closed` adds. Written as values, so nothing is read back.
     pub rollups: Vec<Window>,
     /// Per roll-up length, the last roll-up window start whose base windows have all closed.
     pub close: Vec<(i64, i64)>,
@@ -97,7 +98,7 @@ impl Aggregator {
         let closed = write_transaction(conn, |conn| {
             windows::put(conn, batch.partition, &batch.closed, Some(batch.closed_at_ms))?;
             windows::put(conn, batch.partition, &batch.open, None)?;
-            windows::apply(conn, batch.partition, &batch.rollups)?;
+            windows::put(conn, batch.partition, &batch.rollups, None)?;
             late::add(conn, &batch.late)?;
             let mut closed = Vec::new();
             for &(len_ms, last_start) in &batch.close {
@@ -146,32 +147,15 @@ impl Handler<WriteAnomalies> for Aggregator {
     }
 }
 
-/// Per layer, what the partition's closed base windows have added to its open roll-ups.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Vec<Window>, StoreError>")]
-pub struct LoadRollupSums {
-    pub partition: i32,
-    pub lengths_ms: Vec<i64>,
-}
-
-impl Handler<LoadRollupSums> for Aggregator {
-    type Result = Result<Vec<Window>, StoreError>;
-
-    fn handle(&mut self, msg: LoadRollupSums, _: &mut SyncContext<Self>) -> Self::Result {
-        let mut conn = self.connection()?;
-        let result = windows::open_rollup_sums(&mut conn, msg.partition, &msg.lengths_ms).map_err(StoreError::from);
-        self.keep(conn, &result);
-        result
-    }
-}
-
-/// The partition's open windows as last saved: what an embedded node restarted on an empty
-/// broker takes over, the records behind them being gone with the old broker.
+/// The partition's windows not yet final, of the given lengths, as last written: its open
+/// roll-ups, which a partition actor holds whole; and the open base windows an embedded node
+/// restarted on an empty broker takes over, the records behind them being gone with the old
+/// broker.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<Window>, StoreError>")]
 pub struct LoadOpenWindows {
     pub partition: i32,
-    pub len_ms: i64,
+    pub lengths_ms: Vec<i64>,
 }
 
 impl Handler<LoadOpenWindows> for Aggregator {
@@ -179,7 +163,7 @@ impl Handler<LoadOpenWindows> for Aggregator {
 
     fn handle(&mut self, msg: LoadOpenWindows, _: &mut SyncContext<Self>) -> Self::Result {
         let mut conn = self.connection()?;
-        let result = windows::open_windows(&mut conn, msg.partition, msg.len_ms).map_err(StoreError::from);
+        let result = windows::open_windows(&mut conn, msg.partition, &msg.lengths_ms).map_err(StoreError::from);
         self.keep(conn, &result);
         result
     }

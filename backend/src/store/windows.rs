@@ -1,6 +1,6 @@
 //! The `windows` table: totals per (layer, entity, window).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
@@ -67,154 +67,39 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// A window's natural key, as bound in SQL: (layer, entity, start, length).
-type Key<'a> = (&'a str, &'a str, i64, i64);
-
-fn key_of(w: &Window) -> Key<'_> {
-    (w.layer.as_str(), w.entity.as_str(), w.start_ms, w.len_ms)
-}
-
-/// Adds the windows' aggregates (increments) to their rows, creating the rows that do not
-/// exist yet: how closed base windows reach their roll-ups. Sums add and extremes keep the
-/// extreme in SQL; latency sketches cannot merge in SQL, so the stored ones are read (locked,
-/// on MySQL) and merged here. Call it inside the transaction that also advances the partition
-/// offset: the fence on the offset is what makes a retried batch impossible to apply twice.
-pub fn apply(conn: &mut DbConn, partition: i32, deltas: &[Window]) -> QueryResult<()> {
-    for chunk in deltas.chunks(UPSERT_CHUNK) {
-        let with_latency: Vec<&Window> = chunk.iter().filter(|w| w.agg.latency.is_some()).collect();
-        let mut stored = stored_sketches(conn, &with_latency)?;
-        let sketches: Vec<Option<Vec<u8>>> = chunk
-            .iter()
-            .map(|w| {
-                let delta = w.agg.latency.as_deref()?;
-                let key = (w.layer.as_str().to_owned(), w.entity.clone(), w.start_ms, w.len_ms);
-                let merged = match stored.remove(&key) {
-                    Some(mut old) => {
-                        old.merge(delta);
-                        old
-                    }
-                    None => delta.clone(),
-                };
-                Some(merged.to_bytes())
-            })
-            .collect();
-        upsert(conn, partition, chunk, &sketches, Upsert::Add)?;
-    }
-    Ok(())
-}
-
 /// Writes whole windows, replacing what their rows held: the final values of base windows,
-/// kept in the partition actor's memory until they closed, or the provisional values of
-/// windows still open. Idempotent, so a replay after a takeover writes the same rows again.
+/// kept in the partition actor's memory until they closed, the provisional values of windows
+/// still open, or the open roll-ups with what the closing base windows add (the actor holds
+/// them too, so nothing is read back to merge). Idempotent, so a replay after a takeover
+/// writes the same rows again.
 pub fn put(conn: &mut DbConn, partition: i32, whole: &[Window], closed_at_ms: Option<i64>) -> QueryResult<()> {
     for chunk in whole.chunks(UPSERT_CHUNK) {
         let sketches: Vec<Option<Vec<u8>>> = chunk.iter().map(|w| w.agg.latency.as_ref().map(|l| l.to_bytes())).collect();
-        upsert(conn, partition, chunk, &sketches, Upsert::Put { closed_at_ms })?;
+        upsert(conn, partition, chunk, &sketches, closed_at_ms)?;
     }
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Upsert {
-    /// Add to the stored row.
-    Add,
-    /// Replace the stored row; final when `closed_at_ms` is set.
-    Put { closed_at_ms: Option<i64> },
-}
-
-fn upsert(conn: &mut DbConn, partition: i32, chunk: &[Window], sketches: &[Option<Vec<u8>>], how: Upsert) -> QueryResult<()> {
+/// Replaces the rows of `chunk` (inserting the missing ones); final when `closed_at_ms` is set.
+fn upsert(conn: &mut DbConn, partition: i32, chunk: &[Window], sketches: &[Option<Vec<u8>>], closed_at_ms: Option<i64>) -> QueryResult<()> {
     let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
     let head = "INSERT INTO windows (layer, entity, window_start, window_len_ms, partition_id, events, bytes, packets, \
                 connections, requests, errors, bytes_min, bytes_max, latency_sketch, is_final, closed_at_ms) VALUES ";
-    let sums = ["events", "bytes", "packets", "connections", "requests", "errors"];
     let mysql = matches!(conn, DbConn::Mysql(_));
     let new = |f: &str| if mysql { format!("VALUES({f})") } else { format!("excluded.{f}") };
-    let (least, greatest) = if mysql { ("LEAST", "GREATEST") } else { ("min", "max") };
-    let set: Vec<String> = match how {
-        Upsert::Add => {
-            let mut set: Vec<String> = sums.iter().map(|f| format!("{f} = {f} + {}", new(f))).collect();
-            set.push(format!("bytes_min = {least}(bytes_min, {})", new("bytes_min")));
-            set.push(format!("bytes_max = {greatest}(bytes_max, {})", new("bytes_max")));
-            set.push(format!("latency_sketch = COALESCE({}, latency_sketch)", new("latency_sketch")));
-            set
-        }
-        Upsert::Put { .. } => sums
-            .iter()
-            .chain(&["bytes_min", "bytes_max", "latency_sketch", "is_final", "closed_at_ms"])
-            .map(|f| format!("{f} = {}", new(f)))
-            .collect(),
-    };
+    let set: Vec<String> = ["events", "bytes", "packets", "connections", "requests", "errors"]
+        .iter()
+        .chain(&["bytes_min", "bytes_max", "latency_sketch", "is_final", "closed_at_ms", "partition_id"])
+        .map(|f| format!("{f} = {}", new(f)))
+        .collect();
     let on_conflict =
         if mysql { "ON DUPLICATE KEY UPDATE" } else { "ON CONFLICT (layer, entity, window_start, window_len_ms) DO UPDATE SET" };
-    let sql = format!("{head}{values} {on_conflict} {}, partition_id = {}", set.join(", "), new("partition_id"));
-    let closed_at_ms = match how {
-        Upsert::Add => None,
-        Upsert::Put { closed_at_ms } => closed_at_ms,
-    };
+    let sql = format!("{head}{values} {on_conflict} {}", set.join(", "));
     match conn {
         DbConn::Mysql(c) => bind_windows(diesel::sql_query(sql).into_boxed(), partition, chunk, sketches, closed_at_ms).execute(c)?,
         DbConn::Sqlite(c) => bind_windows(diesel::sql_query(sql).into_boxed(), partition, chunk, sketches, closed_at_ms).execute(c)?,
     };
     Ok(())
-}
-
-#[derive(QueryableByName)]
-struct SketchRow {
-    #[diesel(sql_type = Text)]
-    layer: String,
-    #[diesel(sql_type = Text)]
-    entity: String,
-    #[diesel(sql_type = BigInt)]
-    window_start: i64,
-    #[diesel(sql_type = BigInt)]
-    window_len_ms: i64,
-    #[diesel(sql_type = Nullable<Binary>)]
-    latency_sketch: Option<Vec<u8>>,
-}
-
-type OwnedKey = (String, String, i64, i64);
-
-/// The stored latency sketches of these windows, locked on MySQL until the transaction ends.
-fn stored_sketches(conn: &mut DbConn, of: &[&Window]) -> QueryResult<HashMap<OwnedKey, Latency>> {
-    if of.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let keys: Vec<Key<'_>> = of.iter().map(|w| key_of(w)).collect();
-    let rows: Vec<SketchRow> = match conn {
-        DbConn::Mysql(c) => {
-            let sql = format!("SELECT layer, entity, window_start, window_len_ms, latency_sketch FROM windows WHERE {} FOR UPDATE", key_filter(keys.len()));
-            bind_keys(diesel::sql_query(sql).into_boxed(), &keys).load(c)?
-        }
-        DbConn::Sqlite(c) => {
-            let sql = format!("SELECT layer, entity, window_start, window_len_ms, latency_sketch FROM windows WHERE {}", key_filter(keys.len()));
-            bind_keys(diesel::sql_query(sql).into_boxed(), &keys).load(c)?
-        }
-    };
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            let sketch = Latency::from_bytes(r.latency_sketch.as_deref()?)?;
-            Some(((r.layer, r.entity, r.window_start, r.window_len_ms), sketch))
-        })
-        .collect())
-}
-
-/// `(layer, entity, window_start, window_len_ms) IN ((?, ?, ?, ?), ...)`: row values, which
-/// both MySQL and SQLite (3.15+) answer from the primary key.
-fn key_filter(n: usize) -> String {
-    format!("(layer, entity, window_start, window_len_ms) IN ({})", vec!["(?, ?, ?, ?)"; n].join(", "))
-}
-
-fn bind_keys<'a, DB>(mut query: BoxedSqlQuery<'a, DB, SqlQuery>, keys: &[Key<'a>]) -> BoxedSqlQuery<'a, DB, SqlQuery>
-where
-    DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<BigInt>,
-    &'a str: diesel::serialize::ToSql<Text, DB>,
-    i64: diesel::serialize::ToSql<BigInt, DB>,
-{
-    for &(layer, entity, start, len) in keys {
-        query = query.bind::<Text, _>(layer).bind::<Text, _>(entity).bind::<BigInt, _>(start).bind::<BigInt, _>(len);
-    }
-    query
 }
 
 fn bind_windows<'a, DB>(
@@ -300,12 +185,12 @@ pub fn final_history(conn: &mut DbConn, partition: i32, len_ms: i64, since_ms: i
         .load(conn)
 }
 
-/// The partition's windows of length `len_ms` not yet final, as they were last saved.
-pub fn open_windows(conn: &mut DbConn, partition: i32, len_ms: i64) -> QueryResult<Vec<Window>> {
+/// The partition's windows of the given lengths not yet final, as they were last written.
+pub fn open_windows(conn: &mut DbConn, partition: i32, lengths_ms: &[i64]) -> QueryResult<Vec<Window>> {
     let rows: Vec<WindowRow> = windows::table
         .filter(windows::partition_id.eq(partition))
         .filter(windows::is_final.eq(false))
-        .filter(windows::window_len_ms.eq(len_ms))
+        .filter(windows::window_len_ms.eq_any(lengths_ms))
         .select(WindowRow::as_select())
         .load(conn)?;
     Ok(rows.into_iter().filter_map(WindowRow::into_window).collect())
@@ -398,62 +283,6 @@ pub fn rollup_windows(
         .collect())
 }
 
-/// Per layer, the sums of the partition's roll-up rows not yet final: what the partition's
-/// closed base windows have added to its open roll-ups, which it contributes to the layer
-/// stage. Returned as windows of entity "" (one per layer, length and start).
-pub fn open_rollup_sums(conn: &mut DbConn, partition: i32, lengths_ms: &[i64]) -> QueryResult<Vec<Window>> {
-    #[derive(QueryableByName)]
-    struct Sums {
-        #[diesel(sql_type = Text)]
-        layer: String,
-        #[diesel(sql_type = BigInt)]
-        window_start: i64,
-        #[diesel(sql_type = BigInt)]
-        window_len_ms: i64,
-        #[diesel(sql_type = BigInt)]
-        events: i64,
-        #[diesel(sql_type = BigInt)]
-        bytes: i64,
-        #[diesel(sql_type = BigInt)]
-        packets: i64,
-        #[diesel(sql_type = BigInt)]
-        connections: i64,
-        #[diesel(sql_type = BigInt)]
-        requests: i64,
-        #[diesel(sql_type = BigInt)]
-        errors: i64,
-    }
-    if lengths_ms.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sums: Vec<String> =
-        ["events", "bytes", "packets", "connections", "requests", "errors"].iter().map(|c| format!("{} AS {c}", sum_of(conn, c))).collect();
-    let lengths: Vec<String> = lengths_ms.iter().map(i64::to_string).collect();
-    // Built from integers only.
-    let sql = format!(
-        "SELECT layer, window_start, window_len_ms, {} FROM windows WHERE partition_id = {partition} AND is_final = FALSE \
-         AND window_len_ms IN ({}) GROUP BY layer, window_start, window_len_ms",
-        sums.join(", "),
-        lengths.join(", ")
-    );
-    let rows: Vec<Sums> = diesel::sql_query(sql).load(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            let agg = WindowAgg {
-                events: to_u64(r.events),
-                bytes: to_u64(r.bytes),
-                packets: to_u64(r.packets),
-                connections: to_u64(r.connections),
-                requests: to_u64(r.requests),
-                errors: to_u64(r.errors),
-                ..WindowAgg::default()
-            };
-            Some(Window { layer: r.layer.parse().ok()?, entity: String::new(), start_ms: r.window_start, len_ms: r.window_len_ms, agg })
-        })
-        .collect())
-}
-
 /// Sum of `events` over every stored window of the given length.
 pub fn total_events(conn: &mut DbConn, len_ms: i64) -> QueryResult<u64> {
     #[derive(QueryableByName)]
@@ -497,30 +326,17 @@ mod tests {
     }
 
     #[test]
-    fn deltas_add_up_per_natural_key() {
-        let (_dir, db) = sqlite_db();
-        let mut conn = db.dedicated().expect("conn");
-        let first = [delta(OsiLayer::L3, "a", 0, 2, 200), delta(OsiLayer::L3, "b", 0, 1, 50)];
-        let second = [delta(OsiLayer::L3, "a", 0, 3, 300), delta(OsiLayer::L7, "svc", 10_000, 4, 0)];
-        apply(&mut conn, 0, &first).expect("first");
-        apply(&mut conn, 0, &second).expect("second");
-
-        let rows = series_windows(&mut conn, 10_000, Some(OsiLayer::L3), 0, 20_000, 100).expect("rows");
-        let a = rows.iter().find(|r| r.entity == "a").expect("row a");
-        assert_eq!((a.events, a.bytes, a.bytes_min, a.bytes_max), (5, 500, 100, 300));
-
-        assert_eq!(total_events(&mut conn, 10_000).expect("total"), 10);
-    }
-
-    #[test]
-    fn latency_sketches_merge_across_writes() {
+    fn a_put_replaces_the_row_sketch_and_all() {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
         let low: Vec<f64> = (1..=50).map(f64::from).collect();
         let high: Vec<f64> = (51..=100).map(f64::from).collect();
-        apply(&mut conn, 3, &[with_latency(delta(OsiLayer::L7, "svc", 0, 50, 0), &low)]).expect("first");
-        apply(&mut conn, 3, &[with_latency(delta(OsiLayer::L7, "svc", 0, 50, 0), &high)]).expect("second");
-        apply(&mut conn, 3, &[delta(OsiLayer::L7, "svc", 0, 1, 0)]).expect("a write without latency keeps the sketch");
+        let first = with_latency(delta(OsiLayer::L7, "svc", 0, 50, 0), &low);
+        put(&mut conn, 3, &[first.clone()], None).expect("first");
+        // The whole window as it grew, as a partition actor writes a roll-up.
+        let mut whole = first;
+        whole.agg.merge(&with_latency(delta(OsiLayer::L7, "svc", 0, 51, 0), &high).agg);
+        put(&mut conn, 3, &[whole, delta(OsiLayer::L3, "a", 0, 2, 200)], None).expect("second");
         let row = series_windows(&mut conn, 10_000, Some(OsiLayer::L7), 0, 10_000, 10).expect("rows").pop().expect("row");
         let w = row.into_series_window().expect("window");
         let lat = w.latency.expect("latency");
@@ -529,6 +345,7 @@ mod tests {
         assert!((lat.p99_ms - 99.0).abs() <= 2.0, "{}", lat.p99_ms);
         assert_eq!(w.events, 101);
         assert!((w.events_per_s - 10.1).abs() < 1e-9);
+        assert_eq!(total_events(&mut conn, 10_000).expect("total"), 103);
     }
 
     #[test]
@@ -536,8 +353,8 @@ mod tests {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
         let ws: Vec<_> = (0..5).map(|i| delta(OsiLayer::L4, "x", i * 10_000, 1, 1)).collect();
-        apply(&mut conn, 1, &ws).expect("apply");
-        apply(&mut conn, 2, &[delta(OsiLayer::L4, "other", 0, 1, 1)]).expect("other partition");
+        put(&mut conn, 1, &ws, None).expect("put");
+        put(&mut conn, 2, &[delta(OsiLayer::L4, "other", 0, 1, 1)], None).expect("other partition");
         let closed = close(&mut conn, 1, 10_000, 20_000, 777).expect("close");
         assert_eq!(closed.iter().map(|r| r.window_start).collect::<Vec<_>>(), vec![0, 10_000, 20_000]);
         assert!(closed.iter().all(|r| r.is_final && r.closed_at_ms == Some(777)));
@@ -557,7 +374,7 @@ mod tests {
             w
         };
         // Two closed 10-s windows are in the roll-up row; two are open, one in the next minute.
-        apply(&mut conn, 0, &[minute(delta(OsiLayer::L3, "a", 0, 3, 30))]).expect("closed part");
+        put(&mut conn, 0, &[minute(delta(OsiLayer::L3, "a", 0, 3, 30))], None).expect("closed part");
         put(&mut conn, 0, &[delta(OsiLayer::L3, "a", 0, 3, 30)], Some(1)).expect("final base");
         let open = [delta(OsiLayer::L3, "a", 20_000, 2, 200), delta(OsiLayer::L3, "b", 30_000, 1, 5), delta(OsiLayer::L3, "a", 60_000, 1, 1)];
         put(&mut conn, 0, &open, None).expect("open base");
@@ -573,7 +390,7 @@ mod tests {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
         let deltas: Vec<_> = (0..10).map(|i| delta(OsiLayer::L2, "port", i * 10_000, 1, 1)).collect();
-        apply(&mut conn, 0, &deltas).expect("apply");
+        put(&mut conn, 0, &deltas, None).expect("put");
         assert_eq!(expire(&mut conn, 10_000, 50_000).expect("expire"), 4, "windows that ended before 50 s");
     }
 
@@ -583,7 +400,7 @@ mod tests {
         let mut conn = db.dedicated().expect("conn");
         let deltas: Vec<_> =
             (0..(UPSERT_CHUNK as i64 * 2 + 7)).map(|i| delta(OsiLayer::L4, &format!("e{i}"), 0, 1, 1)).collect();
-        apply(&mut conn, 0, &deltas).expect("apply");
+        put(&mut conn, 0, &deltas, None).expect("put");
         assert_eq!(total_events(&mut conn, 10_000).expect("total"), deltas.len() as u64);
         assert_eq!(series_windows(&mut conn, 10_000, None, 0, 10_000, 10_000).expect("rows").len(), deltas.len());
     }

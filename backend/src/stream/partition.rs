@@ -24,7 +24,7 @@ use crate::config::EventTime;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::late::LateDrop;
 use crate::store::offsets::Position;
-use crate::store::{Aggregator, LoadHistory, LoadOpenWindows, LoadRollupSums, StoreError, WriteAnomalies, WriteBatch, WriteOutcome};
+use crate::store::{Aggregator, LoadHistory, LoadOpenWindows, StoreError, WriteAnomalies, WriteBatch, WriteOutcome};
 
 /// How often the actor looks at its clock: idleness, windows due to close, writes due.
 const TICK_EVERY: Duration = Duration::from_millis(250);
@@ -122,6 +122,10 @@ pub struct PartitionActor {
     committer: Committer,
     updates: UpdatePublisher,
     late_sink: LateSink,
+    /// The open roll-up windows whole, as their rows hold them: what the closed base windows
+    /// have added so far. A close writes the ones it adds to as values (these plus what it
+    /// adds), so the database reads nothing back; they are read from the rows at takeover.
+    rollups: HashMap<RollupKey, WindowAgg>,
     /// Per (layer, roll-up length, start), the sums of this partition's closed base windows in
     /// roll-up windows not yet final: its contribution to the layer stage's roll-ups.
     rollup_layers: HashMap<(OsiLayer, i64, i64), WindowAgg>,
@@ -149,6 +153,13 @@ pub struct PartitionDeps {
     pub metrics: Arc<Metrics>,
 }
 
+/// (length, start, layer, entity) of a roll-up window.
+type RollupKey = (i64, i64, OsiLayer, String);
+
+fn rollup_key(w: &Window) -> RollupKey {
+    (w.len_ms, w.start_ms, w.layer, w.entity.clone())
+}
+
 /// A write under way, in a task of its own so that the actor can wait for it (`ctx.wait`
 /// blocks the actor's own futures) or go on without.
 struct PendingWrite {
@@ -169,6 +180,8 @@ struct InFlight {
     closed_at_ms: i64,
     /// (length, newest start) made final, the base length included.
     close: Vec<(i64, i64)>,
+    /// What `closed` adds to the open roll-ups, to add to `rollups` once durable.
+    rollup_deltas: Vec<Window>,
     /// `rollup_layers` once the batch is durable.
     rollup_layers: Option<HashMap<(OsiLayer, i64, i64), WindowAgg>>,
 }
@@ -216,6 +229,7 @@ impl PartitionActor {
             committer: deps.committer,
             updates: deps.updates,
             late_sink: deps.late,
+            rollups: HashMap::new(),
             rollup_layers: HashMap::new(),
             layers: deps.layers,
             // Only before this process wrote the partition: later the rows hold what the log
@@ -416,10 +430,21 @@ impl PartitionActor {
         }
         let close: Vec<(i64, i64)> =
             self.closes_of(through).into_iter().filter(|(len, t)| self.closed_through.get(len) != Some(t)).collect();
-        let mut rollups = Vec::new();
+        let mut rollup_deltas = Vec::new();
         for &len in &self.time.rollups_ms {
-            rollups.extend(roll_up(&closed, len));
+            rollup_deltas.extend(roll_up(&closed, len));
         }
+        let rollups: Vec<Window> = rollup_deltas
+            .iter()
+            .map(|delta| match self.rollups.get(&rollup_key(delta)) {
+                Some(held) => {
+                    let mut agg = held.clone();
+                    agg.merge(&delta.agg);
+                    Window { agg, ..delta.clone() }
+                }
+                None => delta.clone(),
+            })
+            .collect();
         let late: Vec<LateDrop> = self
             .late
             .drain()
@@ -450,6 +475,7 @@ impl PartitionActor {
             position,
             closed_at_ms,
             close,
+            rollup_deltas,
             rollup_layers,
         };
         let writer = self.writer.clone();
@@ -499,6 +525,13 @@ impl PartitionActor {
                     }
                     // Windows may have become due while this write was in flight.
                     self.note_closes();
+                }
+                for delta in done.rollup_deltas {
+                    self.rollups.entry(rollup_key(&delta)).or_default().merge(&delta.agg);
+                }
+                // Roll-ups made final with this batch are not held any more.
+                for &(len, through) in done.close.iter().filter(|(len, _)| *len != self.time.len_ms) {
+                    self.rollups.retain(|&(l, start, _, _), _| l != len || start > through);
                 }
                 if let Some(rollup_layers) = done.rollup_layers {
                     self.rollup_layers = rollup_layers;
@@ -626,15 +659,20 @@ impl PartitionActor {
         self.layers.send(partials_of(self.partition, &[], &windows, false));
     }
 
-    /// Reads what the partition's closed base windows have added to its open roll-ups (by an
-    /// earlier owner, too) before taking records: the layer stage is sent absolute values.
-    fn load_rollup_layers(&mut self, ctx: &mut Context<Self>) {
-        let load = LoadRollupSums { partition: self.partition, lengths_ms: self.time.rollups_ms.clone() };
+    /// Reads the partition's open roll-ups (what its closed base windows have added to them, by
+    /// an earlier owner too) before taking records: closes write them whole, and the layer
+    /// stage is sent their sums per layer, absolute values.
+    fn load_rollups(&mut self, ctx: &mut Context<Self>) {
+        let load = LoadOpenWindows { partition: self.partition, lengths_ms: self.time.rollups_ms.clone() };
         let read = self.writer.send(load);
         ctx.wait(read.into_actor(self).map(|result, act, ctx| {
             let failure = match result {
-                Ok(Ok(sums)) => {
-                    act.rollup_layers = sums.into_iter().map(|w| ((w.layer, w.len_ms, w.start_ms), w.agg)).collect();
+                Ok(Ok(windows)) => {
+                    act.rollup_layers.clear();
+                    for w in &windows {
+                        act.rollup_layers.entry((w.layer, w.len_ms, w.start_ms)).or_default().merge_sums(&w.agg);
+                    }
+                    act.rollups = windows.into_iter().map(|w| (rollup_key(&w), w.agg)).collect();
                     return;
                 }
                 Ok(Err(e)) => e.to_string(),
@@ -650,7 +688,7 @@ impl PartitionActor {
     /// Takes the open windows an earlier process saved (embedded mode, on a broker that starts
     /// empty) so that new records add to them instead of replacing them.
     fn adopt_open_windows(&mut self, ctx: &mut Context<Self>) {
-        let read = self.writer.send(LoadOpenWindows { partition: self.partition, len_ms: self.time.len_ms });
+        let read = self.writer.send(LoadOpenWindows { partition: self.partition, lengths_ms: vec![self.time.len_ms] });
         ctx.wait(read.into_actor(self).map(|result, act, ctx| {
             let failure = match result {
                 Ok(Ok(windows)) => {
@@ -716,7 +754,7 @@ impl Actor for PartitionActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
-        self.load_rollup_layers(ctx);
+        self.load_rollups(ctx);
         if self.adopt_open {
             self.adopt_open_windows(ctx);
         }
