@@ -14,7 +14,7 @@
 //! - `LAYERCAST_BENCH_CEILING_RECORDS` (2000000): records of the produce-only and
 //!   consume-only ceiling runs (0: no ceiling); `LAYERCAST_BENCH_CEILING_SECS` (20): the
 //!   combined one;
-//! - `LAYERCAST_BENCH_E2E_PARTITIONS` (4), `LAYERCAST_BENCH_E2E_WRITERS` (2): serve's
+//! - `LAYERCAST_BENCH_E2E_PARTITIONS` (4), `LAYERCAST_BENCH_E2E_WRITERS` (4): serve's
 //!   `kafka.partitions` and `database.writers`;
 //! - `LAYERCAST_BENCH_E2E_EVENT_RATE` (20000): records per second of event time (so a
 //!   10-s window holds 200,000 records and closes about once a second at 200,000/s);
@@ -762,7 +762,7 @@ fn main() -> Result<()> {
     let ceiling_records = env_u64("LAYERCAST_BENCH_CEILING_RECORDS", 2_000_000);
     let ceiling_secs = env_u64("LAYERCAST_BENCH_CEILING_SECS", 20).max(3);
     let partitions = env_u64("LAYERCAST_BENCH_E2E_PARTITIONS", 4).clamp(1, 1024) as i32;
-    let writers = env_u64("LAYERCAST_BENCH_E2E_WRITERS", 2).max(1);
+    let writers = env_u64("LAYERCAST_BENCH_E2E_WRITERS", 4).max(1);
     let event_rate = env_u64("LAYERCAST_BENCH_E2E_EVENT_RATE", 20_000).max(1);
     let batch_records = env_u64("LAYERCAST_BENCH_E2E_BATCH_RECORDS", 10_000).max(1);
     let max_lead = env_u64("LAYERCAST_BENCH_E2E_MAX_LEAD", 1_000_000).max(1);

@@ -79,7 +79,9 @@ pub struct DbConfig {
     pub url: Option<String>,
     /// Connections kept for HTTP handlers and the inbox reader.
     pub pool_size: u32,
-    /// Writer threads (aggregator actors), each with its own connection.
+    /// Writer threads (aggregator actors), each with its own connection. Four by default: with
+    /// fewer than the partitions a node owns, a close waits for another partition's write
+    /// (one node, 4 partitions: 175,000 events/s durable with 2, 201,000 with 4).
     pub writers: usize,
 }
 
@@ -165,7 +167,7 @@ impl Default for KafkaConfig {
 
 impl Default for DbConfig {
     fn default() -> Self {
-        DbConfig { url: None, pool_size: 4, writers: 2 }
+        DbConfig { url: None, pool_size: 4, writers: 4 }
     }
 }
 
