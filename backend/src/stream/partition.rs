@@ -125,10 +125,8 @@ pub struct PartitionActor {
     /// The open roll-up windows whole, as their rows hold them: what the closed base windows
     /// have added so far. A close writes the ones it adds to as values (these plus what it
     /// adds), so the database reads nothing back; they are read from the rows at takeover.
+    /// Summed per layer, they are the partition's contribution to the layer stage's roll-ups.
     rollups: HashMap<RollupKey, WindowAgg>,
-    /// Per (layer, roll-up length, start), the sums of this partition's closed base windows in
-    /// roll-up windows not yet final: its contribution to the layer stage's roll-ups.
-    rollup_layers: HashMap<(OsiLayer, i64, i64), WindowAgg>,
     layers: LayerFeed,
     /// Take the partition's saved open windows over before the first record.
     adopt_open: bool,
@@ -182,8 +180,6 @@ struct InFlight {
     close: Vec<(i64, i64)>,
     /// What `closed` adds to the open roll-ups, to add to `rollups` once durable.
     rollup_deltas: Vec<Window>,
-    /// `rollup_layers` once the batch is durable.
-    rollup_layers: Option<HashMap<(OsiLayer, i64, i64), WindowAgg>>,
 }
 
 fn wall_ms() -> i64 {
@@ -230,7 +226,6 @@ impl PartitionActor {
             updates: deps.updates,
             late_sink: deps.late,
             rollups: HashMap::new(),
-            rollup_layers: HashMap::new(),
             layers: deps.layers,
             // Only before this process wrote the partition: later the rows hold what the log
             // replays too.
@@ -451,7 +446,7 @@ impl PartitionActor {
             .map(|((layer, entity), (dropped, last_event_ms))| LateDrop { layer, entity, dropped, last_event_ms })
             .collect();
         let late_records = self.late_records.clone();
-        let (layer_finals, rollup_layers) = self.layer_contributions(through, &closed);
+        let layer_finals = self.layer_contributions(through, &closed);
         let closed_at_ms = self.close_due_since.map_or_else(wall_ms, |(_, ms)| ms);
         let rollup_close: Vec<(i64, i64)> = close.iter().copied().filter(|(len, _)| *len != base).collect();
         let batch = WriteBatch {
@@ -476,7 +471,6 @@ impl PartitionActor {
             closed_at_ms,
             close,
             rollup_deltas,
-            rollup_layers,
         };
         let writer = self.writer.clone();
         let late_sink = self.late_sink.clone();
@@ -532,9 +526,6 @@ impl PartitionActor {
                 // Roll-ups made final with this batch are not held any more.
                 for &(len, through) in done.close.iter().filter(|(len, _)| *len != self.time.len_ms) {
                     self.rollups.retain(|&(l, start, _, _), _| l != len || start > through);
-                }
-                if let Some(rollup_layers) = done.rollup_layers {
-                    self.rollup_layers = rollup_layers;
                 }
                 self.metrics.durable_offset.get_or_create(&self.label()).set(done.position.next_offset);
                 self.committer.commit(self.partition, done.position.replay_from);
@@ -603,15 +594,13 @@ impl PartitionActor {
     /// What the windows closing now contribute to the layer stage, final: the base windows
     /// summed per layer, and the roll-ups with what the base windows add to them (absolute
     /// sums, final for the roll-ups that close), with how far this partition has closed each
-    /// length. Also the roll-up sums to keep once this is durable.
-    #[allow(clippy::type_complexity)]
-    fn layer_contributions(
-        &self,
-        through: Option<i64>,
-        closed: &[Window],
-    ) -> (Vec<LayerPartial>, Option<HashMap<(OsiLayer, i64, i64), WindowAgg>>) {
-        let Some(through) = through else { return (Vec::new(), None) };
-        let mut rollups = self.rollup_layers.clone();
+    /// length.
+    fn layer_contributions(&self, through: Option<i64>, closed: &[Window]) -> Vec<LayerPartial> {
+        let Some(through) = through else { return Vec::new() };
+        let mut rollups: HashMap<(OsiLayer, i64, i64), WindowAgg> = HashMap::new();
+        for (&(len, start, layer, _), agg) in &self.rollups {
+            rollups.entry((layer, len, start)).or_default().merge_sums(agg);
+        }
         for w in closed {
             for &len in &self.time.rollups_ms {
                 rollups.entry((w.layer, len, window_start(w.start_ms, len))).or_default().merge_sums(&w.agg);
@@ -631,13 +620,12 @@ impl PartitionActor {
             let done = closed_through(key.1).is_some_and(|t| key.2 <= t);
             if done { &mut finals } else { &mut ongoing }.push(as_window(key, agg));
         }
-        rollups.retain(|key, _| !closed_through(key.1).is_some_and(|t| key.2 <= t));
         finals.extend_from_slice(closed);
         // The ongoing roll-ups first: a partial that carries `closed_through` may let the stage
         // close windows, so it comes last.
         let mut partials = partials_of(self.partition, &[], &ongoing, false);
         partials.extend(partials_of(self.partition, &closes, &finals, true));
-        (partials, Some(rollups))
+        partials
     }
 
     /// The open base windows that changed, summed per layer over every series of the
@@ -668,10 +656,6 @@ impl PartitionActor {
         ctx.wait(read.into_actor(self).map(|result, act, ctx| {
             let failure = match result {
                 Ok(Ok(windows)) => {
-                    act.rollup_layers.clear();
-                    for w in &windows {
-                        act.rollup_layers.entry((w.layer, w.len_ms, w.start_ms)).or_default().merge_sums(&w.agg);
-                    }
                     act.rollups = windows.into_iter().map(|w| (rollup_key(&w), w.agg)).collect();
                     return;
                 }
