@@ -374,10 +374,8 @@ impl PartitionActor {
     }
 
     fn finish_write(&mut self, seq: u64, ctx: &mut Context<Self>) {
-        if self.pending.as_ref().map(|p| p.seq) != Some(seq) {
-            return;
-        }
-        let Some(pending) = self.pending.take() else { return };
+        // A completion of a write already handled (it was both spawned and waited for).
+        let Some(pending) = self.pending.take_if(|p| p.seq == seq) else { return };
         if let Some(since) = self.blocked_since.take() {
             self.stalled += since.elapsed();
         }

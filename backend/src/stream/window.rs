@@ -200,22 +200,30 @@ pub struct Window {
     pub agg: WindowAgg,
 }
 
-/// A series' aggregates in one window, and whether they changed since they were last
-/// handed out as provisional values, for each [`Purpose`].
+/// Per [`Purpose`], whether something changed since it was last handed out as provisional
+/// values.
 #[derive(Debug, Default)]
-struct Slot {
-    agg: WindowAgg,
+struct Changed {
     unpublished: bool,
     unsaved: bool,
 }
 
-impl Slot {
+impl Changed {
+    const ALL: Changed = Changed { unpublished: true, unsaved: true };
+
     fn flag(&mut self, purpose: Purpose) -> &mut bool {
         match purpose {
             Purpose::Publish => &mut self.unpublished,
             Purpose::Save => &mut self.unsaved,
         }
     }
+}
+
+/// A series' aggregates in one window, and whether they changed.
+#[derive(Debug, Default)]
+struct Slot {
+    agg: WindowAgg,
+    changed: Changed,
 }
 
 /// Who takes provisional values of open windows, each at its own pace.
@@ -227,23 +235,12 @@ pub enum Purpose {
     Save,
 }
 
-/// The series of one window, and per [`Purpose`] whether any of them changed since they were
-/// last handed out.
+/// The series of one window, and whether any of them changed.
 #[derive(Debug)]
 struct Bin {
     start_ms: i64,
     series: HashMap<SeriesKey, Slot>,
-    unpublished: bool,
-    unsaved: bool,
-}
-
-impl Bin {
-    fn flag(&mut self, purpose: Purpose) -> &mut bool {
-        match purpose {
-            Purpose::Publish => &mut self.unpublished,
-            Purpose::Save => &mut self.unsaved,
-        }
-    }
+    changed: Changed,
 }
 
 /// Bins of windows, each holding every series seen in it. A record may arrive out of order:
@@ -287,7 +284,7 @@ impl TumblingWindows {
             Ok(i) => i,
             Err(i) => {
                 let series = HashMap::with_capacity(self.bin_capacity);
-                self.bins.insert(i, Bin { start_ms, series, unpublished: false, unsaved: false });
+                self.bins.insert(i, Bin { start_ms, series, changed: Changed::default() });
                 i
             }
         };
@@ -303,19 +300,17 @@ impl TumblingWindows {
     pub fn insert_at(&mut self, ts_ms: i64, e: &Event) -> i64 {
         let start = window_start(ts_ms, self.len_ms);
         let bin = self.bin_mut(start);
-        bin.unpublished = true;
-        bin.unsaved = true;
+        bin.changed = Changed::ALL;
         let probe = SeriesRef { layer: e.layer, entity: &e.entity };
         match bin.series.get_mut(&probe) {
             Some(slot) => {
                 slot.agg.add(e);
-                slot.unpublished = true;
-                slot.unsaved = true;
+                slot.changed = Changed::ALL;
             }
             None => {
                 let mut agg = WindowAgg::default();
                 agg.add(e);
-                let slot = Slot { agg, unpublished: true, unsaved: true };
+                let slot = Slot { agg, changed: Changed::ALL };
                 bin.series.insert(SeriesKey { layer: e.layer, entity: e.entity.as_str().into() }, slot);
             }
         }
@@ -336,8 +331,8 @@ impl TumblingWindows {
         let bin = &mut self.bins[i];
         let probe = SeriesRef { layer: window.layer, entity: &window.entity };
         if let Some(slot) = bin.series.get_mut(&probe) {
-            *slot.flag(purpose) = true;
-            *bin.flag(purpose) = true;
+            *slot.changed.flag(purpose) = true;
+            *bin.changed.flag(purpose) = true;
         }
     }
 
@@ -379,12 +374,12 @@ impl TumblingWindows {
         let len_ms = self.len_ms;
         let mut out = Vec::new();
         for bin in self.bins.iter_mut() {
-            if !std::mem::take(bin.flag(purpose)) {
+            if !std::mem::take(bin.changed.flag(purpose)) {
                 continue;
             }
             let mut changed: Vec<(&SeriesKey, &WindowAgg)> = Vec::new();
             for (key, slot) in bin.series.iter_mut() {
-                let flag = slot.flag(purpose);
+                let flag = slot.changed.flag(purpose);
                 if *flag {
                     *flag = false;
                     let slot: &Slot = slot;
