@@ -127,8 +127,9 @@ fn run_admit_insert(events: &[Event], drain_every: usize) -> RunStats {
         out_of_order_ms: OUT_OF_ORDER_MS,
         grace_ms: GRACE_MS,
         idle_timeout_ms: 60_000,
+        sources: Default::default(),
     };
-    let mut clock = Watermark::resume(time, Position::default());
+    let mut clock = Watermark::resume(time, &Position::default(), 0);
     let mut stats = RunStats::default();
     let mut open = TumblingWindows::new(WINDOW_MS);
     let started = Instant::now();
@@ -136,7 +137,9 @@ fn run_admit_insert(events: &[Event], drain_every: usize) -> RunStats {
     for chunk in events.chunks(drain_every) {
         for e in chunk {
             let ts_ms = e.ts.timestamp_millis();
-            if clock.admit(ts_ms) {
+            // As a partition actor does: the idleness clock read per record.
+            let now_ms = started.elapsed().as_millis() as i64;
+            if clock.admit(ts_ms, None, now_ms) {
                 open.insert_at(ts_ms, e);
             } else {
                 stats.late += 1;

@@ -1,6 +1,7 @@
 //! Settings, layered as built-in defaults (embedded mode) < TOML file < `LAYERCAST_*`
 //! environment < command-line flags, validated once at start and passed down explicitly.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -106,6 +107,23 @@ pub struct WindowConfig {
     pub retention_days: u64,
     /// Longer windows made from the base ones, each with its own retention.
     pub rollups: Vec<RollupConfig>,
+    /// Per source (the log format of an inbox file, such as `vpc-flow`, or the `source` of a
+    /// record a producer of its own writes), its own out-of-orderness and idle timeout. A
+    /// partition's watermark is then the lowest over its sources that are not idle, so a
+    /// source whose records come minutes late holds the windows open for itself instead of
+    /// seeing them dropped as late.
+    pub sources: BTreeMap<String, SourceConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceConfig {
+    /// Unset: `windows.out_of_order_secs`.
+    pub out_of_order_secs: Option<u64>,
+    /// Unset: `windows.idle_timeout_secs`. A source quiet for this long (wall clock) no longer
+    /// holds the watermark back; batches that come every few minutes need a timeout longer
+    /// than their interval.
+    pub idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,6 +201,7 @@ impl Default for WindowConfig {
                 RollupConfig { length_secs: 60, retention_days: 30 },
                 RollupConfig { length_secs: 3_600, retention_days: 730 },
             ],
+            sources: BTreeMap::new(),
         }
     }
 }
@@ -202,9 +221,34 @@ fn secs_to_ms(secs: u64) -> i64 {
 pub struct EventTime {
     pub len_ms: i64,
     pub rollups_ms: Vec<i64>,
+    /// Of the records without a source, or of a source not in `sources`.
     pub out_of_order_ms: i64,
     pub grace_ms: i64,
     pub idle_timeout_ms: i64,
+    pub sources: BTreeMap<String, SourceTime>,
+}
+
+/// One source's clock settings, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceTime {
+    pub out_of_order_ms: i64,
+    pub idle_timeout_ms: i64,
+}
+
+impl EventTime {
+    /// The settings of `source` (`None`: a record without one).
+    pub fn source(&self, source: Option<&str>) -> SourceTime {
+        source.and_then(|name| self.sources.get(name)).copied().unwrap_or(SourceTime {
+            out_of_order_ms: self.out_of_order_ms,
+            idle_timeout_ms: self.idle_timeout_ms,
+        })
+    }
+
+    /// The largest out-of-orderness of any source: how far behind its newest event time a
+    /// partition may hold windows open.
+    pub fn max_out_of_order_ms(&self) -> i64 {
+        self.sources.values().map(|s| s.out_of_order_ms).fold(self.out_of_order_ms, i64::max)
+    }
 }
 
 /// Top-level keys that `LAYERCAST_<KEY>` may set directly; every other setting is nested
@@ -247,6 +291,14 @@ impl Config {
         }
         if self.windows.idle_timeout_secs == 0 {
             return invalid("windows.idle_timeout_secs", "must be at least 1 second");
+        }
+        for s in self.windows.sources.values() {
+            if s.out_of_order_secs.is_some_and(|secs| secs > 86_400 * 7) {
+                return invalid("windows.sources", "every out_of_order_secs must be at most 7 days");
+            }
+            if s.idle_timeout_secs == Some(0) {
+                return invalid("windows.sources", "every idle_timeout_secs must be at least 1 second");
+            }
         }
         if !(1_000..=300_000).contains(&self.kafka.session_timeout_ms) {
             return invalid("kafka.session_timeout_ms", "must be between 1000 and 300000 ms");
@@ -318,6 +370,17 @@ impl Config {
             out_of_order_ms: secs_to_ms(w.out_of_order_secs),
             grace_ms: secs_to_ms(w.grace_secs),
             idle_timeout_ms: secs_to_ms(w.idle_timeout_secs),
+            sources: w
+                .sources
+                .iter()
+                .map(|(name, s)| {
+                    let time = SourceTime {
+                        out_of_order_ms: secs_to_ms(s.out_of_order_secs.unwrap_or(w.out_of_order_secs)),
+                        idle_timeout_ms: secs_to_ms(s.idle_timeout_secs.unwrap_or(w.idle_timeout_secs)),
+                    };
+                    (name.clone(), time)
+                })
+                .collect(),
         }
     }
 
@@ -378,5 +441,24 @@ mod tests {
         assert!(config.validate().expect_err("empty").to_string().contains("kafka.layers_topic"));
         config.kafka.layers_topic = config.kafka.events_topic.clone();
         assert!(config.validate().expect_err("shared").to_string().contains("must all differ"));
+        let mut config = Config::default();
+        config.windows.sources.insert("alb".into(), SourceConfig { out_of_order_secs: None, idle_timeout_secs: Some(0) });
+        assert!(config.validate().expect_err("idle 0").to_string().contains("windows.sources"));
+    }
+
+    #[test]
+    fn a_source_takes_the_defaults_it_does_not_set() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("c.toml");
+        let text = "[windows]\nout_of_order_secs = 5\nidle_timeout_secs = 30\n\
+                    [windows.sources.vpc-flow]\nout_of_order_secs = 600\nidle_timeout_secs = 900\n\
+                    [windows.sources.alb]\nout_of_order_secs = 60\n";
+        std::fs::write(&path, text).expect("write");
+        let time = Config::load(Some(&path)).expect("load").event_time();
+        assert_eq!(time.source(Some("vpc-flow")), SourceTime { out_of_order_ms: 600_000, idle_timeout_ms: 900_000 });
+        assert_eq!(time.source(Some("alb")), SourceTime { out_of_order_ms: 60_000, idle_timeout_ms: 30_000 });
+        assert_eq!(time.source(Some("zeek")), SourceTime { out_of_order_ms: 5_000, idle_timeout_ms: 30_000 });
+        assert_eq!(time.source(None), time.source(Some("zeek")));
+        assert_eq!(time.max_out_of_order_ms(), 600_000);
     }
 }

@@ -95,6 +95,11 @@ impl ErrorClass {
 pub struct EventMsg {
     pub v: u16,
     pub event: Event,
+    /// What produced the record (a log format such as `vpc-flow`, or a name a producer of
+    /// its own picks): each source may have its own allowed out-of-orderness
+    /// (`windows.sources`). Absent: the default source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl EventMsg {
@@ -102,7 +107,12 @@ impl EventMsg {
         EventMsg {
             v: EVENT_VERSION,
             event,
+            source: None,
         }
+    }
+
+    pub fn from_source(event: Event, source: &str) -> Self {
+        EventMsg { source: Some(source.to_owned()), ..EventMsg::new(event) }
     }
 }
 
@@ -158,5 +168,9 @@ mod tests {
         let back: EventMsg = serde_json::from_str(&wire).expect("decode");
         assert_eq!(back.v, EVENT_VERSION);
         assert_eq!(back.event, e);
+        assert_eq!(back.source, None);
+        assert!(!wire.contains("source"), "{wire}");
+        let from_flow: EventMsg = serde_json::from_str(&serde_json::to_string(&EventMsg::from_source(e, "vpc-flow")).expect("encode")).expect("decode");
+        assert_eq!(from_flow.source.as_deref(), Some("vpc-flow"));
     }
 }

@@ -14,7 +14,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
 use super::object;
-use super::parse::{self, LineError};
+use super::parse::{self, Format, LineError};
 use crate::metrics::Metrics;
 use crate::store::{self, Db};
 
@@ -158,7 +158,7 @@ async fn read_file(
         tracing::debug!(file = %name, "already in the ledger, skipped");
         return Ok(());
     }
-    let parsed = tokio::task::spawn_blocking(move || {
+    let (format, parsed) = tokio::task::spawn_blocking(move || {
         // A parse that panicked left nothing half-done that matters: take the reader anyway.
         let mut reader = reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         read_object(&mut reader, bytes)
@@ -167,7 +167,8 @@ async fn read_file(
     let mut errors = parsed.errors;
     let mut error_count = parsed.error_count;
     let records = parsed.events.len() as u64;
-    let failures = publish(&producer, &settings.events_topic, parsed.events).await;
+    let source = format.map(Format::name);
+    let failures = publish(&producer, &settings.events_topic, source, parsed.events).await;
     for (index, reason) in failures.iter().take(parse::MAX_SAMPLES) {
         errors.push(LineError { line: *index, reason: reason.clone() });
     }
@@ -191,10 +192,11 @@ async fn read_file(
 }
 
 /// Decompresses, recognises and parses one file: every format LayerCast reads, plain or gzip.
-fn read_object(reader: &mut object::Reader, raw: Vec<u8>) -> parse::Parsed {
+fn read_object(reader: &mut object::Reader, raw: Vec<u8>) -> (Option<Format>, parse::Parsed) {
     let (bytes, broken) = object::decode(raw);
     let mut parsed = parse::Parsed::default();
-    match object::detect(&bytes) {
+    let format = object::detect(&bytes);
+    match format {
         Some(format) => {
             let report = reader.parse(format, &bytes, &mut parsed.events);
             parsed.errors = report.errors;
@@ -209,15 +211,19 @@ fn read_object(reader: &mut object::Reader, raw: Vec<u8>) -> parse::Parsed {
         parsed.error_count += 1;
         parsed.errors.push(LineError { line: 0, reason });
     }
-    parsed
+    (format, parsed)
 }
 
-/// Publishes the events keyed by entity; returns the ones the broker did not take, as (event
-/// number, reason).
-async fn publish(producer: &FutureProducer, topic: &str, events: Vec<Event>) -> Vec<(u64, String)> {
+/// Publishes the events keyed by entity, marked with their format as their source; returns
+/// the ones the broker did not take, as (event number, reason).
+async fn publish(producer: &FutureProducer, topic: &str, source: Option<&str>, events: Vec<Event>) -> Vec<(u64, String)> {
     let sends = events.into_iter().enumerate().map(|(index, event)| async move {
         let key = event.entity.clone();
-        let payload = serde_json::to_vec(&EventMsg::new(event)).map_err(|e| e.to_string())?;
+        let msg = match source {
+            Some(source) => EventMsg::from_source(event, source),
+            None => EventMsg::new(event),
+        };
+        let payload = serde_json::to_vec(&msg).map_err(|e| e.to_string())?;
         producer
             .send(FutureRecord::to(topic).key(&key).payload(&payload), Timeout::Never)
             .await

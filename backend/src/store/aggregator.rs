@@ -104,7 +104,7 @@ impl Aggregator {
             for &(len_ms, last_start) in &batch.close {
                 closed.extend(windows::close(conn, batch.partition, len_ms, last_start, batch.closed_at_ms)?);
             }
-            offsets::advance(conn, &batch.topic, batch.partition, batch.expected_offset, batch.position, &batch.node)?;
+            offsets::advance(conn, &batch.topic, batch.partition, batch.expected_offset, &batch.position, &batch.node)?;
             Ok(closed)
         })?;
         let mut outcome = WriteOutcome::default();

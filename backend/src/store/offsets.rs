@@ -1,12 +1,14 @@
 //! The `partition_offsets` table: how far each events partition is reflected in `windows`.
 
+use std::collections::BTreeMap;
+
 use diesel::prelude::*;
 
 use super::schema::partition_offsets as po;
 use super::{DbConn, StoreError};
 
 /// Where a partition stands in the database: its next offset and its event-time clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Position {
     /// The offset after the last record the partition has taken.
     pub next_offset: i64,
@@ -17,6 +19,8 @@ pub struct Position {
     /// Highest event time among the records before `next_offset`.
     pub max_event_ms: Option<i64>,
     pub watermark_ms: Option<i64>,
+    /// Per source ("" for records without one), its highest event time.
+    pub sources: BTreeMap<String, i64>,
 }
 
 /// The offset to resume the partition from, creating its row (at offset 0) on first sight.
@@ -40,13 +44,16 @@ pub fn resume(conn: &mut DbConn, topic: &str, partition: i32, owner: &str) -> Qu
     po::table
         .filter(po::topic.eq(topic))
         .filter(po::partition_id.eq(partition))
-        .select((po::next_offset, po::replay_from, po::max_event_ms, po::watermark_ms))
+        .select((po::next_offset, po::replay_from, po::max_event_ms, po::watermark_ms, po::source_clocks))
         .first(conn)
-        .map(|(next_offset, replay_from, max_event_ms, watermark_ms): (i64, Option<i64>, _, _)| Position {
+        .map(|(next_offset, replay_from, max_event_ms, watermark_ms, sources): (i64, Option<i64>, _, _, Option<String>)| Position {
             next_offset,
             replay_from: replay_from.unwrap_or(next_offset).min(next_offset),
             max_event_ms,
             watermark_ms,
+            // Rows of this table are only ever written by `advance`: text that does not parse
+            // was put there by hand, and the sources then start afresh.
+            sources: sources.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default(),
         })
 }
 
@@ -84,7 +91,7 @@ pub fn advance(
     topic: &str,
     partition: i32,
     expected: i64,
-    next: Position,
+    next: &Position,
     owner: &str,
 ) -> Result<(), StoreError> {
     let target = po::table
@@ -98,6 +105,7 @@ pub fn advance(
             po::owner.eq(owner),
             po::max_event_ms.eq(next.max_event_ms),
             po::watermark_ms.eq(next.watermark_ms),
+            po::source_clocks.eq((!next.sources.is_empty()).then(|| serde_json::json!(next.sources).to_string())),
         ))
         .execute(conn)?;
     if changed == 1 {
@@ -122,10 +130,17 @@ mod tests {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
         assert_eq!(resume_offset(&mut conn, "t", 0, "a").expect("resume"), 0);
-        let at = |next_offset| Position { next_offset, replay_from: next_offset - 3, max_event_ms: Some(5_000), watermark_ms: Some(4_000) };
-        advance(&mut conn, "t", 0, 0, at(10), "a").expect("first writer");
-        let err = advance(&mut conn, "t", 0, 0, at(7), "b").expect_err("second writer");
+        let sources = BTreeMap::from([(String::new(), 5_000), ("vpc-flow".to_owned(), 3_000)]);
+        let at = |next_offset| Position {
+            next_offset,
+            replay_from: next_offset - 3,
+            max_event_ms: Some(5_000),
+            watermark_ms: Some(4_000),
+            sources: sources.clone(),
+        };
+        advance(&mut conn, "t", 0, 0, &at(10), "a").expect("first writer");
+        let err = advance(&mut conn, "t", 0, 0, &at(7), "b").expect_err("second writer");
         assert!(matches!(err, StoreError::FenceLost { found: Some(10), .. }), "{err}");
-        assert_eq!(resume(&mut conn, "t", 0, "b").expect("resume"), at(10), "the clock comes back with the offset");
+        assert_eq!(resume(&mut conn, "t", 0, "b").expect("resume"), at(10), "the clock, every source's too, comes back with the offset");
     }
 }

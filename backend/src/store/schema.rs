@@ -31,6 +31,7 @@ diesel::table! {
         max_event_ms -> Nullable<BigInt>,
         watermark_ms -> Nullable<BigInt>,
         replay_from -> Nullable<BigInt>,
+        source_clocks -> Nullable<Text>,
     }
 }
 

@@ -36,10 +36,13 @@ const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// ... and to the database this often: each is a row rewritten, the largest part of the
 /// database's work, and only the REST API and the dashboards' first snapshot read them.
 const SAVE_EVERY: Duration = Duration::from_secs(5);
-/// Records queued in the mailbox before the group's task waits. Room for a few hundred
-/// milliseconds of records at full speed, because one consumer feeds every partition of the
-/// node: a mailbox full while its actor waits stops the records of all the others too.
-const MAILBOX_CAPACITY: usize = 16_384;
+/// Records queued in the mailbox before the group's task waits. An actor handles its whole
+/// mailbox in one turn of the node's stream thread, and every timer and answer of that
+/// thread (write completions, Kafka deliveries, the live feed) waits for the turn to end:
+/// 16,384 records made turns of seconds on a busy machine, 1,024 keeps them to a few hundred
+/// milliseconds at no cost in throughput (BENCHMARKS.md). Writes go on while records are taken,
+/// so a full mailbox rarely holds up the other partitions' records for long.
+const MAILBOX_CAPACITY: usize = 1_024;
 /// Bins of windows held beyond those the watermark keeps open before the actor stops taking
 /// records until its write in flight is done: the backpressure that keeps a slow database from
 /// filling memory with windows closed but not yet written.
@@ -83,10 +86,11 @@ pub struct PartitionActor {
     /// node): replayed to rebuild the windows still open then. Those that fall into windows
     /// already closed are in the database and are skipped without a word.
     replayed_until: i64,
-    last_record_at: Instant,
-    /// Time since `last_record_at` spent writing or waiting to retry a write: the actor took
-    /// no records then, so it does not count as the partition being idle (a database outage
-    /// must not look like a quiet link and push the watermark past records still to come).
+    /// The clock the watermark reads idleness on: the time since the actor started, less the
+    /// time it spent waiting for a write or to retry one. It took no records then, so that
+    /// time does not count as a source being quiet (a database outage must not look like a
+    /// quiet link and push the watermark past records still to come).
+    started_at: Instant,
     stalled: Duration,
     /// The open base windows, whole: they are written final once, when they close.
     open: TumblingWindows,
@@ -189,10 +193,10 @@ fn wall_ms() -> i64 {
 impl PartitionActor {
     /// `after_seek`: the consumer was just sought to `start.replay_from`.
     pub fn new(partition: i32, start: Position, after_seek: bool, deps: PartitionDeps) -> Self {
-        let clock = Watermark::resume(deps.event_time.clone(), start);
+        let clock = Watermark::resume(deps.event_time.clone(), &start, 0);
         let len_ms = deps.event_time.len_ms;
         // Open bins the watermark keeps: those from its closed edge to the newest event time.
-        let held = (deps.event_time.out_of_order_ms + deps.event_time.grace_ms) / len_ms.max(1) + 2;
+        let held = (deps.event_time.max_out_of_order_ms() + deps.event_time.grace_ms) / len_ms.max(1) + 2;
         let mut actor = PartitionActor {
             topic: deps.topic,
             partition,
@@ -200,10 +204,10 @@ impl PartitionActor {
             open: TumblingWindows::new(len_ms),
             time: deps.event_time,
             clock,
-            durable: start,
+            durable: start.clone(),
             cursor: Cursor::new(start.replay_from, after_seek),
             replayed_until: start.next_offset,
-            last_record_at: Instant::now(),
+            started_at: Instant::now(),
             stalled: Duration::ZERO,
             first_offset: BTreeMap::new(),
             late: HashMap::new(),
@@ -237,6 +241,11 @@ impl PartitionActor {
         actor
     }
 
+    /// See `started_at`.
+    fn clock_ms(&self) -> i64 {
+        i64::try_from(self.started_at.elapsed().saturating_sub(self.stalled).as_millis()).unwrap_or(i64::MAX)
+    }
+
     fn label(&self) -> PartitionLabel {
         PartitionLabel { partition: self.partition }
     }
@@ -256,8 +265,6 @@ impl PartitionActor {
         if taken != Taken::Yes {
             return taken;
         }
-        self.last_record_at = Instant::now();
-        self.stalled = Duration::ZERO;
         let decoded = record
             .payload
             .as_deref()
@@ -268,7 +275,8 @@ impl PartitionActor {
             Ok(msg) => {
                 let e = msg.event;
                 let ts_ms = e.ts.timestamp_millis();
-                if self.clock.admit(ts_ms) {
+                let now_ms = self.clock_ms();
+                if self.clock.admit(ts_ms, msg.source.as_deref(), now_ms) {
                     let start = self.open.insert_at(ts_ms, &e);
                     self.first_offset.entry(start).or_insert(record.offset);
                     self.metrics.events.inc();
@@ -315,8 +323,8 @@ impl PartitionActor {
 
     /// Publishes what is due and starts the write of what is due, unless one is in flight.
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        let idle = self.last_record_at.elapsed().saturating_sub(self.stalled);
-        self.clock.idle(i64::try_from(idle.as_millis()).unwrap_or(i64::MAX));
+        let now_ms = self.clock_ms();
+        self.clock.idle(now_ms);
         self.note_closes();
         self.metrics.open_windows.get_or_create(&self.label()).set(self.open.open() as i64);
         if let Some(w) = self.clock.watermark_ms() {
@@ -451,7 +459,7 @@ impl PartitionActor {
             topic: self.topic.clone(),
             partition: self.partition,
             expected_offset: self.durable.next_offset,
-            position,
+            position: position.clone(),
             closed: closed.clone(),
             closed_at_ms,
             open: open.clone(),
@@ -505,7 +513,7 @@ impl PartitionActor {
         match result {
             Ok(outcome) => {
                 self.retry_after = RETRY_FIRST;
-                self.durable = done.position;
+                self.durable = done.position.clone();
                 self.late_records.drain(..done.late_records.min(self.late_records.len()));
                 for (len, through) in &done.close {
                     self.closed_through.insert(*len, *through);

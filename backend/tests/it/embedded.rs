@@ -109,3 +109,43 @@ fn a_dropped_file_is_counted_and_its_malformed_lines_reported() {
     let (status, body) = http_get(node.port, "/api/anomalies").expect("anomalies");
     assert_eq!((status, body.as_str()), (200, "[]"));
 }
+
+/// Flow logs come minutes after the counters of the same time: with their own allowed
+/// out-of-orderness (`windows.sources.vpc-flow`) their records count, where the counters'
+/// 5 seconds alone would have dropped them as late.
+#[test]
+fn a_source_with_its_own_out_of_orderness_is_not_dropped_as_late() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = "[windows]\nout_of_order_secs = 5\ngrace_secs = 1\n[windows.sources.vpc-flow]\nout_of_order_secs = 900\n";
+    let node = Node::start("embedded", config, dir.path());
+    node.wait_healthy();
+    let inbox = dir.path().join("embedded").join("inbox");
+    std::fs::create_dir_all(&inbox).expect("inbox");
+    let drop_file = |name: &str, text: &str| {
+        std::fs::write(inbox.join(".tmp"), text).expect("write");
+        std::fs::rename(inbox.join(".tmp"), inbox.join(name)).expect("rename");
+    };
+
+    // Ten minutes of counters first, on every partition.
+    let counters: Vec<String> = (0..64)
+        .map(|i| format!(r#"{{"ts":{},"layer":"L4","entity":"10.0.0.{i}:443","bytes":10}}"#, 1_790_000_600_000_i64))
+        .collect();
+    drop_file("counters.ndjson", &counters.join("\n"));
+    wait_for("the counters to be taken", Duration::from_secs(60), || {
+        let (_, body) = http_get(node.port, "/metrics")?;
+        body.contains("layercast_events_total 64\n").then_some(())
+    });
+    // Then the flow logs of ten minutes before.
+    drop_file(
+        "flows.log",
+        "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1790000001 1790000005 ACCEPT OK\n",
+    );
+    let l3 = wait_for("the flow-log bytes to be stored", Duration::from_secs(60), || {
+        let (_, body) = http_get(node.port, "/api/windows?layer=L3&from=1790000000000&to=1790000010000")?;
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+        (!rows.is_empty()).then_some(rows)
+    });
+    assert_eq!((l3[0]["events"].as_u64(), l3[0]["bytes"].as_u64()), (Some(1), Some(4249)));
+    let (status, body) = http_get(node.port, "/api/late").expect("late");
+    assert_eq!((status, body.as_str()), (200, r#"{"total":0,"series":[]}"#));
+}

@@ -1,0 +1,1 @@
+ALTER TABLE partition_offsets DROP COLUMN source_clocks;
