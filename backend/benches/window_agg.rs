@@ -135,10 +135,11 @@ fn run_admit_insert(events: &[Event], drain_every: usize) -> RunStats {
     let started = Instant::now();
     let mut provisional = Provisional { last_publish: Instant::now(), publishes: 0 };
     for chunk in events.chunks(drain_every) {
+        // As a partition actor does: the idleness clock read once per tick, not per record.
+        let now_ms = started.elapsed().as_millis() as i64;
+        clock.idle(now_ms);
         for e in chunk {
             let ts_ms = e.ts.timestamp_millis();
-            // As a partition actor does: the idleness clock read per record.
-            let now_ms = started.elapsed().as_millis() as i64;
             if clock.admit(ts_ms, None, now_ms) {
                 open.insert_at(ts_ms, e);
             } else {

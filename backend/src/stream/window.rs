@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
 
 use hashbrown::{Equivalent, HashMap};
 use layercast_shared::{Event, LatencySummary, OsiLayer, SeriesWindow};
@@ -241,6 +242,8 @@ struct Bin {
     start_ms: i64,
     series: HashMap<SeriesKey, Slot>,
     changed: Changed,
+    /// When its first record came (wall clock).
+    opened_at: Instant,
 }
 
 /// Bins of windows, each holding every series seen in it. A record may arrive out of order:
@@ -284,7 +287,7 @@ impl TumblingWindows {
             Ok(i) => i,
             Err(i) => {
                 let series = HashMap::with_capacity(self.bin_capacity);
-                self.bins.insert(i, Bin { start_ms, series, changed: Changed::default() });
+                self.bins.insert(i, Bin { start_ms, series, changed: Changed::default(), opened_at: Instant::now() });
                 i
             }
         };
@@ -359,7 +362,13 @@ impl TumblingWindows {
     /// Copies of the series windows that changed since the last call for `purpose`, oldest
     /// first: the provisional values of windows still filling.
     pub fn take_changed(&mut self, purpose: Purpose) -> Vec<Window> {
-        self.take_changed_as(purpose, |layer, entity, start_ms, len_ms, agg| Window {
+        self.take_changed_older(purpose, Duration::ZERO)
+    }
+
+    /// As [`take_changed`](Self::take_changed), from the windows opened at least `min_age`
+    /// ago only; the younger ones keep their flags.
+    pub fn take_changed_older(&mut self, purpose: Purpose, min_age: Duration) -> Vec<Window> {
+        self.take_changed_where(purpose, min_age, |layer, entity, start_ms, len_ms, agg| Window {
             layer,
             entity: entity.into(),
             start_ms,
@@ -370,11 +379,20 @@ impl TumblingWindows {
 
     /// As [`take_changed`](Self::take_changed), each window made into what the caller needs
     /// (without copying its latency sketch unless `make` does).
-    pub fn take_changed_as<T>(&mut self, purpose: Purpose, mut make: impl FnMut(OsiLayer, &str, i64, i64, &WindowAgg) -> T) -> Vec<T> {
+    pub fn take_changed_as<T>(&mut self, purpose: Purpose, make: impl FnMut(OsiLayer, &str, i64, i64, &WindowAgg) -> T) -> Vec<T> {
+        self.take_changed_where(purpose, Duration::ZERO, make)
+    }
+
+    fn take_changed_where<T>(
+        &mut self,
+        purpose: Purpose,
+        min_age: Duration,
+        mut make: impl FnMut(OsiLayer, &str, i64, i64, &WindowAgg) -> T,
+    ) -> Vec<T> {
         let len_ms = self.len_ms;
         let mut out = Vec::new();
         for bin in self.bins.iter_mut() {
-            if !std::mem::take(bin.changed.flag(purpose)) {
+            if bin.opened_at.elapsed() < min_age || !std::mem::take(bin.changed.flag(purpose)) {
                 continue;
             }
             let mut changed: Vec<(&SeriesKey, &WindowAgg)> = Vec::new();
@@ -604,7 +622,9 @@ mod tests {
         w.insert(&ev(3_000, OsiLayer::L3, "a", 10));
         let second: Vec<_> = w.take_changed(Purpose::Publish).iter().map(|c| (c.entity.clone(), c.agg.events, c.agg.bytes)).collect();
         assert_eq!(second, vec![("a".into(), 2, 15)], "only the series that changed, with its whole window");
-        assert_eq!(w.take_changed(Purpose::Save).len(), 3, "each purpose at its own pace");
+        let hour = Duration::from_secs(3_600);
+        assert!(w.take_changed_older(Purpose::Save, hour).is_empty(), "no window is an hour old");
+        assert_eq!(w.take_changed(Purpose::Save).len(), 3, "each purpose at its own pace, the young ones kept for later");
         w.insert(&ev(4_000, OsiLayer::L3, "a", 1));
         assert_eq!(w.close_until(10_000).len(), 2);
         assert!(w.take_changed(Purpose::Publish).is_empty(), "a closed window is final, not provisional");
