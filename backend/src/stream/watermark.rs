@@ -32,7 +32,7 @@ struct SourceClock {
     /// `None` for a configured source not seen yet: it holds the watermark back until it
     /// sends or its idle timeout passes, so that its first batch is not late.
     max_event_ms: Option<i64>,
-    /// When its last on-time record came, on the caller's clock.
+    /// When its last record came, late or not, on the caller's clock.
     seen_at_ms: i64,
 }
 
@@ -71,12 +71,11 @@ impl Watermark {
 
     /// Takes a record's event time: `true` when its window is still open (the record counts),
     /// `false` when it is late (the window closed before it came). Only on-time records move
-    /// the clock: a late record says nothing about where the partition is now.
+    /// the clock: a late record says nothing about where the partition is now. Yet any record
+    /// of a known source shows that source is not idle: a link that sends only late records
+    /// (a batch replayed from hours ago) is still talking.
     pub fn admit(&mut self, ts_ms: i64, source: Option<&str>, now_ms: i64) -> bool {
-        if self.is_closed(window_start(ts_ms, self.time.len_ms), self.time.len_ms) {
-            return false;
-        }
-        self.max_event_ms = Some(self.max_event_ms.map_or(ts_ms, |m| m.max(ts_ms)));
+        let late = self.is_closed(window_start(ts_ms, self.time.len_ms), self.time.len_ms);
         // Records without a source are nearly all there is in most deployments: no string
         // comparison for them.
         let is_ours = |c: &&mut SourceClock| match source {
@@ -86,12 +85,18 @@ impl Watermark {
         let moved = match self.sources.iter_mut().find(is_ours) {
             Some(clock) => {
                 clock.seen_at_ms = now_ms;
+                if late {
+                    return false;
+                }
                 let moved = clock.max_event_ms.is_none_or(|m| ts_ms > m);
                 if moved {
                     clock.max_event_ms = Some(ts_ms);
                 }
                 moved
             }
+            // A source first heard through a late record has no clock to give: it joins with
+            // its first on-time one.
+            None if late => return false,
             None => {
                 let time = self.time.source(source);
                 let name = source.unwrap_or("").to_owned();
@@ -99,6 +104,7 @@ impl Watermark {
                 true
             }
         };
+        self.max_event_ms = Some(self.max_event_ms.map_or(ts_ms, |m| m.max(ts_ms)));
         // The watermark only rises, and only a source's newest event time can raise it here
         // (the passing of time is `idle`'s): most records are behind their source's newest.
         if moved {
@@ -216,6 +222,17 @@ mod tests {
         assert_eq!(c.closed_through(10_000), Some(110_000), "the last record's window [100 s, 110 s) is final");
         c.idle(11_000);
         assert_eq!(c.watermark_ms(), Some(125_000), "never moves back");
+    }
+
+    #[test]
+    fn a_source_sending_only_late_records_is_not_idle() {
+        let mut c = clock();
+        assert!(c.admit(100_000, None, 0));
+        assert!(!c.admit(10_000, None, 29_000), "late");
+        c.idle(31_000);
+        assert_eq!(c.watermark_ms(), Some(95_000), "heard 2 s ago: not idle");
+        c.idle(59_000);
+        assert_eq!(c.watermark_ms(), Some(125_000), "idle since the late record, 30 s ago");
     }
 
     #[test]
