@@ -129,7 +129,7 @@ pub struct SourceConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RollupConfig {
-    /// A multiple of `windows.length_secs`.
+    /// A multiple of the length before it (`windows.length_secs` for the first).
     pub length_secs: u64,
     pub retention_days: u64,
 }
@@ -281,10 +281,17 @@ impl Config {
         if self.windows.length_secs == 0 || self.windows.length_secs > 86_400 {
             return invalid("windows.length_secs", "must be between 1 and 86400 seconds");
         }
+        // Each length a multiple of the one before: a roll-up is built from the final windows
+        // one length down until its own row is written, final.
+        let mut shorter = self.windows.length_secs;
         for r in &self.windows.rollups {
-            if r.length_secs <= self.windows.length_secs || r.length_secs % self.windows.length_secs != 0 {
-                return invalid("windows.rollups", "every length_secs must be a multiple of windows.length_secs, and longer");
+            if r.length_secs <= shorter || r.length_secs % shorter != 0 {
+                return invalid(
+                    "windows.rollups",
+                    "listed from shortest to longest, every length_secs must be a multiple of the one before (the first of windows.length_secs), and longer",
+                );
             }
+            shorter = r.length_secs;
         }
         if self.windows.out_of_order_secs > 86_400 * 7 || self.windows.grace_secs > 86_400 * 7 {
             return invalid("windows.out_of_order_secs", "out_of_order_secs and grace_secs must be at most 7 days");
@@ -444,6 +451,11 @@ mod tests {
         let mut config = Config::default();
         config.windows.sources.insert("alb".into(), SourceConfig { out_of_order_secs: None, idle_timeout_secs: Some(0) });
         assert!(config.validate().expect_err("idle 0").to_string().contains("windows.sources"));
+        let mut config = Config::default();
+        config.windows.rollups = vec![RollupConfig { length_secs: 60, retention_days: 1 }, RollupConfig { length_secs: 90, retention_days: 1 }];
+        assert!(config.validate().expect_err("not nested").to_string().contains("windows.rollups"), "90 s is not made of whole minutes");
+        config.windows.rollups.reverse();
+        assert!(config.validate().is_err(), "longest first");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! window deltas durable, together with the partition's new offset, in one transaction.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::time::{Duration, Instant};
 
 use actix::{Actor, Handler, Message, SyncContext};
 use layercast_shared::{SeriesWindow, WindowAnomaly};
@@ -17,7 +18,7 @@ use crate::stream::window::Window;
 
 /// Everything a partition actor has gathered since its last durable write.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<WriteOutcome, StoreError>")]
+#[rtype(result = "Result<(), StoreError>")]
 pub struct WriteBatch {
     pub topic: String,
     pub partition: i32,
@@ -32,22 +33,40 @@ pub struct WriteBatch {
     pub closed_at_ms: i64,
     /// Base windows still open whose values changed: provisional, replaced by the next write.
     pub open: Vec<Window>,
-    /// The roll-up windows `closed` adds to, whole: what their rows hold (the partition actor
-    /// keeps a copy) plus what `closed` adds. Written as values, so nothing is read back.
+    /// The roll-up windows whose last base window is in `closed`: their whole, final values
+    /// (the partition actor holds them). A roll-up has no row before that; until then it is
+    /// read from the rows below it (`windows::pending_rollups`).
     pub rollups: Vec<Window>,
-    /// Per roll-up length, the last roll-up window start whose base windows have all closed.
-    pub close: Vec<(i64, i64)>,
     pub late: Vec<LateDrop>,
     /// The node writing, kept with the offset to show who owned the partition last.
     pub node: String,
+    /// What must be on Kafka before the batch commits, if anything.
+    pub delivered_first: Option<DeliveredFirst>,
 }
 
-/// What a durable batch changed, to be published, besides the windows the batch carried.
-#[derive(Debug, Default)]
-pub struct WriteOutcome {
-    /// Roll-up windows that closed with this batch: their final values. (The open ones are
-    /// not published: their rows lack the base windows still open, which `/api/windows` adds.)
-    pub finals: Vec<SeriesWindow>,
+/// The answer of Kafka deliveries that must succeed before a batch commits: late records and
+/// layer contributions, which nobody would send again once the partition's position passes
+/// them. They run while the batch's rows are written, and the commit waits for them, so a
+/// close costs the longer of the two rather than their sum.
+#[derive(Debug)]
+pub struct DeliveredFirst(Receiver<bool>);
+
+impl DeliveredFirst {
+    /// The sender takes `true` once everything is delivered; `false`, or being dropped, rolls
+    /// the batch back.
+    pub fn channel() -> (SyncSender<bool>, Self) {
+        let (done, answer) = sync_channel(1);
+        (done, DeliveredFirst(answer))
+    }
+
+    /// Blocks this writer's thread (a sync actor's own) until the answer; returns how long.
+    fn wait(&self) -> Result<Duration, StoreError> {
+        let started = Instant::now();
+        match self.0.recv() {
+            Ok(true) => Ok(started.elapsed()),
+            _ => Err(StoreError::NotDelivered),
+        }
+    }
 }
 
 /// Anomalies the partition's detectors found in windows that just closed.
@@ -94,22 +113,24 @@ impl Aggregator {
         }
     }
 
-    fn write(conn: &mut DbConn, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
-        let closed = write_transaction(conn, |conn| {
+    /// Returns the time spent waiting for the batch's deliveries.
+    fn write(conn: &mut DbConn, batch: &WriteBatch) -> Result<Duration, StoreError> {
+        let wait = || batch.delivered_first.as_ref().map_or(Ok(Duration::ZERO), DeliveredFirst::wait);
+        // SQLite has one writer at a time: its lock is not held while Kafka answers.
+        let sqlite = matches!(conn, DbConn::Sqlite(_));
+        let waited = if sqlite { wait()? } else { Duration::ZERO };
+        write_transaction(conn, |conn| {
             windows::put(conn, batch.partition, &batch.closed, Some(batch.closed_at_ms))?;
+            windows::put(conn, batch.partition, &batch.rollups, Some(batch.closed_at_ms))?;
             windows::put(conn, batch.partition, &batch.open, None)?;
-            windows::put(conn, batch.partition, &batch.rollups, None)?;
             late::add(conn, &batch.late)?;
-            let mut closed = Vec::new();
-            for &(len_ms, last_start) in &batch.close {
-                closed.extend(windows::close(conn, batch.partition, len_ms, last_start, batch.closed_at_ms)?);
-            }
             offsets::advance(conn, &batch.topic, batch.partition, batch.expected_offset, &batch.position, &batch.node)?;
-            Ok(closed)
-        })?;
-        let mut outcome = WriteOutcome::default();
-        outcome.finals = closed.into_iter().filter_map(WindowRow::into_series_window).collect();
-        Ok(outcome)
+            if sqlite {
+                Ok(waited)
+            } else {
+                wait()
+            }
+        })
     }
 }
 
@@ -118,7 +139,7 @@ impl Actor for Aggregator {
 }
 
 impl Handler<WriteBatch> for Aggregator {
-    type Result = Result<WriteOutcome, StoreError>;
+    type Result = Result<(), StoreError>;
 
     fn handle(&mut self, batch: WriteBatch, _: &mut SyncContext<Self>) -> Self::Result {
         let started = Instant::now();
@@ -130,9 +151,10 @@ impl Handler<WriteBatch> for Aggregator {
             }
         };
         let result = Self::write(&mut conn, &batch);
-        self.metrics.observe_batch(started.elapsed(), result.is_ok());
+        let waited = result.as_ref().map_or(Duration::ZERO, |w| *w);
+        self.metrics.observe_batch(started.elapsed().saturating_sub(waited), result.is_ok());
         self.keep(conn, &result);
-        result
+        result.map(|_| ())
     }
 }
 
@@ -147,15 +169,36 @@ impl Handler<WriteAnomalies> for Aggregator {
     }
 }
 
-/// The partition's windows not yet final, of the given lengths, as last written: its open
-/// roll-ups, which a partition actor holds whole; and the open base windows an embedded node
+/// The partition's base windows not yet final, as last saved: what an embedded node
 /// restarted on an empty broker takes over, the records behind them being gone with the old
 /// broker.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<Window>, StoreError>")]
 pub struct LoadOpenWindows {
     pub partition: i32,
-    pub lengths_ms: Vec<i64>,
+    pub len_ms: i64,
+}
+
+/// The partition's open roll-ups, which a partition actor holds whole: what its closed base
+/// windows have added to them, rebuilt from the final rows below them. `levels`: the base
+/// length, then the roll-up lengths.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<Window>, StoreError>")]
+pub struct LoadPendingRollups {
+    pub partition: i32,
+    pub levels: Vec<i64>,
+}
+
+impl Handler<LoadPendingRollups> for Aggregator {
+    type Result = Result<Vec<Window>, StoreError>;
+
+    fn handle(&mut self, msg: LoadPendingRollups, _: &mut SyncContext<Self>) -> Self::Result {
+        let mut conn = self.connection()?;
+        let result = windows::pending_rollups(&mut conn, &msg.levels, &windows::RollupScope::partition(msg.partition), false)
+            .map_err(StoreError::from);
+        self.keep(conn, &result);
+        result
+    }
 }
 
 impl Handler<LoadOpenWindows> for Aggregator {
@@ -163,7 +206,7 @@ impl Handler<LoadOpenWindows> for Aggregator {
 
     fn handle(&mut self, msg: LoadOpenWindows, _: &mut SyncContext<Self>) -> Self::Result {
         let mut conn = self.connection()?;
-        let result = windows::open_windows(&mut conn, msg.partition, &msg.lengths_ms).map_err(StoreError::from);
+        let result = windows::open_windows(&mut conn, msg.partition, &[msg.len_ms]).map_err(StoreError::from);
         self.keep(conn, &result);
         result
     }
@@ -179,5 +222,52 @@ impl Handler<LoadHistory> for Aggregator {
             .map_err(StoreError::from);
         self.keep(conn, &result);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::db::test_support::sqlite_db;
+    use crate::stream::window::{Window, WindowAgg};
+    use layercast_shared::OsiLayer;
+
+    fn closing(delivered_first: DeliveredFirst) -> WriteBatch {
+        let agg = WindowAgg { events: 3, ..WindowAgg::default() };
+        WriteBatch {
+            topic: "t".into(),
+            partition: 0,
+            expected_offset: 0,
+            position: Position { next_offset: 5, replay_from: 5, ..Position::default() },
+            closed: vec![Window { layer: OsiLayer::L4, entity: "x".into(), start_ms: 0, len_ms: 10_000, agg }],
+            closed_at_ms: 1,
+            open: Vec::new(),
+            rollups: Vec::new(),
+            late: Vec::new(),
+            node: "n".into(),
+            delivered_first: Some(delivered_first),
+        }
+    }
+
+    #[test]
+    fn a_batch_commits_only_once_its_deliveries_are_acknowledged() {
+        let (_dir, db) = sqlite_db();
+        let mut conn = db.dedicated().expect("conn");
+        offsets::resume_offset(&mut conn, "t", 0, "n").expect("partition row");
+        let (delivered, answer) = DeliveredFirst::channel();
+        delivered.send(false).expect("answer");
+        assert!(matches!(Aggregator::write(&mut conn, &closing(answer)), Err(StoreError::NotDelivered)));
+        let (delivered, answer) = DeliveredFirst::channel();
+        drop(delivered);
+        assert!(matches!(Aggregator::write(&mut conn, &closing(answer)), Err(StoreError::NotDelivered)), "the deliveries' task is gone");
+        assert_eq!(windows::total_events(&mut conn, 10_000).expect("total"), 0, "nothing of either batch written");
+        assert_eq!(offsets::resume_offset(&mut conn, "t", 0, "n").expect("offset"), 0);
+
+        let (delivered, answer) = DeliveredFirst::channel();
+        let acknowledged = std::thread::spawn(move || delivered.send(true));
+        Aggregator::write(&mut conn, &closing(answer)).expect("written once acknowledged");
+        acknowledged.join().expect("thread").expect("sent");
+        assert_eq!(windows::total_events(&mut conn, 10_000).expect("total"), 3);
+        assert_eq!(offsets::resume_offset(&mut conn, "t", 0, "n").expect("offset"), 5);
     }
 }

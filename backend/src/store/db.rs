@@ -51,6 +51,10 @@ pub enum StoreError {
         expected: i64,
         found: Option<i64>,
     },
+    /// Records that had to be on Kafka before the batch were not delivered: nothing of the
+    /// batch was written.
+    #[error("the batch's Kafka deliveries failed; rolled back")]
+    NotDelivered,
 }
 
 impl StoreError {
@@ -59,7 +63,7 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            StoreError::Connect(_) | StoreError::Pool(_) | StoreError::Query(_)
+            StoreError::Connect(_) | StoreError::Pool(_) | StoreError::Query(_) | StoreError::NotDelivered
         )
     }
 }

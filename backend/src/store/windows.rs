@@ -67,11 +67,10 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Writes whole windows, replacing what their rows held: the final values of base windows,
-/// kept in the partition actor's memory until they closed, the provisional values of windows
-/// still open, or the open roll-ups with what the closing base windows add (the actor holds
-/// them too, so nothing is read back to merge). Idempotent, so a replay after a takeover
-/// writes the same rows again.
+/// Writes whole windows, replacing what their rows held: the final values of base windows and
+/// roll-ups, kept in the partition actor's memory until they closed, or the provisional values
+/// of base windows still open. Idempotent, so a replay after a takeover writes the same rows
+/// again.
 pub fn put(conn: &mut DbConn, partition: i32, whole: &[Window], closed_at_ms: Option<i64>) -> QueryResult<()> {
     for chunk in whole.chunks(UPSERT_CHUNK) {
         let sketches: Vec<Option<Vec<u8>>> = chunk.iter().map(|w| w.agg.latency.as_ref().map(|l| l.to_bytes())).collect();
@@ -148,29 +147,6 @@ where
     query
 }
 
-/// Marks the partition's windows of length `len_ms` that start at or before `last_start` as
-/// final, and returns them as they now stand. The partition's fence makes this node the only
-/// writer of these rows, so the read and the update see the same set.
-pub fn close(conn: &mut DbConn, partition: i32, len_ms: i64, last_start: i64, closed_at_ms: i64) -> QueryResult<Vec<WindowRow>> {
-    let open = windows::table
-        .filter(windows::partition_id.eq(partition))
-        .filter(windows::is_final.eq(false))
-        .filter(windows::window_len_ms.eq(len_ms))
-        .filter(windows::window_start.le(last_start));
-    let mut rows: Vec<WindowRow> = open.select(WindowRow::as_select()).load(conn)?;
-    if rows.is_empty() {
-        return Ok(rows);
-    }
-    diesel::update(open)
-        .set((windows::is_final.eq(true), windows::closed_at_ms.eq(Some(closed_at_ms))))
-        .execute(conn)?;
-    for r in &mut rows {
-        r.is_final = true;
-        r.closed_at_ms = Some(closed_at_ms);
-    }
-    Ok(rows)
-}
-
 /// The partition's final windows of length `len_ms` from `since_ms` on, oldest first: the
 /// history a node taking the partition over warms its detectors with.
 pub fn final_history(conn: &mut DbConn, partition: i32, len_ms: i64, since_ms: i64, limit: i64) -> QueryResult<Vec<WindowRow>> {
@@ -238,43 +214,116 @@ pub fn series_windows(
         .load(conn)
 }
 
-/// Windows of the roll-up length `len_ms` as they stand now, oldest first: the stored roll-up
-/// rows hold the base windows (of `base_len_ms`) that have closed; the base windows still open
-/// in the span are rolled up here and merged in, so a roll-up shows every record taken.
+/// Where `pending_rollups` looks: one partition or all, one layer or all, and the roll-up
+/// windows that start in `[from_ms, to_ms)`.
+#[derive(Debug, Clone, Copy)]
+pub struct RollupScope {
+    pub partition: Option<i32>,
+    pub layer: Option<OsiLayer>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
+impl RollupScope {
+    /// Everything of one partition: what a node taking it over holds.
+    pub fn partition(partition: i32) -> Self {
+        RollupScope { partition: Some(partition), layer: None, from_ms: i64::MIN, to_ms: i64::MAX }
+    }
+}
+
+/// The roll-up windows not yet final, rebuilt from the rows below them. A roll-up's row is
+/// written once, final, when its last base window closes, so that a close writes only what
+/// it finishes. Until then a window of length L(k) is the final windows of L(k-1) in it and,
+/// where those have not closed yet, the same again one length down, down to the final base
+/// windows and (with `open_base`) the open base windows as last saved.
+///
+/// `levels`: the base length, then the roll-up lengths, each a multiple of the one before.
+/// Returns the windows of every roll-up length. Closing is per partition (one watermark), so
+/// "not yet in a final row of the length above" is per partition: after that partition's
+/// newest final row of that length.
+pub fn pending_rollups(conn: &mut DbConn, levels: &[i64], scope: &RollupScope, open_base: bool) -> QueryResult<Vec<Window>> {
+    let Some((&base, _)) = levels.split_first() else { return Ok(Vec::new()) };
+    let longest = levels.iter().copied().max().unwrap_or(base);
+    let rows_to = scope.to_ms.saturating_add(longest);
+    let mut below: Vec<Window> = Vec::new();
+    if open_base {
+        let mut open = windows::table
+            .filter(windows::window_len_ms.eq(base))
+            .filter(windows::is_final.eq(false))
+            .filter(windows::window_start.ge(scope.from_ms))
+            .filter(windows::window_start.lt(rows_to))
+            .into_boxed();
+        if let Some(p) = scope.partition {
+            open = open.filter(windows::partition_id.eq(p));
+        }
+        if let Some(layer) = scope.layer {
+            open = open.filter(windows::layer.eq(layer.as_str()));
+        }
+        below.extend(open.select(WindowRow::as_select()).load(conn)?.into_iter().filter_map(WindowRow::into_window));
+    }
+    let mut pending = Vec::new();
+    let mut newest_below = newest_final_starts(conn, base, scope.partition)?;
+    for pair in levels.windows(2) {
+        let (shorter, len) = (pair[0], pair[1]);
+        let newest = newest_final_starts(conn, len, scope.partition)?;
+        for &partition in newest_below.keys() {
+            let after = newest.get(&partition).map_or(i64::MIN, |start| start.saturating_add(len));
+            let mut rows = windows::table
+                .filter(windows::partition_id.eq(partition))
+                .filter(windows::is_final.eq(true))
+                .filter(windows::window_len_ms.eq(shorter))
+                .filter(windows::window_start.ge(after.max(scope.from_ms)))
+                .filter(windows::window_start.lt(rows_to))
+                .into_boxed();
+            if let Some(layer) = scope.layer {
+                rows = rows.filter(windows::layer.eq(layer.as_str()));
+            }
+            below.extend(rows.select(WindowRow::as_select()).load(conn)?.into_iter().filter_map(WindowRow::into_window));
+        }
+        pending.extend(roll_up(&below, len).into_iter().filter(|w| (scope.from_ms..scope.to_ms).contains(&w.start_ms)));
+        newest_below = newest;
+    }
+    Ok(pending)
+}
+
+/// Per partition (one or all), the start of its newest final window of length `len_ms`.
+fn newest_final_starts(conn: &mut DbConn, len_ms: i64, partition: Option<i32>) -> QueryResult<BTreeMap<i32, i64>> {
+    let mut query = windows::table
+        .filter(windows::is_final.eq(true))
+        .filter(windows::window_len_ms.eq(len_ms))
+        .group_by(windows::partition_id)
+        .select((windows::partition_id, diesel::dsl::max(windows::window_start)))
+        .into_boxed();
+    if let Some(p) = partition {
+        query = query.filter(windows::partition_id.eq(p));
+    }
+    let rows: Vec<(i32, Option<i64>)> = query.load(conn)?;
+    Ok(rows.into_iter().filter_map(|(p, newest)| Some((p, newest?))).collect())
+}
+
+/// Windows of the roll-up length `levels.last()` as they stand now, oldest first: the final
+/// rows, and the windows not yet final rebuilt from the rows below them (`pending_rollups`),
+/// so a roll-up shows every record taken.
 pub fn rollup_windows(
     conn: &mut DbConn,
-    base_len_ms: i64,
-    len_ms: i64,
+    levels: &[i64],
     layer: Option<OsiLayer>,
     from_ms: i64,
     to_ms: i64,
     limit: i64,
 ) -> QueryResult<Vec<SeriesWindow>> {
-    let stored = series_windows(conn, len_ms, layer, from_ms, to_ms, limit)?;
-    let mut open = windows::table
-        .filter(windows::window_len_ms.eq(base_len_ms))
-        .filter(windows::window_start.ge(from_ms))
-        .filter(windows::window_start.lt(to_ms.saturating_add(len_ms)))
-        .filter(windows::is_final.eq(false))
-        .into_boxed();
-    if let Some(layer) = layer {
-        open = open.filter(windows::layer.eq(layer.as_str()));
-    }
-    let open: Vec<Window> = open.select(WindowRow::as_select()).load(conn)?.into_iter().filter_map(WindowRow::into_window).collect();
+    let Some(&len_ms) = levels.last() else { return Ok(Vec::new()) };
     let mut merged: BTreeMap<(i64, OsiLayer, String), (Window, bool, Option<i64>)> = BTreeMap::new();
-    for row in stored {
-        let (is_final, closed_at_ms) = (row.is_final, row.closed_at_ms);
+    // Rows written non-final by earlier versions are left out: the rows below hold them.
+    for row in series_windows(conn, len_ms, layer, from_ms, to_ms, limit)?.into_iter().filter(|r| r.is_final) {
+        let closed_at_ms = row.closed_at_ms;
         if let Some(w) = row.into_window() {
-            merged.insert((w.start_ms, w.layer, w.entity.clone()), (w, is_final, closed_at_ms));
+            merged.insert((w.start_ms, w.layer, w.entity.clone()), (w, true, closed_at_ms));
         }
     }
-    for w in roll_up(&open, len_ms).into_iter().filter(|w| (from_ms..to_ms).contains(&w.start_ms)) {
-        match merged.entry((w.start_ms, w.layer, w.entity.clone())) {
-            std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().0.agg.merge(&w.agg),
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert((w, false, None));
-            }
-        }
+    let scope = RollupScope { partition: None, layer, from_ms, to_ms };
+    for w in pending_rollups(conn, levels, &scope, true)?.into_iter().filter(|w| w.len_ms == len_ms) {
+        merged.entry((w.start_ms, w.layer, w.entity.clone())).or_insert((w, false, None));
     }
     Ok(merged
         .into_values()
@@ -348,39 +397,60 @@ mod tests {
         assert_eq!(total_events(&mut conn, 10_000).expect("total"), 103);
     }
 
-    #[test]
-    fn closing_marks_only_the_partitions_windows_up_to_the_point_once() {
-        let (_dir, db) = sqlite_db();
-        let mut conn = db.dedicated().expect("conn");
-        let ws: Vec<_> = (0..5).map(|i| delta(OsiLayer::L4, "x", i * 10_000, 1, 1)).collect();
-        put(&mut conn, 1, &ws, None).expect("put");
-        put(&mut conn, 2, &[delta(OsiLayer::L4, "other", 0, 1, 1)], None).expect("other partition");
-        let closed = close(&mut conn, 1, 10_000, 20_000, 777).expect("close");
-        assert_eq!(closed.iter().map(|r| r.window_start).collect::<Vec<_>>(), vec![0, 10_000, 20_000]);
-        assert!(closed.iter().all(|r| r.is_final && r.closed_at_ms == Some(777)));
-        assert!(close(&mut conn, 1, 10_000, 20_000, 999).expect("again").is_empty(), "already final");
-        let rows = series_windows(&mut conn, 10_000, Some(OsiLayer::L4), 0, 100_000, 100).expect("rows");
-        let other = rows.iter().find(|r| r.entity == "other").expect("other");
-        assert!(!other.is_final, "another partition's window is not ours to close");
+    fn sized(mut w: Window, start_ms: i64, len_ms: i64) -> Window {
+        w.start_ms = start_ms;
+        w.len_ms = len_ms;
+        w
+    }
+
+    /// Partition 0: series "a" has closed minutes 0 and 1 of hour 0 and two 10-s windows of
+    /// minute 2, and one open 10-s window after them. Partition 1: series "b" has closed hour 0
+    /// and has one closed 10-s window in hour 1.
+    fn three_levels(conn: &mut DbConn) {
+        let a = |start, events| delta(OsiLayer::L3, "a", start, events, events * 10);
+        let b = |start, events| delta(OsiLayer::L3, "b", start, events, events * 10);
+        put(conn, 0, &[a(0, 6), a(60_000, 4), a(120_000, 3), a(130_000, 2)], Some(1)).expect("a's final 10-s windows");
+        put(conn, 0, &[sized(a(0, 6), 0, 60_000), sized(a(0, 4), 60_000, 60_000)], Some(1)).expect("a's final minutes");
+        put(conn, 0, &[a(140_000, 1)], None).expect("a's open window");
+        put(conn, 1, &[sized(b(0, 100), 0, 60_000), sized(b(0, 100), 0, 3_600_000)], Some(1)).expect("b's final minute and hour");
+        put(conn, 1, &[b(3_600_000, 7)], Some(1)).expect("b's final 10-s window in hour 1");
+    }
+
+    const LEVELS: [i64; 3] = [10_000, 60_000, 3_600_000];
+
+    fn events_of(windows: &[Window]) -> Vec<(&str, i64, i64, u64)> {
+        let mut seen: Vec<_> = windows.iter().map(|w| (w.entity.as_str(), w.len_ms, w.start_ms, w.agg.events)).collect();
+        seen.sort_unstable();
+        seen
     }
 
     #[test]
-    fn a_rollup_shows_its_closed_part_and_the_open_base_windows_in_it() {
+    fn an_open_rollup_is_rebuilt_from_the_final_rows_below_it() {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
-        let minute = |mut w: Window| {
-            w.start_ms = 0;
-            w.len_ms = 60_000;
-            w
-        };
-        // Two closed 10-s windows are in the roll-up row; two are open, one in the next minute.
-        put(&mut conn, 0, &[minute(delta(OsiLayer::L3, "a", 0, 3, 30))], None).expect("closed part");
-        put(&mut conn, 0, &[delta(OsiLayer::L3, "a", 0, 3, 30)], Some(1)).expect("final base");
-        let open = [delta(OsiLayer::L3, "a", 20_000, 2, 200), delta(OsiLayer::L3, "b", 30_000, 1, 5), delta(OsiLayer::L3, "a", 60_000, 1, 1)];
-        put(&mut conn, 0, &open, None).expect("open base");
-        let got = rollup_windows(&mut conn, 10_000, 60_000, Some(OsiLayer::L3), 0, 60_000, 100).expect("rollups");
-        let seen: Vec<_> = got.iter().map(|w| (w.entity.as_str(), w.start_ms, w.events, w.bytes, w.is_final)).collect();
-        assert_eq!(seen, vec![("a", 0, 5, 230, false), ("b", 0, 1, 5, false)], "the next minute is outside the span");
+        three_levels(&mut conn);
+        let held = pending_rollups(&mut conn, &LEVELS, &RollupScope::partition(0), false).expect("partition 0");
+        assert_eq!(
+            events_of(&held),
+            vec![("a", 60_000, 120_000, 5), ("a", 3_600_000, 0, 15)],
+            "the final minutes and the final 10-s windows after them, each counted once; the open window is not held"
+        );
+        let held = pending_rollups(&mut conn, &LEVELS, &RollupScope::partition(1), false).expect("partition 1");
+        assert_eq!(events_of(&held), vec![("b", 60_000, 3_600_000, 7), ("b", 3_600_000, 3_600_000, 7)], "hour 0 is final: not pending");
+    }
+
+    #[test]
+    fn a_rollup_shows_its_final_rows_and_the_open_ones_with_every_record_taken() {
+        let (_dir, db) = sqlite_db();
+        let mut conn = db.dedicated().expect("conn");
+        three_levels(&mut conn);
+        put(&mut conn, 0, &[sized(delta(OsiLayer::L3, "a", 0, 999, 1), 120_000, 60_000)], None).expect("a row an earlier version left open");
+        let got = rollup_windows(&mut conn, &LEVELS, Some(OsiLayer::L3), 0, 7_200_000, 100).expect("hours");
+        let seen: Vec<_> = got.iter().map(|w| (w.entity.as_str(), w.start_ms, w.events, w.is_final)).collect();
+        assert_eq!(seen, vec![("a", 0, 16, false), ("b", 0, 100, true), ("b", 3_600_000, 7, false)]);
+        let got = rollup_windows(&mut conn, &LEVELS[..2], None, 60_000, 180_000, 100).expect("minutes");
+        let seen: Vec<_> = got.iter().map(|w| (w.entity.as_str(), w.start_ms, w.events, w.is_final)).collect();
+        assert_eq!(seen, vec![("a", 60_000, 4, true), ("a", 120_000, 6, false)], "the old open row is rebuilt, not read");
         let base = series_windows(&mut conn, 10_000, None, 0, 10_000, 10).expect("base");
         assert!(base[0].is_final && base[0].closed_at_ms == Some(1), "put with a close time is final");
     }

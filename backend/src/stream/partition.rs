@@ -24,7 +24,7 @@ use crate::config::EventTime;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::late::LateDrop;
 use crate::store::offsets::Position;
-use crate::store::{Aggregator, LoadHistory, LoadOpenWindows, StoreError, WriteAnomalies, WriteBatch, WriteOutcome};
+use crate::store::{Aggregator, DeliveredFirst, LoadHistory, LoadOpenWindows, LoadPendingRollups, StoreError, WriteAnomalies, WriteBatch};
 
 /// How often the actor looks at its clock: idleness, windows due to close, writes due.
 const TICK_EVERY: Duration = Duration::from_millis(250);
@@ -132,10 +132,10 @@ pub struct PartitionActor {
     committer: Committer,
     updates: UpdatePublisher,
     late_sink: LateSink,
-    /// The open roll-up windows whole, as their rows hold them: what the closed base windows
-    /// have added so far. A close writes the ones it adds to as values (these plus what it
-    /// adds), so the database reads nothing back; they are read from the rows at takeover.
-    /// Summed per layer, they are the partition's contribution to the layer stage's roll-ups.
+    /// The open roll-up windows whole: what the closed base windows have added so far. They
+    /// have no rows: the close that ends one writes it, final, from here, and a node taking
+    /// the partition over rebuilds them from the final rows below them. Summed per layer,
+    /// they are the partition's contribution to the layer stage's roll-ups.
     rollups: HashMap<RollupKey, WindowAgg>,
     layers: LayerFeed,
     /// Take the partition's saved open windows over before the first record.
@@ -173,7 +173,7 @@ fn rollup_key(w: &Window) -> RollupKey {
 struct PendingWrite {
     seq: u64,
     batch: InFlight,
-    result: Rc<RefCell<Option<Result<WriteOutcome, WriteFailure>>>>,
+    result: Rc<RefCell<Option<Result<(), WriteFailure>>>>,
     done: watch::Receiver<bool>,
 }
 
@@ -190,6 +190,8 @@ struct InFlight {
     close: Vec<(i64, i64)>,
     /// What `closed` adds to the open roll-ups, to add to `rollups` once durable.
     rollup_deltas: Vec<Window>,
+    /// The roll-ups made final, whole.
+    rollup_finals: Vec<Window>,
 }
 
 fn wall_ms() -> i64 {
@@ -442,16 +444,18 @@ impl PartitionActor {
         for &len in &self.time.rollups_ms {
             rollup_deltas.extend(roll_up(&closed, len));
         }
-        let rollups: Vec<Window> = rollup_deltas
-            .iter()
-            .map(|delta| match self.rollups.get(&rollup_key(delta)) {
-                Some(held) => {
-                    let mut agg = held.clone();
-                    agg.merge(&delta.agg);
-                    Window { agg, ..delta.clone() }
-                }
-                None => delta.clone(),
-            })
+        // Only the roll-ups this close ends are written: the open ones are the sum of rows
+        // below them, and rewriting them at every close made a close's transaction three
+        // times as large.
+        let ends = |len: i64, start: i64| close.iter().any(|&(l, through)| l == len && l != base && start <= through);
+        let mut rollup_finals: HashMap<RollupKey, WindowAgg> =
+            self.rollups.iter().filter(|((len, start, ..), _)| ends(*len, *start)).map(|(k, agg)| (k.clone(), agg.clone())).collect();
+        for delta in rollup_deltas.iter().filter(|d| ends(d.len_ms, d.start_ms)) {
+            rollup_finals.entry(rollup_key(delta)).or_default().merge(&delta.agg);
+        }
+        let rollups: Vec<Window> = rollup_finals
+            .into_iter()
+            .map(|((len_ms, start_ms, layer, entity), agg)| Window { layer, entity, start_ms, len_ms, agg })
             .collect();
         let late: Vec<LateDrop> = self
             .late
@@ -461,7 +465,12 @@ impl PartitionActor {
         let late_records = self.late_records.clone();
         let layer_finals = self.layer_contributions(through, &closed);
         let closed_at_ms = self.close_due_since.map_or_else(wall_ms, |(_, ms)| ms);
-        let rollup_close: Vec<(i64, i64)> = close.iter().copied().filter(|(len, _)| *len != base).collect();
+        let (delivered, delivered_first) = if late_records.is_empty() && layer_finals.is_empty() {
+            (None, None)
+        } else {
+            let (sender, answer) = DeliveredFirst::channel();
+            (Some(sender), Some(answer))
+        };
         let batch = WriteBatch {
             topic: self.topic.clone(),
             partition: self.partition,
@@ -470,10 +479,10 @@ impl PartitionActor {
             closed: closed.clone(),
             closed_at_ms,
             open: open.clone(),
-            rollups,
-            close: rollup_close,
+            rollups: rollups.clone(),
             late: late.clone(),
             node: self.node.clone(),
+            delivered_first,
         };
         let in_flight = InFlight {
             closed,
@@ -484,24 +493,43 @@ impl PartitionActor {
             closed_at_ms,
             close,
             rollup_deltas,
+            rollup_finals: rollups,
         };
         let writer = self.writer.clone();
         let late_sink = self.late_sink.clone();
         let layers = self.layers.clone();
         let write = async move {
-            if !late_records.is_empty() {
-                late_sink.deliver(late_records).await.map_err(WriteFailure::LateDelivery)?;
-            }
-            // Before the transaction, as the late records: once the position passes these
-            // windows nobody would send them again.
-            if !layer_finals.is_empty() {
-                layers.deliver(layer_finals).await.map_err(WriteFailure::LayerDelivery)?;
-            }
-            match writer.send(batch).await {
-                Ok(Ok(outcome)) => Ok(outcome),
-                Ok(Err(e)) => Err(WriteFailure::Store(e)),
-                Err(e) => Err(WriteFailure::Writer(e)),
-            }
+            // Late records and layer contributions are on Kafka before the transaction
+            // commits: once the position passes them nobody would send them again. The writer
+            // writes the rows meanwhile and waits for this answer to commit.
+            let deliveries = async move {
+                let late = async {
+                    if !late_records.is_empty() {
+                        late_sink.deliver(late_records).await.map_err(WriteFailure::LateDelivery)?;
+                    }
+                    Ok::<(), WriteFailure>(())
+                };
+                let layer = async {
+                    if !layer_finals.is_empty() {
+                        layers.deliver(layer_finals).await.map_err(WriteFailure::LayerDelivery)?;
+                    }
+                    Ok::<(), WriteFailure>(())
+                };
+                let result = futures::future::try_join(late, layer).await.map(|_| ());
+                if let Some(delivered) = delivered {
+                    let _ = delivered.send(result.is_ok());
+                }
+                result
+            };
+            let store = async move {
+                match writer.send(batch).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(WriteFailure::Store(e)),
+                    Err(e) => Err(WriteFailure::Writer(e)),
+                }
+            };
+            let (delivered, stored) = futures::future::join(deliveries, store).await;
+            delivered.and(stored)
         };
         self.writes_started += 1;
         let result = Rc::new(RefCell::new(None));
@@ -516,9 +544,9 @@ impl PartitionActor {
         true
     }
 
-    fn after_write(&mut self, result: Result<WriteOutcome, WriteFailure>, done: InFlight, ctx: &mut Context<Self>) {
+    fn after_write(&mut self, result: Result<(), WriteFailure>, done: InFlight, ctx: &mut Context<Self>) {
         match result {
-            Ok(outcome) => {
+            Ok(()) => {
                 self.retry_after = RETRY_FIRST;
                 self.durable = done.position.clone();
                 self.late_records.drain(..done.late_records.min(self.late_records.len()));
@@ -545,7 +573,7 @@ impl PartitionActor {
                 let mut finals: Vec<SeriesWindow> =
                     done.closed.iter().map(|w| w.to_series_window(true, Some(done.closed_at_ms))).collect();
                 self.detect(&finals, ctx);
-                finals.extend(outcome.finals);
+                finals.extend(done.rollup_finals.iter().map(|w| w.to_series_window(true, Some(done.closed_at_ms))));
                 if !finals.is_empty() {
                     self.updates.publish(Vec::new(), finals);
                 }
@@ -660,11 +688,12 @@ impl PartitionActor {
         self.layers.send(partials_of(self.partition, &[], &windows, false));
     }
 
-    /// Reads the partition's open roll-ups (what its closed base windows have added to them, by
-    /// an earlier owner too) before taking records: closes write them whole, and the layer
+    /// Rebuilds the partition's open roll-ups (what its closed base windows have added to them,
+    /// by an earlier owner too) before taking records: closes write them whole, and the layer
     /// stage is sent their sums per layer, absolute values.
     fn load_rollups(&mut self, ctx: &mut Context<Self>) {
-        let load = LoadOpenWindows { partition: self.partition, lengths_ms: self.time.rollups_ms.clone() };
+        let levels = std::iter::once(self.time.len_ms).chain(self.time.rollups_ms.iter().copied()).collect();
+        let load = LoadPendingRollups { partition: self.partition, levels };
         let read = self.writer.send(load);
         ctx.wait(read.into_actor(self).map(|result, act, ctx| {
             let failure = match result {
@@ -685,7 +714,7 @@ impl PartitionActor {
     /// Takes the open windows an earlier process saved (embedded mode, on a broker that starts
     /// empty) so that new records add to them instead of replacing them.
     fn adopt_open_windows(&mut self, ctx: &mut Context<Self>) {
-        let read = self.writer.send(LoadOpenWindows { partition: self.partition, lengths_ms: vec![self.time.len_ms] });
+        let read = self.writer.send(LoadOpenWindows { partition: self.partition, len_ms: self.time.len_ms });
         ctx.wait(read.into_actor(self).map(|result, act, ctx| {
             let failure = match result {
                 Ok(Ok(windows)) => {

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
+use layercast::store::windows::RollupScope;
 use layercast::store::{layer_windows, offsets, windows, Db, DbUrl};
 use layercast_shared::{Event, EventMsg, OsiLayer};
 use rand::{Rng, SeedableRng};
@@ -282,7 +283,29 @@ async fn three_nodes_keep_every_window_exact_through_a_crash_with_late_records()
         .take(10)
         .collect();
     assert!(misjudged.is_empty(), "windows final or open against the watermark: {misjudged:?}");
-    assert_eq!(stored_windows(&db, 60_000), minutes, "1-minute roll-ups");
+    // A minute whose last 10-s window is final has its row, written once, final; a minute
+    // still open has none, and what it holds so far is rebuilt from the final 10-s windows in
+    // it (as a node taking the partition over does).
+    let minute_rows = windows::series_windows(&mut conn, 60_000, None, i64::MIN, i64::MAX, 10_000_000).expect("minute rows");
+    assert!(minute_rows.iter().all(|r| r.is_final), "a minute's row is written final");
+    let everything = RollupScope { partition: None, layer: None, from_ms: i64::MIN, to_ms: i64::MAX };
+    let pending = windows::pending_rollups(&mut conn, &[LEN_MS, 60_000], &everything, false).expect("open minutes");
+    let closes_by = |entity: &str, start: i64| start + 60_000 + GRACE_MS <= watermarks[entity.split_inclusive('-').next().unwrap_or_default()];
+    let misjudged: Vec<_> = minute_rows
+        .iter()
+        .filter(|r| !closes_by(&r.entity, r.window_start))
+        .map(|r| (r.entity.clone(), r.window_start, true))
+        .chain(pending.iter().filter(|w| closes_by(&w.entity, w.start_ms)).map(|w| (w.entity.clone(), w.start_ms, false)))
+        .take(10)
+        .collect();
+    assert!(misjudged.is_empty(), "minutes final or open against the watermark: {misjudged:?}");
+    let mut got = stored_windows(&db, 60_000);
+    for w in &pending {
+        let key = (w.layer.as_str().to_owned(), w.entity.clone(), w.start_ms);
+        let previous = got.insert(key, (w.agg.events as i64, w.agg.bytes as i64));
+        assert!(previous.is_none(), "a minute both final and open");
+    }
+    assert_eq!(got, minutes, "1-minute roll-ups");
 
     // The too-late records: counted per series, and every one on the dead-letter topic.
     let too_late: Vec<&Planned> = planned.iter().filter(|r| r.kind == Kind::TooLate).collect();
