@@ -119,15 +119,15 @@ async fn windows(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) ->
     let (len, layer, from, to) = len_layer_and_span(&state, &query)?;
     let db = state.db.clone();
     let base_len = state.window_len_ms;
-    let mut lengths = state.window_lengths_ms.clone();
-    lengths.sort_unstable();
+    let lengths = state.window_lengths_ms.clone();
     let body = web::block(move || {
         let mut conn = db.conn()?;
         if len == base_len {
             let rows = store::windows::series_windows(&mut conn, len, layer, from, to, MAX_WINDOW_ROWS)?;
             return Ok::<_, ApiError>(rows.into_iter().filter_map(|r| r.into_series_window()).collect::<Vec<SeriesWindow>>());
         }
-        // The lengths below it, each a multiple of the one before (the config's rule).
+        // The lengths up to it: shortest first, each a multiple of the one before (the
+        // config's rule).
         let levels: Vec<i64> = lengths.into_iter().filter(|&l| l <= len).collect();
         Ok(store::windows::rollup_windows(&mut conn, &levels, layer, from, to, MAX_WINDOW_ROWS)?)
     })

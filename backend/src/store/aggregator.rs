@@ -115,21 +115,20 @@ impl Aggregator {
 
     /// Returns the time spent waiting for the batch's deliveries.
     fn write(conn: &mut DbConn, batch: &WriteBatch) -> Result<Duration, StoreError> {
-        let wait = || batch.delivered_first.as_ref().map_or(Ok(Duration::ZERO), DeliveredFirst::wait);
         // SQLite has one writer at a time: its lock is not held while Kafka answers.
-        let sqlite = matches!(conn, DbConn::Sqlite(_));
-        let waited = if sqlite { wait()? } else { Duration::ZERO };
+        let wait_inside = !matches!(conn, DbConn::Sqlite(_));
+        let wait = |now: bool| match &batch.delivered_first {
+            Some(delivered) if now => delivered.wait(),
+            _ => Ok(Duration::ZERO),
+        };
+        let waited_before = wait(!wait_inside)?;
         write_transaction(conn, |conn| {
             windows::put(conn, batch.partition, &batch.closed, Some(batch.closed_at_ms))?;
             windows::put(conn, batch.partition, &batch.rollups, Some(batch.closed_at_ms))?;
             windows::put(conn, batch.partition, &batch.open, None)?;
             late::add(conn, &batch.late)?;
             offsets::advance(conn, &batch.topic, batch.partition, batch.expected_offset, &batch.position, &batch.node)?;
-            if sqlite {
-                Ok(waited)
-            } else {
-                wait()
-            }
+            Ok(waited_before + wait(wait_inside)?)
         })
     }
 }
@@ -206,7 +205,7 @@ impl Handler<LoadOpenWindows> for Aggregator {
 
     fn handle(&mut self, msg: LoadOpenWindows, _: &mut SyncContext<Self>) -> Self::Result {
         let mut conn = self.connection()?;
-        let result = windows::open_windows(&mut conn, msg.partition, &[msg.len_ms]).map_err(StoreError::from);
+        let result = windows::open_windows(&mut conn, msg.partition, msg.len_ms).map_err(StoreError::from);
         self.keep(conn, &result);
         result
     }

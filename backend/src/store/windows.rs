@@ -161,15 +161,9 @@ pub fn final_history(conn: &mut DbConn, partition: i32, len_ms: i64, since_ms: i
         .load(conn)
 }
 
-/// The partition's windows of the given lengths not yet final, as they were last written.
-pub fn open_windows(conn: &mut DbConn, partition: i32, lengths_ms: &[i64]) -> QueryResult<Vec<Window>> {
-    let rows: Vec<WindowRow> = windows::table
-        .filter(windows::partition_id.eq(partition))
-        .filter(windows::is_final.eq(false))
-        .filter(windows::window_len_ms.eq_any(lengths_ms))
-        .select(WindowRow::as_select())
-        .load(conn)?;
-    Ok(rows.into_iter().filter_map(WindowRow::into_window).collect())
+/// The partition's windows of length `len_ms` not yet final, as they were last written.
+pub fn open_windows(conn: &mut DbConn, partition: i32, len_ms: i64) -> QueryResult<Vec<Window>> {
+    RowsOf { partition: Some(partition), layer: None, len_ms, is_final: false }.load(conn, i64::MIN, i64::MAX)
 }
 
 /// Deletes the rows of windows of length `len_ms` that ended before `before_ms`: retention.
@@ -247,19 +241,8 @@ pub fn pending_rollups(conn: &mut DbConn, levels: &[i64], scope: &RollupScope, o
     let rows_to = scope.to_ms.saturating_add(longest);
     let mut below: Vec<Window> = Vec::new();
     if open_base {
-        let mut open = windows::table
-            .filter(windows::window_len_ms.eq(base))
-            .filter(windows::is_final.eq(false))
-            .filter(windows::window_start.ge(scope.from_ms))
-            .filter(windows::window_start.lt(rows_to))
-            .into_boxed();
-        if let Some(p) = scope.partition {
-            open = open.filter(windows::partition_id.eq(p));
-        }
-        if let Some(layer) = scope.layer {
-            open = open.filter(windows::layer.eq(layer.as_str()));
-        }
-        below.extend(open.select(WindowRow::as_select()).load(conn)?.into_iter().filter_map(WindowRow::into_window));
+        let open = RowsOf { partition: scope.partition, layer: scope.layer, len_ms: base, is_final: false };
+        below.extend(open.load(conn, scope.from_ms, rows_to)?);
     }
     let mut pending = Vec::new();
     let mut newest_below = newest_final_starts(conn, base, scope.partition)?;
@@ -268,22 +251,40 @@ pub fn pending_rollups(conn: &mut DbConn, levels: &[i64], scope: &RollupScope, o
         let newest = newest_final_starts(conn, len, scope.partition)?;
         for &partition in newest_below.keys() {
             let after = newest.get(&partition).map_or(i64::MIN, |start| start.saturating_add(len));
-            let mut rows = windows::table
-                .filter(windows::partition_id.eq(partition))
-                .filter(windows::is_final.eq(true))
-                .filter(windows::window_len_ms.eq(shorter))
-                .filter(windows::window_start.ge(after.max(scope.from_ms)))
-                .filter(windows::window_start.lt(rows_to))
-                .into_boxed();
-            if let Some(layer) = scope.layer {
-                rows = rows.filter(windows::layer.eq(layer.as_str()));
-            }
-            below.extend(rows.select(WindowRow::as_select()).load(conn)?.into_iter().filter_map(WindowRow::into_window));
+            let closed = RowsOf { partition: Some(partition), layer: scope.layer, len_ms: shorter, is_final: true };
+            below.extend(closed.load(conn, after.max(scope.from_ms), rows_to)?);
         }
         pending.extend(roll_up(&below, len).into_iter().filter(|w| (scope.from_ms..scope.to_ms).contains(&w.start_ms)));
         newest_below = newest;
     }
     Ok(pending)
+}
+
+/// Which rows `pending_rollups` reads at one level: one partition or all, one layer or all.
+struct RowsOf {
+    partition: Option<i32>,
+    layer: Option<OsiLayer>,
+    len_ms: i64,
+    is_final: bool,
+}
+
+impl RowsOf {
+    /// Those that start in `[from_ms, to_ms)`.
+    fn load(&self, conn: &mut DbConn, from_ms: i64, to_ms: i64) -> QueryResult<Vec<Window>> {
+        let mut rows = windows::table
+            .filter(windows::window_len_ms.eq(self.len_ms))
+            .filter(windows::is_final.eq(self.is_final))
+            .filter(windows::window_start.ge(from_ms))
+            .filter(windows::window_start.lt(to_ms))
+            .into_boxed();
+        if let Some(p) = self.partition {
+            rows = rows.filter(windows::partition_id.eq(p));
+        }
+        if let Some(layer) = self.layer {
+            rows = rows.filter(windows::layer.eq(layer.as_str()));
+        }
+        Ok(rows.select(WindowRow::as_select()).load(conn)?.into_iter().filter_map(WindowRow::into_window).collect())
+    }
 }
 
 /// Per partition (one or all), the start of its newest final window of length `len_ms`.
