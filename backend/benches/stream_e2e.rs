@@ -1075,7 +1075,11 @@ fn run(
         .map(|(_, b)| b)
         .unwrap_or_default();
     histogram(&metrics, "layercast_window_close_delay_seconds").print("metrics_window_close_delay");
+    histogram(&metrics, "layercast_window_close_queued_seconds").print("metrics_window_close_queued");
     histogram(&metrics, "layercast_db_batch_seconds").print("metrics_db_batch");
+    histogram(&metrics, "layercast_delivery_wait_seconds").print("metrics_delivery_wait");
+    histogram(&metrics, "layercast_live_final_delay_seconds").print("metrics_live_final_delay");
+    histogram(&metrics, "layercast_stream_thread_lag_seconds").print("metrics_stream_thread_lag");
     for name in [
         "layercast_events_total",
         "layercast_late_records_total",

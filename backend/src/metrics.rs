@@ -52,15 +52,27 @@ pub struct Metrics {
     /// From the watermark passing a window's end plus grace to the window's final row being
     /// durable.
     pub window_close_delay_seconds: Histogram,
+    /// The part of that delay before the close's write starts: the partition's write in
+    /// flight (one at a time) finishing first.
+    pub window_close_queued_seconds: Histogram,
+    /// From a window's close to its final value reaching this node's live hub, which hands it
+    /// to every WebSocket session at once.
+    pub live_final_delay_seconds: Histogram,
     /// Per owned partition: the offset stored with the windows (where a new owner resumes).
     pub durable_offset: Family<PartitionLabel, Gauge>,
     /// Per assigned partition, from the consumer's statistics: the log end offset and the
     /// records between it and the committed offset.
     pub log_end_offset: Family<PartitionLabel, Gauge>,
     pub consumer_lag: Family<PartitionLabel, Gauge>,
+    /// How late the node's stream thread (partition actors, live hub) wakes a timer: how long
+    /// anything waiting on that thread waits beyond its time.
+    pub stream_thread_lag_seconds: Histogram,
     /// Time of one batch write (window deltas and offset in one transaction).
     pub db_batch_seconds: Histogram,
     pub db_batch_failures: Counter,
+    /// How long a batch, its rows written, waited for the Kafka deliveries that must precede
+    /// its commit (late records, layer contributions). Not part of `db_batch_seconds`.
+    pub delivery_wait_seconds: Histogram,
     /// Layer stage, per layer and window length this node's actors own: every window of the
     /// layer starting at or before this (ms since the epoch) is final.
     pub layer_final_through_ms: Family<LayerLenLabel, Gauge>,
@@ -90,15 +102,19 @@ impl Metrics {
             late_records: Counter::default(),
             watermark_ms: Family::default(),
             window_close_delay_seconds: Histogram::new(exponential_buckets(BATCH_SECONDS_START, 2.0, BATCH_SECONDS_BUCKETS)),
+            window_close_queued_seconds: Histogram::new(exponential_buckets(BATCH_SECONDS_START, 2.0, BATCH_SECONDS_BUCKETS)),
+            live_final_delay_seconds: Histogram::new(exponential_buckets(BATCH_SECONDS_START, 2.0, BATCH_SECONDS_BUCKETS)),
             durable_offset: Family::default(),
             log_end_offset: Family::default(),
             consumer_lag: Family::default(),
+            stream_thread_lag_seconds: Histogram::new(exponential_buckets(BATCH_SECONDS_START, 2.0, BATCH_SECONDS_BUCKETS)),
             db_batch_seconds: Histogram::new(exponential_buckets(
                 BATCH_SECONDS_START,
                 2.0,
                 BATCH_SECONDS_BUCKETS,
             )),
             db_batch_failures: Counter::default(),
+            delivery_wait_seconds: Histogram::new(exponential_buckets(BATCH_SECONDS_START, 2.0, BATCH_SECONDS_BUCKETS)),
             layer_final_through_ms: Family::default(),
             layer_idle_sources: Family::default(),
             layer_durable_offset: Family::default(),
@@ -132,6 +148,16 @@ impl Metrics {
             m.window_close_delay_seconds.clone(),
         );
         registry.register(
+            "window_close_queued_seconds",
+            "From the watermark closing a window to the start of its write (behind the write in flight)",
+            m.window_close_queued_seconds.clone(),
+        );
+        registry.register(
+            "live_final_delay_seconds",
+            "From the watermark closing a window to its final value reaching the live hub",
+            m.live_final_delay_seconds.clone(),
+        );
+        registry.register(
             "durable_offset",
             "Offset stored with the windows, per owned partition",
             m.durable_offset.clone(),
@@ -147,11 +173,21 @@ impl Metrics {
             m.consumer_lag.clone(),
         );
         registry.register(
+            "stream_thread_lag_seconds",
+            "How late the stream thread wakes a timer (sampled every 100 ms)",
+            m.stream_thread_lag_seconds.clone(),
+        );
+        registry.register(
             "db_batch_seconds",
             "Time of one window batch write (deltas and offset in one transaction)",
             m.db_batch_seconds.clone(),
         );
         registry.register("db_batch_failures", "Window batch writes that failed", m.db_batch_failures.clone());
+        registry.register(
+            "delivery_wait_seconds",
+            "Time a window batch waited, rows written, for the Kafka deliveries that precede its commit",
+            m.delivery_wait_seconds.clone(),
+        );
         registry.register(
             "layer_final_through_ms",
             "Per layer and window length: windows starting at or before this are final (layer stage)",
@@ -216,6 +252,23 @@ impl Metrics {
             self.db_batch_failures.inc();
         }
     }
+}
+
+/// How often the stream thread's lag is sampled.
+const LAG_SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// Samples, for as long as the thread runs, how late the current thread (an actix arbiter:
+/// call it from the stream thread) wakes a timer. A thread whose tasks run long between
+/// yields answers everything late: write completions, Kafka deliveries, the live feed.
+pub fn watch_thread_lag(metrics: Arc<Metrics>) {
+    actix::spawn(async move {
+        loop {
+            let started = tokio::time::Instant::now();
+            tokio::time::sleep(LAG_SAMPLE_EVERY).await;
+            let lag = started.elapsed().saturating_sub(LAG_SAMPLE_EVERY);
+            metrics.stream_thread_lag_seconds.observe(lag.as_secs_f64());
+        }
+    });
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::live::{self, Hub, SnapshotSource};
 use crate::metrics::Metrics;
 use crate::store::{self, Aggregator, Db, LayerWriter};
 use crate::stream::layers::{self, LayerStageSettings};
-use crate::stream::{self, LateSink, StreamSettings, UpdatePublisher};
+use crate::stream::{self, LateSink, LocalHub, StreamSettings, UpdatePublisher};
 use crate::NodeId;
 
 /// Seconds open connections (WebSockets above all) get to finish after SIGTERM; the
@@ -72,14 +72,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(sources, layer_partitions, "layer stage sizes");
 
     let metrics = Metrics::new();
+    crate::metrics::watch_thread_lag(metrics.clone());
     let writers = {
         let (db, metrics) = (db.clone(), metrics.clone());
         // SQLite takes one writer at a time: more threads would only queue on its lock.
         let writers = if matches!(db_url, store::DbUrl::Sqlite(_)) { 1 } else { config.database.writers };
         SyncArbiter::start(writers, move || Aggregator::new(db.clone(), metrics.clone()))
     };
-    let hub = Hub::default().start();
-    live::follow_updates(&broker, &config.kafka.updates_topic, hub.clone())
+    let hub = Hub::new(metrics.clone()).start();
+    // Per process, not per node id: two processes given the same id by mistake must still
+    // see each other's updates.
+    let origin = format!("{node}/{}/{}", std::process::id(), chrono::Utc::now().timestamp_micros());
+    let local_hub = LocalHub { origin: origin.clone(), hub: hub.clone().recipient() };
+    live::follow_updates(&broker, &config.kafka.updates_topic, hub.clone(), origin)
         .context("cannot follow the updates topic")?;
     let layer_stage = layers::start(
         &broker,
@@ -89,7 +94,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             let db = db.clone();
             move || LayerWriter::new(db.clone())
         }),
-        UpdatePublisher::new(producer.clone(), config.kafka.updates_topic.clone()),
+        UpdatePublisher::new(producer.clone(), config.kafka.updates_topic.clone(), local_hub.clone()),
         LayerStageSettings {
             layers_topic: config.kafka.layers_topic.clone(),
             group_id: format!("{}.layers", config.kafka.group_id),
@@ -108,7 +113,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         &broker,
         db.clone(),
         writers.clone(),
-        UpdatePublisher::new(producer.clone(), config.kafka.updates_topic.clone()),
+        UpdatePublisher::new(producer.clone(), config.kafka.updates_topic.clone(), local_hub.clone()),
         LateSink::new(producer.clone(), config.kafka.late_topic.clone()),
         StreamSettings {
             events_topic: config.kafka.events_topic.clone(),

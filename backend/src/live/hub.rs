@@ -1,14 +1,17 @@
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use layercast_shared::{LayerWindow, OsiLayer, SeriesWindow, ServerMsg, UpdateMsg, WindowAnomaly, UPDATE_VERSION};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message as _;
+use rdkafka::message::{Headers as _, Message as KafkaMessage};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::kafka::Broker;
+use crate::stream::ORIGIN_HEADER;
+use crate::metrics::Metrics;
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -64,7 +67,6 @@ impl SeriesFilter {
 const REMEMBER_MS: i64 = 3_600_000;
 
 /// Knows every connected client and hands each update to all of them.
-#[derive(Default)]
 pub struct Hub {
     sessions: HashMap<u64, Recipient<Push>>,
     /// Sessions that asked for series windows, and which.
@@ -78,9 +80,21 @@ pub struct Hub {
     /// once, and nothing provisional after it.
     sent: HashMap<(OsiLayer, i64), (u64, u64, bool)>,
     newest_start_ms: i64,
+    metrics: Arc<Metrics>,
 }
 
 impl Hub {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Hub {
+            sessions: HashMap::new(),
+            series_filters: HashMap::new(),
+            next_id: 0,
+            sent: HashMap::new(),
+            newest_start_ms: 0,
+            metrics,
+        }
+    }
+
     /// Whether `w` is newer than what was sent for its window; remembers it if so.
     fn is_news(&mut self, w: &LayerWindow) -> bool {
         let key = (w.layer, w.start_ms);
@@ -158,6 +172,10 @@ impl Handler<Broadcast> for Hub {
         if msg.series.is_empty() {
             return;
         }
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        for closed_at_ms in msg.series.iter().filter(|w| w.is_final).filter_map(|w| w.closed_at_ms) {
+            self.metrics.live_final_delay_seconds.observe((now_ms - closed_at_ms).max(0) as f64 / 1000.0);
+        }
         for (id, filter) in &self.series_filters {
             let Some(client) = self.sessions.get(id) else { continue };
             let windows: Vec<SeriesWindow> = msg.series.iter().filter(|w| filter.wants(w)).cloned().collect();
@@ -170,7 +188,9 @@ impl Handler<Broadcast> for Hub {
 
 /// Reads every partition of the updates topic from its end, without a consumer group: each
 /// node needs all updates, and joining a group would delay the first ones by a rebalance.
-pub fn follow_updates(broker: &Broker, topic: &str, hub: Addr<Hub>) -> Result<(), KafkaError> {
+/// Updates this process published (`origin` in their header) are skipped: its publishers
+/// handed them to the hub already.
+pub fn follow_updates(broker: &Broker, topic: &str, hub: Addr<Hub>, origin: String) -> Result<(), KafkaError> {
     let consumer: StreamConsumer = broker
         .updates_consumer_config()
         .set("group.id", "layercast-live")
@@ -195,6 +215,9 @@ pub fn follow_updates(broker: &Broker, topic: &str, hub: Addr<Hub>) -> Result<()
                     continue;
                 }
             };
+            if is_from(&message, &origin) {
+                continue;
+            }
             let decoded = message.payload().map(serde_json::from_slice::<UpdateMsg>);
             let hub_alive = match decoded {
                 Some(Ok(update)) if update.v == UPDATE_VERSION => {
@@ -218,6 +241,13 @@ pub fn follow_updates(broker: &Broker, topic: &str, hub: Addr<Hub>) -> Result<()
     Ok(())
 }
 
+fn is_from(message: &impl KafkaMessage, origin: &str) -> bool {
+    message
+        .headers()
+        .and_then(|headers| headers.iter().find(|h| h.key == ORIGIN_HEADER))
+        .is_some_and(|h| h.value == Some(origin.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,7 +258,7 @@ mod tests {
 
     #[test]
     fn a_final_total_is_shown_once_and_nothing_provisional_after_it() {
-        let mut hub = Hub::default();
+        let mut hub = Hub::new(Metrics::new());
         assert!(hub.is_news(&window(0, 42)));
         let last = LayerWindow { is_final: true, ..window(0, 42) };
         assert!(hub.is_news(&last), "the same totals, now final");
@@ -238,7 +268,7 @@ mod tests {
 
     #[test]
     fn a_total_older_than_one_sent_is_dropped() {
-        let mut hub = Hub::default();
+        let mut hub = Hub::new(Metrics::new());
         assert!(hub.is_news(&window(0, 26)));
         assert!(hub.is_news(&window(0, 42)));
         assert!(!hub.is_news(&window(0, 35)), "arrived late, read earlier");
@@ -279,8 +309,20 @@ mod tests {
     }
 
     #[test]
+    fn only_updates_of_this_process_are_recognised_as_its_own() {
+        use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
+        let message = |origin: Option<&str>| {
+            let headers = origin.map(|o| OwnedHeaders::new().insert(Header { key: ORIGIN_HEADER, value: Some(o) }));
+            OwnedMessage::new(Some(b"{}".to_vec()), None, "updates".into(), Timestamp::NotAvailable, 0, 0, headers)
+        };
+        assert!(is_from(&message(Some("node-a/7/1")), "node-a/7/1"));
+        assert!(!is_from(&message(Some("node-a/8/2")), "node-a/7/1"), "the same node id in another process");
+        assert!(!is_from(&message(None), "node-a/7/1"), "an update without an origin");
+    }
+
+    #[test]
     fn old_windows_are_forgotten() {
-        let mut hub = Hub::default();
+        let mut hub = Hub::new(Metrics::new());
         hub.is_news(&window(0, 5));
         hub.is_news(&window(REMEMBER_MS + 10_000, 1));
         assert_eq!(hub.sent.len(), 1);

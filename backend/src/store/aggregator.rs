@@ -152,6 +152,9 @@ impl Handler<WriteBatch> for Aggregator {
         let result = Self::write(&mut conn, &batch);
         let waited = result.as_ref().map_or(Duration::ZERO, |w| *w);
         self.metrics.observe_batch(started.elapsed().saturating_sub(waited), result.is_ok());
+        if result.is_ok() && batch.delivered_first.is_some() {
+            self.metrics.delivery_wait_seconds.observe(waited.as_secs_f64());
+        }
         self.keep(conn, &result);
         result.map(|_| ())
     }

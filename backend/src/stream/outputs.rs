@@ -3,27 +3,44 @@
 
 use std::time::Duration;
 
+use actix::Recipient;
 use layercast_shared::{LayerWindow, SeriesWindow, UpdateMsg, WindowAnomaly, UPDATE_VERSION};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::live::Broadcast;
 
 /// Series windows per message: a message stays far below Kafka's default 1 MB limit.
 const SERIES_PER_MESSAGE: usize = 500;
 /// How long a late record may wait for the broker before the partition's write is retried.
 const LATE_DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The Kafka header naming the process that published an update: its own live hub had it
+/// straight away and skips the copy it reads back from the topic.
+pub const ORIGIN_HEADER: &str = "layercast-origin";
+
 /// Publishes new window values on `layercast.updates`, keyed by layer so that one layer's
-/// updates stay in order.
+/// updates stay in order, and hands them to this process's own live hub directly: the round
+/// trip through the broker is the slower part of a final value's way to a dashboard, and only
+/// the other nodes need it.
 #[derive(Clone)]
 pub struct UpdatePublisher {
     producer: FutureProducer,
     topic: String,
+    local: LocalHub,
+}
+
+/// This process's live hub and the origin its updates carry.
+#[derive(Clone)]
+pub struct LocalHub {
+    pub origin: String,
+    pub hub: Recipient<Broadcast>,
 }
 
 impl UpdatePublisher {
-    pub fn new(producer: FutureProducer, topic: String) -> Self {
-        UpdatePublisher { producer, topic }
+    pub fn new(producer: FutureProducer, topic: String, local: LocalHub) -> Self {
+        UpdatePublisher { producer, topic, local }
     }
 
     /// Enqueues without waiting for delivery: an update is a notification of what is already
@@ -49,7 +66,7 @@ impl UpdatePublisher {
                     series: chunk,
                     anomalies: Vec::new(),
                 };
-                self.send(layer.as_str(), &msg);
+                self.send(layer.as_str(), msg);
             }
         }
     }
@@ -60,23 +77,25 @@ impl UpdatePublisher {
             let of_layer: Vec<WindowAnomaly> = anomalies.iter().filter(|a| a.layer == layer).cloned().collect();
             if !of_layer.is_empty() {
                 let msg = UpdateMsg { v: UPDATE_VERSION, windows: Vec::new(), series: Vec::new(), anomalies: of_layer };
-                self.send(layer.as_str(), &msg);
+                self.send(layer.as_str(), msg);
             }
         }
     }
 
-    fn send(&self, key: &str, msg: &UpdateMsg) {
-        let payload = match serde_json::to_vec(msg) {
+    fn send(&self, key: &str, msg: UpdateMsg) {
+        let payload = match serde_json::to_vec(&msg) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode an update");
                 return;
             }
         };
-        let record = FutureRecord::to(&self.topic).key(key).payload(&payload);
+        let origin = OwnedHeaders::new().insert(Header { key: ORIGIN_HEADER, value: Some(&self.local.origin) });
+        let record = FutureRecord::to(&self.topic).key(key).payload(&payload).headers(origin);
         if let Err((e, _)) = self.producer.send_result(record) {
-            tracing::warn!(error = %e, "update not published; the dashboard catches up on the next one");
+            tracing::warn!(error = %e, "update not published; the other nodes' dashboards catch up on the next one");
         }
+        self.local.hub.do_send(Broadcast { windows: msg.windows, series: msg.series, anomalies: msg.anomalies });
     }
 }
 

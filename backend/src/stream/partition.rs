@@ -40,12 +40,14 @@ const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// saving them first doubled the rows written.
 const SAVE_EVERY: Duration = Duration::from_secs(5);
 /// Records queued in the mailbox before the group's task waits. An actor handles its whole
-/// mailbox in one turn of the node's stream thread, and every timer and answer of that
-/// thread (write completions, Kafka deliveries, the live feed) waits for the turn to end:
-/// 16,384 records made turns of seconds on a busy machine, 1,024 keeps them to a few hundred
-/// milliseconds at no cost in throughput (BENCHMARKS.md). Writes go on while records are taken,
-/// so a full mailbox rarely holds up the other partitions' records for long.
-const MAILBOX_CAPACITY: usize = 1_024;
+/// mailbox in one turn of the node's stream thread, and that thread looks at its timers and at
+/// wake-ups from other threads (write completions, Kafka deliveries) only between batches of
+/// about 60 turns (tokio's `LocalSet`): with 1,024 records a turn took ~5 ms under load, the
+/// thread answered 170 ms late on average (up to half a second), and a close waited half a
+/// second for Kafka deliveries acknowledged in 5 ms. 128 cut that lag to ~15 ms and the close
+/// delay from 1.3 s to 0.26 s, at no cost in throughput (BENCHMARKS.md;
+/// `layercast_stream_thread_lag_seconds` shows it).
+const MAILBOX_CAPACITY: usize = 128;
 /// Bins of windows held beyond those the watermark keeps open before the actor stops taking
 /// records until its write in flight is done: the backpressure that keeps a slow database from
 /// filling memory with windows closed but not yet written.
@@ -250,6 +252,14 @@ impl PartitionActor {
         actor
     }
 
+    /// Whether records taken before (by this owner or an earlier one) are being read again.
+    /// Until they all are, the open windows hold only part of what their stored rows and the
+    /// dashboards already show: saved or published, they would set them back (a partition
+    /// revoked in the middle of its replay left its open rows at a third of their totals).
+    fn replaying(&self) -> bool {
+        self.cursor.next_offset() < self.replayed_until
+    }
+
     /// See `started_at`.
     fn clock_ms(&self) -> i64 {
         i64::try_from(self.started_at.elapsed().saturating_sub(self.stalled).as_millis()).unwrap_or(i64::MAX)
@@ -338,7 +348,7 @@ impl PartitionActor {
         if let Some(w) = self.clock.watermark_ms() {
             self.metrics.watermark_ms.get_or_create(&self.label()).set(w);
         }
-        if self.last_publish.elapsed() >= PUBLISH_EVERY {
+        if self.last_publish.elapsed() >= PUBLISH_EVERY && !self.replaying() {
             self.publish_provisional();
         }
         // One write at a time: a second from the same position would race the first, and the
@@ -420,7 +430,7 @@ impl PartitionActor {
         let base = self.time.len_ms;
         let through = self.close_due();
         let closed = through.map(|t| self.open.close_until(t + base)).unwrap_or_default();
-        let open = if save {
+        let open = if save && !self.replaying() {
             self.last_save = Instant::now();
             self.open.take_changed_older(Purpose::Save, min_age)
         } else {
@@ -465,6 +475,9 @@ impl PartitionActor {
         let late_records = self.late_records.clone();
         let layer_finals = self.layer_contributions(through, &closed);
         let closed_at_ms = self.close_due_since.map_or_else(wall_ms, |(_, ms)| ms);
+        if let (Some(_), Some((since, _))) = (through, self.close_due_since) {
+            self.metrics.window_close_queued_seconds.observe(since.elapsed().as_secs_f64());
+        }
         let (delivered, delivered_first) = if late_records.is_empty() && layer_finals.is_empty() {
             (None, None)
         } else {
@@ -632,10 +645,11 @@ impl PartitionActor {
         }));
     }
 
-    /// What the windows closing now contribute to the layer stage, final: the base windows
-    /// summed per layer, and the roll-ups with what the base windows add to them (absolute
-    /// sums, final for the roll-ups that close), with how far this partition has closed each
-    /// length.
+    /// What the windows closing now contribute to the layer stage: the base windows summed per
+    /// layer, final, and the roll-ups with what the base windows add to them (absolute sums,
+    /// final for those that close), with how far this partition has closed each length. One
+    /// message per layer: the commit waits for their delivery, and one round of requests to
+    /// the broker costs less than two.
     fn layer_contributions(&self, through: Option<i64>, closed: &[Window]) -> Vec<LayerPartial> {
         let Some(through) = through else { return Vec::new() };
         let mut rollups: HashMap<(OsiLayer, i64, i64), WindowAgg> = HashMap::new();
@@ -648,25 +662,13 @@ impl PartitionActor {
             }
         }
         let closes = self.closes_of(Some(through));
-        let closed_through = |len: i64| closes.iter().find(|(l, _)| *l == len).map(|(_, t)| *t);
-        let as_window = |(layer, len_ms, start_ms): (OsiLayer, i64, i64), agg: &WindowAgg| Window {
-            layer,
-            entity: String::new(),
-            start_ms,
-            len_ms,
-            agg: agg.clone(),
-        };
-        let (mut finals, mut ongoing) = (Vec::new(), Vec::new());
-        for (&key, agg) in &rollups {
-            let done = closed_through(key.1).is_some_and(|t| key.2 <= t);
-            if done { &mut finals } else { &mut ongoing }.push(as_window(key, agg));
-        }
-        finals.extend_from_slice(closed);
-        // The ongoing roll-ups first: a partial that carries `closed_through` may let the stage
-        // close windows, so it comes last.
-        let mut partials = partials_of(self.partition, &[], &ongoing, false);
-        partials.extend(partials_of(self.partition, &closes, &finals, true));
-        partials
+        let mut windows: Vec<Window> = rollups
+            .into_iter()
+            .map(|((layer, len_ms, start_ms), agg)| Window { layer, entity: String::new(), start_ms, len_ms, agg })
+            .collect();
+        windows.extend_from_slice(closed);
+        let is_final = |len: i64, start: i64| closes.iter().any(|&(l, t)| l == len && start <= t);
+        partials_of(self.partition, &closes, &windows, is_final)
     }
 
     /// The open base windows that changed, summed per layer over every series of the
@@ -685,7 +687,7 @@ impl PartitionActor {
             .into_iter()
             .map(|((layer, start_ms), agg)| Window { layer, entity: String::new(), start_ms, len_ms: self.time.len_ms, agg })
             .collect();
-        self.layers.send(partials_of(self.partition, &[], &windows, false));
+        self.layers.send(partials_of(self.partition, &[], &windows, |_, _| false));
     }
 
     /// Rebuilds the partition's open roll-ups (what its closed base windows have added to them,

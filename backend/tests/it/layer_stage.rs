@@ -145,7 +145,7 @@ async fn layer_windows_are_the_sum_of_every_source_through_a_crash() {
         for s in 0..SOURCES {
             let source = &finals[s as usize];
             if t < WINDOWS {
-                feed.deliver(partials_of(s, &[], &partly(&source[t as usize]), false)).await.expect("provisional");
+                feed.deliver(partials_of(s, &[], &partly(&source[t as usize]), |_, _| false)).await.expect("provisional");
             }
             let closes = if s == 2 { t - LAG } else { t };
             let last = if s == 2 { WINDOWS - LAG } else { WINDOWS };
@@ -153,12 +153,12 @@ async fn layer_windows_are_the_sum_of_every_source_through_a_crash() {
                 continue;
             }
             let start = BASE_MS + closes * LEN_MS;
-            let closed = partials_of(s, &[(LEN_MS, start)], &source[closes as usize], true);
+            let closed = partials_of(s, &[(LEN_MS, start)], &source[closes as usize], |_, _| true);
             feed.deliver(closed.clone()).await.expect("final");
             if s == 0 {
                 // A copy (a retried write) and a stale provisional value after the final.
                 feed.deliver(closed).await.expect("copy");
-                feed.deliver(partials_of(s, &[], &partly(&source[closes as usize]), false)).await.expect("stale");
+                feed.deliver(partials_of(s, &[], &partly(&source[closes as usize]), |_, _| false)).await.expect("stale");
             }
         }
     }

@@ -18,7 +18,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 
-use crate::support::{wait_for, Broker, Node, TestDb};
+use crate::support::{wait_for, Broker, FinalWindowsFeed, Node, TestDb};
 
 const PARTITIONS: i32 = 6;
 const ENTITIES_PER_PARTITION: usize = 8;
@@ -204,6 +204,9 @@ async fn three_nodes_keep_every_window_exact_through_a_crash_with_late_records()
         (owned.iter().all(|o| !o.is_empty()) && owned.iter().map(Vec::len).sum::<usize>() == PARTITIONS as usize).then_some(())
     });
 
+    // A program watching node A's live feed: it must see every partition's final windows,
+    // whichever node closes them.
+    let feed = FinalWindowsFeed::connect(a.port);
     let db = Db::open(DbUrl::parse(&database.url).expect("url"), 2).expect("test db");
     // Batches of records, as real producers write: the SQLite-backed broker serves a node
     // that takes a partition over from an offset inside one.
@@ -255,6 +258,26 @@ async fn three_nodes_keep_every_window_exact_through_a_crash_with_late_records()
     assert_eq!(stored.len(), expected.len(), "no window that no record made");
     let in_grace = planned.iter().filter(|r| r.kind == Kind::InGrace).count();
     assert!(in_grace > total / 200, "the run has late records within grace: {in_grace}");
+
+    // What the live feed pushed as final is each window's exact total, for the windows of
+    // every partition: those node A closed and, through the updates topic, the others'.
+    let pushed = feed.received();
+    let mut expected_of_len: HashMap<i64, BTreeMap<Key, (i64, i64)>> = HashMap::new();
+    let wrong: Vec<_> = pushed
+        .iter()
+        .filter(|w| {
+            let len = w.end_ms - w.start_ms;
+            let want = expected_of_len.entry(len).or_insert_with(|| expected_windows(&planned, len));
+            want.get(&(w.layer.as_str().to_owned(), w.entity.clone(), w.start_ms)) != Some(&(w.events as i64, w.bytes as i64))
+        })
+        .take(10)
+        .collect();
+    let lengths: BTreeSet<i64> = pushed.iter().map(|w| w.end_ms - w.start_ms).collect();
+    assert!(lengths.contains(&LEN_MS) && lengths.contains(&60_000), "base windows and minutes pushed final: {lengths:?}");
+    assert!(wrong.is_empty(), "final values pushed live that are not the window's total: {wrong:?}");
+    let partitions_pushed: BTreeSet<i32> =
+        pushed.iter().filter_map(|w| w.entity.strip_prefix('p')?.split('-').next()?.parse().ok()).collect();
+    assert_eq!(partitions_pushed, (0..PARTITIONS).collect(), "partitions whose final windows reached node A's live feed");
 
     // Roll-ups grow by the base windows that close: each minute is exactly the sum of its
     // final 10-s windows (the last ones stay open, there being no idleness here).

@@ -5,10 +5,13 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, MysqlConnection};
+use layercast_shared::{SeriesWindow, ServerMsg};
 
 /// A free port on 127.0.0.1, as the kernel hands it out.
 pub fn free_port() -> u16 {
@@ -334,4 +337,61 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: u64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// A program subscribed to a node's live feed over WebSocket for final series windows, as
+/// `ClientMsg::Subscribe` offers it; what it receives is collected on a thread of its own
+/// until it is dropped.
+pub struct FinalWindowsFeed {
+    received: Arc<Mutex<Vec<SeriesWindow>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FinalWindowsFeed {
+    pub fn connect(port: u16) -> FinalWindowsFeed {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the node");
+        let (mut socket, _) = tungstenite::client::client(format!("ws://127.0.0.1:{port}/ws"), stream.try_clone().expect("stream"))
+            .expect("websocket handshake");
+        socket.send(tungstenite::Message::text(r#"{"type":"subscribe","final_only":true}"#)).expect("subscribe");
+        // A short read timeout lets the thread see `stop`.
+        stream.set_read_timeout(Some(Duration::from_millis(200))).expect("read timeout");
+        let received: Arc<Mutex<Vec<SeriesWindow>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let (received, stop) = (received.clone(), stop.clone());
+            move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match socket.read() {
+                        Ok(tungstenite::Message::Text(text)) => {
+                            if let Ok(ServerMsg::Series { windows }) = serde_json::from_str::<ServerMsg>(&text) {
+                                received.lock().expect("received").extend(windows);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                        Err(e) => {
+                            eprintln!("the live feed broke: {e}");
+                            break;
+                        }
+                    }
+                }
+                let _ = socket.close(None);
+            }
+        });
+        FinalWindowsFeed { received, stop, thread: Some(thread) }
+    }
+
+    pub fn received(&self) -> Vec<SeriesWindow> {
+        self.received.lock().expect("received").clone()
+    }
+}
+
+impl Drop for FinalWindowsFeed {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }

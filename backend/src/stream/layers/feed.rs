@@ -38,7 +38,13 @@ pub fn layers_of(partition: i32, partitions: i32) -> Vec<OsiLayer> {
 /// window), not increments since the last write: the stage keeps the last value per source
 /// and window, so a partial sent twice changes nothing. With `closed_through` given, every
 /// layer gets a partial, with or without windows, so that every layer learns the watermark.
-pub fn partials_of(source_partition: i32, closed_through: &[(i64, i64)], windows: &[Window], is_final: bool) -> Vec<LayerPartial> {
+/// `is_final(len_ms, start_ms)`: whether the window's value is its last.
+pub fn partials_of(
+    source_partition: i32,
+    closed_through: &[(i64, i64)],
+    windows: &[Window],
+    is_final: impl Fn(i64, i64) -> bool,
+) -> Vec<LayerPartial> {
     let mut sums: BTreeMap<OsiLayer, BTreeMap<(i64, i64), Totals>> = BTreeMap::new();
     for w in windows {
         sums.entry(w.layer).or_default().entry((w.start_ms, w.len_ms)).or_default().add(&Totals::of_agg(&w.agg));
@@ -51,7 +57,7 @@ pub fn partials_of(source_partition: i32, closed_through: &[(i64, i64)], windows
     let mut out = Vec::new();
     for (layer, windows) in sums {
         let windows: Vec<PartialWindow> =
-            windows.into_iter().map(|((start, len), t)| t.into_partial(start, len, is_final)).collect();
+            windows.into_iter().map(|((start, len), t)| t.into_partial(start, len, is_final(len, start))).collect();
         let chunks: Vec<&[PartialWindow]> =
             if windows.is_empty() { vec![&[]] } else { windows.chunks(WINDOWS_PER_MESSAGE).collect() };
         let last = chunks.len() - 1;
@@ -155,7 +161,7 @@ mod tests {
             window(OsiLayer::L3, "a", 10_000, 1, 1),
             window(OsiLayer::L7, "svc", 0, 4, 0),
         ];
-        let partials = partials_of(2, &[], &windows, false);
+        let partials = partials_of(2, &[], &windows, |_, _| false);
         assert_eq!(partials.len(), 2, "only the layers with windows, when no watermark is given");
         let l3 = &partials[0];
         assert_eq!((l3.layer, l3.source_partition, l3.windows.len()), (OsiLayer::L3, 2, 2));
@@ -168,7 +174,7 @@ mod tests {
     fn a_watermark_reaches_every_layer_on_the_last_message_of_each() {
         let many: Vec<Window> =
             (0..(WINDOWS_PER_MESSAGE as i64 + 1)).map(|i| window(OsiLayer::L2, "port", i * 10_000, 1, 1)).collect();
-        let partials = partials_of(0, &[(10_000, 50_000)], &many, true);
+        let partials = partials_of(0, &[(10_000, 50_000)], &many, |_, _| true);
         assert_eq!(partials.len(), OsiLayer::ALL.len() + 1, "L2 takes two messages");
         let l2: Vec<&LayerPartial> = partials.iter().filter(|p| p.layer == OsiLayer::L2).collect();
         assert!(l2[0].closed_through.is_empty() && l2[1].closed_through == vec![(10_000, 50_000)]);
