@@ -33,8 +33,8 @@ const TOTAL: u64 = (BURSTS_BEFORE + BURSTS_DURING + BURSTS_AFTER) * PER_BURST;
 const OUTAGE: Duration = Duration::from_secs(30);
 /// How far the node's resident memory may rise above what it was before the first event.
 /// What it may rightly hold while it cannot write: librdkafka's prefetched records (at most
-/// `queued.max.messages.kbytes`, 64 MiB by default, for the whole consumer), 1,024 records in
-/// each partition actor's mailbox (4 × 1,024 × ~200 B) and the pending window deltas, which
+/// `queued.max.messages.kbytes`, 64 MiB by default, for the whole consumer), 128 records in
+/// each partition actor's mailbox (4 × 128 × ~200 B) and the pending window deltas, which
 /// grow with the windows and series touched (11 windows × 679 series here: a few MB), not
 /// with the records. 200 MB is three times that, for allocator slack and a debug build: a
 /// bound that does not flake, yet fails a node whose memory grows per failed write (it makes
@@ -377,8 +377,9 @@ async fn a_slow_batch_write_loses_no_events() {
     for _ in 0..6 {
         let seen = stored_total(&db).unwrap_or(0);
         // Generous: the suite runs this beside the three-node test, which keeps both cores busy.
+        // Or all of them: a fast node may have stored every event before the last lock.
         wait_for("more events to be stored", Duration::from_secs(180), || {
-            (stored_total(&db)? >= seen + 3_000).then_some(())
+            (stored_total(&db)? >= (seen + 3_000).min(SENT)).then_some(())
         });
         locker
             .batch_execute("LOCK TABLES windows WRITE")
