@@ -26,6 +26,8 @@
 //!   tansu's workaround for seeks into a batch, README "Known limitations");
 //! - `LAYERCAST_BENCH_E2E_MAX_LEAD` (1000000): the most records the producer runs ahead of
 //!   what serve made durable (so a slow serve does not fill the broker's memory);
+//! - `LAYERCAST_BENCH_E2E_RATE` (0): records per second the producer keeps to, 0 for as fast
+//!   as serve takes them (then the latency is measured on a saturated machine);
 //! - `LAYERCAST_BENCH_E2E_OUT_OF_ORDER_SECS` (2): serve's `windows.out_of_order_secs`;
 //! - `LAYERCAST_BENCH_E2E_ROLLUPS` (`60,3600`): serve's roll-up lengths in seconds (empty for
 //!   none);
@@ -377,7 +379,10 @@ fn produce(
     sent: &AtomicU64,
     // (records taken by the other side, the most we may be ahead of it)
     lead: Option<(&AtomicU64, u64)>,
+    // records per second, or as fast as it goes
+    pace: Option<u64>,
 ) -> Result<u64> {
+    let started = Instant::now();
     let mut n = 0;
     let mut payload = Vec::with_capacity(512);
     while n < limit && !stop.load(Ordering::Relaxed) {
@@ -385,6 +390,12 @@ fn produce(
             if n % 1024 == 0 && n > taken.load(Ordering::Relaxed) + max {
                 thread::sleep(Duration::from_millis(5));
                 continue;
+            }
+        }
+        if let Some(rate) = pace.filter(|_| n % 1024 == 0) {
+            let due = Duration::from_secs_f64(n as f64 / rate as f64);
+            if let Some(early) = due.checked_sub(started.elapsed()) {
+                thread::sleep(early);
             }
         }
         let event = events.next_event();
@@ -535,7 +546,7 @@ fn ceiling(
         ("bench".into(), std::process::id()),
     ]);
     let started = Instant::now();
-    produce(&producer, topic, &mut events, records, &never, &sent, None)?;
+    produce(&producer, topic, &mut events, records, &never, &sent, None, None)?;
     flush(&producer)?;
     let produce_s = started.elapsed().as_secs_f64();
     cpu.stop("ceiling_produce");
@@ -624,6 +635,7 @@ fn ceiling(
                 &stop,
                 &sent,
                 Some((&taken_p, max_lead)),
+                None,
             )?;
             flush(&producer)?;
             Ok(n)
@@ -766,6 +778,7 @@ fn main() -> Result<()> {
     let event_rate = env_u64("LAYERCAST_BENCH_E2E_EVENT_RATE", 20_000).max(1);
     let batch_records = env_u64("LAYERCAST_BENCH_E2E_BATCH_RECORDS", 10_000).max(1);
     let max_lead = env_u64("LAYERCAST_BENCH_E2E_MAX_LEAD", 1_000_000).max(1);
+    let pace = Some(env_u64("LAYERCAST_BENCH_E2E_RATE", 0)).filter(|&r| r > 0);
     let layercast = layercast_bin()?;
 
     let dir = std::env::temp_dir().join(format!("layercast-bench-e2e-{}", std::process::id()));
@@ -782,6 +795,7 @@ fn main() -> Result<()> {
         event_rate,
         batch_records,
         max_lead,
+        pace,
     );
     if keep || result.is_err() {
         eprintln!("logs kept in {}", dir.display());
@@ -803,6 +817,7 @@ fn run(
     event_rate: u64,
     batch_records: u64,
     max_lead: u64,
+    pace: Option<u64>,
 ) -> Result<()> {
     println!(
         "cores={}",
@@ -872,6 +887,7 @@ fn run(
     // (a run that measures the rate alone, without closes).
     let out_of_order = env_u64("LAYERCAST_BENCH_E2E_OUT_OF_ORDER_SECS", 2);
     println!("out_of_order_secs={out_of_order}");
+    println!("producer_pace_per_second={}", pace.unwrap_or(0));
     // The roll-up lengths in seconds (`60,3600`, serve's default; empty: none), to see what
     // the roll-ups cost the database.
     let rollups = std::env::var("LAYERCAST_BENCH_E2E_ROLLUPS").ok();
@@ -979,6 +995,7 @@ fn run(
                 &stop,
                 &sent,
                 lead,
+                pace,
             )?;
             flush(&producer)?;
             Ok(n)
@@ -1045,7 +1062,32 @@ fn run(
     .and_then(|r| r);
     let drain_s = drain_started.elapsed().as_secs_f64();
     let total_s = started.elapsed().as_secs_f64();
-    thread::sleep(Duration::from_secs(9));
+    // Every record durable is not every window stored whole: the last open windows reach
+    // their rows with the next save of provisional values (windows opened 5 s ago, every 5 s)
+    // or their close by idleness. Wait for that, not a fixed time.
+    let late_total = || -> i64 {
+        http_get(http_port, "/api/late")
+            .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["total"].as_i64())
+            .unwrap_or(-1)
+    };
+    let base_sum = |conn: &mut MysqlConnection| {
+        query_i64(
+            conn,
+            &format!("SELECT CAST(SUM(events) AS SIGNED) AS v FROM windows WHERE window_len_ms = {}", WINDOW_SECS * 1000),
+        )
+    };
+    let settling = Instant::now();
+    let settled = all_durable.is_ok()
+        && wait_for("the base windows to hold every record", Duration::from_secs(30), || {
+            let late = late_total();
+            (late >= 0 && base_sum(&mut conn).ok()? == produced - late).then_some(())
+        })
+        .is_ok();
+    println!("counts_settled={settled}");
+    println!("counts_settle_seconds={:.1}", settling.elapsed().as_secs_f64());
+    // The finals of the windows closed by idleness, for the live feed's numbers.
+    thread::sleep(Duration::from_secs(9).saturating_sub(settling.elapsed()));
     stop_ws.store(true, Ordering::Relaxed);
     let _ = ws.join();
 
@@ -1125,17 +1167,8 @@ fn run(
     }
 
     // Correctness: the base windows hold every record but the late ones.
-    let late: i64 = http_get(http_port, "/api/late")
-        .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["total"].as_i64())
-        .unwrap_or(-1);
-    let in_windows = query_i64(
-        &mut conn,
-        &format!(
-            "SELECT CAST(SUM(events) AS SIGNED) AS v FROM windows WHERE window_len_ms = {}",
-            WINDOW_SECS * 1000
-        ),
-    )?;
+    let late = late_total();
+    let in_windows = base_sum(&mut conn)?;
     let finals = query_i64(
         &mut conn,
         &format!(

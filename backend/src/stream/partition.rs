@@ -583,13 +583,15 @@ impl PartitionActor {
                 }
                 self.metrics.durable_offset.get_or_create(&self.label()).set(done.position.next_offset);
                 self.committer.commit(self.partition, done.position.replay_from);
-                let mut finals: Vec<SeriesWindow> =
+                let finals: Vec<SeriesWindow> =
                     done.closed.iter().map(|w| w.to_series_window(true, Some(done.closed_at_ms))).collect();
-                self.detect(&finals, ctx);
-                finals.extend(done.rollup_finals.iter().map(|w| w.to_series_window(true, Some(done.closed_at_ms))));
-                if !finals.is_empty() {
-                    self.updates.publish(Vec::new(), finals);
+                let rollup_finals = done.rollup_finals.iter().map(|w| w.to_series_window(true, Some(done.closed_at_ms)));
+                let published: Vec<SeriesWindow> = finals.iter().cloned().chain(rollup_finals).collect();
+                if !published.is_empty() {
+                    // Before the detectors: the dashboards wait for these, not for them.
+                    self.updates.publish(Vec::new(), published);
                 }
+                self.detect(&finals, ctx);
                 // The next close, if one became due meanwhile, without waiting for a tick.
                 if self.close_due_since.is_some() {
                     self.flush(ctx);
