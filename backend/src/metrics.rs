@@ -31,9 +31,14 @@ pub struct LayerLenLabel {
     pub len_ms: i64,
 }
 
-/// Database batch times from 1 ms to about 16 s, doubling.
-const BATCH_SECONDS_START: f64 = 0.001;
-const BATCH_SECONDS_BUCKETS: u16 = 15;
+/// Durations from 1 ms to about 16 s, doubling: every histogram of the node (batches, delays,
+/// lags) spans that range.
+const SECONDS_START: f64 = 0.001;
+const SECONDS_BUCKETS: u16 = 15;
+
+fn seconds_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(SECONDS_START, 2.0, SECONDS_BUCKETS))
+}
 
 /// The node's metrics. Cheap to update from any thread (atomics); cloned handles share them.
 #[derive(Debug)]
@@ -101,20 +106,16 @@ impl Metrics {
             open_windows: Family::default(),
             late_records: Counter::default(),
             watermark_ms: Family::default(),
-            window_close_delay_seconds: Histogram::new(exponential_buckets(BATCH_SECONDS_START, 2.0, BATCH_SECONDS_BUCKETS)),
-            window_close_queued_seconds: Histogram::new(exponential_buckets(BATCH_SECONDS_START, 2.0, BATCH_SECONDS_BUCKETS)),
-            live_final_delay_seconds: Histogram::new(exponential_buckets(BATCH_SECONDS_START, 2.0, BATCH_SECONDS_BUCKETS)),
+            window_close_delay_seconds: seconds_histogram(),
+            window_close_queued_seconds: seconds_histogram(),
+            live_final_delay_seconds: seconds_histogram(),
             durable_offset: Family::default(),
             log_end_offset: Family::default(),
             consumer_lag: Family::default(),
-            stream_thread_lag_seconds: Histogram::new(exponential_buckets(BATCH_SECONDS_START, 2.0, BATCH_SECONDS_BUCKETS)),
-            db_batch_seconds: Histogram::new(exponential_buckets(
-                BATCH_SECONDS_START,
-                2.0,
-                BATCH_SECONDS_BUCKETS,
-            )),
+            stream_thread_lag_seconds: seconds_histogram(),
+            db_batch_seconds: seconds_histogram(),
             db_batch_failures: Counter::default(),
-            delivery_wait_seconds: Histogram::new(exponential_buckets(BATCH_SECONDS_START, 2.0, BATCH_SECONDS_BUCKETS)),
+            delivery_wait_seconds: seconds_histogram(),
             layer_final_through_ms: Family::default(),
             layer_idle_sources: Family::default(),
             layer_durable_offset: Family::default(),

@@ -10,11 +10,11 @@ use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::ingest::{InboxReader, InboxSettings};
 use crate::kafka::Broker;
-use crate::live::{self, Hub, SnapshotSource};
+use crate::live::{self, Hub, LocalHub, SnapshotSource};
 use crate::metrics::Metrics;
 use crate::store::{self, Aggregator, Db, LayerWriter};
 use crate::stream::layers::{self, LayerStageSettings};
-use crate::stream::{self, LateSink, LocalHub, StreamSettings, UpdatePublisher};
+use crate::stream::{self, LateSink, StreamSettings, UpdatePublisher};
 use crate::NodeId;
 
 /// Seconds open connections (WebSockets above all) get to finish after SIGTERM; the

@@ -10,10 +10,21 @@ use rdkafka::message::{Headers as _, Message as KafkaMessage};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::kafka::Broker;
-use crate::stream::ORIGIN_HEADER;
 use crate::metrics::Metrics;
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The Kafka header naming the process that published an update: its own live hub had it
+/// straight away and skips the copy it reads back from the topic.
+pub const ORIGIN_HEADER: &str = "layercast-origin";
+
+/// This process's live hub, for its publishers to hand their updates to directly, and the
+/// origin those updates carry on the topic.
+#[derive(Clone)]
+pub struct LocalHub {
+    pub origin: String,
+    pub hub: Recipient<Broadcast>,
+}
 
 /// A message for one client.
 #[derive(Debug, Clone, Message)]

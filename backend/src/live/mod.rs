@@ -5,5 +5,5 @@
 mod hub;
 mod session;
 
-pub use hub::{follow_updates, Broadcast, Hub};
+pub use hub::{follow_updates, Broadcast, Hub, LocalHub, ORIGIN_HEADER};
 pub use session::{ws_route, SnapshotSource};

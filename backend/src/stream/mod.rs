@@ -15,6 +15,6 @@ mod supervisor;
 pub mod watermark;
 pub mod window;
 
-pub use outputs::{LateSink, LocalHub, UpdatePublisher, ORIGIN_HEADER};
+pub use outputs::{LateSink, UpdatePublisher};
 pub use group::GroupHandle;
 pub use supervisor::{start, StreamHandle, StreamSettings};

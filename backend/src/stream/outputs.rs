@@ -3,22 +3,17 @@
 
 use std::time::Duration;
 
-use actix::Recipient;
 use layercast_shared::{LayerWindow, SeriesWindow, UpdateMsg, WindowAnomaly, UPDATE_VERSION};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::live::Broadcast;
+use crate::live::{Broadcast, LocalHub, ORIGIN_HEADER};
 
 /// Series windows per message: a message stays far below Kafka's default 1 MB limit.
 const SERIES_PER_MESSAGE: usize = 500;
 /// How long a late record may wait for the broker before the partition's write is retried.
 const LATE_DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The Kafka header naming the process that published an update: its own live hub had it
-/// straight away and skips the copy it reads back from the topic.
-pub const ORIGIN_HEADER: &str = "layercast-origin";
 
 /// Publishes new window values on `layercast.updates`, keyed by layer so that one layer's
 /// updates stay in order, and hands them to this process's own live hub directly: the round
@@ -31,13 +26,6 @@ pub struct UpdatePublisher {
     local: LocalHub,
 }
 
-/// This process's live hub and the origin its updates carry.
-#[derive(Clone)]
-pub struct LocalHub {
-    pub origin: String,
-    pub hub: Recipient<Broadcast>,
-}
-
 impl UpdatePublisher {
     pub fn new(producer: FutureProducer, topic: String, local: LocalHub) -> Self {
         UpdatePublisher { producer, topic, local }
@@ -45,15 +33,17 @@ impl UpdatePublisher {
 
     /// Enqueues without waiting for delivery: an update is a notification of what is already
     /// durable in the database, so a lost one costs freshness, never data.
-    pub fn publish(&self, windows: Vec<LayerWindow>, series: Vec<SeriesWindow>) {
+    pub fn publish(&self, windows: &[LayerWindow], series: &[SeriesWindow]) {
         for layer in layercast_shared::OsiLayer::ALL {
             let of_layer: Vec<LayerWindow> = windows.iter().filter(|w| w.layer == layer).cloned().collect();
-            let series_of_layer: Vec<SeriesWindow> = series.iter().filter(|w| w.layer == layer).cloned().collect();
+            let series_of_layer: Vec<&SeriesWindow> = series.iter().filter(|w| w.layer == layer).collect();
             if of_layer.is_empty() && series_of_layer.is_empty() {
                 continue;
             }
-            let mut chunks: Vec<Vec<SeriesWindow>> =
-                series_of_layer.chunks(SERIES_PER_MESSAGE).map(<[SeriesWindow]>::to_vec).collect();
+            let mut chunks: Vec<Vec<SeriesWindow>> = series_of_layer
+                .chunks(SERIES_PER_MESSAGE)
+                .map(|chunk| chunk.iter().map(|&w| w.clone()).collect())
+                .collect();
             if chunks.is_empty() {
                 chunks.push(Vec::new());
             }

@@ -420,7 +420,7 @@ impl PartitionActor {
             return;
         }
         self.send_provisional_layers(changed.iter().map(|w| w.start_ms).collect());
-        self.updates.publish(Vec::new(), changed);
+        self.updates.publish(&[], &changed);
     }
 
     /// Starts the write of everything due, in a task of its own; `false` when the database
@@ -583,15 +583,18 @@ impl PartitionActor {
                 }
                 self.metrics.durable_offset.get_or_create(&self.label()).set(done.position.next_offset);
                 self.committer.commit(self.partition, done.position.replay_from);
-                let finals: Vec<SeriesWindow> =
-                    done.closed.iter().map(|w| w.to_series_window(true, Some(done.closed_at_ms))).collect();
-                let rollup_finals = done.rollup_finals.iter().map(|w| w.to_series_window(true, Some(done.closed_at_ms)));
-                let published: Vec<SeriesWindow> = finals.iter().cloned().chain(rollup_finals).collect();
-                if !published.is_empty() {
+                // The base windows first: the detectors take those.
+                let finals: Vec<SeriesWindow> = done
+                    .closed
+                    .iter()
+                    .chain(&done.rollup_finals)
+                    .map(|w| w.to_series_window(true, Some(done.closed_at_ms)))
+                    .collect();
+                if !finals.is_empty() {
                     // Before the detectors: the dashboards wait for these, not for them.
-                    self.updates.publish(Vec::new(), published);
+                    self.updates.publish(&[], &finals);
                 }
-                self.detect(&finals, ctx);
+                self.detect(&finals[..done.closed.len()], ctx);
                 // The next close, if one became due meanwhile, without waiting for a tick.
                 if self.close_due_since.is_some() {
                     self.flush(ctx);

@@ -180,7 +180,7 @@ impl LayerActor {
                 self.deps.group.committer.commit(self.partition, done.position);
                 self.deps.metrics.layer_durable_offset.get_or_create(&self.label()).set(done.position);
                 if !done.publish.is_empty() {
-                    self.deps.updates.publish(done.publish, Vec::new());
+                    self.deps.updates.publish(&done.publish, &[]);
                 }
             }
             Ok(Err(e)) if !e.is_retryable() => {
