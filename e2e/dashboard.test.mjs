@@ -8,7 +8,8 @@
 // Environment:
 //   LAYERCAST_BIN         the backend binary (default <repo>/target/debug/layercast, or
 //                         $CARGO_TARGET_DIR/debug/layercast when CARGO_TARGET_DIR is set)
-//   LAYERCAST_STATIC_DIR  the built dashboard (default <repo>/frontend/dist)
+//   LAYERCAST_STATIC_DIR  a built dashboard to serve with --static-dir (default: none, the one
+//                         the binary embeds: a debug build reads <repo>/frontend/dist)
 //   CHROMIUM_PATH         the browser (default /usr/bin/chromium)
 // Artifacts (git-ignored) in e2e/artifacts: server.log, browser.log, dashboard.png, and
 // failure.png when a step fails.
@@ -29,7 +30,7 @@ const ARTIFACTS = path.join(REPO, 'e2e', 'artifacts');
 const BIN =
   process.env.LAYERCAST_BIN ??
   path.join(path.resolve(REPO, process.env.CARGO_TARGET_DIR ?? 'target'), 'debug', 'layercast');
-const STATIC_DIR = process.env.LAYERCAST_STATIC_DIR ?? path.join(REPO, 'frontend', 'dist');
+const STATIC_DIR = process.env.LAYERCAST_STATIC_DIR;
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless',
@@ -90,7 +91,7 @@ class Server {
     const log = fs.createWriteStream(this.logFile, { flags: 'a' });
     log.write(`\n===== start ${this.starts} at ${new Date().toISOString()} =====\n`);
     const args = ['serve', '--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`,
-      '--static-dir', STATIC_DIR];
+      ...(STATIC_DIR ? ['--static-dir', STATIC_DIR] : [])];
     const child = spawn(BIN, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { RUST_LOG: 'info', ...process.env },
@@ -257,8 +258,9 @@ before(async () => {
     fs.rmSync(path.join(ARTIFACTS, name), { force: true });
   }
   assert.ok(fs.existsSync(BIN), `no backend binary at ${BIN} (build it, or set LAYERCAST_BIN)`);
-  assert.ok(fs.existsSync(path.join(STATIC_DIR, 'index.html')),
-    `no dashboard in ${STATIC_DIR} (run scripts/build-frontend, or set LAYERCAST_STATIC_DIR)`);
+  const dist = STATIC_DIR ?? path.join(REPO, 'frontend', 'dist');
+  assert.ok(fs.existsSync(path.join(dist, 'index.html')),
+    `no dashboard in ${dist} (run scripts/build-frontend, or set LAYERCAST_STATIC_DIR)`);
 
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'layercast-e2e-data-'));
   server = new Server({ port: await freePort(), dataDir, logFile: path.join(ARTIFACTS, 'server.log') });
@@ -328,6 +330,19 @@ step('the dashboard connects and lists the seven layers, empty', async () => {
   assert.match(await page.getByTestId('layer-L1').innerText(), /no data yet/);
 });
 
+step('every page path answers with the app; unknown API paths with a JSON 404', async () => {
+  const index = await (await fetch(`${server.base}/`)).text();
+  for (const route of ['/layers/L3', '/entities/L3/10.0.1.0%2F24', '/alerts', '/admin/rules']) {
+    const res = await fetch(`${server.base}${route}`);
+    assert.equal(res.status, 200, `GET ${route}`);
+    assert.match(res.headers.get('content-type'), /text\/html/, route);
+    assert.equal(await res.text(), index, `${route} is the app`);
+  }
+  const missing = await fetch(`${server.base}/api/no-such-route`);
+  assert.equal(missing.status, 404);
+  assert.match((await missing.json()).error, /no-such-route/);
+  assert.equal((await fetch(`${server.base}/no-such-file.js`)).status, 404);
+});
 step('a dropped file shows up live; its malformed line is reported', async () => {
   T = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS + 1_000;
   const lines = l3Events(42, { from: 0, ts: new Date(T).toISOString() });

@@ -1,5 +1,5 @@
 //! The anomaly detector on the Numenta Anomaly Benchmark (the part of the corpus in
-//! `shared/data/nab`, or `--nab DIR`): NAB score per profile and per data group, then the cost,
+//! `testdata/nab`, or `--nab DIR`): NAB score per profile and per data group, then the cost,
 //! points per second through one detector on one thread and bytes of state per series.
 //!
 //! ```text
@@ -34,7 +34,7 @@ struct Args {
 
 fn args() -> Result<Args> {
     let mut out = Args {
-        nab: PathBuf::from(env!("LAYERCAST_SHARED_DATA")).join("nab"),
+        nab: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/nab")),
         points: 20_000_000,
         runs: 3,
     };

@@ -28,7 +28,6 @@ const START_MS: i64 = 1_790_000_000_000;
 /// Capacity of the synthetic link, in the series' units.
 const CAPACITY: f64 = 700.0;
 
-
 fn rule(id: &str, signal: Signal, op: Op, fire: f64, resolve: Option<f64>) -> AlertRule {
     AlertRule {
         id: id.to_owned(),

@@ -546,7 +546,16 @@ fn ceiling(
         ("bench".into(), std::process::id()),
     ]);
     let started = Instant::now();
-    produce(&producer, topic, &mut events, records, &never, &sent, None, None)?;
+    produce(
+        &producer,
+        topic,
+        &mut events,
+        records,
+        &never,
+        &sent,
+        None,
+        None,
+    )?;
     flush(&producer)?;
     let produce_s = started.elapsed().as_secs_f64();
     cpu.stop("ceiling_produce");
@@ -1074,18 +1083,28 @@ fn run(
     let base_sum = |conn: &mut MysqlConnection| {
         query_i64(
             conn,
-            &format!("SELECT CAST(SUM(events) AS SIGNED) AS v FROM windows WHERE window_len_ms = {}", WINDOW_SECS * 1000),
+            &format!(
+                "SELECT CAST(SUM(events) AS SIGNED) AS v FROM windows WHERE window_len_ms = {}",
+                WINDOW_SECS * 1000
+            ),
         )
     };
     let settling = Instant::now();
     let settled = all_durable.is_ok()
-        && wait_for("the base windows to hold every record", Duration::from_secs(30), || {
-            let late = late_total();
-            (late >= 0 && base_sum(&mut conn).ok()? == produced - late).then_some(())
-        })
+        && wait_for(
+            "the base windows to hold every record",
+            Duration::from_secs(30),
+            || {
+                let late = late_total();
+                (late >= 0 && base_sum(&mut conn).ok()? == produced - late).then_some(())
+            },
+        )
         .is_ok();
     println!("counts_settled={settled}");
-    println!("counts_settle_seconds={:.1}", settling.elapsed().as_secs_f64());
+    println!(
+        "counts_settle_seconds={:.1}",
+        settling.elapsed().as_secs_f64()
+    );
     // The finals of the windows closed by idleness, for the live feed's numbers.
     thread::sleep(Duration::from_secs(9).saturating_sub(settling.elapsed()));
     stop_ws.store(true, Ordering::Relaxed);
@@ -1117,7 +1136,8 @@ fn run(
         .map(|(_, b)| b)
         .unwrap_or_default();
     histogram(&metrics, "layercast_window_close_delay_seconds").print("metrics_window_close_delay");
-    histogram(&metrics, "layercast_window_close_queued_seconds").print("metrics_window_close_queued");
+    histogram(&metrics, "layercast_window_close_queued_seconds")
+        .print("metrics_window_close_queued");
     histogram(&metrics, "layercast_db_batch_seconds").print("metrics_db_batch");
     histogram(&metrics, "layercast_delivery_wait_seconds").print("metrics_delivery_wait");
     histogram(&metrics, "layercast_live_final_delay_seconds").print("metrics_live_final_delay");

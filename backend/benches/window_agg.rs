@@ -45,7 +45,6 @@ const ROLLUPS_MS: [i64; 2] = [60_000, 3_600_000];
 const START_MS: i64 = 1_795_600_800_000;
 const BAR_EVENTS_PER_SECOND: f64 = 5_000_000.0;
 
-
 fn generate(events: u64, entities: u64, per_second: u64) -> Vec<Event> {
     let mut source = EventGen::new(entities, START_MS, per_second, 3_000, 120_000);
     (0..events).map(|_| source.next_event()).collect()
@@ -74,18 +73,27 @@ struct Provisional {
 
 /// What the actor does at a write: copies of the windows that changed (when a second of wall
 /// time has passed), the windows the watermark closed, and what they add to the roll-ups.
-fn write_tick(open: &mut TumblingWindows, closed_through: Option<i64>, provisional: &mut Provisional, stats: &mut RunStats) {
+fn write_tick(
+    open: &mut TumblingWindows,
+    closed_through: Option<i64>,
+    provisional: &mut Provisional,
+    stats: &mut RunStats,
+) {
     let started = Instant::now();
     let (mut published, mut saved) = (Vec::new(), Vec::new());
     if provisional.last_publish.elapsed() >= Duration::from_secs(1) {
         provisional.last_publish = Instant::now();
         provisional.publishes += 1;
-        published = open.take_changed_as(Purpose::Publish, |layer, entity, start, len, agg| series_window(layer, entity, start, len, agg, false, None));
-        if provisional.publishes % 5 == 0 {
+        published = open.take_changed_as(Purpose::Publish, |layer, entity, start, len, agg| {
+            series_window(layer, entity, start, len, agg, false, None)
+        });
+        if provisional.publishes.is_multiple_of(5) {
             saved = open.take_changed(Purpose::Save);
         }
     }
-    let closed: Vec<Window> = closed_through.map(|t| open.close_until(t + WINDOW_MS)).unwrap_or_default();
+    let closed: Vec<Window> = closed_through
+        .map(|t| open.close_until(t + WINDOW_MS))
+        .unwrap_or_default();
     let mut n = 0;
     let rolling = Instant::now();
     for len in ROLLUPS_MS {
@@ -107,13 +115,20 @@ fn run_insert(events: &[Event], drain_every: usize) -> RunStats {
     let mut open = TumblingWindows::new(WINDOW_MS);
     let mut newest = i64::MIN;
     let started = Instant::now();
-    let mut provisional = Provisional { last_publish: Instant::now(), publishes: 0 };
+    let mut provisional = Provisional {
+        last_publish: Instant::now(),
+        publishes: 0,
+    };
     for chunk in events.chunks(drain_every) {
         for e in chunk {
             open.insert(e);
         }
-        newest = chunk.iter().map(|e| e.ts.timestamp_millis()).fold(newest, i64::max);
-        let through = (newest - OUT_OF_ORDER_MS - GRACE_MS - WINDOW_MS).div_euclid(WINDOW_MS) * WINDOW_MS;
+        newest = chunk
+            .iter()
+            .map(|e| e.ts.timestamp_millis())
+            .fold(newest, i64::max);
+        let through =
+            (newest - OUT_OF_ORDER_MS - GRACE_MS - WINDOW_MS).div_euclid(WINDOW_MS) * WINDOW_MS;
         write_tick(&mut open, Some(through), &mut provisional, &mut stats);
     }
     stats.total = started.elapsed();
@@ -133,7 +148,10 @@ fn run_admit_insert(events: &[Event], drain_every: usize) -> RunStats {
     let mut stats = RunStats::default();
     let mut open = TumblingWindows::new(WINDOW_MS);
     let started = Instant::now();
-    let mut provisional = Provisional { last_publish: Instant::now(), publishes: 0 };
+    let mut provisional = Provisional {
+        last_publish: Instant::now(),
+        publishes: 0,
+    };
     for chunk in events.chunks(drain_every) {
         // As a partition actor does: the idleness clock read once per tick, not per record.
         let now_ms = started.elapsed().as_millis() as i64;
@@ -146,7 +164,12 @@ fn run_admit_insert(events: &[Event], drain_every: usize) -> RunStats {
                 stats.late += 1;
             }
         }
-        write_tick(&mut open, clock.closed_through(WINDOW_MS), &mut provisional, &mut stats);
+        write_tick(
+            &mut open,
+            clock.closed_through(WINDOW_MS),
+            &mut provisional,
+            &mut stats,
+        );
     }
     stats.total = started.elapsed();
     stats

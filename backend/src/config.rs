@@ -18,7 +18,10 @@ pub enum ConfigError {
     #[error("configuration file {0} does not exist")]
     MissingFile(PathBuf),
     #[error("setting {setting}: {reason}")]
-    Invalid { setting: &'static str, reason: String },
+    Invalid {
+        setting: &'static str,
+        reason: String,
+    },
 }
 
 /// Every setting of `layercast serve`. Field docs are the reference; the README repeats them.
@@ -41,8 +44,9 @@ pub struct Config {
 pub struct HttpConfig {
     /// Address the REST API, the WebSocket and the dashboard listen on.
     pub listen: SocketAddr,
-    /// The built frontend (Trunk's `dist`), served at `/`.
-    pub static_dir: PathBuf,
+    /// A built frontend (Trunk's `dist`) to serve at `/` instead of the one embedded in the
+    /// binary. Unset (the default): the embedded one.
+    pub static_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,7 +165,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            static_dir: PathBuf::from("frontend/dist"),
+            static_dir: None,
         }
     }
 }
@@ -185,7 +189,11 @@ impl Default for KafkaConfig {
 
 impl Default for DbConfig {
     fn default() -> Self {
-        DbConfig { url: None, pool_size: 4, writers: 4 }
+        DbConfig {
+            url: None,
+            pool_size: 4,
+            writers: 4,
+        }
     }
 }
 
@@ -198,8 +206,14 @@ impl Default for WindowConfig {
             idle_timeout_secs: 60,
             retention_days: 2,
             rollups: vec![
-                RollupConfig { length_secs: 60, retention_days: 30 },
-                RollupConfig { length_secs: 3_600, retention_days: 730 },
+                RollupConfig {
+                    length_secs: 60,
+                    retention_days: 30,
+                },
+                RollupConfig {
+                    length_secs: 3_600,
+                    retention_days: 730,
+                },
             ],
             sources: BTreeMap::new(),
         }
@@ -208,12 +222,17 @@ impl Default for WindowConfig {
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        IngestConfig { inbox: None, poll_ms: 500 }
+        IngestConfig {
+            inbox: None,
+            poll_ms: 500,
+        }
     }
 }
 
 fn secs_to_ms(secs: u64) -> i64 {
-    i64::try_from(secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000)
+    i64::try_from(secs)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000)
 }
 
 /// How event time is cut and when windows close; see [`WindowConfig`].
@@ -238,16 +257,22 @@ pub struct SourceTime {
 impl EventTime {
     /// The settings of `source` (`None`: a record without one).
     pub fn source(&self, source: Option<&str>) -> SourceTime {
-        source.and_then(|name| self.sources.get(name)).copied().unwrap_or(SourceTime {
-            out_of_order_ms: self.out_of_order_ms,
-            idle_timeout_ms: self.idle_timeout_ms,
-        })
+        source
+            .and_then(|name| self.sources.get(name))
+            .copied()
+            .unwrap_or(SourceTime {
+                out_of_order_ms: self.out_of_order_ms,
+                idle_timeout_ms: self.idle_timeout_ms,
+            })
     }
 
     /// The largest out-of-orderness of any source: how far behind its newest event time a
     /// partition may hold windows open.
     pub fn max_out_of_order_ms(&self) -> i64 {
-        self.sources.values().map(|s| s.out_of_order_ms).fold(self.out_of_order_ms, i64::max)
+        self.sources
+            .values()
+            .map(|s| s.out_of_order_ms)
+            .fold(self.out_of_order_ms, i64::max)
     }
 }
 
@@ -266,18 +291,26 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        let env = Env::prefixed("LAYERCAST_")
-            .split("__")
-            .filter(|key| {
-                key.as_str().contains('.')
-                    || TOP_LEVEL_ENV.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))
-            });
-        figment.merge(env).extract().map_err(|e| ConfigError::Load(Box::new(e)))
+        let env = Env::prefixed("LAYERCAST_").split("__").filter(|key| {
+            key.as_str().contains('.')
+                || TOP_LEVEL_ENV
+                    .iter()
+                    .any(|k| key.as_str().eq_ignore_ascii_case(k))
+        });
+        figment
+            .merge(env)
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))
     }
 
     /// Checks what serde cannot: ranges and URLs. Call after the CLI flags are applied.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |setting, reason: &str| Err(ConfigError::Invalid { setting, reason: reason.into() });
+        let invalid = |setting, reason: &str| {
+            Err(ConfigError::Invalid {
+                setting,
+                reason: reason.into(),
+            })
+        };
         if self.windows.length_secs == 0 || self.windows.length_secs > 86_400 {
             return invalid("windows.length_secs", "must be between 1 and 86400 seconds");
         }
@@ -294,34 +327,69 @@ impl Config {
             shorter = r.length_secs;
         }
         if self.windows.out_of_order_secs > 86_400 * 7 || self.windows.grace_secs > 86_400 * 7 {
-            return invalid("windows.out_of_order_secs", "out_of_order_secs and grace_secs must be at most 7 days");
+            return invalid(
+                "windows.out_of_order_secs",
+                "out_of_order_secs and grace_secs must be at most 7 days",
+            );
         }
         if self.windows.idle_timeout_secs == 0 {
             return invalid("windows.idle_timeout_secs", "must be at least 1 second");
         }
         for s in self.windows.sources.values() {
             if s.out_of_order_secs.is_some_and(|secs| secs > 86_400 * 7) {
-                return invalid("windows.sources", "every out_of_order_secs must be at most 7 days");
+                return invalid(
+                    "windows.sources",
+                    "every out_of_order_secs must be at most 7 days",
+                );
             }
             if s.idle_timeout_secs == Some(0) {
-                return invalid("windows.sources", "every idle_timeout_secs must be at least 1 second");
+                return invalid(
+                    "windows.sources",
+                    "every idle_timeout_secs must be at least 1 second",
+                );
             }
         }
         if !(1_000..=300_000).contains(&self.kafka.session_timeout_ms) {
-            return invalid("kafka.session_timeout_ms", "must be between 1000 and 300000 ms");
+            return invalid(
+                "kafka.session_timeout_ms",
+                "must be between 1000 and 300000 ms",
+            );
         }
         if self.kafka.rebalance_timeout_ms < self.kafka.session_timeout_ms {
-            return invalid("kafka.rebalance_timeout_ms", "must be at least kafka.session_timeout_ms");
+            return invalid(
+                "kafka.rebalance_timeout_ms",
+                "must be at least kafka.session_timeout_ms",
+            );
         }
         if !(1..=1024).contains(&self.kafka.partitions) {
             return invalid("kafka.partitions", "must be between 1 and 1024");
         }
-        let topics = [&self.kafka.events_topic, &self.kafka.updates_topic, &self.kafka.late_topic, &self.kafka.layers_topic];
-        if topics.iter().enumerate().any(|(i, t)| topics[..i].contains(t)) {
-            return invalid("kafka.layers_topic", "events_topic, updates_topic, late_topic and layers_topic must all differ");
+        let topics = [
+            &self.kafka.events_topic,
+            &self.kafka.updates_topic,
+            &self.kafka.late_topic,
+            &self.kafka.layers_topic,
+        ];
+        if topics
+            .iter()
+            .enumerate()
+            .any(|(i, t)| topics[..i].contains(t))
+        {
+            return invalid(
+                "kafka.layers_topic",
+                "events_topic, updates_topic, late_topic and layers_topic must all differ",
+            );
         }
-        if self.kafka.brokers.as_deref().is_some_and(|b| b.trim().is_empty()) {
-            return invalid("kafka.brokers", "is empty; leave it unset for the embedded broker");
+        if self
+            .kafka
+            .brokers
+            .as_deref()
+            .is_some_and(|b| b.trim().is_empty())
+        {
+            return invalid(
+                "kafka.brokers",
+                "is empty; leave it unset for the embedded broker",
+            );
         }
         for (setting, topic) in [
             ("kafka.events_topic", &self.kafka.events_topic),
@@ -336,11 +404,17 @@ impl Config {
         }
         if let Some(url) = &self.database.url {
             if let Err(e) = DbUrl::parse(url) {
-                return Err(ConfigError::Invalid { setting: "database.url", reason: e.to_string() });
+                return Err(ConfigError::Invalid {
+                    setting: "database.url",
+                    reason: e.to_string(),
+                });
             }
         }
         if self.database.pool_size == 0 || self.database.writers == 0 {
-            return invalid("database.pool_size", "pool_size and writers must be at least 1");
+            return invalid(
+                "database.pool_size",
+                "pool_size and writers must be at least 1",
+            );
         }
         if self.ingest.poll_ms == 0 {
             return invalid("ingest.poll_ms", "must be at least 1 ms");
@@ -354,14 +428,19 @@ impl Config {
 
     pub fn db_url(&self) -> Result<DbUrl, ConfigError> {
         match &self.database.url {
-            Some(url) => DbUrl::parse(url)
-                .map_err(|e| ConfigError::Invalid { setting: "database.url", reason: e.to_string() }),
+            Some(url) => DbUrl::parse(url).map_err(|e| ConfigError::Invalid {
+                setting: "database.url",
+                reason: e.to_string(),
+            }),
             None => Ok(DbUrl::Sqlite(self.data_dir.join("layercast.sqlite"))),
         }
     }
 
     pub fn inbox(&self) -> PathBuf {
-        self.ingest.inbox.clone().unwrap_or_else(|| self.data_dir.join("inbox"))
+        self.ingest
+            .inbox
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("inbox"))
     }
 
     pub fn window_len_ms(&self) -> i64 {
@@ -373,7 +452,11 @@ impl Config {
         let w = &self.windows;
         EventTime {
             len_ms: self.window_len_ms(),
-            rollups_ms: w.rollups.iter().map(|r| secs_to_ms(r.length_secs)).collect(),
+            rollups_ms: w
+                .rollups
+                .iter()
+                .map(|r| secs_to_ms(r.length_secs))
+                .collect(),
             out_of_order_ms: secs_to_ms(w.out_of_order_secs),
             grace_ms: secs_to_ms(w.grace_secs),
             idle_timeout_ms: secs_to_ms(w.idle_timeout_secs),
@@ -382,8 +465,12 @@ impl Config {
                 .iter()
                 .map(|(name, s)| {
                     let time = SourceTime {
-                        out_of_order_ms: secs_to_ms(s.out_of_order_secs.unwrap_or(w.out_of_order_secs)),
-                        idle_timeout_ms: secs_to_ms(s.idle_timeout_secs.unwrap_or(w.idle_timeout_secs)),
+                        out_of_order_ms: secs_to_ms(
+                            s.out_of_order_secs.unwrap_or(w.out_of_order_secs),
+                        ),
+                        idle_timeout_ms: secs_to_ms(
+                            s.idle_timeout_secs.unwrap_or(w.idle_timeout_secs),
+                        ),
                     };
                     (name.clone(), time)
                 })
@@ -395,7 +482,12 @@ impl Config {
     pub fn retention(&self) -> Vec<(i64, i64)> {
         let day = |d: u64| secs_to_ms(d.saturating_mul(86_400));
         std::iter::once((self.window_len_ms(), day(self.windows.retention_days)))
-            .chain(self.windows.rollups.iter().map(|r| (secs_to_ms(r.length_secs), day(r.retention_days))))
+            .chain(
+                self.windows
+                    .rollups
+                    .iter()
+                    .map(|r| (secs_to_ms(r.length_secs), day(r.retention_days))),
+            )
             .collect()
     }
 
@@ -418,20 +510,29 @@ mod tests {
         let config = Config::default();
         assert!(config.is_embedded());
         config.validate().expect("defaults validate");
-        assert_eq!(config.db_url().expect("url"), DbUrl::Sqlite("layercast-data/layercast.sqlite".into()));
+        assert_eq!(
+            config.db_url().expect("url"),
+            DbUrl::Sqlite("layercast-data/layercast.sqlite".into())
+        );
     }
 
     #[test]
     fn a_file_overrides_defaults_and_unknown_keys_are_named() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "[kafka]\nbrokers = \"127.0.0.1:9092\"\n[windows]\nlength_secs = 5\n").expect("write");
+        std::fs::write(
+            &path,
+            "[kafka]\nbrokers = \"127.0.0.1:9092\"\n[windows]\nlength_secs = 5\n",
+        )
+        .expect("write");
         let config = Config::load(Some(&path)).expect("load");
         assert_eq!(config.kafka.brokers.as_deref(), Some("127.0.0.1:9092"));
         assert_eq!(config.window_len_ms(), 5_000);
 
         std::fs::write(&path, "[kafka]\nbrokrs = \"x\"\n").expect("write");
-        let err = Config::load(Some(&path)).expect_err("typo refused").to_string();
+        let err = Config::load(Some(&path))
+            .expect_err("typo refused")
+            .to_string();
         assert!(err.contains("brokrs"), "{err}");
     }
 
@@ -439,21 +540,63 @@ mod tests {
     fn bad_values_are_refused_with_the_setting_named() {
         let mut config = Config::default();
         config.windows.length_secs = 0;
-        assert!(config.validate().expect_err("zero").to_string().contains("windows.length_secs"));
+        assert!(config
+            .validate()
+            .expect_err("zero")
+            .to_string()
+            .contains("windows.length_secs"));
         let mut config = Config::default();
         config.database.url = Some("postgres://x".into());
-        assert!(config.validate().expect_err("url").to_string().contains("database.url"));
+        assert!(config
+            .validate()
+            .expect_err("url")
+            .to_string()
+            .contains("database.url"));
         let mut config = Config::default();
         config.kafka.layers_topic = String::new();
-        assert!(config.validate().expect_err("empty").to_string().contains("kafka.layers_topic"));
+        assert!(config
+            .validate()
+            .expect_err("empty")
+            .to_string()
+            .contains("kafka.layers_topic"));
         config.kafka.layers_topic = config.kafka.events_topic.clone();
-        assert!(config.validate().expect_err("shared").to_string().contains("must all differ"));
+        assert!(config
+            .validate()
+            .expect_err("shared")
+            .to_string()
+            .contains("must all differ"));
         let mut config = Config::default();
-        config.windows.sources.insert("alb".into(), SourceConfig { out_of_order_secs: None, idle_timeout_secs: Some(0) });
-        assert!(config.validate().expect_err("idle 0").to_string().contains("windows.sources"));
+        config.windows.sources.insert(
+            "alb".into(),
+            SourceConfig {
+                out_of_order_secs: None,
+                idle_timeout_secs: Some(0),
+            },
+        );
+        assert!(config
+            .validate()
+            .expect_err("idle 0")
+            .to_string()
+            .contains("windows.sources"));
         let mut config = Config::default();
-        config.windows.rollups = vec![RollupConfig { length_secs: 60, retention_days: 1 }, RollupConfig { length_secs: 90, retention_days: 1 }];
-        assert!(config.validate().expect_err("not nested").to_string().contains("windows.rollups"), "90 s is not made of whole minutes");
+        config.windows.rollups = vec![
+            RollupConfig {
+                length_secs: 60,
+                retention_days: 1,
+            },
+            RollupConfig {
+                length_secs: 90,
+                retention_days: 1,
+            },
+        ];
+        assert!(
+            config
+                .validate()
+                .expect_err("not nested")
+                .to_string()
+                .contains("windows.rollups"),
+            "90 s is not made of whole minutes"
+        );
         config.windows.rollups.reverse();
         assert!(config.validate().is_err(), "longest first");
     }
@@ -467,9 +610,27 @@ mod tests {
                     [windows.sources.alb]\nout_of_order_secs = 60\n";
         std::fs::write(&path, text).expect("write");
         let time = Config::load(Some(&path)).expect("load").event_time();
-        assert_eq!(time.source(Some("vpc-flow")), SourceTime { out_of_order_ms: 600_000, idle_timeout_ms: 900_000 });
-        assert_eq!(time.source(Some("alb")), SourceTime { out_of_order_ms: 60_000, idle_timeout_ms: 30_000 });
-        assert_eq!(time.source(Some("zeek")), SourceTime { out_of_order_ms: 5_000, idle_timeout_ms: 30_000 });
+        assert_eq!(
+            time.source(Some("vpc-flow")),
+            SourceTime {
+                out_of_order_ms: 600_000,
+                idle_timeout_ms: 900_000
+            }
+        );
+        assert_eq!(
+            time.source(Some("alb")),
+            SourceTime {
+                out_of_order_ms: 60_000,
+                idle_timeout_ms: 30_000
+            }
+        );
+        assert_eq!(
+            time.source(Some("zeek")),
+            SourceTime {
+                out_of_order_ms: 5_000,
+                idle_timeout_ms: 30_000
+            }
+        );
         assert_eq!(time.source(None), time.source(Some("zeek")));
         assert_eq!(time.max_out_of_order_ms(), 600_000);
     }

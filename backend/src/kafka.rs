@@ -59,9 +59,11 @@ impl Broker {
                     (&config.late_topic, config.partitions),
                     (&config.layers_topic, LAYERS_PARTITIONS),
                 ] {
-                    cluster.create_topic(topic, partitions, 1).map_err(|e| BrokerError::CreateTopic {
-                        topic: topic.clone(),
-                        reason: e.to_string(),
+                    cluster.create_topic(topic, partitions, 1).map_err(|e| {
+                        BrokerError::CreateTopic {
+                            topic: topic.clone(),
+                            reason: e.to_string(),
+                        }
                     })?;
                 }
                 Broker {
@@ -71,8 +73,11 @@ impl Broker {
                 }
             }
             Some(brokers) => {
-                let broker =
-                    Broker { bootstrap: brokers.clone(), options: config.client_options.clone(), embedded: None };
+                let broker = Broker {
+                    bootstrap: brokers.clone(),
+                    options: config.client_options.clone(),
+                    embedded: None,
+                };
                 broker
                     .ensure_topics(&[
                         (&config.events_topic, config.partitions),
@@ -144,17 +149,31 @@ impl Broker {
     }
 
     async fn ensure_topics(&self, topics: &[(&String, i32)]) -> Result<(), BrokerError> {
-        let unreachable = |source| BrokerError::Unreachable { brokers: self.bootstrap.clone(), source };
-        let admin: AdminClient<DefaultClientContext> = self.client_config().create().map_err(unreachable)?;
-        let new: Vec<NewTopic> =
-            topics.iter().map(|(name, p)| NewTopic::new(name, *p, TopicReplication::Fixed(1))).collect();
-        let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT)).request_timeout(Some(ADMIN_TIMEOUT));
-        let results = admin.create_topics(&new, &options).await.map_err(unreachable)?;
+        let unreachable = |source| BrokerError::Unreachable {
+            brokers: self.bootstrap.clone(),
+            source,
+        };
+        let admin: AdminClient<DefaultClientContext> =
+            self.client_config().create().map_err(unreachable)?;
+        let new: Vec<NewTopic> = topics
+            .iter()
+            .map(|(name, p)| NewTopic::new(name, *p, TopicReplication::Fixed(1)))
+            .collect();
+        let options = AdminOptions::new()
+            .operation_timeout(Some(ADMIN_TIMEOUT))
+            .request_timeout(Some(ADMIN_TIMEOUT));
+        let results = admin
+            .create_topics(&new, &options)
+            .await
+            .map_err(unreachable)?;
         for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((topic, code)) => {
-                    return Err(BrokerError::CreateTopic { topic, reason: code.to_string() })
+                    return Err(BrokerError::CreateTopic {
+                        topic,
+                        reason: code.to_string(),
+                    })
                 }
             }
         }
@@ -166,18 +185,32 @@ impl Broker {
 pub fn log_ends(producer: &FutureProducer, topic: &str) -> Result<Vec<(i32, i64)>, KafkaError> {
     let client = producer.client();
     let metadata = client.fetch_metadata(Some(topic), Duration::from_secs(2))?;
-    let mut partitions: Vec<i32> =
-        metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+    let mut partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
     partitions.sort_unstable();
     partitions
         .into_iter()
-        .map(|p| Ok((p, client.fetch_watermarks(topic, p, Duration::from_secs(2))?.1)))
+        .map(|p| {
+            Ok((
+                p,
+                client.fetch_watermarks(topic, p, Duration::from_secs(2))?.1,
+            ))
+        })
         .collect()
 }
 
 /// Whether the broker answers a metadata request now (for `/api/health`), with the number of
 /// partitions of `topic` (0 when the broker does not know it). Blocking.
 pub fn probe(producer: &FutureProducer, topic: &str) -> Result<usize, KafkaError> {
-    let metadata = producer.client().fetch_metadata(Some(topic), Duration::from_secs(2))?;
-    Ok(metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0))
+    let metadata = producer
+        .client()
+        .fetch_metadata(Some(topic), Duration::from_secs(2))?;
+    Ok(metadata
+        .topics()
+        .first()
+        .map(|t| t.partitions().len())
+        .unwrap_or(0))
 }

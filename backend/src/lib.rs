@@ -11,6 +11,7 @@
 //!   make window deltas durable together with the partition offset.
 //! - [`live`]: the hub actor that follows `layercast.updates` and the WebSocket sessions.
 //! - [`api`]: the REST API.
+//! - [`dashboard`]: the built frontend's files (embedded in the binary, or a folder).
 //!
 //! [`detect`] runs the anomaly detector over one CSV series (`layercast detect`) and scores it
 //! on the Numenta Anomaly Benchmark.
@@ -22,6 +23,7 @@
 pub mod analysis;
 pub mod api;
 pub mod config;
+pub mod dashboard;
 pub mod detect;
 pub mod ingest;
 pub mod kafka;

@@ -5,7 +5,17 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use layercast::config::Config;
 use layercast::ingest::parse::Format;
+use rust_embed::RustEmbed;
 use tracing_subscriber::EnvFilter;
+
+/// The dashboard as `scripts/build-frontend` left it when this binary was built: in release
+/// builds the files themselves, in debug builds read from the folder at run time. Here, in the
+/// binary rather than the library, so that a new frontend build recompiles only this file.
+/// Built without a frontend, it is empty and `serve` says so at `/`.
+#[derive(RustEmbed)]
+#[folder = "$CARGO_MANIFEST_DIR/../frontend/dist"]
+#[allow_missing = true]
+struct Dashboard;
 
 /// Real-time capacity planning for networks, layer by layer.
 #[derive(Debug, Parser)]
@@ -93,7 +103,9 @@ struct ReplayArgs {
 }
 
 fn format_names() -> Vec<&'static str> {
-    std::iter::once("auto").chain(Format::ALL.iter().map(|f| f.name())).collect()
+    std::iter::once("auto")
+        .chain(Format::ALL.iter().map(|f| f.name()))
+        .collect()
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,7 +119,7 @@ struct CommonArgs {
     /// Folder for embedded-mode state (data_dir).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// The built frontend (http.static_dir).
+    /// A built frontend to serve instead of the embedded one (http.static_dir).
     #[arg(long)]
     static_dir: Option<PathBuf>,
 }
@@ -122,7 +134,7 @@ impl CommonArgs {
             config.data_dir = dir.clone();
         }
         if let Some(dir) = &self.static_dir {
-            config.http.static_dir = dir.clone();
+            config.http.static_dir = Some(dir.clone());
         }
         config.validate()?;
         Ok(config)
@@ -131,14 +143,18 @@ impl CommonArgs {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,librdkafka=warn,rdkafka=warn")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,librdkafka=warn,rdkafka=warn")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
             let config = args.load()?;
-            actix_web::rt::System::new().block_on(layercast::server::serve(config))
+            actix_web::rt::System::new()
+                .block_on(layercast::server::serve(config, Some(Dashboard::get)))
         }
         Command::Migrate(args) => {
             let config = args.load()?;
@@ -160,7 +176,8 @@ fn main() -> anyhow::Result<()> {
             let files = layercast::replay::collect_files(&args.input)?;
             let (report, failures) = layercast::replay::replay(&files, &options);
             let json = serde_json::to_vec_pretty(&report)?;
-            std::fs::write(&args.report, json).with_context(|| format!("cannot write {}", args.report.display()))?;
+            std::fs::write(&args.report, json)
+                .with_context(|| format!("cannot write {}", args.report.display()))?;
             eprintln!(
                 "{} files, {} records, {} malformed lines, {} incidents; report in {}",
                 report.inputs.len(),
@@ -173,7 +190,10 @@ fn main() -> anyhow::Result<()> {
                 for f in &failures {
                     eprintln!("error: {f}");
                 }
-                anyhow::bail!("{} input(s) could not be read, the first: {first}", failures.len());
+                anyhow::bail!(
+                    "{} input(s) could not be read, the first: {first}",
+                    failures.len()
+                );
             }
             Ok(())
         }
@@ -183,14 +203,28 @@ fn main() -> anyhow::Result<()> {
                 cooldown_points: args.cooldown_points,
             };
             config.validate()?;
-            let input = std::fs::File::open(&args.csv).with_context(|| format!("cannot open {}", args.csv.display()))?;
-            let output = std::fs::File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-            let summary = layercast::detect::detect(std::io::BufReader::new(input), std::io::BufWriter::new(output), config)
-                .with_context(|| format!("{}", args.csv.display()))?;
+            let input = std::fs::File::open(&args.csv)
+                .with_context(|| format!("cannot open {}", args.csv.display()))?;
+            let output = std::fs::File::create(&args.out)
+                .with_context(|| format!("cannot create {}", args.out.display()))?;
+            let summary = layercast::detect::detect(
+                std::io::BufReader::new(input),
+                std::io::BufWriter::new(output),
+                config,
+            )
+            .with_context(|| format!("{}", args.csv.display()))?;
             if summary.empty_values > 0 {
-                eprintln!("warning: {} row(s) with an empty value, written with an empty score", summary.empty_values);
+                eprintln!(
+                    "warning: {} row(s) with an empty value, written with an empty score",
+                    summary.empty_values
+                );
             }
-            eprintln!("{} rows, {} alerts; scores in {}", summary.rows, summary.alerts, args.out.display());
+            eprintln!(
+                "{} rows, {} alerts; scores in {}",
+                summary.rows,
+                summary.alerts,
+                args.out.display()
+            );
             Ok(())
         }
         Command::Simulate(args) => simulate(args),
@@ -207,20 +241,30 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         },
     };
     let text = match &args.scenario {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
         None => simulate::DEFAULT_SCENARIO.to_owned(),
     };
-    let origin = args.scenario.as_ref().map_or_else(|| "the built-in scenario".to_owned(), |p| p.display().to_string());
+    let origin = args.scenario.as_ref().map_or_else(
+        || "the built-in scenario".to_owned(),
+        |p| p.display().to_string(),
+    );
     let net = simulate::parse_scenario(&text).with_context(|| format!("in {origin}"))?;
     let duration_ms = match args.duration {
-        Some(d) => Some(i64::try_from(std::time::Duration::from(d).as_millis()).context("--duration is too long")?),
+        Some(d) => Some(
+            i64::try_from(std::time::Duration::from(d).as_millis())
+                .context("--duration is too long")?,
+        ),
         None => None,
     };
     let options = simulate::Options {
         out: args.out,
         truth: args.truth,
         speed,
-        start_ms: args.start.unwrap_or_else(chrono::Utc::now).timestamp_millis(),
+        start_ms: args
+            .start
+            .unwrap_or_else(chrono::Utc::now)
+            .timestamp_millis(),
         duration_ms,
         seed: args.seed,
     };

@@ -126,7 +126,11 @@ impl Metrics {
             inbox_malformed_lines: Counter::default(),
             registry: Registry::default(),
         };
-        registry.register("events", "Event records taken into windows", m.events.clone());
+        registry.register(
+            "events",
+            "Event records taken into windows",
+            m.events.clone(),
+        );
         registry.register(
             "malformed_records",
             "Event records skipped because their payload is not an event",
@@ -142,7 +146,11 @@ impl Metrics {
             "Records later than their window's close plus grace: dropped from windows, kept on the late topic",
             m.late_records.clone(),
         );
-        registry.register("watermark_ms", "Event-time watermark per owned partition", m.watermark_ms.clone());
+        registry.register(
+            "watermark_ms",
+            "Event-time watermark per owned partition",
+            m.watermark_ms.clone(),
+        );
         registry.register(
             "window_close_delay_seconds",
             "From the watermark closing a window to its final row being durable",
@@ -183,7 +191,11 @@ impl Metrics {
             "Time of one window batch write (deltas and offset in one transaction)",
             m.db_batch_seconds.clone(),
         );
-        registry.register("db_batch_failures", "Window batch writes that failed", m.db_batch_failures.clone());
+        registry.register(
+            "db_batch_failures",
+            "Window batch writes that failed",
+            m.db_batch_failures.clone(),
+        );
         registry.register(
             "delivery_wait_seconds",
             "Time a window batch waited, rows written, for the Kafka deliveries that precede its commit",
@@ -215,7 +227,11 @@ impl Metrics {
             m.layer_skipped_contributions.clone(),
         );
         registry.register("inbox_files", "Files the inbox took", m.inbox_files.clone());
-        registry.register("inbox_events", "Events the inbox published", m.inbox_events.clone());
+        registry.register(
+            "inbox_events",
+            "Events the inbox published",
+            m.inbox_events.clone(),
+        );
         registry.register(
             "inbox_malformed_lines",
             "Lines the inbox refused (counted, kept with their reason)",
@@ -242,7 +258,13 @@ impl Metrics {
     /// both report it.
     pub fn forget_partition(&self, partition: i32) {
         let label = PartitionLabel { partition };
-        for family in [&self.open_windows, &self.durable_offset, &self.log_end_offset, &self.consumer_lag, &self.watermark_ms] {
+        for family in [
+            &self.open_windows,
+            &self.durable_offset,
+            &self.log_end_offset,
+            &self.consumer_lag,
+            &self.watermark_ms,
+        ] {
             family.remove(&label);
         }
     }
@@ -280,12 +302,20 @@ mod tests {
     fn renders_counters_gauges_per_partition_and_the_batch_histogram() {
         let m = Metrics::new();
         m.events.inc_by(42);
-        m.consumer_lag.get_or_create(&PartitionLabel { partition: 3 }).set(7);
+        m.consumer_lag
+            .get_or_create(&PartitionLabel { partition: 3 })
+            .set(7);
         m.observe_batch(Duration::from_millis(3), true);
         let text = m.render();
         assert!(text.contains("layercast_events_total 42"), "{text}");
-        assert!(text.contains("layercast_consumer_lag{partition=\"3\"} 7"), "{text}");
-        assert!(text.contains("layercast_db_batch_seconds_count 1"), "{text}");
+        assert!(
+            text.contains("layercast_consumer_lag{partition=\"3\"} 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("layercast_db_batch_seconds_count 1"),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"));
         m.forget_partition(3);
         assert!(!m.render().contains("partition=\"3\""));

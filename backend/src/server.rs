@@ -8,6 +8,7 @@ use anyhow::Context as _;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::dashboard::{self, AssetLookup, DashboardFiles};
 use crate::ingest::{InboxReader, InboxSettings};
 use crate::kafka::Broker;
 use crate::live::{self, Hub, LocalHub, SnapshotSource};
@@ -23,10 +24,15 @@ const SHUTDOWN_GRACE_SECS: u64 = 1;
 /// Windows per layer in a snapshot: what the dashboard shows.
 const SNAPSHOT_WINDOWS: i64 = 6;
 
-/// Runs until SIGINT or SIGTERM. Must run inside an actix system.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+/// Runs until SIGINT or SIGTERM. Must run inside an actix system. `dashboard`: the files the
+/// binary carries, served unless `http.static_dir` names a folder.
+pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Result<()> {
     let node = config.node_id();
-    let mode = if config.is_embedded() { "embedded" } else { "production" };
+    let mode = if config.is_embedded() {
+        "embedded"
+    } else {
+        "production"
+    };
     let window_len_ms = config.window_len_ms();
 
     let db_url = config.db_url()?;
@@ -39,7 +45,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let broker = Broker::start(&config.kafka).await?;
     if broker.is_embedded() {
         let db = db.clone();
-        let topics = [config.kafka.events_topic.clone(), config.kafka.layers_topic.clone()];
+        let topics = [
+            config.kafka.events_topic.clone(),
+            config.kafka.layers_topic.clone(),
+        ];
         tokio::task::spawn_blocking(move || {
             let mut conn = db.conn()?;
             for topic in &topics {
@@ -52,12 +61,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await??;
     }
     tracing::info!(bootstrap = %broker.bootstrap, embedded = broker.is_embedded(), "broker ready");
-    let producer = broker.producer().context("cannot create the Kafka producer")?;
+    let producer = broker
+        .producer()
+        .context("cannot create the Kafka producer")?;
     let (sources, layer_partitions) = {
         let producer = producer.clone();
-        let topics = (config.kafka.events_topic.clone(), config.kafka.layers_topic.clone());
+        let topics = (
+            config.kafka.events_topic.clone(),
+            config.kafka.layers_topic.clone(),
+        );
         tokio::task::spawn_blocking(move || {
-            (crate::kafka::probe(&producer, &topics.0), crate::kafka::probe(&producer, &topics.1))
+            (
+                crate::kafka::probe(&producer, &topics.0),
+                crate::kafka::probe(&producer, &topics.1),
+            )
         })
         .await?
     };
@@ -76,14 +93,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let writers = {
         let (db, metrics) = (db.clone(), metrics.clone());
         // SQLite takes one writer at a time: more threads would only queue on its lock.
-        let writers = if matches!(db_url, store::DbUrl::Sqlite(_)) { 1 } else { config.database.writers };
-        SyncArbiter::start(writers, move || Aggregator::new(db.clone(), metrics.clone()))
+        let writers = if matches!(db_url, store::DbUrl::Sqlite(_)) {
+            1
+        } else {
+            config.database.writers
+        };
+        SyncArbiter::start(writers, move || {
+            Aggregator::new(db.clone(), metrics.clone())
+        })
     };
     let hub = Hub::new(metrics.clone()).start();
     // Per process, not per node id: two processes given the same id by mistake must still
     // see each other's updates.
-    let origin = format!("{node}/{}/{}", std::process::id(), chrono::Utc::now().timestamp_micros());
-    let local_hub = LocalHub { origin: origin.clone(), hub: hub.clone().recipient() };
+    let origin = format!(
+        "{node}/{}/{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let local_hub = LocalHub {
+        origin: origin.clone(),
+        hub: hub.clone().recipient(),
+    };
     live::follow_updates(&broker, &config.kafka.updates_topic, hub.clone(), origin)
         .context("cannot follow the updates topic")?;
     let layer_stage = layers::start(
@@ -94,7 +124,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             let db = db.clone();
             move || LayerWriter::new(db.clone())
         }),
-        UpdatePublisher::new(producer.clone(), config.kafka.updates_topic.clone(), local_hub.clone()),
+        UpdatePublisher::new(
+            producer.clone(),
+            config.kafka.updates_topic.clone(),
+            local_hub.clone(),
+        ),
         LayerStageSettings {
             layers_topic: config.kafka.layers_topic.clone(),
             group_id: format!("{}.layers", config.kafka.group_id),
@@ -113,7 +147,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         &broker,
         db.clone(),
         writers.clone(),
-        UpdatePublisher::new(producer.clone(), config.kafka.updates_topic.clone(), local_hub.clone()),
+        UpdatePublisher::new(
+            producer.clone(),
+            config.kafka.updates_topic.clone(),
+            local_hub.clone(),
+        ),
         LateSink::new(producer.clone(), config.kafka.late_topic.clone()),
         StreamSettings {
             events_topic: config.kafka.events_topic.clone(),
@@ -123,8 +161,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             session_timeout_ms: config.kafka.session_timeout_ms,
             rebalance_timeout_ms: config.kafka.rebalance_timeout_ms,
             metrics: metrics.clone(),
-            layers: layers::LayerFeed::start(&broker, config.kafka.layers_topic.clone(), layer_partitions)
-                .context("cannot create the layer feed's producer")?,
+            layers: layers::LayerFeed::start(
+                &broker,
+                config.kafka.layers_topic.clone(),
+                layer_partitions,
+            )
+            .context("cannot create the layer feed's producer")?,
             fresh_log: broker.is_embedded(),
         },
     )
@@ -158,33 +200,44 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let db = db.clone();
         Arc::new(move || {
             let mut conn = db.conn().map_err(|e| e.to_string())?;
-            store::layer_windows::latest(&mut conn, window_len_ms, SNAPSHOT_WINDOWS).map_err(|e| e.to_string())
+            store::layer_windows::latest(&mut conn, window_len_ms, SNAPSHOT_WINDOWS)
+                .map_err(|e| e.to_string())
         })
     };
-    let static_dir = config.http.static_dir.clone();
-    if !static_dir.join("index.html").exists() {
-        tracing::warn!(dir = %static_dir.display(), "no built frontend there; run scripts/build-frontend (the API works without it)");
+    let dashboard = DashboardFiles::choose(config.http.static_dir.as_deref(), dashboard);
+    match &dashboard {
+        Some(files) if files.has_index() => tracing::info!(files = %files.describe(), "dashboard"),
+        Some(files) => tracing::warn!(dir = %files.describe(), "no built frontend there; run scripts/build-frontend (the API works without it)"),
+        None => tracing::warn!("this binary has no dashboard built in and no http.static_dir is set (the API works without it)"),
     }
+    let dashboard = web::Data::new(dashboard);
     let node_id = NodeId(node.clone());
     let server = HttpServer::new(move || {
-        let mut app = App::new()
+        App::new()
             .app_data(web::Data::new(api_state.clone()))
             .app_data(web::Data::new(hub.clone()))
             .app_data(web::Data::new(snapshot.clone()))
             .app_data(web::Data::new(node_id.clone()))
-            .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("layercast::http").exclude("/api/health"))
+            .wrap(
+                actix_web::middleware::Logger::new("%r %s %Dms")
+                    .log_target("layercast::http")
+                    .exclude("/api/health"),
+            )
             .configure(api::configure)
-            .route("/ws", web::get().to(live::ws_route));
-        if static_dir.exists() {
-            app = app.service(actix_files::Files::new("/", &static_dir).index_file("index.html"));
-        }
-        app
+            .route("/ws", web::get().to(live::ws_route))
+            .app_data(dashboard.clone())
+            .default_service(web::to(dashboard::serve_file))
     })
     .workers(2)
     // Open dashboards would otherwise hold a SIGTERM for actix's default 30 s.
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)
     .bind(config.http.listen)
-    .with_context(|| format!("cannot listen on {} (setting http.listen)", config.http.listen))?
+    .with_context(|| {
+        format!(
+            "cannot listen on {} (setting http.listen)",
+            config.http.listen
+        )
+    })?
     .run();
     let addr = config.http.listen;
     println!("LayerCast ({mode} mode, node {node}) at http://{addr}/");

@@ -16,7 +16,9 @@ pub async fn get_json<T: DeserializeOwned>(path: &str) -> Result<T, String> {
     if !response.ok() {
         return Err(format!("HTTP {}", response.status()));
     }
-    let text = JsFuture::from(response.text().map_err(js)?).await.map_err(js)?;
+    let text = JsFuture::from(response.text().map_err(js)?)
+        .await
+        .map_err(js)?;
     let text = text.as_string().ok_or("the answer is not text")?;
     serde_json::from_str(&text).map_err(|e| e.to_string())
 }

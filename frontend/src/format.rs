@@ -10,7 +10,9 @@ const SECONDS_PER_DAY: i64 = 86_400;
 /// time zone (the backend, the logs and the other planners all speak UTC).
 pub fn hms_utc(epoch_ms: i64) -> String {
     // `rem_euclid` keeps instants before 1970 on the right side of midnight.
-    let second_of_day = epoch_ms.div_euclid(MS_PER_SECOND).rem_euclid(SECONDS_PER_DAY);
+    let second_of_day = epoch_ms
+        .div_euclid(MS_PER_SECOND)
+        .rem_euclid(SECONDS_PER_DAY);
     format!(
         "{:02}:{:02}:{:02}",
         second_of_day / 3_600,

@@ -254,9 +254,7 @@ fn apply(connection: &Rc<RefCell<Connection>>, msg: ServerMsg) {
     match msg {
         ServerMsg::Hello { protocol, node } => {
             if protocol != PROTOCOL_VERSION {
-                warn!(
-                    "live feed: server speaks protocol {protocol}, this page {PROTOCOL_VERSION}"
-                );
+                warn!("live feed: server speaks protocol {protocol}, this page {PROTOCOL_VERSION}");
             }
             sinks.node.set(Some(node));
         }
@@ -276,7 +274,9 @@ fn apply(connection: &Rc<RefCell<Connection>>, msg: ServerMsg) {
             sinks.layers[history::slot(window.layer)].update(|h| h.apply(window));
         }
         ServerMsg::Anomalies { anomalies } => {
-            sinks.anomalies_seen.update(|n| *n += anomalies.len() as u64);
+            sinks
+                .anomalies_seen
+                .update(|n| *n += anomalies.len() as u64);
         }
         // Only sent to clients that subscribe to series windows; this page does not.
         ServerMsg::Series { .. } => {}

@@ -89,7 +89,6 @@ impl ErrorClass {
     }
 }
 
-
 /// The versioned payload of a record on `layercast.events` (key: the entity).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventMsg {
@@ -112,7 +111,10 @@ impl EventMsg {
     }
 
     pub fn from_source(event: Event, source: &str) -> Self {
-        EventMsg { source: Some(source.to_owned()), ..EventMsg::new(event) }
+        EventMsg {
+            source: Some(source.to_owned()),
+            ..EventMsg::new(event)
+        }
     }
 }
 
@@ -162,15 +164,20 @@ mod tests {
 
     #[test]
     fn round_trips_through_the_topic_payload() {
-        let e: Event = serde_json::from_str(r#"{"ts":1000,"layer":"L7","entity":"svc","requests":3,"latency_ms":12.5}"#)
-            .expect("event");
+        let e: Event = serde_json::from_str(
+            r#"{"ts":1000,"layer":"L7","entity":"svc","requests":3,"latency_ms":12.5}"#,
+        )
+        .expect("event");
         let wire = serde_json::to_string(&EventMsg::new(e.clone())).expect("encode");
         let back: EventMsg = serde_json::from_str(&wire).expect("decode");
         assert_eq!(back.v, EVENT_VERSION);
         assert_eq!(back.event, e);
         assert_eq!(back.source, None);
         assert!(!wire.contains("source"), "{wire}");
-        let from_flow: EventMsg = serde_json::from_str(&serde_json::to_string(&EventMsg::from_source(e, "vpc-flow")).expect("encode")).expect("decode");
+        let from_flow: EventMsg = serde_json::from_str(
+            &serde_json::to_string(&EventMsg::from_source(e, "vpc-flow")).expect("encode"),
+        )
+        .expect("decode");
         assert_eq!(from_flow.source.as_deref(), Some("vpc-flow"));
     }
 }

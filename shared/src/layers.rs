@@ -69,7 +69,10 @@ mod tests {
             }],
         };
         let text = serde_json::to_string(&p).expect("encode");
-        assert_eq!(serde_json::from_str::<LayerPartial>(&text).expect("decode"), p);
+        assert_eq!(
+            serde_json::from_str::<LayerPartial>(&text).expect("decode"),
+            p
+        );
         let bare: LayerPartial =
             serde_json::from_str(r#"{"v":1,"source_partition":0,"layer":"L2"}"#).expect("decode");
         assert!(bare.windows.is_empty() && bare.closed_through.is_empty());

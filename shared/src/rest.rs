@@ -131,7 +131,11 @@ pub enum WindowMetric {
 }
 
 impl WindowMetric {
-    pub const ALL: [WindowMetric; 3] = [WindowMetric::BytesPerS, WindowMetric::Errors, WindowMetric::LatencyMs];
+    pub const ALL: [WindowMetric; 3] = [
+        WindowMetric::BytesPerS,
+        WindowMetric::Errors,
+        WindowMetric::LatencyMs,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -146,7 +150,10 @@ impl std::str::FromStr for WindowMetric {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| format!("unknown window metric {s:?}"))
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| format!("unknown window metric {s:?}"))
     }
 }
 

@@ -95,6 +95,9 @@ mod tests {
         };
         let text = serde_json::to_string(&msg).expect("encode");
         assert!(text.starts_with(r#"{"type":"window""#), "{text}");
-        assert_eq!(serde_json::from_str::<ServerMsg>(&text).expect("decode"), msg);
+        assert_eq!(
+            serde_json::from_str::<ServerMsg>(&text).expect("decode"),
+            msg
+        );
     }
 }

@@ -28,8 +28,14 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 6] =
-        [Format::VpcFlow, Format::Alb, Format::Nlb, Format::Zeek, Format::Counters, Format::Ndjson];
+    pub const ALL: [Format; 6] = [
+        Format::VpcFlow,
+        Format::Alb,
+        Format::Nlb,
+        Format::Zeek,
+        Format::Counters,
+        Format::Ndjson,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -158,7 +164,9 @@ impl Mangler {
 
     /// One of `lines`, with up to three bytes replaced by noise, removed, or cut there.
     pub(crate) fn mangle<L: AsRef<[u8]>>(&mut self, lines: &[L]) -> Vec<u8> {
-        let mut line = lines[(self.next() % lines.len() as u64) as usize].as_ref().to_vec();
+        let mut line = lines[(self.next() % lines.len() as u64) as usize]
+            .as_ref()
+            .to_vec();
         for _ in 0..(self.next() % 4) {
             if line.is_empty() {
                 break;
@@ -191,7 +199,11 @@ pub struct ObjectReport {
 
 /// Feeds every line of `bytes` to `parser`, in order. Lines end at `\n`; a trailing `\r` is
 /// dropped; a last line without a line break is still a line.
-pub fn parse_object(parser: &mut dyn RecordParser, bytes: &[u8], sink: &mut dyn Sink) -> ObjectReport {
+pub fn parse_object(
+    parser: &mut dyn RecordParser,
+    bytes: &[u8],
+    sink: &mut dyn Sink,
+) -> ObjectReport {
     let mut report = ObjectReport::default();
     let mut line_no = 0_u64;
     let mut rest = bytes;
@@ -209,7 +221,10 @@ pub fn parse_object(parser: &mut dyn RecordParser, bytes: &[u8], sink: &mut dyn 
             Err(reason) => {
                 report.error_count += 1;
                 if report.errors.len() < MAX_SAMPLES {
-                    report.errors.push(LineError { line: line_no, reason });
+                    report.errors.push(LineError {
+                        line: line_no,
+                        reason,
+                    });
                 }
             }
         }
@@ -246,7 +261,10 @@ pub fn sniff(lines: &[&[u8]]) -> Option<Format> {
         (Format::Alb, alb::sniff),
         (Format::VpcFlow, vpc_flow::sniff),
     ];
-    sniffers.into_iter().find(|(_, sniff)| sniff(lines)).map(|(format, _)| format)
+    sniffers
+        .into_iter()
+        .find(|(_, sniff)| sniff(lines))
+        .map(|(format, _)| format)
 }
 
 /// A fresh parser for one object of `format`.

@@ -43,12 +43,16 @@ pub fn sniff(lines: &[&[u8]]) -> bool {
 }
 
 pub fn parse_line(line: &[u8]) -> Result<Event, String> {
-    let event: Event = serde_json::from_slice(line).map_err(|e| format!("not a native event: {e}"))?;
+    let event: Event =
+        serde_json::from_slice(line).map_err(|e| format!("not a native event: {e}"))?;
     if event.entity.is_empty() {
         return Err("entity is empty".into());
     }
     if event.entity.len() > MAX_ENTITY_BYTES {
-        return Err(format!("entity is {} bytes long (at most {MAX_ENTITY_BYTES})", event.entity.len()));
+        return Err(format!(
+            "entity is {} bytes long (at most {MAX_ENTITY_BYTES})",
+            event.entity.len()
+        ));
     }
     Ok(event)
 }

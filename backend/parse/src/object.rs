@@ -39,12 +39,17 @@ pub fn decode_at_most(bytes: Vec<u8>, limit: usize) -> (Vec<u8>, Option<String>)
     match decoder.take(limit as u64 + 1).read_to_end(&mut out) {
         Ok(_) if out.len() > limit => {
             out.truncate(limit);
-            let reason = format!("gzip stream decompresses to more than {limit} bytes; the rest is not read");
+            let reason = format!(
+                "gzip stream decompresses to more than {limit} bytes; the rest is not read"
+            );
             (out, Some(reason))
         }
         Ok(_) => (out, None),
         Err(e) => {
-            let reason = format!("gzip stream broken after {} decompressed bytes: {e}", out.len());
+            let reason = format!(
+                "gzip stream broken after {} decompressed bytes: {e}",
+                out.len()
+            );
             (out, Some(reason))
         }
     }
@@ -118,7 +123,9 @@ mod tests {
 
     #[test]
     fn a_truncated_gzip_gives_what_it_has_and_a_reason() {
-        let data: Vec<u8> = (0..20_000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let data: Vec<u8> = (0..20_000)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
         let mut zipped = gzip(&data);
         zipped.truncate(zipped.len() / 2);
         let (partial, err) = decode(zipped);
@@ -161,7 +168,10 @@ mod tests {
         let mut apart: Vec<layercast_shared::Event> = Vec::new();
         parse(Format::Counters, first.as_bytes(), &mut apart);
         parse(Format::Counters, second.as_bytes(), &mut apart);
-        assert_eq!(apart.iter().map(|e| e.bytes).collect::<Vec<_>>(), vec![300, 600]);
+        assert_eq!(
+            apart.iter().map(|e| e.bytes).collect::<Vec<_>>(),
+            vec![300, 600]
+        );
     }
 
     #[test]

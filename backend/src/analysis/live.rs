@@ -33,7 +33,11 @@ pub struct LiveDetectors {
 
 impl LiveDetectors {
     pub fn new(config: AnomalyConfig, len_ms: i64) -> Self {
-        LiveDetectors { fresh: AnomalyDetector::new(config).ok(), len_ms: len_ms.max(1), series: HashMap::new() }
+        LiveDetectors {
+            fresh: AnomalyDetector::new(config).ok(),
+            len_ms: len_ms.max(1),
+            series: HashMap::new(),
+        }
     }
 
     pub fn series(&self) -> usize {
@@ -51,7 +55,9 @@ impl LiveDetectors {
         if w.end_ms - w.start_ms != self.len_ms {
             return Vec::new();
         }
-        let Some(fresh) = &self.fresh else { return Vec::new() };
+        let Some(fresh) = &self.fresh else {
+            return Vec::new();
+        };
         let key = (w.layer, w.entity.clone());
         let s = self.series.entry(key).or_insert_with(|| SeriesDetectors {
             last_start_ms: w.start_ms - self.len_ms,
@@ -66,7 +72,12 @@ impl LiveDetectors {
         // (metric, window start, value, verdict)
         let mut points = Vec::new();
         if missing > MAX_FILLED_WINDOWS {
-            *s = SeriesDetectors { last_start_ms: w.start_ms, bytes_per_s: fresh.clone(), errors: fresh.clone(), latency_ms: None };
+            *s = SeriesDetectors {
+                last_start_ms: w.start_ms,
+                bytes_per_s: fresh.clone(),
+                errors: fresh.clone(),
+                latency_ms: None,
+            };
         } else {
             // A window without a record is zero traffic and zero errors (a link that went
             // silent is news); latency is unknown there.
@@ -77,11 +88,26 @@ impl LiveDetectors {
             }
         }
         s.last_start_ms = w.start_ms;
-        points.push((Metric::BytesPerS, w.start_ms, w.bytes_per_s, s.bytes_per_s.push(w.start_ms, w.bytes_per_s)));
-        points.push((Metric::Errors, w.start_ms, w.errors as f64, s.errors.push(w.start_ms, w.errors as f64)));
+        points.push((
+            Metric::BytesPerS,
+            w.start_ms,
+            w.bytes_per_s,
+            s.bytes_per_s.push(w.start_ms, w.bytes_per_s),
+        ));
+        points.push((
+            Metric::Errors,
+            w.start_ms,
+            w.errors as f64,
+            s.errors.push(w.start_ms, w.errors as f64),
+        ));
         if let Some(latency) = &w.latency {
             let detector = s.latency_ms.get_or_insert_with(|| Box::new(fresh.clone()));
-            points.push((Metric::LatencyMs, w.start_ms, latency.mean_ms, detector.push(w.start_ms, latency.mean_ms)));
+            points.push((
+                Metric::LatencyMs,
+                w.start_ms,
+                latency.mean_ms,
+                detector.push(w.start_ms, latency.mean_ms),
+            ));
         }
         points
             .into_iter()
@@ -138,10 +164,16 @@ mod tests {
     fn a_burst_after_a_steady_hour_is_an_anomaly_and_steady_windows_are_not() {
         let mut d = LiveDetectors::new(AnomalyConfig::default(), LEN);
         steady(&mut d, 720);
-        assert!(d.observe(&window(720 * LEN, 1_003_000)).is_empty(), "usual traffic");
+        assert!(
+            d.observe(&window(720 * LEN, 1_003_000)).is_empty(),
+            "usual traffic"
+        );
         let found = d.observe(&window(721 * LEN, 60_000_000));
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!((found[0].metric, found[0].start_ms), (Metric::BytesPerS, 721 * LEN));
+        assert_eq!(
+            (found[0].metric, found[0].start_ms),
+            (Metric::BytesPerS, 721 * LEN)
+        );
         assert!(found[0].score >= 0.5);
     }
 
@@ -149,10 +181,16 @@ mod tests {
     fn windows_seen_before_are_ignored_and_other_lengths_too() {
         let mut d = LiveDetectors::new(AnomalyConfig::default(), LEN);
         steady(&mut d, 720);
-        assert!(d.observe(&window(10 * LEN, 60_000_000)).is_empty(), "a replayed old window");
+        assert!(
+            d.observe(&window(10 * LEN, 60_000_000)).is_empty(),
+            "a replayed old window"
+        );
         let mut minute = window(0, 60_000_000);
         minute.end_ms = 60_000;
-        assert!(d.observe(&minute).is_empty(), "a roll-up is not a point of the base series");
+        assert!(
+            d.observe(&minute).is_empty(),
+            "a roll-up is not a point of the base series"
+        );
         assert_eq!(d.series(), 1);
     }
 
@@ -164,7 +202,10 @@ mod tests {
         // found when the series speaks next (an empty window has no row to close).
         let found = d.observe(&window(731 * LEN, 1_000_000));
         let first = found.first().expect("the silence is flagged");
-        assert_eq!((first.metric, first.start_ms, first.value), (Metric::BytesPerS, 720 * LEN, 0.0));
+        assert_eq!(
+            (first.metric, first.start_ms, first.value),
+            (Metric::BytesPerS, 720 * LEN, 0.0)
+        );
         // After days of silence the detector relearns: nothing is flagged while warming.
         assert!(d.observe(&window(100_000 * LEN, 90_000_000)).is_empty());
     }

@@ -42,6 +42,8 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(ApiErrorBody { error: self.to_string() })
+        HttpResponse::build(self.status_code()).json(ApiErrorBody {
+            error: self.to_string(),
+        })
     }
 }

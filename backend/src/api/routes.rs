@@ -3,7 +3,9 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use layercast_shared::{ComponentHealth, Health, LayerSeriesWindow, OsiLayer, PartitionStatus, SeriesWindow};
+use layercast_shared::{
+    ComponentHealth, Health, LayerSeriesWindow, OsiLayer, PartitionStatus, SeriesWindow,
+};
 use rdkafka::producer::FutureProducer;
 use serde::Deserialize;
 
@@ -68,17 +70,39 @@ async fn not_found(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
 async fn health(state: web::Data<ApiState>) -> HttpResponse {
     let db = state.db.clone();
     let database = match web::block(move || db.ping()).await {
-        Ok(Ok(())) => ComponentHealth { ok: true, detail: state.db.kind().into() },
-        Ok(Err(e)) => ComponentHealth { ok: false, detail: e.to_string() },
-        Err(e) => ComponentHealth { ok: false, detail: e.to_string() },
+        Ok(Ok(())) => ComponentHealth {
+            ok: true,
+            detail: state.db.kind().into(),
+        },
+        Ok(Err(e)) => ComponentHealth {
+            ok: false,
+            detail: e.to_string(),
+        },
+        Err(e) => ComponentHealth {
+            ok: false,
+            detail: e.to_string(),
+        },
     };
     let (producer, topic) = (state.producer.clone(), state.events_topic.clone());
     let broker = match web::block(move || crate::kafka::probe(&producer, &topic)).await {
-        Ok(Ok(partitions)) => ComponentHealth { ok: true, detail: format!("{partitions} partitions in the events topic") },
-        Ok(Err(e)) => ComponentHealth { ok: false, detail: e.to_string() },
-        Err(e) => ComponentHealth { ok: false, detail: e.to_string() },
+        Ok(Ok(partitions)) => ComponentHealth {
+            ok: true,
+            detail: format!("{partitions} partitions in the events topic"),
+        },
+        Ok(Err(e)) => ComponentHealth {
+            ok: false,
+            detail: e.to_string(),
+        },
+        Err(e) => ComponentHealth {
+            ok: false,
+            detail: e.to_string(),
+        },
     };
-    let partitions = state.owned_partitions.lock().map(|s| s.iter().copied().collect()).unwrap_or_default();
+    let partitions = state
+        .owned_partitions
+        .lock()
+        .map(|s| s.iter().copied().collect())
+        .unwrap_or_default();
     let ok = database.ok && broker.ok;
     let body = Health {
         status: if ok { "ok" } else { "degraded" }.into(),
@@ -112,10 +136,17 @@ fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
     }
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&Utc).timestamp_millis())
-        .map_err(|e| ApiError::BadRequest(format!("{name}={value:?} is neither RFC 3339 nor epoch milliseconds: {e}")))
+        .map_err(|e| {
+            ApiError::BadRequest(format!(
+                "{name}={value:?} is neither RFC 3339 nor epoch milliseconds: {e}"
+            ))
+        })
 }
 
-async fn windows(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) -> Result<HttpResponse, ApiError> {
+async fn windows(
+    state: web::Data<ApiState>,
+    query: web::Query<WindowsQuery>,
+) -> Result<HttpResponse, ApiError> {
     let (len, layer, from, to) = len_layer_and_span(&state, &query)?;
     let db = state.db.clone();
     let base_len = state.window_len_ms;
@@ -123,25 +154,47 @@ async fn windows(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) ->
     let body = web::block(move || {
         let mut conn = db.conn()?;
         if len == base_len {
-            let rows = store::windows::series_windows(&mut conn, len, layer, from, to, MAX_WINDOW_ROWS)?;
-            return Ok::<_, ApiError>(rows.into_iter().filter_map(|r| r.into_series_window()).collect::<Vec<SeriesWindow>>());
+            let rows =
+                store::windows::series_windows(&mut conn, len, layer, from, to, MAX_WINDOW_ROWS)?;
+            return Ok::<_, ApiError>(
+                rows.into_iter()
+                    .filter_map(|r| r.into_series_window())
+                    .collect::<Vec<SeriesWindow>>(),
+            );
         }
         // The lengths up to it: shortest first, each a multiple of the one before (the
         // config's rule).
         let levels: Vec<i64> = lengths.into_iter().filter(|&l| l <= len).collect();
-        Ok(store::windows::rollup_windows(&mut conn, &levels, layer, from, to, MAX_WINDOW_ROWS)?)
+        Ok(store::windows::rollup_windows(
+            &mut conn,
+            &levels,
+            layer,
+            from,
+            to,
+            MAX_WINDOW_ROWS,
+        )?)
     })
     .await??;
     Ok(HttpResponse::Ok().json(body))
 }
 
 /// Layer-wide windows (the layer stage's rows), with the parameters of `/api/windows`.
-async fn layers(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) -> Result<HttpResponse, ApiError> {
+async fn layers(
+    state: web::Data<ApiState>,
+    query: web::Query<WindowsQuery>,
+) -> Result<HttpResponse, ApiError> {
     let (len, layer, from, to) = len_layer_and_span(&state, &query)?;
     let db = state.db.clone();
     let rows = web::block(move || {
         let mut conn = db.conn()?;
-        Ok::<_, ApiError>(store::layer_windows::range(&mut conn, len, layer, from, to, MAX_WINDOW_ROWS)?)
+        Ok::<_, ApiError>(store::layer_windows::range(
+            &mut conn,
+            len,
+            layer,
+            from,
+            to,
+            MAX_WINDOW_ROWS,
+        )?)
     })
     .await??;
     let body: Vec<LayerSeriesWindow> = rows.into_iter().filter_map(|r| r.into_series()).collect();
@@ -150,21 +203,35 @@ async fn layers(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) -> 
 
 /// The window length, layer and span of `/api/windows` and `/api/layers`: by default the
 /// base length and an hour of its windows, or as many windows of a roll-up.
-fn len_layer_and_span(state: &ApiState, query: &WindowsQuery) -> Result<(i64, Option<OsiLayer>, i64, i64), ApiError> {
+fn len_layer_and_span(
+    state: &ApiState,
+    query: &WindowsQuery,
+) -> Result<(i64, Option<OsiLayer>, i64, i64), ApiError> {
     let len = match query.len.as_deref() {
         None | Some("") => state.window_len_ms,
         Some(text) => parse_len(text, &state.window_lengths_ms)?,
     };
-    let (layer, from, to) = layer_and_span(query, len, DEFAULT_SPAN_MS / state.window_len_ms.max(1) * len)?;
+    let (layer, from, to) = layer_and_span(
+        query,
+        len,
+        DEFAULT_SPAN_MS / state.window_len_ms.max(1) * len,
+    )?;
     Ok((len, layer, from, to))
 }
 
 /// `layer`, `from` and `to` of a query: `to` defaults to the end of the window open now (of
 /// length `len_ms`), `from` to `default_span_ms` before `to`.
-fn layer_and_span(query: &WindowsQuery, len_ms: i64, default_span_ms: i64) -> Result<(Option<OsiLayer>, i64, i64), ApiError> {
+fn layer_and_span(
+    query: &WindowsQuery,
+    len_ms: i64,
+    default_span_ms: i64,
+) -> Result<(Option<OsiLayer>, i64, i64), ApiError> {
     let layer = match query.layer.as_deref() {
         None | Some("") => None,
-        Some(l) => Some(l.parse::<OsiLayer>().map_err(|e| ApiError::BadRequest(e.to_string()))?),
+        Some(l) => Some(
+            l.parse::<OsiLayer>()
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        ),
     };
     let to = match &query.to {
         Some(t) => parse_time("to", t)?,
@@ -175,7 +242,9 @@ fn layer_and_span(query: &WindowsQuery, len_ms: i64, default_span_ms: i64) -> Re
         None => to - default_span_ms,
     };
     if from > to {
-        return Err(ApiError::BadRequest(format!("from ({from}) is after to ({to})")));
+        return Err(ApiError::BadRequest(format!(
+            "from ({from}) is after to ({to})"
+        )));
     }
     Ok((layer, from, to))
 }
@@ -186,25 +255,50 @@ fn parse_len(text: &str, lengths_ms: &[i64]) -> Result<i64, ApiError> {
         Ok(secs) => secs.saturating_mul(1000),
         Err(_) => humantime::parse_duration(text)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .map_err(|e| ApiError::BadRequest(format!("len={text:?} is not a duration such as 10s, 1m or 1h: {e}")))?,
+            .map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "len={text:?} is not a duration such as 10s, 1m or 1h: {e}"
+                ))
+            })?,
     };
-    lengths_ms.iter().copied().find(|&l| u64::try_from(l).ok() == Some(ms)).ok_or_else(|| {
-        let stored: Vec<String> = lengths_ms.iter().map(|l| format!("{}s", l / 1000)).collect();
-        ApiError::BadRequest(format!("len={text:?}: windows are stored at {} only", stored.join(", ")))
-    })
+    lengths_ms
+        .iter()
+        .copied()
+        .find(|&l| u64::try_from(l).ok() == Some(ms))
+        .ok_or_else(|| {
+            let stored: Vec<String> = lengths_ms
+                .iter()
+                .map(|l| format!("{}s", l / 1000))
+                .collect();
+            ApiError::BadRequest(format!(
+                "len={text:?}: windows are stored at {} only",
+                stored.join(", ")
+            ))
+        })
 }
 
 /// Anomalies the live detectors found in closed windows, newest first; same `layer`, `from`,
 /// `to` as `/api/windows` (default: the last 24 hours).
-async fn anomalies(state: web::Data<ApiState>, query: web::Query<WindowsQuery>) -> Result<HttpResponse, ApiError> {
+async fn anomalies(
+    state: web::Data<ApiState>,
+    query: web::Query<WindowsQuery>,
+) -> Result<HttpResponse, ApiError> {
     if query.len.is_some() {
-        return Err(ApiError::BadRequest("len is not a parameter of /api/anomalies (anomalies are of base windows)".into()));
+        return Err(ApiError::BadRequest(
+            "len is not a parameter of /api/anomalies (anomalies are of base windows)".into(),
+        ));
     }
     let (layer, from, to) = layer_and_span(&query, state.window_len_ms, ANOMALY_SPAN_MS)?;
     let db = state.db.clone();
     let found = web::block(move || {
         let mut conn = db.conn()?;
-        Ok::<_, ApiError>(store::anomalies::list(&mut conn, layer, from, to, MAX_WINDOW_ROWS)?)
+        Ok::<_, ApiError>(store::anomalies::list(
+            &mut conn,
+            layer,
+            from,
+            to,
+            MAX_WINDOW_ROWS,
+        )?)
     })
     .await??;
     Ok(HttpResponse::Ok().json(found))
@@ -240,8 +334,16 @@ async fn partitions(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
             tracing::warn!(%error, "no log end offsets from the broker");
             Vec::new()
         });
-    let owned = state.owned_partitions.lock().map(|o| o.clone()).unwrap_or_default();
-    let ids: BTreeSet<i32> = stored.iter().map(|s| s.partition).chain(ends.iter().map(|e| e.0)).collect();
+    let owned = state
+        .owned_partitions
+        .lock()
+        .map(|o| o.clone())
+        .unwrap_or_default();
+    let ids: BTreeSet<i32> = stored
+        .iter()
+        .map(|s| s.partition)
+        .chain(ends.iter().map(|e| e.0))
+        .collect();
     let body: Vec<PartitionStatus> = ids
         .into_iter()
         .map(|partition| {

@@ -172,8 +172,8 @@ mod tests {
     use super::*;
 
     fn corpus() -> Vec<NabFile> {
-        let root = Path::new(env!("LAYERCAST_SHARED_DATA")).join("nab");
-        load(&root).expect("the NAB subset in shared/data loads")
+        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/nab"));
+        load(root).expect("the NAB subset in testdata/ loads")
     }
 
     #[test]

@@ -32,7 +32,10 @@ pub struct InboxSettings {
 #[derive(Debug, thiserror::Error)]
 enum InboxError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("database: {0}")]
     Store(#[from] store::StoreError),
     #[error("background task failed: {0}")]
@@ -62,7 +65,12 @@ pub struct InboxReader {
 }
 
 impl InboxReader {
-    pub fn new(settings: InboxSettings, db: Db, producer: FutureProducer, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        settings: InboxSettings,
+        db: Db,
+        producer: FutureProducer,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         InboxReader {
             settings,
             db,
@@ -78,7 +86,9 @@ impl InboxReader {
         if self.busy {
             return;
         }
-        let Some(path) = self.next_ready() else { return };
+        let Some(path) = self.next_ready() else {
+            return;
+        };
         self.busy = true;
         self.seen.insert(path.clone(), Seen::Taken);
         let job = read_file(
@@ -132,7 +142,9 @@ impl InboxReader {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 async fn read_file(
@@ -144,7 +156,12 @@ async fn read_file(
     metrics: Arc<Metrics>,
 ) -> Result<(), InboxError> {
     let name = file_name(&path);
-    let bytes = tokio::fs::read(&path).await.map_err(|source| InboxError::Read { path: path.clone(), source })?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|source| InboxError::Read {
+            path: path.clone(),
+            source,
+        })?;
     let size = bytes.len() as u64;
     let claimed = {
         let (db, name, node) = (db.clone(), name.clone(), settings.node.clone());
@@ -160,7 +177,9 @@ async fn read_file(
     }
     let (format, parsed) = tokio::task::spawn_blocking(move || {
         // A parse that panicked left nothing half-done that matters: take the reader anyway.
-        let mut reader = reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut reader = reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         read_object(&mut reader, bytes)
     })
     .await?;
@@ -170,7 +189,10 @@ async fn read_file(
     let source = format.map(Format::name);
     let failures = publish(&producer, &settings.events_topic, source, parsed.events).await;
     for (index, reason) in failures.iter().take(parse::MAX_SAMPLES) {
-        errors.push(LineError { line: *index, reason: reason.clone() });
+        errors.push(LineError {
+            line: *index,
+            reason: reason.clone(),
+        });
     }
     error_count += failures.len() as u64;
     let published = records - failures.len() as u64;
@@ -183,7 +205,8 @@ async fn read_file(
     metrics.inbox_malformed_lines.inc_by(error_count);
     tokio::task::spawn_blocking(move || {
         let mut conn = db.conn()?;
-        let samples: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
+        let samples: Vec<(u64, &str)> =
+            errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
         store::ingest::finish_file(&mut conn, &name, published, error_count, &samples)?;
         Ok::<_, store::StoreError>(())
     })
@@ -204,7 +227,10 @@ fn read_object(reader: &mut object::Reader, raw: Vec<u8>) -> (Option<Format>, pa
         }
         None => {
             parsed.error_count = 1;
-            parsed.errors.push(LineError { line: 1, reason: "format not recognised".into() });
+            parsed.errors.push(LineError {
+                line: 1,
+                reason: "format not recognised".into(),
+            });
         }
     }
     if let Some(reason) = broken {
@@ -216,20 +242,31 @@ fn read_object(reader: &mut object::Reader, raw: Vec<u8>) -> (Option<Format>, pa
 
 /// Publishes the events keyed by entity, marked with their format as their source; returns
 /// the ones the broker did not take, as (event number, reason).
-async fn publish(producer: &FutureProducer, topic: &str, source: Option<&str>, events: Vec<Event>) -> Vec<(u64, String)> {
-    let sends = events.into_iter().enumerate().map(|(index, event)| async move {
-        let key = event.entity.clone();
-        let msg = match source {
-            Some(source) => EventMsg::from_source(event, source),
-            None => EventMsg::new(event),
-        };
-        let payload = serde_json::to_vec(&msg).map_err(|e| e.to_string())?;
-        producer
-            .send(FutureRecord::to(topic).key(&key).payload(&payload), Timeout::Never)
-            .await
-            .map(|_| ())
-            .map_err(|(e, _)| format!("event {} not published: {e}", index + 1))
-    });
+async fn publish(
+    producer: &FutureProducer,
+    topic: &str,
+    source: Option<&str>,
+    events: Vec<Event>,
+) -> Vec<(u64, String)> {
+    let sends = events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| async move {
+            let key = event.entity.clone();
+            let msg = match source {
+                Some(source) => EventMsg::from_source(event, source),
+                None => EventMsg::new(event),
+            };
+            let payload = serde_json::to_vec(&msg).map_err(|e| e.to_string())?;
+            producer
+                .send(
+                    FutureRecord::to(topic).key(&key).payload(&payload),
+                    Timeout::Never,
+                )
+                .await
+                .map(|_| ())
+                .map_err(|(e, _)| format!("event {} not published: {e}", index + 1))
+        });
     futures::stream::iter(sends)
         .buffered(IN_FLIGHT)
         .enumerate()

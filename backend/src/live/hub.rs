@@ -3,7 +3,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use layercast_shared::{LayerWindow, OsiLayer, SeriesWindow, ServerMsg, UpdateMsg, WindowAnomaly, UPDATE_VERSION};
+use layercast_shared::{
+    LayerWindow, OsiLayer, SeriesWindow, ServerMsg, UpdateMsg, WindowAnomaly, UPDATE_VERSION,
+};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers as _, Message as KafkaMessage};
@@ -70,7 +72,8 @@ pub struct SeriesFilter {
 
 impl SeriesFilter {
     fn wants(&self, w: &SeriesWindow) -> bool {
-        (self.layers.is_empty() || self.layers.contains(&w.layer)) && (w.is_final || !self.final_only)
+        (self.layers.is_empty() || self.layers.contains(&w.layer))
+            && (w.is_final || !self.final_only)
     }
 }
 
@@ -111,7 +114,11 @@ impl Hub {
         let key = (w.layer, w.start_ms);
         let totals = (w.events, w.bytes);
         if let Some(&(events, bytes, was_final)) = self.sent.get(&key) {
-            let stale = if w.is_final { was_final && (events, bytes) == totals } else { was_final || (events, bytes) >= totals };
+            let stale = if w.is_final {
+                was_final && (events, bytes) == totals
+            } else {
+                was_final || (events, bytes) >= totals
+            };
             if stale {
                 return false;
             }
@@ -175,7 +182,9 @@ impl Handler<Broadcast> for Hub {
             }
         }
         if !msg.anomalies.is_empty() {
-            let push = Push(ServerMsg::Anomalies { anomalies: msg.anomalies });
+            let push = Push(ServerMsg::Anomalies {
+                anomalies: msg.anomalies,
+            });
             for client in self.sessions.values() {
                 client.do_send(push.clone());
             }
@@ -184,12 +193,26 @@ impl Handler<Broadcast> for Hub {
             return;
         }
         let now_ms = chrono::Utc::now().timestamp_millis();
-        for closed_at_ms in msg.series.iter().filter(|w| w.is_final).filter_map(|w| w.closed_at_ms) {
-            self.metrics.live_final_delay_seconds.observe((now_ms - closed_at_ms).max(0) as f64 / 1000.0);
+        for closed_at_ms in msg
+            .series
+            .iter()
+            .filter(|w| w.is_final)
+            .filter_map(|w| w.closed_at_ms)
+        {
+            self.metrics
+                .live_final_delay_seconds
+                .observe((now_ms - closed_at_ms).max(0) as f64 / 1000.0);
         }
         for (id, filter) in &self.series_filters {
-            let Some(client) = self.sessions.get(id) else { continue };
-            let windows: Vec<SeriesWindow> = msg.series.iter().filter(|w| filter.wants(w)).cloned().collect();
+            let Some(client) = self.sessions.get(id) else {
+                continue;
+            };
+            let windows: Vec<SeriesWindow> = msg
+                .series
+                .iter()
+                .filter(|w| filter.wants(w))
+                .cloned()
+                .collect();
             if !windows.is_empty() {
                 client.do_send(Push(ServerMsg::Series { windows }));
             }
@@ -201,7 +224,12 @@ impl Handler<Broadcast> for Hub {
 /// node needs all updates, and joining a group would delay the first ones by a rebalance.
 /// Updates this process published (`origin` in their header) are skipped: its publishers
 /// handed them to the hub already.
-pub fn follow_updates(broker: &Broker, topic: &str, hub: Addr<Hub>, origin: String) -> Result<(), KafkaError> {
+pub fn follow_updates(
+    broker: &Broker,
+    topic: &str,
+    hub: Addr<Hub>,
+    origin: String,
+) -> Result<(), KafkaError> {
     let consumer: StreamConsumer = broker
         .updates_consumer_config()
         .set("group.id", "layercast-live")
@@ -210,7 +238,11 @@ pub fn follow_updates(broker: &Broker, topic: &str, hub: Addr<Hub>, origin: Stri
         .create()?;
     let partitions = {
         let metadata = consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
-        metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0)
+        metadata
+            .topics()
+            .first()
+            .map(|t| t.partitions().len())
+            .unwrap_or(0)
     };
     let mut tpl = TopicPartitionList::new();
     for partition in 0..partitions {
@@ -231,9 +263,14 @@ pub fn follow_updates(broker: &Broker, topic: &str, hub: Addr<Hub>, origin: Stri
             }
             let decoded = message.payload().map(serde_json::from_slice::<UpdateMsg>);
             let hub_alive = match decoded {
-                Some(Ok(update)) if update.v == UPDATE_VERSION => {
-                    hub.send(Broadcast { windows: update.windows, series: update.series, anomalies: update.anomalies }).await.is_ok()
-                }
+                Some(Ok(update)) if update.v == UPDATE_VERSION => hub
+                    .send(Broadcast {
+                        windows: update.windows,
+                        series: update.series,
+                        anomalies: update.anomalies,
+                    })
+                    .await
+                    .is_ok(),
                 Some(Ok(update)) => {
                     tracing::warn!(version = update.v, "update of an unknown version skipped");
                     true
@@ -264,17 +301,30 @@ mod tests {
     use super::*;
 
     fn window(start_ms: i64, events: u64) -> LayerWindow {
-        LayerWindow { layer: OsiLayer::L3, start_ms, end_ms: start_ms + 10_000, events, bytes: events * 10, is_final: false }
+        LayerWindow {
+            layer: OsiLayer::L3,
+            start_ms,
+            end_ms: start_ms + 10_000,
+            events,
+            bytes: events * 10,
+            is_final: false,
+        }
     }
 
     #[test]
     fn a_final_total_is_shown_once_and_nothing_provisional_after_it() {
         let mut hub = Hub::new(Metrics::new());
         assert!(hub.is_news(&window(0, 42)));
-        let last = LayerWindow { is_final: true, ..window(0, 42) };
+        let last = LayerWindow {
+            is_final: true,
+            ..window(0, 42)
+        };
         assert!(hub.is_news(&last), "the same totals, now final");
         assert!(!hub.is_news(&last), "sent already");
-        assert!(!hub.is_news(&window(0, 50)), "a provisional value after the final one is stale");
+        assert!(
+            !hub.is_news(&window(0, 50)),
+            "a provisional value after the final one is stale"
+        );
     }
 
     #[test]
@@ -311,24 +361,52 @@ mod tests {
 
     #[test]
     fn a_series_filter_takes_its_layers_and_with_final_only_just_closed_windows() {
-        let all = SeriesFilter { layers: vec![], final_only: false };
-        let l7_final = SeriesFilter { layers: vec![OsiLayer::L7], final_only: true };
+        let all = SeriesFilter {
+            layers: vec![],
+            final_only: false,
+        };
+        let l7_final = SeriesFilter {
+            layers: vec![OsiLayer::L7],
+            final_only: true,
+        };
         assert!(all.wants(&series(OsiLayer::L3, false)));
         assert!(l7_final.wants(&series(OsiLayer::L7, true)));
         assert!(!l7_final.wants(&series(OsiLayer::L7, false)), "provisional");
-        assert!(!l7_final.wants(&series(OsiLayer::L3, true)), "another layer");
+        assert!(
+            !l7_final.wants(&series(OsiLayer::L3, true)),
+            "another layer"
+        );
     }
 
     #[test]
     fn only_updates_of_this_process_are_recognised_as_its_own() {
         use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
         let message = |origin: Option<&str>| {
-            let headers = origin.map(|o| OwnedHeaders::new().insert(Header { key: ORIGIN_HEADER, value: Some(o) }));
-            OwnedMessage::new(Some(b"{}".to_vec()), None, "updates".into(), Timestamp::NotAvailable, 0, 0, headers)
+            let headers = origin.map(|o| {
+                OwnedHeaders::new().insert(Header {
+                    key: ORIGIN_HEADER,
+                    value: Some(o),
+                })
+            });
+            OwnedMessage::new(
+                Some(b"{}".to_vec()),
+                None,
+                "updates".into(),
+                Timestamp::NotAvailable,
+                0,
+                0,
+                headers,
+            )
         };
         assert!(is_from(&message(Some("node-a/7/1")), "node-a/7/1"));
-        assert!(!is_from(&message(Some("node-a/8/2")), "node-a/7/1"), "the same node id in another process");
-        assert!(!is_from(&message(None), "node-a/7/1"), "an update without an origin");
+        assert!(
+            !is_from(&message(Some("node-a/8/2")), "node-a/7/1"),
+            "the same node id in another process"
+        );
+        assert!(
+            !is_from(&message(None), "node-a/7/1"),
+            "an update without an origin"
+        );
     }
 
     #[test]

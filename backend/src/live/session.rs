@@ -48,11 +48,19 @@ impl Actor for Session {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        Self::send(ctx, &ServerMsg::Hello { protocol: PROTOCOL_VERSION, node: self.node.clone() });
+        Self::send(
+            ctx,
+            &ServerMsg::Hello {
+                protocol: PROTOCOL_VERSION,
+                node: self.node.clone(),
+            },
+        );
         // Register before loading the snapshot: an update that lands in between is then sent
         // after the snapshot at worst, and updates carry totals, so the newer value wins.
         self.hub
-            .send(Connect { client: ctx.address().recipient() })
+            .send(Connect {
+                client: ctx.address().recipient(),
+            })
             .into_actor(self)
             .then(|id, act, ctx| {
                 match id {
@@ -93,7 +101,10 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
             Ok(ws::Message::Text(text)) => match serde_json::from_str::<ClientMsg>(&text) {
                 Ok(ClientMsg::Resync) => self.send_snapshot(ctx),
                 Ok(ClientMsg::Subscribe { layers, final_only }) => {
-                    self.hub.do_send(Subscribe { id: self.id, filter: SeriesFilter { layers, final_only } });
+                    self.hub.do_send(Subscribe {
+                        id: self.id,
+                        filter: SeriesFilter { layers, final_only },
+                    });
                 }
                 Err(e) => tracing::debug!(error = %e, "unknown client message ignored"),
             },

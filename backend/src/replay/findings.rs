@@ -47,12 +47,21 @@ impl std::str::FromStr for Capacity {
         if entity.is_empty() {
             return Err(shape());
         }
-        let layer = layer.parse().map_err(|e| CapacityError::Layer(s.to_owned(), e))?;
-        let bytes_per_s: f64 = value.trim().parse().map_err(|_| CapacityError::Value(s.to_owned()))?;
+        let layer = layer
+            .parse()
+            .map_err(|e| CapacityError::Layer(s.to_owned(), e))?;
+        let bytes_per_s: f64 = value
+            .trim()
+            .parse()
+            .map_err(|_| CapacityError::Value(s.to_owned()))?;
         if !(bytes_per_s.is_finite() && bytes_per_s > 0.0) {
             return Err(CapacityError::Value(s.to_owned()));
         }
-        Ok(Capacity { layer, entity: entity.to_owned(), bytes_per_s })
+        Ok(Capacity {
+            layer,
+            entity: entity.to_owned(),
+            bytes_per_s,
+        })
     }
 }
 
@@ -78,9 +87,15 @@ pub struct WindowSink {
 
 impl WindowSink {
     pub fn new(window_secs: u64) -> Self {
-        let secs = i64::try_from(window_secs).unwrap_or(i64::MAX).clamp(1, i64::MAX / MS_PER_S);
+        let secs = i64::try_from(window_secs)
+            .unwrap_or(i64::MAX)
+            .clamp(1, i64::MAX / MS_PER_S);
         let window_ms = secs * MS_PER_S;
-        WindowSink { window_ms, max_ts_ms: i64::MIN, series: BTreeMap::new() }
+        WindowSink {
+            window_ms,
+            max_ts_ms: i64::MIN,
+            series: BTreeMap::new(),
+        }
     }
 }
 
@@ -112,8 +127,12 @@ const METRICS: [Metric; 3] = [Metric::Errors, Metric::LatencyMs, Metric::BytesPe
 fn metric_value(metric: Metric, w: Option<&Window>, window_ms: i64) -> Option<f64> {
     match metric {
         Metric::Errors => Some(w.map_or(0.0, |w| w.errors as f64)),
-        Metric::LatencyMs => w.filter(|w| w.latency_count > 0).map(|w| w.latency_sum_ms / w.latency_count as f64),
-        Metric::BytesPerS => Some(w.map_or(0.0, |w| w.bytes as f64) * MS_PER_S as f64 / window_ms as f64),
+        Metric::LatencyMs => w
+            .filter(|w| w.latency_count > 0)
+            .map(|w| w.latency_sum_ms / w.latency_count as f64),
+        Metric::BytesPerS => {
+            Some(w.map_or(0.0, |w| w.bytes as f64) * MS_PER_S as f64 / window_ms as f64)
+        }
     }
 }
 
@@ -142,10 +161,14 @@ pub fn find(
     let mut incidents = Vec::new();
     let mut runways: Vec<((OsiLayer, String, f64), Runway)> = Vec::new();
     for ((layer, entity), windows) in &series {
-        let Some(&last) = windows.keys().next_back() else { continue };
+        let Some(&last) = windows.keys().next_back() else {
+            continue;
+        };
         let starts = timeline(windows, last.min(last_complete), window_ms);
         for metric in METRICS {
-            let Ok(mut detector) = AnomalyDetector::new(*anomaly) else { continue };
+            let Ok(mut detector) = AnomalyDetector::new(*anomaly) else {
+                continue;
+            };
             for &start in &starts {
                 if let Some(value) = metric_value(metric, windows.get(&start), window_ms) {
                     let point = detector.push(start, value);
@@ -163,8 +186,13 @@ pub fn find(
                 }
             }
         }
-        for capacity in capacities.iter().filter(|c| c.layer == *layer && c.entity == *entity) {
-            let Ok(mut forecaster) = Forecaster::new(ForecastConfig::default()) else { continue };
+        for capacity in capacities
+            .iter()
+            .filter(|c| c.layer == *layer && c.entity == *entity)
+        {
+            let Ok(mut forecaster) = Forecaster::new(ForecastConfig::default()) else {
+                continue;
+            };
             for &start in &starts {
                 if let Some(v) = metric_value(Metric::BytesPerS, windows.get(&start), window_ms) {
                     forecaster.push(start, v);
@@ -176,32 +204,44 @@ pub fn find(
     }
     // A capacity for a series the data never mentions is still listed, as warming.
     for c in capacities {
-        if !runways.iter().any(|((l, e, _), _)| *l == c.layer && *e == c.entity) {
-            runways.push(((c.layer, c.entity.clone(), c.bytes_per_s), Runway::Warming { buckets: 0 }));
+        if !runways
+            .iter()
+            .any(|((l, e, _), _)| *l == c.layer && *e == c.entity)
+        {
+            runways.push((
+                (c.layer, c.entity.clone(), c.bytes_per_s),
+                Runway::Warming { buckets: 0 },
+            ));
         }
     }
     incidents.sort_by(|a, b| (a.at_ms, a.layer, &a.entity).cmp(&(b.at_ms, b.layer, &b.entity)));
-    let runway = rank_by_days_until_full(&runways).into_iter().map(|((layer, entity, capacity), r)| {
-        let (state, days, upper) = match *r {
-            Runway::Reaches { in_days, upper_bound_in_days, .. } => {
-                ("reaches", Some(in_days), Some(upper_bound_in_days))
-            }
-            Runway::NeverAtThisTrend { upper_bound_in_days, .. } => {
-                ("never_at_this_trend", None, upper_bound_in_days)
-            }
-            Runway::AlreadyAbove { .. } => ("already_above", Some(0.0), Some(0.0)),
-            Runway::Warming { .. } | Runway::NoCapacity => ("warming", None, None),
-        };
-        ReplayRunway {
-            layer: *layer,
-            entity: entity.clone(),
-            metric: Metric::BytesPerS.as_str().into(),
-            capacity: *capacity,
-            state: state.into(),
-            days_until_full: days,
-            upper_bound_days: upper,
-        }
-    });
+    let runway =
+        rank_by_days_until_full(&runways)
+            .into_iter()
+            .map(|((layer, entity, capacity), r)| {
+                let (state, days, upper) = match *r {
+                    Runway::Reaches {
+                        in_days,
+                        upper_bound_in_days,
+                        ..
+                    } => ("reaches", Some(in_days), Some(upper_bound_in_days)),
+                    Runway::NeverAtThisTrend {
+                        upper_bound_in_days,
+                        ..
+                    } => ("never_at_this_trend", None, upper_bound_in_days),
+                    Runway::AlreadyAbove { .. } => ("already_above", Some(0.0), Some(0.0)),
+                    Runway::Warming { .. } | Runway::NoCapacity => ("warming", None, None),
+                };
+                ReplayRunway {
+                    layer: *layer,
+                    entity: entity.clone(),
+                    metric: Metric::BytesPerS.as_str().into(),
+                    capacity: *capacity,
+                    state: state.into(),
+                    days_until_full: days,
+                    upper_bound_days: upper,
+                }
+            });
     (incidents, runway.collect())
 }
 
@@ -215,7 +255,11 @@ fn timeline(windows: &BTreeMap<i64, Window>, last: i64, window_ms: i64) -> Vec<i
         let Some(&next) = keys.get(i + 1) else { break };
         let gap = (next - start) / window_ms - 1;
         if (1..=MAX_FILLED_WINDOWS).contains(&gap) {
-            starts.extend((1..=gap).map(|k| start + k * window_ms).take_while(|&s| s <= last));
+            starts.extend(
+                (1..=gap)
+                    .map(|k| start + k * window_ms)
+                    .take_while(|&s| s <= last),
+            );
         }
     }
     starts
@@ -241,11 +285,26 @@ mod tests {
     #[test]
     fn capacities_read_layer_entity_and_bytes_per_second() {
         let c: Capacity = "L4:10.0.0.1:443/tcp=1.25e9".parse().expect("capacity");
-        assert_eq!((c.layer, c.entity.as_str(), c.bytes_per_s), (OsiLayer::L4, "10.0.0.1:443/tcp", 1.25e9));
-        assert!(matches!("sw1=5".parse::<Capacity>(), Err(CapacityError::Shape(_))));
-        assert!(matches!("L9:sw1=5".parse::<Capacity>(), Err(CapacityError::Layer(..))));
-        assert!(matches!("L2:sw1=-5".parse::<Capacity>(), Err(CapacityError::Value(_))));
-        assert!(matches!("L2:sw1=lots".parse::<Capacity>(), Err(CapacityError::Value(_))));
+        assert_eq!(
+            (c.layer, c.entity.as_str(), c.bytes_per_s),
+            (OsiLayer::L4, "10.0.0.1:443/tcp", 1.25e9)
+        );
+        assert!(matches!(
+            "sw1=5".parse::<Capacity>(),
+            Err(CapacityError::Shape(_))
+        ));
+        assert!(matches!(
+            "L9:sw1=5".parse::<Capacity>(),
+            Err(CapacityError::Layer(..))
+        ));
+        assert!(matches!(
+            "L2:sw1=-5".parse::<Capacity>(),
+            Err(CapacityError::Value(_))
+        ));
+        assert!(matches!(
+            "L2:sw1=lots".parse::<Capacity>(),
+            Err(CapacityError::Value(_))
+        ));
     }
 
     #[test]
@@ -278,7 +337,10 @@ mod tests {
         for minute in 0..120 {
             let errors = if (90..95).contains(&minute) { 500 } else { 0 };
             for second in (0..60).step_by(10) {
-                sink.measurement(&measurement(start + (minute * 60 + second) * 1_000, errors / 6));
+                sink.measurement(&measurement(
+                    start + (minute * 60 + second) * 1_000,
+                    errors / 6,
+                ));
             }
         }
         // The data end 10 s into a last window: its bytes look like a collapse, but it is
@@ -288,6 +350,9 @@ mod tests {
         let errors: Vec<_> = incidents.iter().filter(|i| i.metric == "errors").collect();
         assert_eq!(errors.len(), 1, "{incidents:#?}");
         assert_eq!(errors[0].at_ms, start + 90 * 60_000);
-        assert!(incidents.iter().all(|i| i.at_ms < start + 120 * 60_000), "{incidents:#?}");
+        assert!(
+            incidents.iter().all(|i| i.at_ms < start + 120 * 60_000),
+            "{incidents:#?}"
+        );
     }
 }

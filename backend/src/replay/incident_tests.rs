@@ -64,7 +64,12 @@ fn every_simulated_incident_is_found_on_its_layer_and_entity_in_time() {
     assert!(expected >= 9, "the built-in scenario has its incidents");
     // Nothing is raised before the first incident starts (2 h in): the detectors warm up
     // quietly and a healthy network raises nothing.
-    let first = truth.incidents.iter().flat_map(|i| &i.effects).map(|e| e.start_ms).min();
+    let first = truth
+        .incidents
+        .iter()
+        .flat_map(|i| &i.effects)
+        .map(|e| e.start_ms)
+        .min();
     let early: BTreeSet<_> = report
         .incidents
         .iter()

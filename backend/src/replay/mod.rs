@@ -45,7 +45,10 @@ impl Default for ReplayOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Sums measurements per layer, and into windows per series for the detectors.
@@ -79,7 +82,10 @@ pub fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, ReplayError> {
 }
 
 fn walk(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), ReplayError> {
-    let read_err = |source| ReplayError::Read { path: path.to_owned(), source };
+    let read_err = |source| ReplayError::Read {
+        path: path.to_owned(),
+        source,
+    };
     let meta = std::fs::metadata(path).map_err(read_err)?;
     if !meta.is_dir() {
         files.push(path.to_owned());
@@ -104,14 +110,20 @@ fn walk(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), ReplayError> {
 pub fn replay(files: &[PathBuf], options: &ReplayOptions) -> (ReplayReport, Vec<ReplayError>) {
     let format = options.format;
     let started = Instant::now();
-    let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
     let progress = ProgressBar::new(total_bytes);
     progress.set_style(
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut sink =
-        LayerSink { layers: BTreeMap::new(), windows: findings::WindowSink::new(options.window_secs) };
+    let mut sink = LayerSink {
+        layers: BTreeMap::new(),
+        windows: findings::WindowSink::new(options.window_secs),
+    };
     // Files are read in name order, so a source's counter objects continue one another.
     let mut reader = object::Reader::new();
     let mut inputs = Vec::new();
@@ -123,13 +135,23 @@ pub fn replay(files: &[PathBuf], options: &ReplayOptions) -> (ReplayReport, Vec<
         let raw = match std::fs::read(file) {
             Ok(raw) => raw,
             Err(source) => {
-                failures.push(ReplayError::Read { path: file.clone(), source });
+                failures.push(ReplayError::Read {
+                    path: file.clone(),
+                    source,
+                });
                 continue;
             }
         };
         let size = raw.len() as u64;
         let (bytes, broken) = object::decode(raw);
-        let mut input = ReplayInput { path: path.clone(), format: "auto".into(), bytes: size, records: 0, skipped: 0, errors: 0 };
+        let mut input = ReplayInput {
+            path: path.clone(),
+            format: "auto".into(),
+            bytes: size,
+            records: 0,
+            skipped: 0,
+            errors: 0,
+        };
         match format.or_else(|| object::detect(&bytes)) {
             Some(format) => {
                 let report = reader.parse(format, &bytes, &mut sink);
@@ -137,22 +159,37 @@ pub fn replay(files: &[PathBuf], options: &ReplayOptions) -> (ReplayReport, Vec<
                 input.records = report.records;
                 input.skipped = report.skipped;
                 input.errors = report.error_count;
-                samples.extend(report.errors.into_iter().map(|e| ReplayErrorSample { path: path.clone(), line: e.line, reason: e.reason }));
+                samples.extend(report.errors.into_iter().map(|e| ReplayErrorSample {
+                    path: path.clone(),
+                    line: e.line,
+                    reason: e.reason,
+                }));
             }
             None => {
                 input.errors = 1;
-                samples.push(ReplayErrorSample { path: path.clone(), line: 1, reason: "format not recognised; name it with --format".into() });
+                samples.push(ReplayErrorSample {
+                    path: path.clone(),
+                    line: 1,
+                    reason: "format not recognised; name it with --format".into(),
+                });
             }
         }
         if let Some(reason) = broken {
             input.errors += 1;
-            samples.push(ReplayErrorSample { path: path.clone(), line: input.records + input.skipped + input.errors, reason });
+            samples.push(ReplayErrorSample {
+                path: path.clone(),
+                line: input.records + input.skipped + input.errors,
+                reason,
+            });
         }
         inputs.push(input);
         progress.inc(size);
     }
     progress.finish_and_clear();
-    let layers = OsiLayer::ALL.iter().map(|l| (*l, sink.layers.remove(l).unwrap_or_default())).collect();
+    let layers = OsiLayer::ALL
+        .iter()
+        .map(|l| (*l, sink.layers.remove(l).unwrap_or_default()))
+        .collect();
     let (incidents, runway) = findings::find(sink.windows, &options.capacities, &options.anomaly);
     let report = ReplayReport {
         records_total: inputs.iter().map(|i| i.records).sum(),
@@ -193,13 +230,24 @@ mod tests {
         assert_eq!(files.len(), 2);
         let (report, failures) = replay(&files, &ReplayOptions::default());
         assert!(failures.is_empty());
-        let x = report.inputs.iter().find(|i| i.path.ends_with("x.ndjson")).expect("x");
+        let x = report
+            .inputs
+            .iter()
+            .find(|i| i.path.ends_with("x.ndjson"))
+            .expect("x");
         assert_eq!((x.format.as_str(), x.records, x.errors), ("ndjson", 2, 1));
         assert_eq!(report.layers[&OsiLayer::L3].bytes, 7);
         assert_eq!(report.layers[&OsiLayer::L7].requests, 1);
         assert_eq!(report.layers.len(), 7);
-        assert!(report.error_samples.iter().any(|s| s.path.ends_with("x.ndjson") && s.line == 2));
-        let garbage = report.inputs.iter().find(|i| i.path.ends_with("garbage.bin")).expect("garbage");
+        assert!(report
+            .error_samples
+            .iter()
+            .any(|s| s.path.ends_with("x.ndjson") && s.line == 2));
+        let garbage = report
+            .inputs
+            .iter()
+            .find(|i| i.path.ends_with("garbage.bin"))
+            .expect("garbage");
         assert_eq!(garbage.format, "auto");
     }
 
@@ -210,25 +258,42 @@ mod tests {
 
     #[test]
     fn every_real_log_file_is_recognised_and_read_without_refused_lines() {
-        let data = PathBuf::from(env!("LAYERCAST_SHARED_DATA"));
-        let files = collect_files(&[data.join("aws"), data.join("zeek")]).expect("shared data");
+        let data = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata"));
+        let files = collect_files(&[data.join("aws"), data.join("zeek")]).expect("testdata/");
         let (report, failures) = replay(&files, &ReplayOptions::default());
         assert!(failures.is_empty());
         // Not logs (licences, expected outputs, test-case tables), or logs that cannot be read
         // without outside knowledge: a deliberately invalid file, and a custom flow-log format
         // without its header line.
         let not_readable = |p: &str| {
-            [".txt", ".json", ".jsonl", ".md", ".config", "LICENSE"].iter().any(|s| p.ends_with(s))
+            [".txt", ".json", ".jsonl", ".md", ".config", "LICENSE"]
+                .iter()
+                .any(|s| p.ends_with(s))
                 || p.ends_with("elastic-beats/bad.log")
                 || p.ends_with("custom-transit-gateway.log")
         };
         for input in report.inputs.iter().filter(|i| !not_readable(&i.path)) {
             assert_ne!(input.format, "auto", "{} not recognised", input.path);
-            assert_eq!(input.errors, 0, "{}: {:?}", input.path, report.error_samples.iter().find(|s| s.path == input.path));
+            assert_eq!(
+                input.errors,
+                0,
+                "{}: {:?}",
+                input.path,
+                report.error_samples.iter().find(|s| s.path == input.path)
+            );
             assert!(input.records + input.skipped > 0, "{}", input.path);
         }
-        for layer in [OsiLayer::L3, OsiLayer::L4, OsiLayer::L5, OsiLayer::L6, OsiLayer::L7] {
-            assert!(report.layers[&layer].events > 0, "{layer} measured by the real logs");
+        for layer in [
+            OsiLayer::L3,
+            OsiLayer::L4,
+            OsiLayer::L5,
+            OsiLayer::L6,
+            OsiLayer::L7,
+        ] {
+            assert!(
+                report.layers[&layer].events > 0,
+                "{layer} measured by the real logs"
+            );
         }
     }
 }

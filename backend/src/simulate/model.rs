@@ -153,7 +153,12 @@ impl Network {
 
     /// The strongest effect at offset `t` among the incidents `effect` recognises (it gives
     /// the effect's lag after the incident starts, and its value); `none` when none is active.
-    fn strongest(&self, t: i64, none: f64, effect: impl Fn(&IncidentKind) -> Option<(i64, f64)>) -> f64 {
+    fn strongest(
+        &self,
+        t: i64,
+        none: f64,
+        effect: impl Fn(&IncidentKind) -> Option<(i64, f64)>,
+    ) -> f64 {
         self.incidents
             .iter()
             .filter_map(|inc| effect(&inc.kind).filter(|&(lag, _)| active(inc, lag, t)))
@@ -165,9 +170,12 @@ impl Network {
     pub fn failed_handshake_ratio(&self, service: usize, t: i64) -> f64 {
         let link = self.services[service].link;
         self.strongest(t, 0.0, |kind| match *kind {
-            IncidentKind::CrcBurst { link: l, l4_after_ms, failed_handshake_ratio, .. } if l == link => {
-                Some((l4_after_ms, failed_handshake_ratio))
-            }
+            IncidentKind::CrcBurst {
+                link: l,
+                l4_after_ms,
+                failed_handshake_ratio,
+                ..
+            } if l == link => Some((l4_after_ms, failed_handshake_ratio)),
             _ => None,
         })
     }
@@ -176,9 +184,12 @@ impl Network {
     pub fn latency_factor(&self, service: usize, t: i64) -> f64 {
         let link = self.services[service].link;
         self.strongest(t, 1.0, |kind| match *kind {
-            IncidentKind::CrcBurst { link: l, l7_after_ms, latency_factor, .. } if l == link => {
-                Some((l7_after_ms, latency_factor))
-            }
+            IncidentKind::CrcBurst {
+                link: l,
+                l7_after_ms,
+                latency_factor,
+                ..
+            } if l == link => Some((l7_after_ms, latency_factor)),
             _ => None,
         })
     }
@@ -186,7 +197,10 @@ impl Network {
     /// Share of TLS handshakes to a service that fail at offset `t`.
     pub fn tls_failure_ratio(&self, service: usize, t: i64) -> f64 {
         self.strongest(t, 0.0, |kind| match *kind {
-            IncidentKind::TlsFailure { service: s, failure_ratio } if s == service => Some((0, failure_ratio)),
+            IncidentKind::TlsFailure {
+                service: s,
+                failure_ratio,
+            } if s == service => Some((0, failure_ratio)),
             _ => None,
         })
     }
@@ -194,7 +208,10 @@ impl Network {
     /// Share of a resolver's answers that are SERVFAIL at offset `t`.
     pub fn servfail_ratio(&self, resolver: usize, t: i64) -> f64 {
         self.strongest(t, 0.0, |kind| match *kind {
-            IncidentKind::DnsServfail { resolver: r, servfail_ratio } if r == resolver => Some((0, servfail_ratio)),
+            IncidentKind::DnsServfail {
+                resolver: r,
+                servfail_ratio,
+            } if r == resolver => Some((0, servfail_ratio)),
             _ => None,
         })
     }

@@ -1,17 +1,17 @@
 //! The aggregator: a pool of sync actors (one DB connection each) that make a partition's
 //! window deltas durable, together with the partition's new offset, in one transaction.
 
-use std::sync::Arc;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Handler, Message, SyncContext};
 use layercast_shared::{SeriesWindow, WindowAnomaly};
 
+use super::db::write_transaction;
 use super::late::{self, LateDrop};
 use super::offsets::Position;
 use super::windows::{self, WindowRow};
-use super::db::write_transaction;
 use super::{anomalies, offsets, Db, DbConn, StoreError};
 use crate::metrics::Metrics;
 use crate::stream::window::Window;
@@ -95,7 +95,11 @@ pub struct Aggregator {
 
 impl Aggregator {
     pub fn new(db: Db, metrics: Arc<Metrics>) -> Self {
-        Aggregator { db, conn: None, metrics }
+        Aggregator {
+            db,
+            conn: None,
+            metrics,
+        }
     }
 
     /// The kept connection, or a new one.
@@ -123,11 +127,28 @@ impl Aggregator {
         };
         let waited_before = wait(!wait_inside)?;
         write_transaction(conn, |conn| {
-            windows::put(conn, batch.partition, &batch.closed, Some(batch.closed_at_ms))?;
-            windows::put(conn, batch.partition, &batch.rollups, Some(batch.closed_at_ms))?;
+            windows::put(
+                conn,
+                batch.partition,
+                &batch.closed,
+                Some(batch.closed_at_ms),
+            )?;
+            windows::put(
+                conn,
+                batch.partition,
+                &batch.rollups,
+                Some(batch.closed_at_ms),
+            )?;
             windows::put(conn, batch.partition, &batch.open, None)?;
             late::add(conn, &batch.late)?;
-            offsets::advance(conn, &batch.topic, batch.partition, batch.expected_offset, &batch.position, &batch.node)?;
+            offsets::advance(
+                conn,
+                &batch.topic,
+                batch.partition,
+                batch.expected_offset,
+                &batch.position,
+                &batch.node,
+            )?;
             Ok(waited_before + wait(wait_inside)?)
         })
     }
@@ -151,9 +172,12 @@ impl Handler<WriteBatch> for Aggregator {
         };
         let result = Self::write(&mut conn, &batch);
         let waited = result.as_ref().map_or(Duration::ZERO, |w| *w);
-        self.metrics.observe_batch(started.elapsed().saturating_sub(waited), result.is_ok());
+        self.metrics
+            .observe_batch(started.elapsed().saturating_sub(waited), result.is_ok());
         if result.is_ok() && batch.delivered_first.is_some() {
-            self.metrics.delivery_wait_seconds.observe(waited.as_secs_f64());
+            self.metrics
+                .delivery_wait_seconds
+                .observe(waited.as_secs_f64());
         }
         self.keep(conn, &result);
         result.map(|_| ())
@@ -196,8 +220,13 @@ impl Handler<LoadPendingRollups> for Aggregator {
 
     fn handle(&mut self, msg: LoadPendingRollups, _: &mut SyncContext<Self>) -> Self::Result {
         let mut conn = self.connection()?;
-        let result = windows::pending_rollups(&mut conn, &msg.levels, &windows::RollupScope::partition(msg.partition), false)
-            .map_err(StoreError::from);
+        let result = windows::pending_rollups(
+            &mut conn,
+            &msg.levels,
+            &windows::RollupScope::partition(msg.partition),
+            false,
+        )
+        .map_err(StoreError::from);
         self.keep(conn, &result);
         result
     }
@@ -208,7 +237,8 @@ impl Handler<LoadOpenWindows> for Aggregator {
 
     fn handle(&mut self, msg: LoadOpenWindows, _: &mut SyncContext<Self>) -> Self::Result {
         let mut conn = self.connection()?;
-        let result = windows::open_windows(&mut conn, msg.partition, msg.len_ms).map_err(StoreError::from);
+        let result =
+            windows::open_windows(&mut conn, msg.partition, msg.len_ms).map_err(StoreError::from);
         self.keep(conn, &result);
         result
     }
@@ -219,9 +249,19 @@ impl Handler<LoadHistory> for Aggregator {
 
     fn handle(&mut self, msg: LoadHistory, _: &mut SyncContext<Self>) -> Self::Result {
         let mut conn = self.connection()?;
-        let result = windows::final_history(&mut conn, msg.partition, msg.len_ms, msg.since_ms, msg.limit)
-            .map(|rows| rows.into_iter().filter_map(WindowRow::into_series_window).collect())
-            .map_err(StoreError::from);
+        let result = windows::final_history(
+            &mut conn,
+            msg.partition,
+            msg.len_ms,
+            msg.since_ms,
+            msg.limit,
+        )
+        .map(|rows| {
+            rows.into_iter()
+                .filter_map(WindowRow::into_series_window)
+                .collect()
+        })
+        .map_err(StoreError::from);
         self.keep(conn, &result);
         result
     }
@@ -235,13 +275,26 @@ mod tests {
     use layercast_shared::OsiLayer;
 
     fn closing(delivered_first: DeliveredFirst) -> WriteBatch {
-        let agg = WindowAgg { events: 3, ..WindowAgg::default() };
+        let agg = WindowAgg {
+            events: 3,
+            ..WindowAgg::default()
+        };
         WriteBatch {
             topic: "t".into(),
             partition: 0,
             expected_offset: 0,
-            position: Position { next_offset: 5, replay_from: 5, ..Position::default() },
-            closed: vec![Window { layer: OsiLayer::L4, entity: "x".into(), start_ms: 0, len_ms: 10_000, agg }],
+            position: Position {
+                next_offset: 5,
+                replay_from: 5,
+                ..Position::default()
+            },
+            closed: vec![Window {
+                layer: OsiLayer::L4,
+                entity: "x".into(),
+                start_ms: 0,
+                len_ms: 10_000,
+                agg,
+            }],
             closed_at_ms: 1,
             open: Vec::new(),
             rollups: Vec::new(),
@@ -258,18 +311,37 @@ mod tests {
         offsets::resume_offset(&mut conn, "t", 0, "n").expect("partition row");
         let (delivered, answer) = DeliveredFirst::channel();
         delivered.send(false).expect("answer");
-        assert!(matches!(Aggregator::write(&mut conn, &closing(answer)), Err(StoreError::NotDelivered)));
+        assert!(matches!(
+            Aggregator::write(&mut conn, &closing(answer)),
+            Err(StoreError::NotDelivered)
+        ));
         let (delivered, answer) = DeliveredFirst::channel();
         drop(delivered);
-        assert!(matches!(Aggregator::write(&mut conn, &closing(answer)), Err(StoreError::NotDelivered)), "the deliveries' task is gone");
-        assert_eq!(windows::total_events(&mut conn, 10_000).expect("total"), 0, "nothing of either batch written");
-        assert_eq!(offsets::resume_offset(&mut conn, "t", 0, "n").expect("offset"), 0);
+        assert!(
+            matches!(
+                Aggregator::write(&mut conn, &closing(answer)),
+                Err(StoreError::NotDelivered)
+            ),
+            "the deliveries' task is gone"
+        );
+        assert_eq!(
+            windows::total_events(&mut conn, 10_000).expect("total"),
+            0,
+            "nothing of either batch written"
+        );
+        assert_eq!(
+            offsets::resume_offset(&mut conn, "t", 0, "n").expect("offset"),
+            0
+        );
 
         let (delivered, answer) = DeliveredFirst::channel();
         let acknowledged = std::thread::spawn(move || delivered.send(true));
         Aggregator::write(&mut conn, &closing(answer)).expect("written once acknowledged");
         acknowledged.join().expect("thread").expect("sent");
         assert_eq!(windows::total_events(&mut conn, 10_000).expect("total"), 3);
-        assert_eq!(offsets::resume_offset(&mut conn, "t", 0, "n").expect("offset"), 5);
+        assert_eq!(
+            offsets::resume_offset(&mut conn, "t", 0, "n").expect("offset"),
+            5
+        );
     }
 }

@@ -35,7 +35,13 @@ pub fn upsert(conn: &mut DbConn, found: &[WindowAnomaly]) -> QueryResult<()> {
 }
 
 /// Anomalies of windows starting in `[from_ms, to_ms)`, of one layer or all, newest first.
-pub fn list(conn: &mut DbConn, layer: Option<OsiLayer>, from_ms: i64, to_ms: i64, limit: i64) -> QueryResult<Vec<WindowAnomaly>> {
+pub fn list(
+    conn: &mut DbConn,
+    layer: Option<OsiLayer>,
+    from_ms: i64,
+    to_ms: i64,
+    limit: i64,
+) -> QueryResult<Vec<WindowAnomaly>> {
     let mut query = anomalies::table
         .filter(anomalies::window_start.ge(from_ms))
         .filter(anomalies::window_start.lt(to_ms))
@@ -44,7 +50,12 @@ pub fn list(conn: &mut DbConn, layer: Option<OsiLayer>, from_ms: i64, to_ms: i64
         query = query.filter(anomalies::layer.eq(layer.as_str()));
     }
     let rows: Vec<(String, String, String, i64, i64, f64, f64)> = query
-        .order((anomalies::window_start.desc(), anomalies::layer, anomalies::entity, anomalies::metric))
+        .order((
+            anomalies::window_start.desc(),
+            anomalies::layer,
+            anomalies::entity,
+            anomalies::metric,
+        ))
         .limit(limit)
         .select((
             anomalies::layer,
@@ -95,6 +106,8 @@ mod tests {
         upsert(&mut conn, &[at(10_000, 0.97)]).expect("again");
         let listed = list(&mut conn, None, 0, 100_000, 10).expect("list");
         assert_eq!(listed, vec![at(10_000, 0.97), at(0, 0.9)]);
-        assert!(list(&mut conn, Some(OsiLayer::L3), 0, 100_000, 10).expect("L3").is_empty());
+        assert!(list(&mut conn, Some(OsiLayer::L3), 0, 100_000, 10)
+            .expect("L3")
+            .is_empty());
     }
 }

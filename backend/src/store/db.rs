@@ -63,7 +63,10 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            StoreError::Connect(_) | StoreError::Pool(_) | StoreError::Query(_) | StoreError::NotDelivered
+            StoreError::Connect(_)
+                | StoreError::Pool(_)
+                | StoreError::Query(_)
+                | StoreError::NotDelivered
         )
     }
 }
@@ -96,7 +99,8 @@ impl DbUrl {
     fn connect(&self) -> Result<DbConn, StoreError> {
         match self {
             DbUrl::Mysql(url) => {
-                let mut conn = MysqlConnection::establish(url).map_err(|e| StoreError::Connect(e.to_string()))?;
+                let mut conn = MysqlConnection::establish(url)
+                    .map_err(|e| StoreError::Connect(e.to_string()))?;
                 // Partitions write disjoint rows, and the compare-and-set on each partition's
                 // offset is what orders their writers. InnoDB's default (repeatable read) adds
                 // gap locks on the range reads of closing windows, which deadlocked writers
@@ -155,7 +159,9 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("kind", &self.url.kind()).finish()
+        f.debug_struct("Db")
+            .field("kind", &self.url.kind())
+            .finish()
     }
 }
 
@@ -195,10 +201,11 @@ impl Db {
     }
 
     pub fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self
-            .pool
-            .get_timeout(PING_TIMEOUT)
-            .map_err(|e| StoreError::Connect(format!("no working connection within {PING_TIMEOUT:?}: {e}")))?;
+        let mut conn = self.pool.get_timeout(PING_TIMEOUT).map_err(|e| {
+            StoreError::Connect(format!(
+                "no working connection within {PING_TIMEOUT:?}: {e}"
+            ))
+        })?;
         diesel::sql_query("SELECT 1").execute(&mut *conn)?;
         Ok(())
     }
@@ -237,11 +244,17 @@ pub fn migrate(conn: &mut DbConn) -> Result<(), StoreError> {
     match conn {
         DbConn::Mysql(c) => {
             c.batch_execute("DO GET_LOCK('layercast_migrations', 60)")?;
-            let result = c.run_pending_migrations(MYSQL_MIGRATIONS).map(|_| ()).map_err(err);
+            let result = c
+                .run_pending_migrations(MYSQL_MIGRATIONS)
+                .map(|_| ())
+                .map_err(err);
             c.batch_execute("DO RELEASE_LOCK('layercast_migrations')")?;
             result
         }
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()).map_err(err),
+        DbConn::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|_| ())
+            .map_err(err),
     }
 }
 
@@ -264,8 +277,14 @@ mod tests {
 
     #[test]
     fn refuses_urls_of_unknown_databases() {
-        assert!(matches!(DbUrl::parse("postgres://x"), Err(StoreError::BadUrl(_))));
-        assert_eq!(DbUrl::parse("sqlite://a/b.db").ok(), Some(DbUrl::Sqlite("a/b.db".into())));
+        assert!(matches!(
+            DbUrl::parse("postgres://x"),
+            Err(StoreError::BadUrl(_))
+        ));
+        assert_eq!(
+            DbUrl::parse("sqlite://a/b.db").ok(),
+            Some(DbUrl::Sqlite("a/b.db".into()))
+        );
     }
 
     #[test]

@@ -80,7 +80,9 @@ pub fn finish_file(
             })
             .collect();
         for row in rows {
-            diesel::insert_into(ingest_errors::table).values(row).execute(conn)?;
+            diesel::insert_into(ingest_errors::table)
+                .values(row)
+                .execute(conn)?;
         }
         Ok(())
     })
@@ -103,11 +105,20 @@ pub fn report(conn: &mut DbConn, samples: i64) -> QueryResult<IngestReport> {
         errors_total: files.iter().map(|f| count(f.errors)).sum(),
         files: files
             .into_iter()
-            .map(|f| IngestFile { name: f.name, records: count(f.records), errors: count(f.errors), status: f.status })
+            .map(|f| IngestFile {
+                name: f.name,
+                records: count(f.records),
+                errors: count(f.errors),
+                status: f.status,
+            })
             .collect(),
         error_samples: errors
             .into_iter()
-            .map(|e| IngestErrorSample { file: e.file, line: count(e.line), reason: e.reason })
+            .map(|e| IngestErrorSample {
+                file: e.file,
+                line: count(e.line),
+                reason: e.reason,
+            })
             .collect(),
     })
 }

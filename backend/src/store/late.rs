@@ -46,24 +46,45 @@ pub fn report(conn: &mut DbConn, limit: i64) -> QueryResult<LateReport> {
     let total: Option<i64> = match conn {
         // SUM of BIGINT is DECIMAL in MySQL.
         DbConn::Mysql(_) => late_drops::table
-            .select(diesel::dsl::sql::<diesel::sql_types::Nullable<BigInt>>("CAST(SUM(dropped) AS SIGNED)"))
+            .select(diesel::dsl::sql::<diesel::sql_types::Nullable<BigInt>>(
+                "CAST(SUM(dropped) AS SIGNED)",
+            ))
             .first(conn)?,
         DbConn::Sqlite(_) => late_drops::table
-            .select(diesel::dsl::sql::<diesel::sql_types::Nullable<BigInt>>("SUM(dropped)"))
+            .select(diesel::dsl::sql::<diesel::sql_types::Nullable<BigInt>>(
+                "SUM(dropped)",
+            ))
             .first(conn)?,
     };
     let rows: Vec<(String, String, i64, i64)> = late_drops::table
-        .order((late_drops::dropped.desc(), late_drops::layer, late_drops::entity))
+        .order((
+            late_drops::dropped.desc(),
+            late_drops::layer,
+            late_drops::entity,
+        ))
         .limit(limit)
-        .select((late_drops::layer, late_drops::entity, late_drops::dropped, late_drops::last_event_ms))
+        .select((
+            late_drops::layer,
+            late_drops::entity,
+            late_drops::dropped,
+            late_drops::last_event_ms,
+        ))
         .load(conn)?;
     let series = rows
         .into_iter()
         .filter_map(|(layer, entity, dropped, last_event_ms)| {
-            Some(LateSeries { layer: layer.parse().ok()?, entity, dropped: u64::try_from(dropped).ok()?, last_event_ms })
+            Some(LateSeries {
+                layer: layer.parse().ok()?,
+                entity,
+                dropped: u64::try_from(dropped).ok()?,
+                last_event_ms,
+            })
         })
         .collect();
-    Ok(LateReport { total: total.and_then(|t| u64::try_from(t).ok()).unwrap_or(0), series })
+    Ok(LateReport {
+        total: total.and_then(|t| u64::try_from(t).ok()).unwrap_or(0),
+        series,
+    })
 }
 
 #[cfg(test)]
@@ -75,13 +96,31 @@ mod tests {
     fn drops_add_up_per_series_and_keep_the_newest_event_time() {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
-        assert_eq!(report(&mut conn, 10).expect("empty"), LateReport { total: 0, series: vec![] });
-        let drop = |entity: &str, dropped, last_event_ms| LateDrop { layer: OsiLayer::L3, entity: entity.into(), dropped, last_event_ms };
+        assert_eq!(
+            report(&mut conn, 10).expect("empty"),
+            LateReport {
+                total: 0,
+                series: vec![]
+            }
+        );
+        let drop = |entity: &str, dropped, last_event_ms| LateDrop {
+            layer: OsiLayer::L3,
+            entity: entity.into(),
+            dropped,
+            last_event_ms,
+        };
         add(&mut conn, &[drop("a", 2, 500), drop("b", 1, 100)]).expect("first");
         add(&mut conn, &[drop("a", 3, 400)]).expect("second");
         let r = report(&mut conn, 10).expect("report");
         assert_eq!(r.total, 6);
-        assert_eq!((r.series[0].entity.as_str(), r.series[0].dropped, r.series[0].last_event_ms), ("a", 5, 500));
+        assert_eq!(
+            (
+                r.series[0].entity.as_str(),
+                r.series[0].dropped,
+                r.series[0].last_event_ms
+            ),
+            ("a", 5, 500)
+        );
         assert_eq!(report(&mut conn, 1).expect("limited").series.len(), 1);
     }
 }

@@ -71,8 +71,17 @@ impl LayerWindowRow {
 /// Writes the rows, replacing what is stored, except that a provisional row never replaces a
 /// final one (a node that lost the layer without noticing may still write provisional values).
 pub fn upsert(conn: &mut DbConn, rows: &[LayerWindowRow]) -> QueryResult<()> {
-    const SET: [&str; 9] =
-        ["events", "bytes", "packets", "connections", "requests", "errors", "closed_at_ms", "sources", "is_final"];
+    const SET: [&str; 9] = [
+        "events",
+        "bytes",
+        "packets",
+        "connections",
+        "requests",
+        "errors",
+        "closed_at_ms",
+        "sources",
+        "is_final",
+    ];
     let head = "INSERT INTO layer_windows (layer, window_start, window_len_ms, events, bytes, packets, connections, \
                 requests, errors, closed_at_ms, sources, is_final) VALUES ";
     for chunk in rows.chunks(UPSERT_CHUNK) {
@@ -85,7 +94,9 @@ pub fn upsert(conn: &mut DbConn, rows: &[LayerWindowRow]) -> QueryResult<()> {
                     .iter()
                     .map(|f| match *f {
                         "is_final" => "is_final = is_final OR VALUES(is_final)".to_owned(),
-                        f => format!("{f} = IF(is_final AND NOT VALUES(is_final), {f}, VALUES({f}))"),
+                        f => {
+                            format!("{f} = IF(is_final AND NOT VALUES(is_final), {f}, VALUES({f}))")
+                        }
                     })
                     .collect();
                 let sql = format!("{head}{values} ON DUPLICATE KEY UPDATE {}", set.join(", "));
@@ -105,7 +116,10 @@ pub fn upsert(conn: &mut DbConn, rows: &[LayerWindowRow]) -> QueryResult<()> {
     Ok(())
 }
 
-fn bind_rows<'a, DB>(mut query: BoxedSqlQuery<'a, DB, SqlQuery>, rows: &'a [LayerWindowRow]) -> BoxedSqlQuery<'a, DB, SqlQuery>
+fn bind_rows<'a, DB>(
+    mut query: BoxedSqlQuery<'a, DB, SqlQuery>,
+    rows: &'a [LayerWindowRow],
+) -> BoxedSqlQuery<'a, DB, SqlQuery>
 where
     DB: diesel::backend::Backend
         + diesel::sql_types::HasSqlType<Text>
@@ -176,19 +190,29 @@ pub fn save_progress(conn: &mut DbConn, progress: &Progress) -> QueryResult<()> 
             .filter(layer_sources::source_partition.eq(s.source_partition));
         // Update first: the row exists for every source after its first message, and an
         // update that matches a row with the same value is fine here (no fence on it).
-        if diesel::update(target).set(layer_sources::closed_through.eq(s.closed_through)).execute(conn)? == 0
+        if diesel::update(target)
+            .set(layer_sources::closed_through.eq(s.closed_through))
+            .execute(conn)?
+            == 0
             && !exists(conn, s)?
         {
-            diesel::insert_into(layer_sources::table).values(row).execute(conn)?;
+            diesel::insert_into(layer_sources::table)
+                .values(row)
+                .execute(conn)?;
         }
     }
     for f in &progress.finals {
         let target = layer_progress::table
             .filter(layer_progress::layer.eq(f.layer.as_str()))
             .filter(layer_progress::window_len_ms.eq(f.len_ms));
-        let found: Option<i64> = target.select(layer_progress::final_through).first(conn).optional()?;
+        let found: Option<i64> = target
+            .select(layer_progress::final_through)
+            .first(conn)
+            .optional()?;
         match found {
-            Some(_) => diesel::update(target).set(layer_progress::final_through.eq(f.final_through)).execute(conn)?,
+            Some(_) => diesel::update(target)
+                .set(layer_progress::final_through.eq(f.final_through))
+                .execute(conn)?,
             None => diesel::insert_into(layer_progress::table)
                 .values((
                     layer_progress::layer.eq(f.layer.as_str()),
@@ -227,18 +251,33 @@ pub fn load_progress(conn: &mut DbConn, layers: &[OsiLayer]) -> QueryResult<Prog
         .load(conn)?;
     let finals: Vec<(String, i64, i64)> = layer_progress::table
         .filter(layer_progress::layer.eq_any(&names))
-        .select((layer_progress::layer, layer_progress::window_len_ms, layer_progress::final_through))
+        .select((
+            layer_progress::layer,
+            layer_progress::window_len_ms,
+            layer_progress::final_through,
+        ))
         .load(conn)?;
     Ok(Progress {
         sources: sources
             .into_iter()
             .filter_map(|(layer, len_ms, source_partition, closed_through)| {
-                Some(SourceClosed { layer: layer.parse().ok()?, len_ms, source_partition, closed_through })
+                Some(SourceClosed {
+                    layer: layer.parse().ok()?,
+                    len_ms,
+                    source_partition,
+                    closed_through,
+                })
             })
             .collect(),
         finals: finals
             .into_iter()
-            .filter_map(|(layer, len_ms, final_through)| Some(FinalThrough { layer: layer.parse().ok()?, len_ms, final_through }))
+            .filter_map(|(layer, len_ms, final_through)| {
+                Some(FinalThrough {
+                    layer: layer.parse().ok()?,
+                    len_ms,
+                    final_through,
+                })
+            })
             .collect(),
     })
 }
@@ -246,7 +285,8 @@ pub fn load_progress(conn: &mut DbConn, layers: &[OsiLayer]) -> QueryResult<Prog
 /// Forgets every source's and layer's progress. For the embedded broker only: its topics
 /// start afresh after a restart, and with them every partition's watermark.
 pub fn forget_progress(conn: &mut DbConn) -> QueryResult<usize> {
-    Ok(diesel::delete(layer_sources::table).execute(conn)? + diesel::delete(layer_progress::table).execute(conn)?)
+    Ok(diesel::delete(layer_sources::table).execute(conn)?
+        + diesel::delete(layer_progress::table).execute(conn)?)
 }
 
 /// The newest `count` windows of length `len_ms` of every layer, measured back from the
@@ -256,9 +296,21 @@ pub fn latest(conn: &mut DbConn, len_ms: i64, count: i64) -> QueryResult<Vec<Lay
         .filter(layer_windows::window_len_ms.eq(len_ms))
         .select(diesel::dsl::max(layer_windows::window_start))
         .first(conn)?;
-    let Some(newest) = newest else { return Ok(Vec::new()) };
-    let rows = range(conn, len_ms, None, newest - (count - 1) * len_ms, i64::MAX, i64::MAX)?;
-    Ok(rows.into_iter().filter_map(LayerWindowRow::into_layer_window).collect())
+    let Some(newest) = newest else {
+        return Ok(Vec::new());
+    };
+    let rows = range(
+        conn,
+        len_ms,
+        None,
+        newest - (count - 1) * len_ms,
+        i64::MAX,
+        i64::MAX,
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(LayerWindowRow::into_layer_window)
+        .collect())
 }
 
 /// Rows of length `len_ms` (of one layer, or all) whose window starts in `[from_ms, to_ms)`,
@@ -338,16 +390,31 @@ mod tests {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
         let mut progress = Progress {
-            sources: vec![SourceClosed { layer: OsiLayer::L2, len_ms: 10_000, source_partition: 1, closed_through: 50_000 }],
-            finals: vec![FinalThrough { layer: OsiLayer::L2, len_ms: 10_000, final_through: 40_000 }],
+            sources: vec![SourceClosed {
+                layer: OsiLayer::L2,
+                len_ms: 10_000,
+                source_partition: 1,
+                closed_through: 50_000,
+            }],
+            finals: vec![FinalThrough {
+                layer: OsiLayer::L2,
+                len_ms: 10_000,
+                final_through: 40_000,
+            }],
         };
         save_progress(&mut conn, &progress).expect("save");
         save_progress(&mut conn, &progress).expect("the same again");
         progress.sources[0].closed_through = 60_000;
         progress.finals[0].final_through = 50_000;
         save_progress(&mut conn, &progress).expect("advance");
-        assert_eq!(load_progress(&mut conn, &[OsiLayer::L2]).expect("load"), progress);
-        assert_eq!(load_progress(&mut conn, &[OsiLayer::L3]).expect("load"), Progress::default());
+        assert_eq!(
+            load_progress(&mut conn, &[OsiLayer::L2]).expect("load"),
+            progress
+        );
+        assert_eq!(
+            load_progress(&mut conn, &[OsiLayer::L3]).expect("load"),
+            Progress::default()
+        );
         assert_eq!(forget_progress(&mut conn).expect("forget"), 2);
     }
 }

@@ -44,7 +44,10 @@ impl LayerWriter {
         LayerWriter { db, conn: None }
     }
 
-    fn with_conn<T>(&mut self, f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with_conn<T>(
+        &mut self,
+        f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut conn = match self.conn.take() {
             Some(conn) => conn,
             None => self.db.dedicated()?,
@@ -71,8 +74,21 @@ impl Handler<WriteLayers> for LayerWriter {
                 layer_windows::save_progress(conn, &w.progress)?;
                 // Also when the position stays: the fence must hold for every write, and
                 // diesel's MySQL connections count a matched row as updated (CLIENT_FOUND_ROWS).
-                let next = Position { next_offset: w.next_offset, replay_from: w.next_offset, max_event_ms: None, watermark_ms: None, sources: Default::default() };
-                offsets::advance(conn, &w.topic, w.partition, w.expected_offset, &next, &w.node)
+                let next = Position {
+                    next_offset: w.next_offset,
+                    replay_from: w.next_offset,
+                    max_event_ms: None,
+                    watermark_ms: None,
+                    sources: Default::default(),
+                };
+                offsets::advance(
+                    conn,
+                    &w.topic,
+                    w.partition,
+                    w.expected_offset,
+                    &next,
+                    &w.node,
+                )
             })
         })
     }

@@ -14,6 +14,9 @@ pub mod retention;
 pub mod schema;
 pub mod windows;
 
-pub use aggregator::{Aggregator, DeliveredFirst, LoadHistory, LoadOpenWindows, LoadPendingRollups, WriteAnomalies, WriteBatch};
+pub use aggregator::{
+    Aggregator, DeliveredFirst, LoadHistory, LoadOpenWindows, LoadPendingRollups, WriteAnomalies,
+    WriteBatch,
+};
 pub use db::{Db, DbConn, DbUrl, StoreError};
 pub use layer_writer::{LayerWriter, LoadProgress, WriteLayers};

@@ -24,12 +24,22 @@ pub struct Position {
 }
 
 /// The offset to resume the partition from, creating its row (at offset 0) on first sight.
-pub fn resume_offset(conn: &mut DbConn, topic: &str, partition: i32, owner: &str) -> QueryResult<i64> {
+pub fn resume_offset(
+    conn: &mut DbConn,
+    topic: &str,
+    partition: i32,
+    owner: &str,
+) -> QueryResult<i64> {
     Ok(resume(conn, topic, partition, owner)?.next_offset)
 }
 
 /// Where to resume the partition from, creating its row (at offset 0) on first sight.
-pub fn resume(conn: &mut DbConn, topic: &str, partition: i32, owner: &str) -> QueryResult<Position> {
+pub fn resume(
+    conn: &mut DbConn,
+    topic: &str,
+    partition: i32,
+    owner: &str,
+) -> QueryResult<Position> {
     let row = (
         po::topic.eq(topic),
         po::partition_id.eq(partition),
@@ -38,23 +48,43 @@ pub fn resume(conn: &mut DbConn, topic: &str, partition: i32, owner: &str) -> Qu
     );
     // `INSERT IGNORE` and `INSERT OR IGNORE` have no common spelling for diesel's multi-backend.
     match conn {
-        DbConn::Mysql(c) => diesel::insert_or_ignore_into(po::table).values(row).execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_or_ignore_into(po::table).values(row).execute(c)?,
+        DbConn::Mysql(c) => diesel::insert_or_ignore_into(po::table)
+            .values(row)
+            .execute(c)?,
+        DbConn::Sqlite(c) => diesel::insert_or_ignore_into(po::table)
+            .values(row)
+            .execute(c)?,
     };
     po::table
         .filter(po::topic.eq(topic))
         .filter(po::partition_id.eq(partition))
-        .select((po::next_offset, po::replay_from, po::max_event_ms, po::watermark_ms, po::source_clocks))
+        .select((
+            po::next_offset,
+            po::replay_from,
+            po::max_event_ms,
+            po::watermark_ms,
+            po::source_clocks,
+        ))
         .first(conn)
-        .map(|(next_offset, replay_from, max_event_ms, watermark_ms, sources): (i64, Option<i64>, _, _, Option<String>)| Position {
-            next_offset,
-            replay_from: replay_from.unwrap_or(next_offset).min(next_offset),
-            max_event_ms,
-            watermark_ms,
-            // Rows of this table are only ever written by `advance`: text that does not parse
-            // was put there by hand, and the sources then start afresh.
-            sources: sources.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default(),
-        })
+        .map(
+            |(next_offset, replay_from, max_event_ms, watermark_ms, sources): (
+                i64,
+                Option<i64>,
+                _,
+                _,
+                Option<String>,
+            )| Position {
+                next_offset,
+                replay_from: replay_from.unwrap_or(next_offset).min(next_offset),
+                max_event_ms,
+                watermark_ms,
+                // Rows of this table are only ever written by `advance`: text that does not parse
+                // was put there by hand, and the sources then start afresh.
+                sources: sources
+                    .and_then(|text| serde_json::from_str(&text).ok())
+                    .unwrap_or_default(),
+            },
+        )
 }
 
 /// A partition's row, as the API shows it.
@@ -72,7 +102,12 @@ pub fn all(conn: &mut DbConn, topic: &str) -> QueryResult<Vec<Stored>> {
     po::table
         .filter(po::topic.eq(topic))
         .order(po::partition_id)
-        .select((po::partition_id, po::next_offset, po::owner, po::watermark_ms))
+        .select((
+            po::partition_id,
+            po::next_offset,
+            po::owner,
+            po::watermark_ms,
+        ))
         .load(conn)
 }
 
@@ -98,16 +133,19 @@ pub fn advance(
         .filter(po::topic.eq(topic))
         .filter(po::partition_id.eq(partition))
         .filter(po::next_offset.eq(expected));
-    let changed = diesel::update(target)
-        .set((
-            po::next_offset.eq(next.next_offset),
-            po::replay_from.eq(Some(next.replay_from)),
-            po::owner.eq(owner),
-            po::max_event_ms.eq(next.max_event_ms),
-            po::watermark_ms.eq(next.watermark_ms),
-            po::source_clocks.eq((!next.sources.is_empty()).then(|| serde_json::json!(next.sources).to_string())),
-        ))
-        .execute(conn)?;
+    let changed =
+        diesel::update(target)
+            .set((
+                po::next_offset.eq(next.next_offset),
+                po::replay_from.eq(Some(next.replay_from)),
+                po::owner.eq(owner),
+                po::max_event_ms.eq(next.max_event_ms),
+                po::watermark_ms.eq(next.watermark_ms),
+                po::source_clocks
+                    .eq((!next.sources.is_empty())
+                        .then(|| serde_json::json!(next.sources).to_string())),
+            ))
+            .execute(conn)?;
     if changed == 1 {
         return Ok(());
     }
@@ -117,7 +155,12 @@ pub fn advance(
         .select(po::next_offset)
         .first(conn)
         .optional()?;
-    Err(StoreError::FenceLost { topic: topic.into(), partition, expected, found })
+    Err(StoreError::FenceLost {
+        topic: topic.into(),
+        partition,
+        expected,
+        found,
+    })
 }
 
 #[cfg(test)]
@@ -140,7 +183,20 @@ mod tests {
         };
         advance(&mut conn, "t", 0, 0, &at(10), "a").expect("first writer");
         let err = advance(&mut conn, "t", 0, 0, &at(7), "b").expect_err("second writer");
-        assert!(matches!(err, StoreError::FenceLost { found: Some(10), .. }), "{err}");
-        assert_eq!(resume(&mut conn, "t", 0, "b").expect("resume"), at(10), "the clock, every source's too, comes back with the offset");
+        assert!(
+            matches!(
+                err,
+                StoreError::FenceLost {
+                    found: Some(10),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            resume(&mut conn, "t", 0, "b").expect("resume"),
+            at(10),
+            "the clock, every source's too, comes back with the offset"
+        );
     }
 }

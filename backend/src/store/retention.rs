@@ -21,8 +21,12 @@ pub fn start(db: Db, lengths: Vec<(i64, i64)>) {
             let done = tokio::task::spawn_blocking(move || expire_all(&db, &lengths, now_ms)).await;
             match done {
                 Ok(Ok(0)) => {}
-                Ok(Ok(deleted)) => tracing::info!(deleted, "expired window rows past their retention"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "retention pass failed; tried again later"),
+                Ok(Ok(deleted)) => {
+                    tracing::info!(deleted, "expired window rows past their retention")
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "retention pass failed; tried again later")
+                }
                 Err(e) => tracing::warn!(error = %e, "retention task failed"),
             }
         }
@@ -30,7 +34,11 @@ pub fn start(db: Db, lengths: Vec<(i64, i64)>) {
 }
 
 /// Deletes, for every (length, retention), the windows that ended more than the retention ago.
-pub fn expire_all(db: &Db, lengths: &[(i64, i64)], now_ms: i64) -> Result<usize, super::StoreError> {
+pub fn expire_all(
+    db: &Db,
+    lengths: &[(i64, i64)],
+    now_ms: i64,
+) -> Result<usize, super::StoreError> {
     let mut conn = db.conn()?;
     let mut deleted = 0;
     for &(len_ms, keep_ms) in lengths {

@@ -52,9 +52,19 @@ impl WindowRow {
             errors: to_u64(self.errors),
             bytes_min: to_u64(self.bytes_min),
             bytes_max: to_u64(self.bytes_max),
-            latency: self.latency_sketch.as_deref().and_then(Latency::from_bytes).map(Box::new),
+            latency: self
+                .latency_sketch
+                .as_deref()
+                .and_then(Latency::from_bytes)
+                .map(Box::new),
         };
-        Some(Window { layer: self.layer.parse().ok()?, entity: self.entity, start_ms: self.window_start, len_ms: self.window_len_ms, agg })
+        Some(Window {
+            layer: self.layer.parse().ok()?,
+            entity: self.entity,
+            start_ms: self.window_start,
+            len_ms: self.window_len_ms,
+            agg,
+        })
     }
 
     pub fn into_series_window(self) -> Option<SeriesWindow> {
@@ -71,32 +81,83 @@ fn to_i64(v: u64) -> i64 {
 /// roll-ups, kept in the partition actor's memory until they closed, or the provisional values
 /// of base windows still open. Idempotent, so a replay after a takeover writes the same rows
 /// again.
-pub fn put(conn: &mut DbConn, partition: i32, whole: &[Window], closed_at_ms: Option<i64>) -> QueryResult<()> {
+pub fn put(
+    conn: &mut DbConn,
+    partition: i32,
+    whole: &[Window],
+    closed_at_ms: Option<i64>,
+) -> QueryResult<()> {
     for chunk in whole.chunks(UPSERT_CHUNK) {
-        let sketches: Vec<Option<Vec<u8>>> = chunk.iter().map(|w| w.agg.latency.as_ref().map(|l| l.to_bytes())).collect();
+        let sketches: Vec<Option<Vec<u8>>> = chunk
+            .iter()
+            .map(|w| w.agg.latency.as_ref().map(|l| l.to_bytes()))
+            .collect();
         upsert(conn, partition, chunk, &sketches, closed_at_ms)?;
     }
     Ok(())
 }
 
 /// Replaces the rows of `chunk` (inserting the missing ones); final when `closed_at_ms` is set.
-fn upsert(conn: &mut DbConn, partition: i32, chunk: &[Window], sketches: &[Option<Vec<u8>>], closed_at_ms: Option<i64>) -> QueryResult<()> {
+fn upsert(
+    conn: &mut DbConn,
+    partition: i32,
+    chunk: &[Window],
+    sketches: &[Option<Vec<u8>>],
+    closed_at_ms: Option<i64>,
+) -> QueryResult<()> {
     let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
     let head = "INSERT INTO windows (layer, entity, window_start, window_len_ms, partition_id, events, bytes, packets, \
                 connections, requests, errors, bytes_min, bytes_max, latency_sketch, is_final, closed_at_ms) VALUES ";
     let mysql = matches!(conn, DbConn::Mysql(_));
-    let new = |f: &str| if mysql { format!("VALUES({f})") } else { format!("excluded.{f}") };
-    let set: Vec<String> = ["events", "bytes", "packets", "connections", "requests", "errors"]
-        .iter()
-        .chain(&["bytes_min", "bytes_max", "latency_sketch", "is_final", "closed_at_ms", "partition_id"])
-        .map(|f| format!("{f} = {}", new(f)))
-        .collect();
-    let on_conflict =
-        if mysql { "ON DUPLICATE KEY UPDATE" } else { "ON CONFLICT (layer, entity, window_start, window_len_ms) DO UPDATE SET" };
+    let new = |f: &str| {
+        if mysql {
+            format!("VALUES({f})")
+        } else {
+            format!("excluded.{f}")
+        }
+    };
+    let set: Vec<String> = [
+        "events",
+        "bytes",
+        "packets",
+        "connections",
+        "requests",
+        "errors",
+    ]
+    .iter()
+    .chain(&[
+        "bytes_min",
+        "bytes_max",
+        "latency_sketch",
+        "is_final",
+        "closed_at_ms",
+        "partition_id",
+    ])
+    .map(|f| format!("{f} = {}", new(f)))
+    .collect();
+    let on_conflict = if mysql {
+        "ON DUPLICATE KEY UPDATE"
+    } else {
+        "ON CONFLICT (layer, entity, window_start, window_len_ms) DO UPDATE SET"
+    };
     let sql = format!("{head}{values} {on_conflict} {}", set.join(", "));
     match conn {
-        DbConn::Mysql(c) => bind_windows(diesel::sql_query(sql).into_boxed(), partition, chunk, sketches, closed_at_ms).execute(c)?,
-        DbConn::Sqlite(c) => bind_windows(diesel::sql_query(sql).into_boxed(), partition, chunk, sketches, closed_at_ms).execute(c)?,
+        DbConn::Mysql(c) => bind_windows(
+            diesel::sql_query(sql).into_boxed(),
+            partition,
+            chunk,
+            sketches,
+            closed_at_ms,
+        )
+        .execute(c)?,
+        DbConn::Sqlite(c) => bind_windows(
+            diesel::sql_query(sql).into_boxed(),
+            partition,
+            chunk,
+            sketches,
+            closed_at_ms,
+        )
+        .execute(c)?,
     };
     Ok(())
 }
@@ -149,7 +210,13 @@ where
 
 /// The partition's final windows of length `len_ms` from `since_ms` on, oldest first: the
 /// history a node taking the partition over warms its detectors with.
-pub fn final_history(conn: &mut DbConn, partition: i32, len_ms: i64, since_ms: i64, limit: i64) -> QueryResult<Vec<WindowRow>> {
+pub fn final_history(
+    conn: &mut DbConn,
+    partition: i32,
+    len_ms: i64,
+    since_ms: i64,
+    limit: i64,
+) -> QueryResult<Vec<WindowRow>> {
     windows::table
         .filter(windows::partition_id.eq(partition))
         .filter(windows::is_final.eq(true))
@@ -163,7 +230,13 @@ pub fn final_history(conn: &mut DbConn, partition: i32, len_ms: i64, since_ms: i
 
 /// The partition's windows of length `len_ms` not yet final, as they were last written.
 pub fn open_windows(conn: &mut DbConn, partition: i32, len_ms: i64) -> QueryResult<Vec<Window>> {
-    RowsOf { partition: Some(partition), layer: None, len_ms, is_final: false }.load(conn, i64::MIN, i64::MAX)
+    RowsOf {
+        partition: Some(partition),
+        layer: None,
+        len_ms,
+        is_final: false,
+    }
+    .load(conn, i64::MIN, i64::MAX)
 }
 
 /// Deletes the rows of windows of length `len_ms` that ended before `before_ms`: retention.
@@ -221,7 +294,12 @@ pub struct RollupScope {
 impl RollupScope {
     /// Everything of one partition: what a node taking it over holds.
     pub fn partition(partition: i32) -> Self {
-        RollupScope { partition: Some(partition), layer: None, from_ms: i64::MIN, to_ms: i64::MAX }
+        RollupScope {
+            partition: Some(partition),
+            layer: None,
+            from_ms: i64::MIN,
+            to_ms: i64::MAX,
+        }
     }
 }
 
@@ -235,13 +313,25 @@ impl RollupScope {
 /// Returns the windows of every roll-up length. Closing is per partition (one watermark), so
 /// "not yet in a final row of the length above" is per partition: after that partition's
 /// newest final row of that length.
-pub fn pending_rollups(conn: &mut DbConn, levels: &[i64], scope: &RollupScope, open_base: bool) -> QueryResult<Vec<Window>> {
-    let Some((&base, _)) = levels.split_first() else { return Ok(Vec::new()) };
+pub fn pending_rollups(
+    conn: &mut DbConn,
+    levels: &[i64],
+    scope: &RollupScope,
+    open_base: bool,
+) -> QueryResult<Vec<Window>> {
+    let Some((&base, _)) = levels.split_first() else {
+        return Ok(Vec::new());
+    };
     let longest = levels.iter().copied().max().unwrap_or(base);
     let rows_to = scope.to_ms.saturating_add(longest);
     let mut below: Vec<Window> = Vec::new();
     if open_base {
-        let open = RowsOf { partition: scope.partition, layer: scope.layer, len_ms: base, is_final: false };
+        let open = RowsOf {
+            partition: scope.partition,
+            layer: scope.layer,
+            len_ms: base,
+            is_final: false,
+        };
         below.extend(open.load(conn, scope.from_ms, rows_to)?);
     }
     let mut pending = Vec::new();
@@ -250,11 +340,22 @@ pub fn pending_rollups(conn: &mut DbConn, levels: &[i64], scope: &RollupScope, o
         let (shorter, len) = (pair[0], pair[1]);
         let newest = newest_final_starts(conn, len, scope.partition)?;
         for &partition in newest_below.keys() {
-            let after = newest.get(&partition).map_or(i64::MIN, |start| start.saturating_add(len));
-            let closed = RowsOf { partition: Some(partition), layer: scope.layer, len_ms: shorter, is_final: true };
+            let after = newest
+                .get(&partition)
+                .map_or(i64::MIN, |start| start.saturating_add(len));
+            let closed = RowsOf {
+                partition: Some(partition),
+                layer: scope.layer,
+                len_ms: shorter,
+                is_final: true,
+            };
             below.extend(closed.load(conn, after.max(scope.from_ms), rows_to)?);
         }
-        pending.extend(roll_up(&below, len).into_iter().filter(|w| (scope.from_ms..scope.to_ms).contains(&w.start_ms)));
+        pending.extend(
+            roll_up(&below, len)
+                .into_iter()
+                .filter(|w| (scope.from_ms..scope.to_ms).contains(&w.start_ms)),
+        );
         newest_below = newest;
     }
     Ok(pending)
@@ -283,23 +384,38 @@ impl RowsOf {
         if let Some(layer) = self.layer {
             rows = rows.filter(windows::layer.eq(layer.as_str()));
         }
-        Ok(rows.select(WindowRow::as_select()).load(conn)?.into_iter().filter_map(WindowRow::into_window).collect())
+        Ok(rows
+            .select(WindowRow::as_select())
+            .load(conn)?
+            .into_iter()
+            .filter_map(WindowRow::into_window)
+            .collect())
     }
 }
 
 /// Per partition (one or all), the start of its newest final window of length `len_ms`.
-fn newest_final_starts(conn: &mut DbConn, len_ms: i64, partition: Option<i32>) -> QueryResult<BTreeMap<i32, i64>> {
+fn newest_final_starts(
+    conn: &mut DbConn,
+    len_ms: i64,
+    partition: Option<i32>,
+) -> QueryResult<BTreeMap<i32, i64>> {
     let mut query = windows::table
         .filter(windows::is_final.eq(true))
         .filter(windows::window_len_ms.eq(len_ms))
         .group_by(windows::partition_id)
-        .select((windows::partition_id, diesel::dsl::max(windows::window_start)))
+        .select((
+            windows::partition_id,
+            diesel::dsl::max(windows::window_start),
+        ))
         .into_boxed();
     if let Some(p) = partition {
         query = query.filter(windows::partition_id.eq(p));
     }
     let rows: Vec<(i32, Option<i64>)> = query.load(conn)?;
-    Ok(rows.into_iter().filter_map(|(p, newest)| Some((p, newest?))).collect())
+    Ok(rows
+        .into_iter()
+        .filter_map(|(p, newest)| Some((p, newest?)))
+        .collect())
 }
 
 /// Windows of the roll-up length `levels.last()` as they stand now, oldest first: the final
@@ -313,18 +429,38 @@ pub fn rollup_windows(
     to_ms: i64,
     limit: i64,
 ) -> QueryResult<Vec<SeriesWindow>> {
-    let Some(&len_ms) = levels.last() else { return Ok(Vec::new()) };
-    let mut merged: BTreeMap<(i64, OsiLayer, String), (Window, bool, Option<i64>)> = BTreeMap::new();
+    let Some(&len_ms) = levels.last() else {
+        return Ok(Vec::new());
+    };
+    // (start, layer, entity) -> (window, final, closed at): sorted as the result is.
+    type Key = (i64, OsiLayer, String);
+    let mut merged: BTreeMap<Key, (Window, bool, Option<i64>)> = BTreeMap::new();
     // Rows written non-final by earlier versions are left out: the rows below hold them.
-    for row in series_windows(conn, len_ms, layer, from_ms, to_ms, limit)?.into_iter().filter(|r| r.is_final) {
+    for row in series_windows(conn, len_ms, layer, from_ms, to_ms, limit)?
+        .into_iter()
+        .filter(|r| r.is_final)
+    {
         let closed_at_ms = row.closed_at_ms;
         if let Some(w) = row.into_window() {
-            merged.insert((w.start_ms, w.layer, w.entity.clone()), (w, true, closed_at_ms));
+            merged.insert(
+                (w.start_ms, w.layer, w.entity.clone()),
+                (w, true, closed_at_ms),
+            );
         }
     }
-    let scope = RollupScope { partition: None, layer, from_ms, to_ms };
-    for w in pending_rollups(conn, levels, &scope, true)?.into_iter().filter(|w| w.len_ms == len_ms) {
-        merged.entry((w.start_ms, w.layer, w.entity.clone())).or_insert((w, false, None));
+    let scope = RollupScope {
+        partition: None,
+        layer,
+        from_ms,
+        to_ms,
+    };
+    for w in pending_rollups(conn, levels, &scope, true)?
+        .into_iter()
+        .filter(|w| w.len_ms == len_ms)
+    {
+        merged
+            .entry((w.start_ms, w.layer, w.entity.clone()))
+            .or_insert((w, false, None));
     }
     Ok(merged
         .into_values()
@@ -340,7 +476,10 @@ pub fn total_events(conn: &mut DbConn, len_ms: i64) -> QueryResult<u64> {
         #[diesel(sql_type = Nullable<BigInt>)]
         events: Option<i64>,
     }
-    let sql = format!("SELECT {} AS events FROM windows WHERE window_len_ms = {len_ms}", sum_of(conn, "events"));
+    let sql = format!(
+        "SELECT {} AS events FROM windows WHERE window_len_ms = {len_ms}",
+        sum_of(conn, "events")
+    );
     let total: Total = diesel::sql_query(sql).get_result(conn)?;
     Ok(total.events.map_or(0, to_u64))
 }
@@ -351,8 +490,20 @@ mod tests {
     use crate::store::db::test_support::sqlite_db;
 
     fn delta(layer: OsiLayer, entity: &str, start_ms: i64, events: u64, bytes: u64) -> Window {
-        let agg = WindowAgg { events, bytes, bytes_min: bytes / events.max(1), bytes_max: bytes, ..WindowAgg::default() };
-        Window { layer, entity: entity.into(), start_ms, len_ms: 10_000, agg }
+        let agg = WindowAgg {
+            events,
+            bytes,
+            bytes_min: bytes / events.max(1),
+            bytes_max: bytes,
+            ..WindowAgg::default()
+        };
+        Window {
+            layer,
+            entity: entity.into(),
+            start_ms,
+            len_ms: 10_000,
+            agg,
+        }
     }
 
     fn with_latency(mut w: Window, ms: &[f64]) -> Window {
@@ -382,12 +533,23 @@ mod tests {
         let low: Vec<f64> = (1..=50).map(f64::from).collect();
         let high: Vec<f64> = (51..=100).map(f64::from).collect();
         let first = with_latency(delta(OsiLayer::L7, "svc", 0, 50, 0), &low);
-        put(&mut conn, 3, &[first.clone()], None).expect("first");
+        put(&mut conn, 3, std::slice::from_ref(&first), None).expect("first");
         // The whole window as it grew, as a partition actor writes a roll-up.
         let mut whole = first;
-        whole.agg.merge(&with_latency(delta(OsiLayer::L7, "svc", 0, 51, 0), &high).agg);
-        put(&mut conn, 3, &[whole, delta(OsiLayer::L3, "a", 0, 2, 200)], None).expect("second");
-        let row = series_windows(&mut conn, 10_000, Some(OsiLayer::L7), 0, 10_000, 10).expect("rows").pop().expect("row");
+        whole
+            .agg
+            .merge(&with_latency(delta(OsiLayer::L7, "svc", 0, 51, 0), &high).agg);
+        put(
+            &mut conn,
+            3,
+            &[whole, delta(OsiLayer::L3, "a", 0, 2, 200)],
+            None,
+        )
+        .expect("second");
+        let row = series_windows(&mut conn, 10_000, Some(OsiLayer::L7), 0, 10_000, 10)
+            .expect("rows")
+            .pop()
+            .expect("row");
         let w = row.into_series_window().expect("window");
         let lat = w.latency.expect("latency");
         assert_eq!((lat.count, lat.min_ms, lat.max_ms), (100, 1.0, 100.0));
@@ -410,17 +572,38 @@ mod tests {
     fn three_levels(conn: &mut DbConn) {
         let a = |start, events| delta(OsiLayer::L3, "a", start, events, events * 10);
         let b = |start, events| delta(OsiLayer::L3, "b", start, events, events * 10);
-        put(conn, 0, &[a(0, 6), a(60_000, 4), a(120_000, 3), a(130_000, 2)], Some(1)).expect("a's final 10-s windows");
-        put(conn, 0, &[sized(a(0, 6), 0, 60_000), sized(a(0, 4), 60_000, 60_000)], Some(1)).expect("a's final minutes");
+        put(
+            conn,
+            0,
+            &[a(0, 6), a(60_000, 4), a(120_000, 3), a(130_000, 2)],
+            Some(1),
+        )
+        .expect("a's final 10-s windows");
+        put(
+            conn,
+            0,
+            &[sized(a(0, 6), 0, 60_000), sized(a(0, 4), 60_000, 60_000)],
+            Some(1),
+        )
+        .expect("a's final minutes");
         put(conn, 0, &[a(140_000, 1)], None).expect("a's open window");
-        put(conn, 1, &[sized(b(0, 100), 0, 60_000), sized(b(0, 100), 0, 3_600_000)], Some(1)).expect("b's final minute and hour");
+        put(
+            conn,
+            1,
+            &[sized(b(0, 100), 0, 60_000), sized(b(0, 100), 0, 3_600_000)],
+            Some(1),
+        )
+        .expect("b's final minute and hour");
         put(conn, 1, &[b(3_600_000, 7)], Some(1)).expect("b's final 10-s window in hour 1");
     }
 
     const LEVELS: [i64; 3] = [10_000, 60_000, 3_600_000];
 
     fn events_of(windows: &[Window]) -> Vec<(&str, i64, i64, u64)> {
-        let mut seen: Vec<_> = windows.iter().map(|w| (w.entity.as_str(), w.len_ms, w.start_ms, w.agg.events)).collect();
+        let mut seen: Vec<_> = windows
+            .iter()
+            .map(|w| (w.entity.as_str(), w.len_ms, w.start_ms, w.agg.events))
+            .collect();
         seen.sort_unstable();
         seen
     }
@@ -430,14 +613,20 @@ mod tests {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
         three_levels(&mut conn);
-        let held = pending_rollups(&mut conn, &LEVELS, &RollupScope::partition(0), false).expect("partition 0");
+        let held = pending_rollups(&mut conn, &LEVELS, &RollupScope::partition(0), false)
+            .expect("partition 0");
         assert_eq!(
             events_of(&held),
             vec![("a", 60_000, 120_000, 5), ("a", 3_600_000, 0, 15)],
             "the final minutes and the final 10-s windows after them, each counted once; the open window is not held"
         );
-        let held = pending_rollups(&mut conn, &LEVELS, &RollupScope::partition(1), false).expect("partition 1");
-        assert_eq!(events_of(&held), vec![("b", 60_000, 3_600_000, 7), ("b", 3_600_000, 3_600_000, 7)], "hour 0 is final: not pending");
+        let held = pending_rollups(&mut conn, &LEVELS, &RollupScope::partition(1), false)
+            .expect("partition 1");
+        assert_eq!(
+            events_of(&held),
+            vec![("b", 60_000, 3_600_000, 7), ("b", 3_600_000, 3_600_000, 7)],
+            "hour 0 is final: not pending"
+        );
     }
 
     #[test]
@@ -445,34 +634,77 @@ mod tests {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
         three_levels(&mut conn);
-        put(&mut conn, 0, &[sized(delta(OsiLayer::L3, "a", 0, 999, 1), 120_000, 60_000)], None).expect("a row an earlier version left open");
-        let got = rollup_windows(&mut conn, &LEVELS, Some(OsiLayer::L3), 0, 7_200_000, 100).expect("hours");
-        let seen: Vec<_> = got.iter().map(|w| (w.entity.as_str(), w.start_ms, w.events, w.is_final)).collect();
-        assert_eq!(seen, vec![("a", 0, 16, false), ("b", 0, 100, true), ("b", 3_600_000, 7, false)]);
-        let got = rollup_windows(&mut conn, &LEVELS[..2], None, 60_000, 180_000, 100).expect("minutes");
-        let seen: Vec<_> = got.iter().map(|w| (w.entity.as_str(), w.start_ms, w.events, w.is_final)).collect();
-        assert_eq!(seen, vec![("a", 60_000, 4, true), ("a", 120_000, 6, false)], "the old open row is rebuilt, not read");
+        put(
+            &mut conn,
+            0,
+            &[sized(delta(OsiLayer::L3, "a", 0, 999, 1), 120_000, 60_000)],
+            None,
+        )
+        .expect("a row an earlier version left open");
+        let got = rollup_windows(&mut conn, &LEVELS, Some(OsiLayer::L3), 0, 7_200_000, 100)
+            .expect("hours");
+        let seen: Vec<_> = got
+            .iter()
+            .map(|w| (w.entity.as_str(), w.start_ms, w.events, w.is_final))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("a", 0, 16, false),
+                ("b", 0, 100, true),
+                ("b", 3_600_000, 7, false)
+            ]
+        );
+        let got =
+            rollup_windows(&mut conn, &LEVELS[..2], None, 60_000, 180_000, 100).expect("minutes");
+        let seen: Vec<_> = got
+            .iter()
+            .map(|w| (w.entity.as_str(), w.start_ms, w.events, w.is_final))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![("a", 60_000, 4, true), ("a", 120_000, 6, false)],
+            "the old open row is rebuilt, not read"
+        );
         let base = series_windows(&mut conn, 10_000, None, 0, 10_000, 10).expect("base");
-        assert!(base[0].is_final && base[0].closed_at_ms == Some(1), "put with a close time is final");
+        assert!(
+            base[0].is_final && base[0].closed_at_ms == Some(1),
+            "put with a close time is final"
+        );
     }
 
     #[test]
     fn retention_deletes_the_windows_that_ended_before_its_cut() {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
-        let deltas: Vec<_> = (0..10).map(|i| delta(OsiLayer::L2, "port", i * 10_000, 1, 1)).collect();
+        let deltas: Vec<_> = (0..10)
+            .map(|i| delta(OsiLayer::L2, "port", i * 10_000, 1, 1))
+            .collect();
         put(&mut conn, 0, &deltas, None).expect("put");
-        assert_eq!(expire(&mut conn, 10_000, 50_000).expect("expire"), 4, "windows that ended before 50 s");
+        assert_eq!(
+            expire(&mut conn, 10_000, 50_000).expect("expire"),
+            4,
+            "windows that ended before 50 s"
+        );
     }
 
     #[test]
     fn large_batches_span_several_statements() {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
-        let deltas: Vec<_> =
-            (0..(UPSERT_CHUNK as i64 * 2 + 7)).map(|i| delta(OsiLayer::L4, &format!("e{i}"), 0, 1, 1)).collect();
+        let deltas: Vec<_> = (0..(UPSERT_CHUNK as i64 * 2 + 7))
+            .map(|i| delta(OsiLayer::L4, &format!("e{i}"), 0, 1, 1))
+            .collect();
         put(&mut conn, 0, &deltas, None).expect("put");
-        assert_eq!(total_events(&mut conn, 10_000).expect("total"), deltas.len() as u64);
-        assert_eq!(series_windows(&mut conn, 10_000, None, 0, 10_000, 10_000).expect("rows").len(), deltas.len());
+        assert_eq!(
+            total_events(&mut conn, 10_000).expect("total"),
+            deltas.len() as u64
+        );
+        assert_eq!(
+            series_windows(&mut conn, 10_000, None, 0, 10_000, 10_000)
+                .expect("rows")
+                .len(),
+            deltas.len()
+        );
     }
 }

@@ -32,7 +32,10 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn new(next_offset: i64, after_seek: bool) -> Self {
-        Cursor { next_offset, awaiting_seek: after_seek.then_some(0) }
+        Cursor {
+            next_offset,
+            awaiting_seek: after_seek.then_some(0),
+        }
     }
 
     /// The offset after the last record taken.
@@ -70,9 +73,17 @@ mod tests {
         assert_eq!(c.take(5), Taken::Yes);
         assert_eq!(c.take(7), Taken::Gap { got: 7 });
         let mut sought = Cursor::new(5, true);
-        assert_eq!(sought.take(9), Taken::Duplicate, "fetched before the seek landed");
+        assert_eq!(
+            sought.take(9),
+            Taken::Duplicate,
+            "fetched before the seek landed"
+        );
         assert_eq!(sought.take(5), Taken::Yes);
-        assert_eq!(sought.take(7), Taken::Gap { got: 7 }, "after the seek a gap is a gap");
+        assert_eq!(
+            sought.take(7),
+            Taken::Gap { got: 7 },
+            "after the seek a gap is a gap"
+        );
         assert_eq!(sought.next_offset(), 6);
     }
 }

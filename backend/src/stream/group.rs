@@ -36,11 +36,17 @@ const STATISTICS_INTERVAL_MS: u32 = 1_000;
 pub enum Control {
     /// Partitions now ours, each with the position the database says it resumes from (`None`
     /// when the database could not be read during the rebalance).
-    Assigned { partitions: Vec<(i32, Option<Position>)> },
-    Revoked { partitions: Vec<i32> },
+    Assigned {
+        partitions: Vec<(i32, Option<Position>)>,
+    },
+    Revoked {
+        partitions: Vec<i32>,
+    },
     /// The partition's worker found its state stale (or never had one): re-read the offset
     /// from the database, seek there and start a new worker.
-    Resync { partition: i32 },
+    Resync {
+        partition: i32,
+    },
 }
 
 /// librdkafka's statistics, every second, for a stage's metrics.
@@ -69,20 +75,30 @@ impl ConsumerContext for GroupContext {
     /// stored in the database, which is where the data really is; Kafka's committed offset is
     /// only kept for lag monitoring. With the cooperative-sticky assignor the assignment must
     /// go through `incremental_assign`/`incremental_unassign` (rust-rdkafka issue 363).
-    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
-        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let mut partitions = Vec::new();
-                let elements: Vec<(String, i32)> =
-                    tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+                let elements: Vec<(String, i32)> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition()))
+                    .collect();
                 for (topic, partition) in elements {
                     // Blocking, on purpose: the assignment must carry the offsets, and
                     // rebalances are rare and short.
-                    let stored = self
-                        .db
-                        .conn()
-                        .and_then(|mut c| Ok(offsets::resume(&mut c, &self.topic, partition, &self.node)?));
+                    let stored = self.db.conn().and_then(|mut c| {
+                        Ok(offsets::resume(&mut c, &self.topic, partition, &self.node)?)
+                    });
                     let offset = match stored {
                         Ok(position) => {
                             let offset = Offset::Offset(position.replay_from);
@@ -98,7 +114,11 @@ impl ConsumerContext for GroupContext {
                     };
                     partitions.push((partition, offset));
                 }
-                let assigned = if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) };
+                let assigned = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
                 if let Err(e) = assigned {
                     tracing::error!(topic = %self.topic, error = %e, "assignment failed");
                 }
@@ -109,7 +129,11 @@ impl ConsumerContext for GroupContext {
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 tracing::info!(topic = %self.topic, ?partitions, "partitions revoked");
                 let _ = self.control.send(Control::Revoked { partitions });
-                let unassigned = if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
+                let unassigned = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
                 if let Err(e) = unassigned {
                     tracing::error!(topic = %self.topic, error = %e, "unassignment failed");
                 }
@@ -192,7 +216,13 @@ pub trait Worker {
 pub trait Workers {
     type Worker: Worker;
     /// `after_seek`: the consumer was just sought to `position.replay_from`.
-    fn start(&mut self, partition: i32, position: Position, after_seek: bool, group: &GroupLink) -> Self::Worker;
+    fn start(
+        &mut self,
+        partition: i32,
+        position: Position,
+        after_seek: bool,
+        group: &GroupLink,
+    ) -> Self::Worker;
     /// The partition is no longer ours (metrics to forget, ...).
     fn stopped(&mut self, _partition: i32) {}
 }
@@ -266,9 +296,18 @@ pub fn join<W: Workers + 'static>(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("session.timeout.ms", settings.session_timeout_ms.to_string())
-        .set("heartbeat.interval.ms", (settings.session_timeout_ms / 5).max(100).to_string())
-        .set("max.poll.interval.ms", settings.rebalance_timeout_ms.to_string())
+        .set(
+            "session.timeout.ms",
+            settings.session_timeout_ms.to_string(),
+        )
+        .set(
+            "heartbeat.interval.ms",
+            (settings.session_timeout_ms / 5).max(100).to_string(),
+        )
+        .set(
+            "max.poll.interval.ms",
+            settings.rebalance_timeout_ms.to_string(),
+        )
         // Log end offsets and lag per partition for /metrics, through `stats`.
         .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string())
         .create_with_context(context)?;
@@ -277,12 +316,27 @@ pub fn join<W: Workers + 'static>(
     let owned = Arc::new(Mutex::new(BTreeSet::new()));
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
     let link = GroupLink {
-        committer: Committer { consumer: consumer.clone(), topic: settings.topic.clone() },
+        committer: Committer {
+            consumer: consumer.clone(),
+            topic: settings.topic.clone(),
+        },
         control: control_tx,
     };
-    let group = Group { consumer, db, settings, link, workers, running: HashMap::new(), owned: owned.clone() };
+    let group = Group {
+        consumer,
+        db,
+        settings,
+        link,
+        workers,
+        running: HashMap::new(),
+        owned: owned.clone(),
+    };
     let done = actix::spawn(group.run(control_rx, shutdown_rx));
-    Ok(GroupHandle { owned, shutdown: Some(shutdown_tx), done: Some(done) })
+    Ok(GroupHandle {
+        owned,
+        shutdown: Some(shutdown_tx),
+        done: Some(done),
+    })
 }
 
 /// A task rather than an actor: it spends its life awaiting the consumer and the workers'
@@ -298,7 +352,11 @@ struct Group<W: Workers> {
 }
 
 impl<W: Workers> Group<W> {
-    async fn run(mut self, mut control: UnboundedReceiver<Control>, mut shutdown: oneshot::Receiver<()>) {
+    async fn run(
+        mut self,
+        mut control: UnboundedReceiver<Control>,
+        mut shutdown: oneshot::Receiver<()>,
+    ) {
         let consumer = self.consumer.clone();
         loop {
             tokio::select! {
@@ -359,7 +417,9 @@ impl<W: Workers> Group<W> {
     }
 
     fn start_worker(&mut self, partition: i32, position: Position, after_seek: bool) {
-        let worker = self.workers.start(partition, position, after_seek, &self.link);
+        let worker = self
+            .workers
+            .start(partition, position, after_seek, &self.link);
         if let Some(old) = self.running.insert(partition, worker) {
             old.stop_soon();
         }
@@ -408,10 +468,12 @@ impl<W: Workers> Group<W> {
             }
         };
         let offset = Offset::Offset(position.replay_from);
-        if let Err(e) = self.consumer.seek(&self.settings.topic, partition, offset, SEEK_TIMEOUT) {
+        if let Err(e) = self
+            .consumer
+            .seek(&self.settings.topic, partition, offset, SEEK_TIMEOUT)
+        {
             tracing::warn!(topic = %self.settings.topic, partition, error = %e, "seek failed; the partition may have moved");
         }
         self.start_worker(partition, position, true);
     }
 }
-

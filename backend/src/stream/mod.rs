@@ -15,6 +15,6 @@ mod supervisor;
 pub mod watermark;
 pub mod window;
 
-pub use outputs::{LateSink, UpdatePublisher};
 pub use group::GroupHandle;
+pub use outputs::{LateSink, UpdatePublisher};
 pub use supervisor::{start, StreamHandle, StreamSettings};

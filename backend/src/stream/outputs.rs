@@ -28,15 +28,24 @@ pub struct UpdatePublisher {
 
 impl UpdatePublisher {
     pub fn new(producer: FutureProducer, topic: String, local: LocalHub) -> Self {
-        UpdatePublisher { producer, topic, local }
+        UpdatePublisher {
+            producer,
+            topic,
+            local,
+        }
     }
 
     /// Enqueues without waiting for delivery: an update is a notification of what is already
     /// durable in the database, so a lost one costs freshness, never data.
     pub fn publish(&self, windows: &[LayerWindow], series: &[SeriesWindow]) {
         for layer in layercast_shared::OsiLayer::ALL {
-            let of_layer: Vec<LayerWindow> = windows.iter().filter(|w| w.layer == layer).cloned().collect();
-            let series_of_layer: Vec<&SeriesWindow> = series.iter().filter(|w| w.layer == layer).collect();
+            let of_layer: Vec<LayerWindow> = windows
+                .iter()
+                .filter(|w| w.layer == layer)
+                .cloned()
+                .collect();
+            let series_of_layer: Vec<&SeriesWindow> =
+                series.iter().filter(|w| w.layer == layer).collect();
             if of_layer.is_empty() && series_of_layer.is_empty() {
                 continue;
             }
@@ -64,9 +73,18 @@ impl UpdatePublisher {
     /// Anomalies found in windows that closed, after they are stored.
     pub fn publish_anomalies(&self, anomalies: Vec<WindowAnomaly>) {
         for layer in layercast_shared::OsiLayer::ALL {
-            let of_layer: Vec<WindowAnomaly> = anomalies.iter().filter(|a| a.layer == layer).cloned().collect();
+            let of_layer: Vec<WindowAnomaly> = anomalies
+                .iter()
+                .filter(|a| a.layer == layer)
+                .cloned()
+                .collect();
             if !of_layer.is_empty() {
-                let msg = UpdateMsg { v: UPDATE_VERSION, windows: Vec::new(), series: Vec::new(), anomalies: of_layer };
+                let msg = UpdateMsg {
+                    v: UPDATE_VERSION,
+                    windows: Vec::new(),
+                    series: Vec::new(),
+                    anomalies: of_layer,
+                };
                 self.send(layer.as_str(), msg);
             }
         }
@@ -80,12 +98,22 @@ impl UpdatePublisher {
                 return;
             }
         };
-        let origin = OwnedHeaders::new().insert(Header { key: ORIGIN_HEADER, value: Some(&self.local.origin) });
-        let record = FutureRecord::to(&self.topic).key(key).payload(&payload).headers(origin);
+        let origin = OwnedHeaders::new().insert(Header {
+            key: ORIGIN_HEADER,
+            value: Some(&self.local.origin),
+        });
+        let record = FutureRecord::to(&self.topic)
+            .key(key)
+            .payload(&payload)
+            .headers(origin);
         if let Err((e, _)) = self.producer.send_result(record) {
             tracing::warn!(error = %e, "update not published; the other nodes' dashboards catch up on the next one");
         }
-        self.local.hub.do_send(Broadcast { windows: msg.windows, series: msg.series, anomalies: msg.anomalies });
+        self.local.hub.do_send(Broadcast {
+            windows: msg.windows,
+            series: msg.series,
+            anomalies: msg.anomalies,
+        });
     }
 }
 
@@ -118,12 +146,29 @@ impl LateSink {
     pub async fn deliver(&self, records: Vec<LateRecord>) -> Result<(), KafkaError> {
         let sends = records.iter().map(|r| {
             let headers = OwnedHeaders::new()
-                .insert(Header { key: "layercast-reason", value: Some("late") })
-                .insert(Header { key: "layercast-partition", value: Some(&r.partition.to_string()) })
-                .insert(Header { key: "layercast-offset", value: Some(&r.offset.to_string()) })
-                .insert(Header { key: "layercast-event-ms", value: Some(&r.event_ms.to_string()) })
-                .insert(Header { key: "layercast-watermark-ms", value: Some(&r.watermark_ms.to_string()) });
-            let mut record = FutureRecord::to(&self.topic).payload(&r.payload).headers(headers);
+                .insert(Header {
+                    key: "layercast-reason",
+                    value: Some("late"),
+                })
+                .insert(Header {
+                    key: "layercast-partition",
+                    value: Some(&r.partition.to_string()),
+                })
+                .insert(Header {
+                    key: "layercast-offset",
+                    value: Some(&r.offset.to_string()),
+                })
+                .insert(Header {
+                    key: "layercast-event-ms",
+                    value: Some(&r.event_ms.to_string()),
+                })
+                .insert(Header {
+                    key: "layercast-watermark-ms",
+                    value: Some(&r.watermark_ms.to_string()),
+                });
+            let mut record = FutureRecord::to(&self.topic)
+                .payload(&r.payload)
+                .headers(headers);
             if let Some(key) = &r.key {
                 record = record.key(key);
             }

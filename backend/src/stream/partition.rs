@@ -12,19 +12,24 @@ use layercast_shared::{EventMsg, LayerPartial, OsiLayer, SeriesWindow};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
+use super::cursor::{Cursor, Taken};
+use super::layers::{partials_of, LayerFeed};
 use super::outputs::{LateRecord, LateSink, UpdatePublisher};
 use super::supervisor::{Committer, Control};
 use super::watermark::Watermark;
-use super::layers::{partials_of, LayerFeed};
-use super::cursor::{Cursor, Taken};
-use super::window::{roll_up, series_window, window_start, Purpose, TumblingWindows, Window, WindowAgg};
+use super::window::{
+    roll_up, series_window, window_start, Purpose, TumblingWindows, Window, WindowAgg,
+};
 use crate::analysis::anomaly::AnomalyConfig;
 use crate::analysis::live::LiveDetectors;
 use crate::config::EventTime;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::late::LateDrop;
 use crate::store::offsets::Position;
-use crate::store::{Aggregator, DeliveredFirst, LoadHistory, LoadOpenWindows, LoadPendingRollups, StoreError, WriteAnomalies, WriteBatch};
+use crate::store::{
+    Aggregator, DeliveredFirst, LoadHistory, LoadOpenWindows, LoadPendingRollups, StoreError,
+    WriteAnomalies, WriteBatch,
+};
 
 /// How often the actor looks at its clock: idleness, windows due to close, writes due.
 const TICK_EVERY: Duration = Duration::from_millis(250);
@@ -206,7 +211,8 @@ impl PartitionActor {
         let clock = Watermark::resume(deps.event_time.clone(), &start, 0);
         let len_ms = deps.event_time.len_ms;
         // Open bins the watermark keeps: those from its closed edge to the newest event time.
-        let held = (deps.event_time.max_out_of_order_ms() + deps.event_time.grace_ms) / len_ms.max(1) + 2;
+        let held =
+            (deps.event_time.max_out_of_order_ms() + deps.event_time.grace_ms) / len_ms.max(1) + 2;
         let mut actor = PartitionActor {
             topic: deps.topic,
             partition,
@@ -232,7 +238,9 @@ impl PartitionActor {
             pending: None,
             writes_started: 0,
             blocked_since: None,
-            max_bins: usize::try_from(held).unwrap_or(usize::MAX).saturating_add(SLACK_BINS),
+            max_bins: usize::try_from(held)
+                .unwrap_or(usize::MAX)
+                .saturating_add(SLACK_BINS),
             stopping: false,
             detectors: LiveDetectors::new(AnomalyConfig::default(), len_ms),
             malformed: 0,
@@ -248,7 +256,10 @@ impl PartitionActor {
             control: deps.control,
             metrics: deps.metrics,
         };
-        actor.closed_through = actor.closes_of(actor.clock.closed_through(len_ms)).into_iter().collect();
+        actor.closed_through = actor
+            .closes_of(actor.clock.closed_through(len_ms))
+            .into_iter()
+            .collect();
         actor
     }
 
@@ -262,20 +273,35 @@ impl PartitionActor {
 
     /// See `started_at`.
     fn clock_ms(&self) -> i64 {
-        i64::try_from(self.started_at.elapsed().saturating_sub(self.stalled).as_millis()).unwrap_or(i64::MAX)
+        i64::try_from(
+            self.started_at
+                .elapsed()
+                .saturating_sub(self.stalled)
+                .as_millis(),
+        )
+        .unwrap_or(i64::MAX)
     }
 
     fn label(&self) -> PartitionLabel {
-        PartitionLabel { partition: self.partition }
+        PartitionLabel {
+            partition: self.partition,
+        }
     }
 
     /// Per window length, the newest window made final once the base windows through
     /// `base_through` are: a roll-up is final when the last base window in it is.
     fn closes_of(&self, base_through: Option<i64>) -> Vec<(i64, i64)> {
-        let Some(through) = base_through else { return Vec::new() };
+        let Some(through) = base_through else {
+            return Vec::new();
+        };
         let base = self.time.len_ms;
         std::iter::once((base, through))
-            .chain(self.time.rollups_ms.iter().map(|&len| (len, window_start(through + base - len, len))))
+            .chain(
+                self.time
+                    .rollups_ms
+                    .iter()
+                    .map(|&len| (len, window_start(through + base - len, len))),
+            )
             .collect()
     }
 
@@ -344,9 +370,15 @@ impl PartitionActor {
         self.now_ms = self.clock_ms();
         self.clock.idle(self.now_ms);
         self.note_closes();
-        self.metrics.open_windows.get_or_create(&self.label()).set(self.open.open() as i64);
+        self.metrics
+            .open_windows
+            .get_or_create(&self.label())
+            .set(self.open.open() as i64);
         if let Some(w) = self.clock.watermark_ms() {
-            self.metrics.watermark_ms.get_or_create(&self.label()).set(w);
+            self.metrics
+                .watermark_ms
+                .get_or_create(&self.label())
+                .set(w);
         }
         if self.last_publish.elapsed() >= PUBLISH_EVERY && !self.replaying() {
             self.publish_provisional();
@@ -401,11 +433,17 @@ impl PartitionActor {
 
     fn finish_write(&mut self, seq: u64, ctx: &mut Context<Self>) {
         // A completion of a write already handled (it was both spawned and waited for).
-        let Some(pending) = self.pending.take_if(|p| p.seq == seq) else { return };
+        let Some(pending) = self.pending.take_if(|p| p.seq == seq) else {
+            return;
+        };
         if let Some(since) = self.blocked_since.take() {
             self.stalled += since.elapsed();
         }
-        let result = pending.result.borrow_mut().take().unwrap_or(Err(WriteFailure::Abandoned));
+        let result = pending
+            .result
+            .borrow_mut()
+            .take()
+            .unwrap_or(Err(WriteFailure::Abandoned));
         self.after_write(result, pending.batch, ctx);
     }
 
@@ -413,9 +451,11 @@ impl PartitionActor {
     /// stage: provisional values, from memory.
     fn publish_provisional(&mut self) {
         self.last_publish = Instant::now();
-        let changed = self
-            .open
-            .take_changed_as(Purpose::Publish, |layer, entity, start, len, agg| series_window(layer, entity, start, len, agg, false, None));
+        let changed =
+            self.open
+                .take_changed_as(Purpose::Publish, |layer, entity, start, len, agg| {
+                    series_window(layer, entity, start, len, agg, false, None)
+                });
         if changed.is_empty() {
             return;
         }
@@ -429,7 +469,9 @@ impl PartitionActor {
     fn write_pending(&mut self, save: bool, min_age: Duration) -> bool {
         let base = self.time.len_ms;
         let through = self.close_due();
-        let closed = through.map(|t| self.open.close_until(t + base)).unwrap_or_default();
+        let closed = through
+            .map(|t| self.open.close_until(t + base))
+            .unwrap_or_default();
         let open = if save && !self.replaying() {
             self.last_save = Instant::now();
             self.open.take_changed_older(Purpose::Save, min_age)
@@ -439,17 +481,29 @@ impl PartitionActor {
         // Records come in offset order but not in event-time order: the oldest record still
         // open may sit in any open window, not only in the oldest.
         let still_open = through.map_or(i64::MIN, |t| t + 1);
-        let replay_from = self.first_offset.range(still_open..).map(|(_, o)| *o).min().unwrap_or(self.cursor.next_offset());
+        let replay_from = self
+            .first_offset
+            .range(still_open..)
+            .map(|(_, o)| *o)
+            .min()
+            .unwrap_or(self.cursor.next_offset());
         // While replaying, the records not yet read again were taken before: the stored
         // position must not move back over them, or a later owner would take the late ones
         // among them as new and count them twice.
-        let position = self.clock.position(self.cursor.next_offset().max(self.replayed_until), replay_from);
+        let position = self.clock.position(
+            self.cursor.next_offset().max(self.replayed_until),
+            replay_from,
+        );
         self.last_write = Instant::now();
-        if position == self.durable && closed.is_empty() && open.is_empty() && self.late.is_empty() {
+        if position == self.durable && closed.is_empty() && open.is_empty() && self.late.is_empty()
+        {
             return false;
         }
-        let close: Vec<(i64, i64)> =
-            self.closes_of(through).into_iter().filter(|(len, t)| self.closed_through.get(len) != Some(t)).collect();
+        let close: Vec<(i64, i64)> = self
+            .closes_of(through)
+            .into_iter()
+            .filter(|(len, t)| self.closed_through.get(len) != Some(t))
+            .collect();
         let mut rollup_deltas = Vec::new();
         for &len in &self.time.rollups_ms {
             rollup_deltas.extend(roll_up(&closed, len));
@@ -457,26 +511,50 @@ impl PartitionActor {
         // Only the roll-ups this close ends are written: the open ones are the sum of rows
         // below them, and rewriting them at every close made a close's transaction three
         // times as large.
-        let ends = |len: i64, start: i64| close.iter().any(|&(l, through)| l == len && l != base && start <= through);
-        let mut rollup_finals: HashMap<RollupKey, WindowAgg> =
-            self.rollups.iter().filter(|((len, start, ..), _)| ends(*len, *start)).map(|(k, agg)| (k.clone(), agg.clone())).collect();
+        let ends = |len: i64, start: i64| {
+            close
+                .iter()
+                .any(|&(l, through)| l == len && l != base && start <= through)
+        };
+        let mut rollup_finals: HashMap<RollupKey, WindowAgg> = self
+            .rollups
+            .iter()
+            .filter(|((len, start, ..), _)| ends(*len, *start))
+            .map(|(k, agg)| (k.clone(), agg.clone()))
+            .collect();
         for delta in rollup_deltas.iter().filter(|d| ends(d.len_ms, d.start_ms)) {
-            rollup_finals.entry(rollup_key(delta)).or_default().merge(&delta.agg);
+            rollup_finals
+                .entry(rollup_key(delta))
+                .or_default()
+                .merge(&delta.agg);
         }
         let rollups: Vec<Window> = rollup_finals
             .into_iter()
-            .map(|((len_ms, start_ms, layer, entity), agg)| Window { layer, entity, start_ms, len_ms, agg })
+            .map(|((len_ms, start_ms, layer, entity), agg)| Window {
+                layer,
+                entity,
+                start_ms,
+                len_ms,
+                agg,
+            })
             .collect();
         let late: Vec<LateDrop> = self
             .late
             .drain()
-            .map(|((layer, entity), (dropped, last_event_ms))| LateDrop { layer, entity, dropped, last_event_ms })
+            .map(|((layer, entity), (dropped, last_event_ms))| LateDrop {
+                layer,
+                entity,
+                dropped,
+                last_event_ms,
+            })
             .collect();
         let late_records = self.late_records.clone();
         let layer_finals = self.layer_contributions(through, &closed);
         let closed_at_ms = self.close_due_since.map_or_else(wall_ms, |(_, ms)| ms);
         if let (Some(_), Some((since, _))) = (through, self.close_due_since) {
-            self.metrics.window_close_queued_seconds.observe(since.elapsed().as_secs_f64());
+            self.metrics
+                .window_close_queued_seconds
+                .observe(since.elapsed().as_secs_f64());
         }
         let (delivered, delivered_first) = if late_records.is_empty() && layer_finals.is_empty() {
             (None, None)
@@ -518,13 +596,19 @@ impl PartitionActor {
             let deliveries = async move {
                 let late = async {
                     if !late_records.is_empty() {
-                        late_sink.deliver(late_records).await.map_err(WriteFailure::LateDelivery)?;
+                        late_sink
+                            .deliver(late_records)
+                            .await
+                            .map_err(WriteFailure::LateDelivery)?;
                     }
                     Ok::<(), WriteFailure>(())
                 };
                 let layer = async {
                     if !layer_finals.is_empty() {
-                        layers.deliver(layer_finals).await.map_err(WriteFailure::LayerDelivery)?;
+                        layers
+                            .deliver(layer_finals)
+                            .await
+                            .map_err(WriteFailure::LayerDelivery)?;
                     }
                     Ok::<(), WriteFailure>(())
                 };
@@ -553,36 +637,61 @@ impl PartitionActor {
             *slot.borrow_mut() = Some(outcome);
             let _ = finished.send(true);
         });
-        self.pending = Some(PendingWrite { seq: self.writes_started, batch: in_flight, result, done });
+        self.pending = Some(PendingWrite {
+            seq: self.writes_started,
+            batch: in_flight,
+            result,
+            done,
+        });
         true
     }
 
-    fn after_write(&mut self, result: Result<(), WriteFailure>, done: InFlight, ctx: &mut Context<Self>) {
+    fn after_write(
+        &mut self,
+        result: Result<(), WriteFailure>,
+        done: InFlight,
+        ctx: &mut Context<Self>,
+    ) {
         match result {
             Ok(()) => {
                 self.retry_after = RETRY_FIRST;
                 self.durable = done.position.clone();
-                self.late_records.drain(..done.late_records.min(self.late_records.len()));
+                self.late_records
+                    .drain(..done.late_records.min(self.late_records.len()));
                 for (len, through) in &done.close {
                     self.closed_through.insert(*len, *through);
                 }
                 if let Some(&(_, through)) = done.close.first() {
                     self.first_offset = self.first_offset.split_off(&(through + 1));
                     if let Some((since, _)) = self.close_due_since.take() {
-                        self.metrics.window_close_delay_seconds.observe(since.elapsed().as_secs_f64());
+                        self.metrics
+                            .window_close_delay_seconds
+                            .observe(since.elapsed().as_secs_f64());
                     }
                     // Windows may have become due while this write was in flight.
                     self.note_closes();
                 }
                 for delta in done.rollup_deltas {
-                    self.rollups.entry(rollup_key(&delta)).or_default().merge(&delta.agg);
+                    self.rollups
+                        .entry(rollup_key(&delta))
+                        .or_default()
+                        .merge(&delta.agg);
                 }
                 // Roll-ups made final with this batch are not held any more.
-                for &(len, through) in done.close.iter().filter(|(len, _)| *len != self.time.len_ms) {
-                    self.rollups.retain(|&(l, start, _, _), _| l != len || start > through);
+                for &(len, through) in done
+                    .close
+                    .iter()
+                    .filter(|(len, _)| *len != self.time.len_ms)
+                {
+                    self.rollups
+                        .retain(|&(l, start, _, _), _| l != len || start > through);
                 }
-                self.metrics.durable_offset.get_or_create(&self.label()).set(done.position.next_offset);
-                self.committer.commit(self.partition, done.position.replay_from);
+                self.metrics
+                    .durable_offset
+                    .get_or_create(&self.label())
+                    .set(done.position.next_offset);
+                self.committer
+                    .commit(self.partition, done.position.replay_from);
                 // The base windows first: the detectors take those.
                 let finals: Vec<SeriesWindow> = done
                     .closed
@@ -604,7 +713,9 @@ impl PartitionActor {
                 // Another node wrote this partition since we read its offset: our view is
                 // stale. Drop it; the supervisor re-reads the offset and starts afresh.
                 tracing::warn!(partition = self.partition, error = %e, "partition state is stale, resynchronising");
-                let _ = self.control.send(Control::Resync { partition: self.partition });
+                let _ = self.control.send(Control::Resync {
+                    partition: self.partition,
+                });
                 ctx.stop();
             }
             Err(failed) => {
@@ -616,12 +727,17 @@ impl PartitionActor {
                     self.open.mark_changed(w, Purpose::Save);
                 }
                 for d in done.late {
-                    let entry = self.late.entry((d.layer, d.entity)).or_insert((0, d.last_event_ms));
+                    let entry = self
+                        .late
+                        .entry((d.layer, d.entity))
+                        .or_insert((0, d.last_event_ms));
                     entry.0 += d.dropped;
                     entry.1 = entry.1.max(d.last_event_ms);
                 }
                 self.stalled += self.retry_after;
-                ctx.wait(actix::fut::wrap_future(tokio::time::sleep(self.retry_after)));
+                ctx.wait(actix::fut::wrap_future(tokio::time::sleep(
+                    self.retry_after,
+                )));
                 self.retry_after = (self.retry_after * 2).min(RETRY_MAX);
             }
         }
@@ -634,7 +750,10 @@ impl PartitionActor {
     fn detect(&mut self, finals: &[SeriesWindow], ctx: &mut Context<Self>) {
         let mut ordered: Vec<&SeriesWindow> = finals.iter().collect();
         ordered.sort_by_key(|w| w.start_ms);
-        let found: Vec<_> = ordered.into_iter().flat_map(|w| self.detectors.observe(w)).collect();
+        let found: Vec<_> = ordered
+            .into_iter()
+            .flat_map(|w| self.detectors.observe(w))
+            .collect();
         if found.is_empty() {
             return;
         }
@@ -656,20 +775,34 @@ impl PartitionActor {
     /// message per layer: the commit waits for their delivery, and one round of requests to
     /// the broker costs less than two.
     fn layer_contributions(&self, through: Option<i64>, closed: &[Window]) -> Vec<LayerPartial> {
-        let Some(through) = through else { return Vec::new() };
+        let Some(through) = through else {
+            return Vec::new();
+        };
         let mut rollups: HashMap<(OsiLayer, i64, i64), WindowAgg> = HashMap::new();
         for (&(len, start, layer, _), agg) in &self.rollups {
-            rollups.entry((layer, len, start)).or_default().merge_sums(agg);
+            rollups
+                .entry((layer, len, start))
+                .or_default()
+                .merge_sums(agg);
         }
         for w in closed {
             for &len in &self.time.rollups_ms {
-                rollups.entry((w.layer, len, window_start(w.start_ms, len))).or_default().merge_sums(&w.agg);
+                rollups
+                    .entry((w.layer, len, window_start(w.start_ms, len)))
+                    .or_default()
+                    .merge_sums(&w.agg);
             }
         }
         let closes = self.closes_of(Some(through));
         let mut windows: Vec<Window> = rollups
             .into_iter()
-            .map(|((layer, len_ms, start_ms), agg)| Window { layer, entity: String::new(), start_ms, len_ms, agg })
+            .map(|((layer, len_ms, start_ms), agg)| Window {
+                layer,
+                entity: String::new(),
+                start_ms,
+                len_ms,
+                agg,
+            })
             .collect();
         windows.extend_from_slice(closed);
         let is_final = |len: i64, start: i64| closes.iter().any(|&(l, t)| l == len && start <= t);
@@ -690,17 +823,29 @@ impl PartitionActor {
         }
         let windows: Vec<Window> = sums
             .into_iter()
-            .map(|((layer, start_ms), agg)| Window { layer, entity: String::new(), start_ms, len_ms: self.time.len_ms, agg })
+            .map(|((layer, start_ms), agg)| Window {
+                layer,
+                entity: String::new(),
+                start_ms,
+                len_ms: self.time.len_ms,
+                agg,
+            })
             .collect();
-        self.layers.send(partials_of(self.partition, &[], &windows, |_, _| false));
+        self.layers
+            .send(partials_of(self.partition, &[], &windows, |_, _| false));
     }
 
     /// Rebuilds the partition's open roll-ups (what its closed base windows have added to them,
     /// by an earlier owner too) before taking records: closes write them whole, and the layer
     /// stage is sent their sums per layer, absolute values.
     fn load_rollups(&mut self, ctx: &mut Context<Self>) {
-        let levels = std::iter::once(self.time.len_ms).chain(self.time.rollups_ms.iter().copied()).collect();
-        let load = LoadPendingRollups { partition: self.partition, levels };
+        let levels = std::iter::once(self.time.len_ms)
+            .chain(self.time.rollups_ms.iter().copied())
+            .collect();
+        let load = LoadPendingRollups {
+            partition: self.partition,
+            levels,
+        };
         let read = self.writer.send(load);
         ctx.wait(read.into_actor(self).map(|result, act, ctx| {
             let failure = match result {
@@ -721,7 +866,10 @@ impl PartitionActor {
     /// Takes the open windows an earlier process saved (embedded mode, on a broker that starts
     /// empty) so that new records add to them instead of replacing them.
     fn adopt_open_windows(&mut self, ctx: &mut Context<Self>) {
-        let read = self.writer.send(LoadOpenWindows { partition: self.partition, len_ms: self.time.len_ms });
+        let read = self.writer.send(LoadOpenWindows {
+            partition: self.partition,
+            len_ms: self.time.len_ms,
+        });
         ctx.wait(read.into_actor(self).map(|result, act, ctx| {
             let failure = match result {
                 Ok(Ok(windows)) => {
@@ -746,7 +894,9 @@ impl PartitionActor {
     /// Warms the detectors with the partition's recent final windows before taking records,
     /// so a takeover does not restart every series' learning.
     fn warm_detectors(&mut self, ctx: &mut Context<Self>) {
-        let Some(through) = self.clock.closed_through(self.time.len_ms) else { return };
+        let Some(through) = self.clock.closed_through(self.time.len_ms) else {
+            return;
+        };
         let load = LoadHistory {
             partition: self.partition,
             len_ms: self.time.len_ms,
@@ -798,7 +948,11 @@ impl Actor for PartitionActor {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.metrics.forget_partition(self.partition);
-        tracing::info!(partition = self.partition, offset = self.durable.next_offset, "partition actor stopped");
+        tracing::info!(
+            partition = self.partition,
+            offset = self.durable.next_offset,
+            "partition actor stopped"
+        );
     }
 }
 
@@ -820,13 +974,23 @@ impl Handler<Record> for PartitionActor {
             }
             Taken::Duplicate => {}
             Taken::Gap { got } => {
-                tracing::warn!(partition = self.partition, expected = self.cursor.next_offset(), got, "consumer is past our position, resynchronising");
+                tracing::warn!(
+                    partition = self.partition,
+                    expected = self.cursor.next_offset(),
+                    got,
+                    "consumer is past our position, resynchronising"
+                );
                 // The open windows are dropped with the actor: the resync replays them from the
                 // position in the database. A write in flight is let finish first, so that the
                 // final values it makes durable are also published.
-                let _ = self.control.send(Control::Resync { partition: self.partition });
+                let _ = self.control.send(Control::Resync {
+                    partition: self.partition,
+                });
                 self.stopping = true;
-                ctx.wait(self.completion().map(|(), _, ctx: &mut Context<Self>| ctx.stop()));
+                ctx.wait(
+                    self.completion()
+                        .map(|(), _, ctx: &mut Context<Self>| ctx.stop()),
+                );
             }
         }
     }
@@ -845,6 +1009,8 @@ impl Handler<FlushAndStop> for PartitionActor {
             act.write_pending(true, Duration::ZERO);
             act.completion()
         });
-        AtomicResponse::new(Box::pin(last.map(|(), _, ctx: &mut Context<Self>| ctx.stop())))
+        AtomicResponse::new(Box::pin(
+            last.map(|(), _, ctx: &mut Context<Self>| ctx.stop()),
+        ))
     }
 }

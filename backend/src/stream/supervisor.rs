@@ -6,8 +6,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use rdkafka::error::KafkaError;
 
-use super::layers::LayerFeed;
 use super::group::{self, Delivered, GroupHandle, GroupLink, GroupSettings, Worker, Workers};
+use super::layers::LayerFeed;
 use super::outputs::{LateSink, UpdatePublisher};
 use super::partition::{FlushAndStop, PartitionActor, PartitionDeps, Record};
 use crate::config::EventTime;
@@ -42,7 +42,15 @@ pub struct StreamSettings {
 
 impl Worker for Addr<PartitionActor> {
     async fn deliver(&self, r: Delivered) -> bool {
-        group::enqueue(self, Record { offset: r.offset, key: r.key, payload: r.payload }).await
+        group::enqueue(
+            self,
+            Record {
+                offset: r.offset,
+                key: r.key,
+                payload: r.payload,
+            },
+        )
+        .await
     }
 
     async fn stop(&self) {
@@ -66,7 +74,13 @@ struct PartitionActors {
 impl Workers for PartitionActors {
     type Worker = Addr<PartitionActor>;
 
-    fn start(&mut self, partition: i32, position: Position, after_seek: bool, group: &GroupLink) -> Addr<PartitionActor> {
+    fn start(
+        &mut self,
+        partition: i32,
+        position: Position,
+        after_seek: bool,
+        group: &GroupLink,
+    ) -> Addr<PartitionActor> {
         let deps = PartitionDeps {
             topic: self.settings.events_topic.clone(),
             node: self.settings.node.clone(),
@@ -97,14 +111,29 @@ pub fn start(
     // librdkafka's statistics: the log end offset and lag of every assigned partition of the
     // events topic (-1 where nothing is known yet).
     let on_stats: group::StatsHook = Box::new(move |statistics| {
-        let Some(topic) = statistics.topics.get(&topic) else { return };
-        for p in topic.partitions.values().filter(|p| p.partition >= 0 && p.fetch_state == "active") {
-            let label = PartitionLabel { partition: p.partition };
-            metrics.log_end_offset.get_or_create(&label).set(p.hi_offset);
+        let Some(topic) = statistics.topics.get(&topic) else {
+            return;
+        };
+        for p in topic
+            .partitions
+            .values()
+            .filter(|p| p.partition >= 0 && p.fetch_state == "active")
+        {
+            let label = PartitionLabel {
+                partition: p.partition,
+            };
+            metrics
+                .log_end_offset
+                .get_or_create(&label)
+                .set(p.hi_offset);
             // The committed offset trails by the open windows (it is where a new owner would
             // replay from), so lag counts from the stored position: what is not taken yet.
             let taken = metrics.durable_offset.get_or_create(&label).get();
-            let lag = if taken > 0 && p.hi_offset >= 0 { (p.hi_offset - taken).max(0) } else { p.consumer_lag };
+            let lag = if taken > 0 && p.hi_offset >= 0 {
+                (p.hi_offset - taken).max(0)
+            } else {
+                p.consumer_lag
+            };
             metrics.consumer_lag.get_or_create(&label).set(lag);
         }
     });
@@ -115,5 +144,16 @@ pub fn start(
         session_timeout_ms: settings.session_timeout_ms,
         rebalance_timeout_ms: settings.rebalance_timeout_ms,
     };
-    group::join(broker, db, group_settings, Some(on_stats), PartitionActors { writer, updates, late, settings })
+    group::join(
+        broker,
+        db,
+        group_settings,
+        Some(on_stats),
+        PartitionActors {
+            writer,
+            updates,
+            late,
+            settings,
+        },
+    )
 }

@@ -51,14 +51,29 @@ impl Watermark {
         let mut sources: Vec<SourceClock> = at
             .sources
             .iter()
-            .map(|(name, &max)| SourceClock { name: name.clone(), time: time.source(Some(name)), max_event_ms: Some(max), seen_at_ms: now_ms })
+            .map(|(name, &max)| SourceClock {
+                name: name.clone(),
+                time: time.source(Some(name)),
+                max_event_ms: Some(max),
+                seen_at_ms: now_ms,
+            })
             .collect();
         for (name, &source_time) in &time.sources {
             if !sources.iter().any(|c| &c.name == name) {
-                sources.push(SourceClock { name: name.clone(), time: source_time, max_event_ms: None, seen_at_ms: now_ms });
+                sources.push(SourceClock {
+                    name: name.clone(),
+                    time: source_time,
+                    max_event_ms: None,
+                    seen_at_ms: now_ms,
+                });
             }
         }
-        Watermark { time, max_event_ms: at.max_event_ms, watermark_ms: at.watermark_ms, sources }
+        Watermark {
+            time,
+            max_event_ms: at.max_event_ms,
+            watermark_ms: at.watermark_ms,
+            sources,
+        }
     }
 
     pub fn watermark_ms(&self) -> Option<i64> {
@@ -100,7 +115,12 @@ impl Watermark {
             None => {
                 let time = self.time.source(source);
                 let name = source.unwrap_or("").to_owned();
-                self.sources.push(SourceClock { name, time, max_event_ms: Some(ts_ms), seen_at_ms: now_ms });
+                self.sources.push(SourceClock {
+                    name,
+                    time,
+                    max_event_ms: Some(ts_ms),
+                    seen_at_ms: now_ms,
+                });
                 true
             }
         };
@@ -122,7 +142,11 @@ impl Watermark {
     }
 
     fn advance(&mut self, now_ms: i64) {
-        let mut active = self.sources.iter().filter(|c| now_ms.saturating_sub(c.seen_at_ms) < c.time.idle_timeout_ms).peekable();
+        let mut active = self
+            .sources
+            .iter()
+            .filter(|c| now_ms.saturating_sub(c.seen_at_ms) < c.time.idle_timeout_ms)
+            .peekable();
         if active.peek().is_some() {
             // A source not seen yet (`None`) is the lowest of all: nothing moves.
             if let Some(lowest) = active.map(SourceClock::edge).min().flatten() {
@@ -131,9 +155,10 @@ impl Watermark {
             return;
         }
         let heard = self.sources.iter().filter(|c| c.max_event_ms.is_some());
-        let (Some(highest), Some(last_seen)) =
-            (heard.clone().filter_map(SourceClock::edge).max(), heard.map(|c| c.seen_at_ms).max())
-        else {
+        let (Some(highest), Some(last_seen)) = (
+            heard.clone().filter_map(SourceClock::edge).max(),
+            heard.map(|c| c.seen_at_ms).max(),
+        ) else {
             return;
         };
         self.raise(highest.saturating_add(now_ms.saturating_sub(last_seen)));
@@ -144,20 +169,38 @@ impl Watermark {
     }
 
     fn is_closed(&self, start_ms: i64, len_ms: i64) -> bool {
-        self.watermark_ms.is_some_and(|w| start_ms.saturating_add(len_ms).saturating_add(self.time.grace_ms) <= w)
+        self.watermark_ms.is_some_and(|w| {
+            start_ms
+                .saturating_add(len_ms)
+                .saturating_add(self.time.grace_ms)
+                <= w
+        })
     }
 
     /// The start of the newest closed window of length `len_ms`, if any window has closed.
     pub fn closed_through(&self, len_ms: i64) -> Option<i64> {
         let w = self.watermark_ms?;
         // The newest start `s` with `s + len + grace <= w`, aligned to the epoch.
-        Some(window_start(w.saturating_sub(self.time.grace_ms).saturating_sub(len_ms), len_ms))
+        Some(window_start(
+            w.saturating_sub(self.time.grace_ms).saturating_sub(len_ms),
+            len_ms,
+        ))
     }
 
     /// The position to store with an offset.
     pub fn position(&self, next_offset: i64, replay_from: i64) -> Position {
-        let sources: BTreeMap<String, i64> = self.sources.iter().filter_map(|c| Some((c.name.clone(), c.max_event_ms?))).collect();
-        Position { next_offset, replay_from, max_event_ms: self.max_event_ms, watermark_ms: self.watermark_ms, sources }
+        let sources: BTreeMap<String, i64> = self
+            .sources
+            .iter()
+            .filter_map(|c| Some((c.name.clone(), c.max_event_ms?)))
+            .collect();
+        Position {
+            next_offset,
+            replay_from,
+            max_event_ms: self.max_event_ms,
+            watermark_ms: self.watermark_ms,
+            sources,
+        }
     }
 }
 
@@ -183,7 +226,13 @@ mod tests {
     /// Flow logs come in batches minutes late; counters are read every few seconds.
     fn two_sources() -> Watermark {
         let mut time = time();
-        time.sources.insert("vpc-flow".into(), SourceTime { out_of_order_ms: 600_000, idle_timeout_ms: 900_000 });
+        time.sources.insert(
+            "vpc-flow".into(),
+            SourceTime {
+                out_of_order_ms: 600_000,
+                idle_timeout_ms: 900_000,
+            },
+        );
         Watermark::resume(time, &Position::default(), 0)
     }
 
@@ -192,14 +241,27 @@ mod tests {
         let mut c = clock();
         assert!(c.admit(100_000, None, 0));
         assert_eq!(c.watermark_ms(), Some(95_000));
-        assert!(c.admit(91_000, None, 0), "behind the newest record by less than the out-of-orderness");
+        assert!(
+            c.admit(91_000, None, 0),
+            "behind the newest record by less than the out-of-orderness"
+        );
         assert!(c.admit(112_000, None, 0));
         // Watermark 107 s: [90 s, 100 s) ends at 100 s and takes records until 102 s.
         assert_eq!(c.watermark_ms(), Some(107_000));
-        assert!(!c.admit(99_999, None, 0), "the window of 99.999 s closed at 102 s");
-        assert!(c.admit(100_000, None, 0), "[100 s, 110 s) is open until 112 s");
+        assert!(
+            !c.admit(99_999, None, 0),
+            "the window of 99.999 s closed at 102 s"
+        );
+        assert!(
+            c.admit(100_000, None, 0),
+            "[100 s, 110 s) is open until 112 s"
+        );
         assert_eq!(c.closed_through(10_000), Some(90_000));
-        assert_eq!(c.closed_through(60_000), Some(0), "[60 s, 120 s) is still open");
+        assert_eq!(
+            c.closed_through(60_000),
+            Some(0),
+            "[60 s, 120 s) is still open"
+        );
     }
 
     #[test]
@@ -208,7 +270,10 @@ mod tests {
         assert!(c.admit(200_000, None, 0));
         let before = c.watermark_ms();
         assert!(!c.admit(10_000, None, 0));
-        assert_eq!((c.watermark_ms(), c.max_event_ms()), (before, Some(200_000)));
+        assert_eq!(
+            (c.watermark_ms(), c.max_event_ms()),
+            (before, Some(200_000))
+        );
     }
 
     #[test]
@@ -219,7 +284,11 @@ mod tests {
         assert_eq!(c.watermark_ms(), Some(95_000), "not idle yet");
         c.idle(31_000);
         assert_eq!(c.watermark_ms(), Some(125_000));
-        assert_eq!(c.closed_through(10_000), Some(110_000), "the last record's window [100 s, 110 s) is final");
+        assert_eq!(
+            c.closed_through(10_000),
+            Some(110_000),
+            "the last record's window [100 s, 110 s) is final"
+        );
         c.idle(11_000);
         assert_eq!(c.watermark_ms(), Some(125_000), "never moves back");
     }
@@ -232,7 +301,11 @@ mod tests {
         c.idle(31_000);
         assert_eq!(c.watermark_ms(), Some(95_000), "heard 2 s ago: not idle");
         c.idle(59_000);
-        assert_eq!(c.watermark_ms(), Some(125_000), "idle since the late record, 30 s ago");
+        assert_eq!(
+            c.watermark_ms(),
+            Some(125_000),
+            "idle since the late record, 30 s ago"
+        );
     }
 
     #[test]
@@ -244,7 +317,10 @@ mod tests {
         assert!(c.admit(50_000, None, 0));
         let stored = c.position(42, 40);
         let resumed = Watermark::resume(c.time.clone(), &stored, 0);
-        assert_eq!((resumed.watermark_ms(), resumed.max_event_ms()), (Some(45_000), Some(50_000)));
+        assert_eq!(
+            (resumed.watermark_ms(), resumed.max_event_ms()),
+            (Some(45_000), Some(50_000))
+        );
     }
 
     #[test]
@@ -266,8 +342,15 @@ mod tests {
         let mut c = two_sources();
         assert!(c.admit(700_000, Some("vpc-flow"), 0));
         assert!(c.admit(1_000_000, None, 0));
-        assert_eq!(c.watermark_ms(), Some(100_000), "700 s less the flow logs' 10 minutes");
-        assert!(c.admit(650_000, Some("vpc-flow"), 0), "a flow record 50 s behind its batch is on time");
+        assert_eq!(
+            c.watermark_ms(),
+            Some(100_000),
+            "700 s less the flow logs' 10 minutes"
+        );
+        assert!(
+            c.admit(650_000, Some("vpc-flow"), 0),
+            "a flow record 50 s behind its batch is on time"
+        );
         assert!(c.admit(990_000, None, 0));
         // One source alone: the counters' 5 s would have made the flow record late.
         let mut alone = clock();
@@ -277,7 +360,10 @@ mod tests {
         let mut c = two_sources();
         assert!(c.admit(700_000, Some("vpc-flow"), 0));
         assert!(c.admit(1_000_000, None, 0));
-        assert!(!c.admit(50_000, Some("syslog"), 0), "the watermark is at 100 s");
+        assert!(
+            !c.admit(50_000, Some("syslog"), 0),
+            "the watermark is at 100 s"
+        );
     }
 
     #[test]
@@ -297,9 +383,17 @@ mod tests {
         assert!(c.admit(700_000, Some("vpc-flow"), 0));
         assert!(c.admit(1_000_000, None, 0));
         assert!(c.admit(1_100_000, None, 899_999));
-        assert_eq!(c.watermark_ms(), Some(100_000), "the flow logs may still send");
+        assert_eq!(
+            c.watermark_ms(),
+            Some(100_000),
+            "the flow logs may still send"
+        );
         c.idle(900_000);
-        assert_eq!(c.watermark_ms(), Some(1_095_000), "15 minutes without a flow record");
+        assert_eq!(
+            c.watermark_ms(),
+            Some(1_095_000),
+            "15 minutes without a flow record"
+        );
     }
 
     #[test]
@@ -311,7 +405,11 @@ mod tests {
         assert_eq!(stored.sources.get("vpc-flow"), Some(&700_000));
         let mut resumed = Watermark::resume(c.time.clone(), &stored, 5_000_000);
         assert!(resumed.admit(1_200_000, None, 5_000_001));
-        assert_eq!(resumed.watermark_ms(), Some(100_000), "the flow logs hold it as they did before the takeover");
+        assert_eq!(
+            resumed.watermark_ms(),
+            Some(100_000),
+            "the flow logs hold it as they did before the takeover"
+        );
         assert!(resumed.admit(690_000, Some("vpc-flow"), 5_000_002));
     }
 }

@@ -136,7 +136,9 @@ impl WindowAgg {
         self.bytes_min = self.bytes_min.min(e.bytes);
         self.bytes_max = self.bytes_max.max(e.bytes);
         if let Some(ms) = e.latency_ms.filter(|v| v.is_finite()) {
-            self.latency.get_or_insert_with(|| Box::new(Latency::new())).add(ms);
+            self.latency
+                .get_or_insert_with(|| Box::new(Latency::new()))
+                .add(ms);
         }
     }
 
@@ -175,7 +177,11 @@ pub struct SeriesKey {
 // allocating a `String` per record.
 impl Hash for SeriesKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        SeriesRef { layer: self.layer, entity: &self.entity }.hash(state);
+        SeriesRef {
+            layer: self.layer,
+            entity: &self.entity,
+        }
+        .hash(state);
     }
 }
 
@@ -210,7 +216,10 @@ struct Changed {
 }
 
 impl Changed {
-    const ALL: Changed = Changed { unpublished: true, unsaved: true };
+    const ALL: Changed = Changed {
+        unpublished: true,
+        unsaved: true,
+    };
 
     fn flag(&mut self, purpose: Purpose) -> &mut bool {
         match purpose {
@@ -262,7 +271,11 @@ pub struct TumblingWindows {
 impl TumblingWindows {
     /// `len_ms` must be positive (the configuration refuses anything else).
     pub fn new(len_ms: i64) -> Self {
-        TumblingWindows { len_ms: len_ms.max(1), bins: VecDeque::new(), bin_capacity: 0 }
+        TumblingWindows {
+            len_ms: len_ms.max(1),
+            bins: VecDeque::new(),
+            bin_capacity: 0,
+        }
     }
 
     pub fn len_ms(&self) -> i64 {
@@ -287,7 +300,15 @@ impl TumblingWindows {
             Ok(i) => i,
             Err(i) => {
                 let series = HashMap::with_capacity(self.bin_capacity);
-                self.bins.insert(i, Bin { start_ms, series, changed: Changed::default(), opened_at: Instant::now() });
+                self.bins.insert(
+                    i,
+                    Bin {
+                        start_ms,
+                        series,
+                        changed: Changed::default(),
+                        opened_at: Instant::now(),
+                    },
+                );
                 i
             }
         };
@@ -304,7 +325,10 @@ impl TumblingWindows {
         let start = window_start(ts_ms, self.len_ms);
         let bin = self.bin_mut(start);
         bin.changed = Changed::ALL;
-        let probe = SeriesRef { layer: e.layer, entity: &e.entity };
+        let probe = SeriesRef {
+            layer: e.layer,
+            entity: &e.entity,
+        };
         match bin.series.get_mut(&probe) {
             Some(slot) => {
                 slot.agg.add(e);
@@ -313,8 +337,17 @@ impl TumblingWindows {
             None => {
                 let mut agg = WindowAgg::default();
                 agg.add(e);
-                let slot = Slot { agg, changed: Changed::ALL };
-                bin.series.insert(SeriesKey { layer: e.layer, entity: e.entity.as_str().into() }, slot);
+                let slot = Slot {
+                    agg,
+                    changed: Changed::ALL,
+                };
+                bin.series.insert(
+                    SeriesKey {
+                        layer: e.layer,
+                        entity: e.entity.as_str().into(),
+                    },
+                    slot,
+                );
             }
         }
         start
@@ -323,16 +356,24 @@ impl TumblingWindows {
     /// Adds aggregates taken out earlier back in (a write that failed and will be retried).
     pub fn restore(&mut self, window: Window) {
         let bin = self.bin_mut(window_start(window.start_ms, self.len_ms));
-        let key = SeriesKey { layer: window.layer, entity: window.entity.into() };
+        let key = SeriesKey {
+            layer: window.layer,
+            entity: window.entity.into(),
+        };
         bin.series.entry(key).or_default().agg.merge(&window.agg);
     }
 
     /// Hands the series window out again with the next [`take_changed`](Self::take_changed)
     /// for `purpose` (its provisional value did not get there).
     pub fn mark_changed(&mut self, window: &Window, purpose: Purpose) {
-        let Ok(i) = self.find(window_start(window.start_ms, self.len_ms)) else { return };
+        let Ok(i) = self.find(window_start(window.start_ms, self.len_ms)) else {
+            return;
+        };
         let bin = &mut self.bins[i];
-        let probe = SeriesRef { layer: window.layer, entity: &window.entity };
+        let probe = SeriesRef {
+            layer: window.layer,
+            entity: &window.entity,
+        };
         if let Some(slot) = bin.series.get_mut(&probe) {
             *slot.changed.flag(purpose) = true;
             *bin.changed.flag(purpose) = true;
@@ -356,7 +397,8 @@ impl TumblingWindows {
     /// Every series' aggregates in the window starting at `start_ms` (none if it is not held).
     pub fn series_in(&self, start_ms: i64) -> impl Iterator<Item = (OsiLayer, &WindowAgg)> + '_ {
         let bin = self.find(start_ms).ok().map(|i| &self.bins[i]);
-        bin.into_iter().flat_map(|bin| bin.series.iter().map(|(key, slot)| (key.layer, &slot.agg)))
+        bin.into_iter()
+            .flat_map(|bin| bin.series.iter().map(|(key, slot)| (key.layer, &slot.agg)))
     }
 
     /// Copies of the series windows that changed since the last call for `purpose`, oldest
@@ -368,18 +410,24 @@ impl TumblingWindows {
     /// As [`take_changed`](Self::take_changed), from the windows opened at least `min_age`
     /// ago only; the younger ones keep their flags.
     pub fn take_changed_older(&mut self, purpose: Purpose, min_age: Duration) -> Vec<Window> {
-        self.take_changed_where(purpose, min_age, |layer, entity, start_ms, len_ms, agg| Window {
-            layer,
-            entity: entity.into(),
-            start_ms,
-            len_ms,
-            agg: agg.clone(),
+        self.take_changed_where(purpose, min_age, |layer, entity, start_ms, len_ms, agg| {
+            Window {
+                layer,
+                entity: entity.into(),
+                start_ms,
+                len_ms,
+                agg: agg.clone(),
+            }
         })
     }
 
     /// As [`take_changed`](Self::take_changed), each window made into what the caller needs
     /// (without copying its latency sketch unless `make` does).
-    pub fn take_changed_as<T>(&mut self, purpose: Purpose, make: impl FnMut(OsiLayer, &str, i64, i64, &WindowAgg) -> T) -> Vec<T> {
+    pub fn take_changed_as<T>(
+        &mut self,
+        purpose: Purpose,
+        make: impl FnMut(OsiLayer, &str, i64, i64, &WindowAgg) -> T,
+    ) -> Vec<T> {
         self.take_changed_where(purpose, Duration::ZERO, make)
     }
 
@@ -405,7 +453,11 @@ impl TumblingWindows {
                 }
             }
             changed.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.extend(changed.into_iter().map(|(key, agg)| make(key.layer, &key.entity, bin.start_ms, len_ms, agg)));
+            out.extend(
+                changed
+                    .into_iter()
+                    .map(|(key, agg)| make(key.layer, &key.entity, bin.start_ms, len_ms, agg)),
+            );
         }
         out
     }
@@ -413,7 +465,11 @@ impl TumblingWindows {
     /// Removes and returns every window that ends at or before `watermark_ms`, oldest first.
     pub fn close_until(&mut self, watermark_ms: i64) -> Vec<Window> {
         let first_open = watermark_ms - self.len_ms + 1;
-        let closed = self.bins.iter().take_while(|bin| bin.start_ms < first_open).count();
+        let closed = self
+            .bins
+            .iter()
+            .take_while(|bin| bin.start_ms < first_open)
+            .count();
         let bins: Vec<Bin> = self.bins.drain(..closed).collect();
         self.flatten(bins)
     }
@@ -427,7 +483,12 @@ impl TumblingWindows {
     fn flatten(&mut self, bins: Vec<Bin>) -> Vec<Window> {
         let len_ms = self.len_ms;
         let total = bins.iter().map(|bin| bin.series.len()).sum();
-        self.bin_capacity = bins.iter().map(|bin| bin.series.len()).max().unwrap_or(0).max(self.bin_capacity);
+        self.bin_capacity = bins
+            .iter()
+            .map(|bin| bin.series.len())
+            .max()
+            .unwrap_or(0)
+            .max(self.bin_capacity);
         let mut out = Vec::with_capacity(total);
         for bin in bins {
             let start_ms = bin.start_ms;
@@ -449,7 +510,15 @@ impl TumblingWindows {
 impl Window {
     /// The window as the API and the live feed show it.
     pub fn to_series_window(&self, is_final: bool, closed_at_ms: Option<i64>) -> SeriesWindow {
-        series_window(self.layer, &self.entity, self.start_ms, self.len_ms, &self.agg, is_final, closed_at_ms)
+        series_window(
+            self.layer,
+            &self.entity,
+            self.start_ms,
+            self.len_ms,
+            &self.agg,
+            is_final,
+            closed_at_ms,
+        )
     }
 }
 
@@ -502,10 +571,15 @@ pub fn roll_up(windows: &[Window], len_ms: i64) -> Vec<Window> {
             return roll_up_any(windows, len_ms);
         }
         last_start = Some(start);
-        let run = rest.iter().take_while(|w| window_start(w.start_ms, len_ms) == start).count();
+        let run = rest
+            .iter()
+            .take_while(|w| window_start(w.start_ms, len_ms) == start)
+            .count();
         let (chunk, tail) = rest.split_at(run);
         rest = tail;
-        let one_each = chunk.windows(2).all(|p| (p[0].layer, p[0].entity.as_str()) < (p[1].layer, p[1].entity.as_str()));
+        let one_each = chunk
+            .windows(2)
+            .all(|p| (p[0].layer, p[0].entity.as_str()) < (p[1].layer, p[1].entity.as_str()));
         if one_each {
             out.extend(chunk.iter().map(|w| Window {
                 layer: w.layer,
@@ -524,7 +598,8 @@ pub fn roll_up(windows: &[Window], len_ms: i64) -> Vec<Window> {
 /// [`roll_up`] for input in any order: hashed, then sorted once (cheaper than a tree of string
 /// keys, same order).
 fn roll_up_any(windows: &[Window], len_ms: i64) -> Vec<Window> {
-    let mut merged: HashMap<(i64, OsiLayer, &str), WindowAgg> = HashMap::with_capacity(windows.len());
+    let mut merged: HashMap<(i64, OsiLayer, &str), WindowAgg> =
+        HashMap::with_capacity(windows.len());
     for w in windows {
         let start = window_start(w.start_ms, len_ms);
         match merged.entry((start, w.layer, w.entity.as_str())) {
@@ -538,7 +613,13 @@ fn roll_up_any(windows: &[Window], len_ms: i64) -> Vec<Window> {
     merged.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     merged
         .into_iter()
-        .map(|((start_ms, layer, entity), agg)| Window { layer, entity: entity.to_owned(), start_ms, len_ms, agg })
+        .map(|((start_ms, layer, entity), agg)| Window {
+            layer,
+            entity: entity.to_owned(),
+            start_ms,
+            len_ms,
+            agg,
+        })
         .collect()
 }
 
@@ -573,7 +654,11 @@ mod tests {
     fn a_record_on_a_boundary_opens_the_next_window() {
         assert_eq!(window_start(9_999, LEN), 0);
         assert_eq!(window_start(10_000, LEN), 10_000);
-        assert_eq!(window_start(-1, LEN), -10_000, "before the epoch still floors");
+        assert_eq!(
+            window_start(-1, LEN),
+            -10_000,
+            "before the epoch still floors"
+        );
     }
 
     #[test]
@@ -583,20 +668,45 @@ mod tests {
             w.insert(&ev(ts, OsiLayer::L3, "a", bytes));
         }
         let all = w.drain();
-        assert_eq!(all.iter().map(sums).collect::<Vec<_>>(), vec![(0, 1, 1), (10_000, 3, 1110)]);
-        assert_eq!((all[1].agg.bytes_min, all[1].agg.bytes_max, all[1].agg.packets), (10, 1000, 3));
+        assert_eq!(
+            all.iter().map(sums).collect::<Vec<_>>(),
+            vec![(0, 1, 1), (10_000, 3, 1110)]
+        );
+        assert_eq!(
+            (
+                all[1].agg.bytes_min,
+                all[1].agg.bytes_max,
+                all[1].agg.packets
+            ),
+            (10, 1000, 3)
+        );
         assert!(w.is_empty());
     }
 
     #[test]
     fn series_are_kept_apart_by_layer_and_entity() {
         let mut w = TumblingWindows::new(LEN);
-        for (ts, layer, entity) in [(1, OsiLayer::L3, "a"), (2, OsiLayer::L4, "a"), (3, OsiLayer::L3, "b"), (4, OsiLayer::L3, "a")] {
+        for (ts, layer, entity) in [
+            (1, OsiLayer::L3, "a"),
+            (2, OsiLayer::L4, "a"),
+            (3, OsiLayer::L3, "b"),
+            (4, OsiLayer::L3, "a"),
+        ] {
             w.insert(&ev(ts, layer, entity, 1));
         }
         let all = w.drain();
-        let keys: Vec<_> = all.iter().map(|c| (c.layer, c.entity.as_str(), c.agg.events)).collect();
-        assert_eq!(keys, vec![(OsiLayer::L3, "a", 2), (OsiLayer::L3, "b", 1), (OsiLayer::L4, "a", 1)]);
+        let keys: Vec<_> = all
+            .iter()
+            .map(|c| (c.layer, c.entity.as_str(), c.agg.events))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                (OsiLayer::L3, "a", 2),
+                (OsiLayer::L3, "b", 1),
+                (OsiLayer::L4, "a", 1)
+            ]
+        );
     }
 
     #[test]
@@ -604,9 +714,15 @@ mod tests {
         let mut w = TumblingWindows::new(LEN);
         w.insert(&ev(5_000, OsiLayer::L2, "p", 1));
         w.insert(&ev(15_000, OsiLayer::L2, "p", 1));
-        assert!(w.close_until(9_999).is_empty(), "window [0,10s) has not ended at 9.999 s");
+        assert!(
+            w.close_until(9_999).is_empty(),
+            "window [0,10s) has not ended at 9.999 s"
+        );
         let closed = w.close_until(10_000);
-        assert_eq!(closed.iter().map(|c| c.start_ms).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(
+            closed.iter().map(|c| c.start_ms).collect::<Vec<_>>(),
+            vec![0]
+        );
         assert_eq!(w.drain().len(), 1, "[10s,20s) stays open");
     }
 
@@ -616,19 +732,55 @@ mod tests {
         w.insert(&ev(1_000, OsiLayer::L3, "a", 5));
         w.insert(&ev(12_000, OsiLayer::L3, "b", 7));
         w.insert(&ev(2_000, OsiLayer::L3, "c", 1));
-        let first: Vec<_> = w.take_changed(Purpose::Publish).iter().map(|c| (c.start_ms, c.entity.clone(), c.agg.bytes)).collect();
-        assert_eq!(first, vec![(0, "a".into(), 5), (0, "c".into(), 1), (10_000, "b".into(), 7)]);
-        assert!(w.take_changed(Purpose::Publish).is_empty(), "nothing changed since");
+        let first: Vec<_> = w
+            .take_changed(Purpose::Publish)
+            .iter()
+            .map(|c| (c.start_ms, c.entity.clone(), c.agg.bytes))
+            .collect();
+        assert_eq!(
+            first,
+            vec![
+                (0, "a".into(), 5),
+                (0, "c".into(), 1),
+                (10_000, "b".into(), 7)
+            ]
+        );
+        assert!(
+            w.take_changed(Purpose::Publish).is_empty(),
+            "nothing changed since"
+        );
         w.insert(&ev(3_000, OsiLayer::L3, "a", 10));
-        let second: Vec<_> = w.take_changed(Purpose::Publish).iter().map(|c| (c.entity.clone(), c.agg.events, c.agg.bytes)).collect();
-        assert_eq!(second, vec![("a".into(), 2, 15)], "only the series that changed, with its whole window");
+        let second: Vec<_> = w
+            .take_changed(Purpose::Publish)
+            .iter()
+            .map(|c| (c.entity.clone(), c.agg.events, c.agg.bytes))
+            .collect();
+        assert_eq!(
+            second,
+            vec![("a".into(), 2, 15)],
+            "only the series that changed, with its whole window"
+        );
         let hour = Duration::from_secs(3_600);
-        assert!(w.take_changed_older(Purpose::Save, hour).is_empty(), "no window is an hour old");
-        assert_eq!(w.take_changed(Purpose::Save).len(), 3, "each purpose at its own pace, the young ones kept for later");
+        assert!(
+            w.take_changed_older(Purpose::Save, hour).is_empty(),
+            "no window is an hour old"
+        );
+        assert_eq!(
+            w.take_changed(Purpose::Save).len(),
+            3,
+            "each purpose at its own pace, the young ones kept for later"
+        );
         w.insert(&ev(4_000, OsiLayer::L3, "a", 1));
         assert_eq!(w.close_until(10_000).len(), 2);
-        assert!(w.take_changed(Purpose::Publish).is_empty(), "a closed window is final, not provisional");
-        assert_eq!(w.drain().iter().map(|c| c.start_ms).collect::<Vec<_>>(), vec![10_000], "only the open window is held");
+        assert!(
+            w.take_changed(Purpose::Publish).is_empty(),
+            "a closed window is final, not provisional"
+        );
+        assert_eq!(
+            w.drain().iter().map(|c| c.start_ms).collect::<Vec<_>>(),
+            vec![10_000],
+            "only the open window is held"
+        );
     }
 
     #[test]
@@ -643,7 +795,11 @@ mod tests {
         let all = w.drain();
         let latency = all[0].agg.latency.as_ref().expect("latency");
         let s = latency.summary().expect("summary");
-        assert_eq!((s.count, s.min_ms, s.max_ms), (1000, 1.0, 1000.0), "records without latency are not counted");
+        assert_eq!(
+            (s.count, s.min_ms, s.max_ms),
+            (1000, 1.0, 1000.0),
+            "records without latency are not counted"
+        );
         for (got, want) in [(s.p50_ms, 500.0), (s.p95_ms, 950.0), (s.p99_ms, 990.0)] {
             assert!((got - want).abs() <= want * 0.02, "{got} vs {want}");
         }
@@ -662,20 +818,47 @@ mod tests {
         }
         let base = w.drain();
         let minutes = roll_up(&base, 60_000);
-        assert_eq!(minutes.iter().map(sums).collect::<Vec<_>>(), vec![
-            (0, 60, (0..60).sum()),
-            (60_000, 60, (60..120).sum()),
-            (120_000, 60, (120..180).sum()),
-        ]);
-        assert_eq!((minutes[1].agg.bytes_min, minutes[1].agg.bytes_max), (60, 119));
-        let p = minutes[2].agg.latency.as_ref().and_then(|l| l.summary()).expect("latency");
+        assert_eq!(
+            minutes.iter().map(sums).collect::<Vec<_>>(),
+            vec![
+                (0, 60, (0..60).sum()),
+                (60_000, 60, (60..120).sum()),
+                (120_000, 60, (120..180).sum()),
+            ]
+        );
+        assert_eq!(
+            (minutes[1].agg.bytes_min, minutes[1].agg.bytes_max),
+            (60, 119)
+        );
+        let p = minutes[2]
+            .agg
+            .latency
+            .as_ref()
+            .and_then(|l| l.summary())
+            .expect("latency");
         assert_eq!((p.count, p.min_ms, p.max_ms), (60, 1.0, 60.0));
-        assert!((p.p50_ms - 30.0).abs() <= 1.0, "the median of 1..60 from merged sketches, not a mean of medians: {}", p.p50_ms);
+        assert!(
+            (p.p50_ms - 30.0).abs() <= 1.0,
+            "the median of 1..60 from merged sketches, not a mean of medians: {}",
+            p.p50_ms
+        );
         let mut shuffled = base.clone();
         shuffled.reverse();
         shuffled.swap(0, 7);
-        assert_eq!(roll_up(&shuffled, 60_000), minutes, "the order of the base windows does not matter");
+        assert_eq!(
+            roll_up(&shuffled, 60_000),
+            minutes,
+            "the order of the base windows does not matter"
+        );
         let one = roll_up(&base[..1], 60_000);
-        assert_eq!((one.len(), one[0].start_ms, one[0].len_ms, one[0].agg.clone()), (1, 0, 60_000, base[0].agg.clone()));
+        assert_eq!(
+            (
+                one.len(),
+                one[0].start_ms,
+                one[0].len_ms,
+                one[0].agg.clone()
+            ),
+            (1, 0, 60_000, base[0].agg.clone())
+        );
     }
 }

@@ -22,7 +22,10 @@ fn a_dropped_file_is_counted_and_its_malformed_lines_reported() {
     std::fs::rename(inbox.join(".drop.tmp"), inbox.join("drop.ndjson")).expect("rename");
 
     let windows = wait_for("the events to be stored", Duration::from_secs(60), || {
-        let (_, body) = http_get(node.port, "/api/windows?layer=L4&from=1790000000000&to=1790000010000")?;
+        let (_, body) = http_get(
+            node.port,
+            "/api/windows?layer=L4&from=1790000000000&to=1790000010000",
+        )?;
         let rows: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
         let events: u64 = rows.iter().filter_map(|r| r["events"].as_u64()).sum();
         (events == 30).then_some(rows)
@@ -35,39 +38,82 @@ fn a_dropped_file_is_counted_and_its_malformed_lines_reported() {
     let report: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(report["records_total"], 30);
     assert_eq!(report["errors_total"], 2);
-    let lines: Vec<u64> = report["error_samples"].as_array().expect("samples").iter().filter_map(|s| s["line"].as_u64()).collect();
-    assert_eq!(lines.iter().copied().collect::<std::collections::BTreeSet<_>>(), [11, 32].into());
+    let lines: Vec<u64> = report["error_samples"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .filter_map(|s| s["line"].as_u64())
+        .collect();
+    assert_eq!(
+        lines
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
+        [11, 32].into()
+    );
 
     // What an operator's Prometheus scrapes: the events taken, the inbox's counts, the batch
     // writes, and per partition the durable offset and the consumer's lag (from librdkafka's
     // statistics, once a second).
-    let metrics = wait_for("the metrics to show the file", Duration::from_secs(30), || {
-        let (status, body) = http_get(node.port, "/metrics")?;
-        (status == 200
-            && body.contains("layercast_events_total 30\n")
-            && body.contains("layercast_consumer_lag{partition=\"")
-            && body.contains("layercast_durable_offset{partition=\""))
-        .then_some(body)
-    });
-    assert!(metrics.contains("layercast_inbox_files_total 1\n"), "{metrics}");
-    assert!(metrics.contains("layercast_inbox_events_total 30\n"), "{metrics}");
-    assert!(metrics.contains("layercast_inbox_malformed_lines_total 2\n"), "{metrics}");
-    assert!(metrics.contains("layercast_malformed_records_total 0\n"), "{metrics}");
-    assert!(!metrics.contains("layercast_db_batch_seconds_count 0\n"), "{metrics}");
+    let metrics = wait_for(
+        "the metrics to show the file",
+        Duration::from_secs(30),
+        || {
+            let (status, body) = http_get(node.port, "/metrics")?;
+            (status == 200
+                && body.contains("layercast_events_total 30\n")
+                && body.contains("layercast_consumer_lag{partition=\"")
+                && body.contains("layercast_durable_offset{partition=\""))
+            .then_some(body)
+        },
+    );
+    assert!(
+        metrics.contains("layercast_inbox_files_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("layercast_inbox_events_total 30\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("layercast_inbox_malformed_lines_total 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("layercast_malformed_records_total 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("layercast_db_batch_seconds_count 0\n"),
+        "{metrics}"
+    );
     assert!(metrics.ends_with("# EOF\n"));
 
     // Every partition, who made it durable and how far behind the log it is: all 30 events
     // durable, nothing left behind.
-    let partitions = wait_for("every partition durable up to its log end", Duration::from_secs(30), || {
-        let (_, body) = http_get(node.port, "/api/partitions")?;
-        let rows: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
-        rows.iter().all(|p| p["lag"] == 0).then_some(rows)
-    });
+    let partitions = wait_for(
+        "every partition durable up to its log end",
+        Duration::from_secs(30),
+        || {
+            let (_, body) = http_get(node.port, "/api/partitions")?;
+            let rows: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+            rows.iter().all(|p| p["lag"] == 0).then_some(rows)
+        },
+    );
     assert!(!partitions.is_empty());
-    let durable: i64 = partitions.iter().filter_map(|p| p["durable_offset"].as_i64()).sum();
-    let log_end: i64 = partitions.iter().filter_map(|p| p["log_end_offset"].as_i64()).sum();
+    let durable: i64 = partitions
+        .iter()
+        .filter_map(|p| p["durable_offset"].as_i64())
+        .sum();
+    let log_end: i64 = partitions
+        .iter()
+        .filter_map(|p| p["log_end_offset"].as_i64())
+        .sum();
     assert_eq!((durable, log_end), (30, 30), "{partitions:?}");
-    for p in partitions.iter().filter(|p| p["durable_offset"].as_i64() > Some(0)) {
+    for p in partitions
+        .iter()
+        .filter(|p| p["durable_offset"].as_i64() > Some(0))
+    {
         assert_eq!(p["owner"], "embedded", "{p}");
         assert_eq!(p["owned_here"], true, "{p}");
     }
@@ -79,14 +125,24 @@ fn a_dropped_file_is_counted_and_its_malformed_lines_reported() {
     std::io::Write::write_all(&mut gz, flows.as_bytes()).expect("gzip");
     std::fs::write(inbox.join(".flows.tmp"), gz.finish().expect("gzip")).expect("write");
     std::fs::rename(inbox.join(".flows.tmp"), inbox.join("flows.log.gz")).expect("rename");
-    let l3 = wait_for("the flow-log bytes to be stored", Duration::from_secs(60), || {
-        let (_, body) = http_get(node.port, "/api/windows?layer=L3&from=1790000000000&to=1790000010000")?;
-        let rows: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
-        (!rows.is_empty()).then_some(rows)
-    });
+    let l3 = wait_for(
+        "the flow-log bytes to be stored",
+        Duration::from_secs(60),
+        || {
+            let (_, body) = http_get(
+                node.port,
+                "/api/windows?layer=L3&from=1790000000000&to=1790000010000",
+            )?;
+            let rows: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+            (!rows.is_empty()).then_some(rows)
+        },
+    );
     assert_eq!(l3.len(), 1, "one interface");
     assert_eq!(l3[0]["entity"], "eni-1235b8ca123456789");
-    assert_eq!((l3[0]["events"].as_u64(), l3[0]["bytes"].as_u64()), (Some(2), Some(4289)));
+    assert_eq!(
+        (l3[0]["events"].as_u64(), l3[0]["bytes"].as_u64()),
+        (Some(2), Some(4289))
+    );
 
     let (status, body) = http_get(node.port, "/api/windows?layer=L8").expect("bad request");
     assert_eq!(status, 400);
@@ -94,16 +150,35 @@ fn a_dropped_file_is_counted_and_its_malformed_lines_reported() {
 
     // The same records in the 1-minute roll-up, with every aggregate of a window.
     let minute = wait_for("the 1-minute roll-up", Duration::from_secs(30), || {
-        let (_, body) = http_get(node.port, "/api/windows?layer=L3&len=1m&from=1789999980000&to=1790000040000")?;
+        let (_, body) = http_get(
+            node.port,
+            "/api/windows?layer=L3&len=1m&from=1789999980000&to=1790000040000",
+        )?;
         let rows: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
         (!rows.is_empty()).then_some(rows)
     });
-    assert_eq!((minute[0]["start_ms"].as_i64(), minute[0]["end_ms"].as_i64()), (Some(1_789_999_980_000), Some(1_790_000_040_000)));
-    assert_eq!((minute[0]["events"].as_u64(), minute[0]["bytes_min"].as_u64(), minute[0]["bytes_max"].as_u64()), (Some(2), Some(40), Some(4249)));
-    assert_eq!(minute[0]["final"], false, "the watermark is far from passing it: provisional");
+    assert_eq!(
+        (minute[0]["start_ms"].as_i64(), minute[0]["end_ms"].as_i64()),
+        (Some(1_789_999_980_000), Some(1_790_000_040_000))
+    );
+    assert_eq!(
+        (
+            minute[0]["events"].as_u64(),
+            minute[0]["bytes_min"].as_u64(),
+            minute[0]["bytes_max"].as_u64()
+        ),
+        (Some(2), Some(40), Some(4249))
+    );
+    assert_eq!(
+        minute[0]["final"], false,
+        "the watermark is far from passing it: provisional"
+    );
     let (status, body) = http_get(node.port, "/api/windows?len=7m").expect("bad length");
     assert_eq!(status, 400, "{body}");
-    assert!(body.contains("10s, 60s, 3600s"), "names the lengths stored: {body}");
+    assert!(
+        body.contains("10s, 60s, 3600s"),
+        "names the lengths stored: {body}"
+    );
     let (status, body) = http_get(node.port, "/api/late").expect("late");
     assert_eq!((status, body.as_str()), (200, r#"{"total":0,"series":[]}"#));
     let (status, body) = http_get(node.port, "/api/anomalies").expect("anomalies");
@@ -128,7 +203,12 @@ fn a_source_with_its_own_out_of_orderness_is_not_dropped_as_late() {
 
     // Ten minutes of counters first, on every partition.
     let counters: Vec<String> = (0..64)
-        .map(|i| format!(r#"{{"ts":{},"layer":"L4","entity":"10.0.0.{i}:443","bytes":10}}"#, 1_790_000_600_000_i64))
+        .map(|i| {
+            format!(
+                r#"{{"ts":{},"layer":"L4","entity":"10.0.0.{i}:443","bytes":10}}"#,
+                1_790_000_600_000_i64
+            )
+        })
         .collect();
     drop_file("counters.ndjson", &counters.join("\n"));
     wait_for("the counters to be taken", Duration::from_secs(60), || {
@@ -140,12 +220,22 @@ fn a_source_with_its_own_out_of_orderness_is_not_dropped_as_late() {
         "flows.log",
         "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1790000001 1790000005 ACCEPT OK\n",
     );
-    let l3 = wait_for("the flow-log bytes to be stored", Duration::from_secs(60), || {
-        let (_, body) = http_get(node.port, "/api/windows?layer=L3&from=1790000000000&to=1790000010000")?;
-        let rows: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
-        (!rows.is_empty()).then_some(rows)
-    });
-    assert_eq!((l3[0]["events"].as_u64(), l3[0]["bytes"].as_u64()), (Some(1), Some(4249)));
+    let l3 = wait_for(
+        "the flow-log bytes to be stored",
+        Duration::from_secs(60),
+        || {
+            let (_, body) = http_get(
+                node.port,
+                "/api/windows?layer=L3&from=1790000000000&to=1790000010000",
+            )?;
+            let rows: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+            (!rows.is_empty()).then_some(rows)
+        },
+    );
+    assert_eq!(
+        (l3[0]["events"].as_u64(), l3[0]["bytes"].as_u64()),
+        (Some(1), Some(4249))
+    );
     let (status, body) = http_get(node.port, "/api/late").expect("late");
     assert_eq!((status, body.as_str()), (200, r#"{"total":0,"series":[]}"#));
 }

@@ -34,8 +34,19 @@ fn windows_of(rng: &mut rand_chacha::ChaCha8Rng, source: i32, start_ms: i64) -> 
     for layer in LAYERS {
         for e in 0..ENTITIES {
             let events = rng.random_range(1..50);
-            let agg = WindowAgg { events, bytes: events * 100, errors: events / 10, ..WindowAgg::default() };
-            out.push(Window { layer, entity: format!("s{source}-e{e}"), start_ms, len_ms: LEN_MS, agg });
+            let agg = WindowAgg {
+                events,
+                bytes: events * 100,
+                errors: events / 10,
+                ..WindowAgg::default()
+            };
+            out.push(Window {
+                layer,
+                entity: format!("s{source}-e{e}"),
+                start_ms,
+                len_ms: LEN_MS,
+                agg,
+            });
         }
     }
     out
@@ -47,7 +58,14 @@ fn partly(windows: &[Window]) -> Vec<Window> {
         .iter()
         .map(|w| {
             let events = w.agg.events / 2;
-            Window { agg: WindowAgg { events, bytes: events * 100, ..WindowAgg::default() }, ..w.clone() }
+            Window {
+                agg: WindowAgg {
+                    events,
+                    bytes: events * 100,
+                    ..WindowAgg::default()
+                },
+                ..w.clone()
+            }
         })
         .collect()
 }
@@ -56,21 +74,35 @@ type Sums = BTreeMap<(String, i64), (i64, i64)>;
 
 fn add(sums: &mut Sums, windows: &[Window]) {
     for w in windows {
-        let e = sums.entry((w.layer.as_str().to_owned(), w.start_ms)).or_default();
+        let e = sums
+            .entry((w.layer.as_str().to_owned(), w.start_ms))
+            .or_default();
         e.0 += w.agg.events as i64;
         e.1 += w.agg.bytes as i64;
     }
 }
 
 fn stored(db: &Db) -> BTreeMap<(String, i64), (i64, i64, bool, i32)> {
-    let Ok(mut conn) = db.conn() else { return BTreeMap::new() };
-    let rows = layer_windows::range(&mut conn, LEN_MS, None, i64::MIN, i64::MAX, 100_000).unwrap_or_default();
-    rows.into_iter().map(|r| ((r.layer, r.window_start), (r.events, r.bytes, r.is_final, r.sources))).collect()
+    let Ok(mut conn) = db.conn() else {
+        return BTreeMap::new();
+    };
+    let rows = layer_windows::range(&mut conn, LEN_MS, None, i64::MIN, i64::MAX, 100_000)
+        .unwrap_or_default();
+    rows.into_iter()
+        .map(|r| {
+            (
+                (r.layer, r.window_start),
+                (r.events, r.bytes, r.is_final, r.sources),
+            )
+        })
+        .collect()
 }
 
 /// The layers whose stage actor runs on the node: those its `/metrics` reports idle sources of.
 fn owned_layers(port: u16) -> Vec<String> {
-    let Some((_, metrics)) = http_get(port, "/metrics") else { return Vec::new() };
+    let Some((_, metrics)) = http_get(port, "/metrics") else {
+        return Vec::new();
+    };
     metrics
         .lines()
         .filter_map(|l| l.strip_prefix("layercast_layer_idle_sources{layer=\""))
@@ -101,7 +133,8 @@ async fn layer_windows_are_the_sum_of_every_source_through_a_crash() {
     b.wait_healthy();
     wait_for("both nodes to own layers", Duration::from_secs(90), || {
         let (la, lb) = (owned_layers(a.port), owned_layers(b.port));
-        (!la.is_empty() && !lb.is_empty() && la.len() + lb.len() == OsiLayer::ALL.len()).then_some(())
+        (!la.is_empty() && !lb.is_empty() && la.len() + lb.len() == OsiLayer::ALL.len())
+            .then_some(())
     });
 
     // One record per batch: tansu 0.6 cannot fetch from the middle of a batch (see
@@ -112,12 +145,20 @@ async fn layer_windows_are_the_sum_of_every_source_through_a_crash() {
         .set("batch.num.messages", "1")
         .create()
         .expect("producer");
-    let feed = LayerFeed::new(producer, layers_topic.clone(), layercast::kafka::LAYERS_PARTITIONS);
+    let feed = LayerFeed::new(
+        producer,
+        layers_topic.clone(),
+        layercast::kafka::LAYERS_PARTITIONS,
+    );
     let db = Db::open(DbUrl::parse(&database.url).expect("url"), 2).expect("test db");
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     let finals: Vec<Vec<Vec<Window>>> = (0..SOURCES)
-        .map(|s| (0..WINDOWS).map(|w| windows_of(&mut rng, s, BASE_MS + w * LEN_MS)).collect())
+        .map(|s| {
+            (0..WINDOWS)
+                .map(|w| windows_of(&mut rng, s, BASE_MS + w * LEN_MS))
+                .collect()
+        })
         .collect();
     let mut want_final = Sums::new();
     let mut want_open = Sums::new();
@@ -145,7 +186,11 @@ async fn layer_windows_are_the_sum_of_every_source_through_a_crash() {
         for s in 0..SOURCES {
             let source = &finals[s as usize];
             if t < WINDOWS {
-                feed.deliver(partials_of(s, &[], &partly(&source[t as usize]), |_, _| false)).await.expect("provisional");
+                feed.deliver(partials_of(s, &[], &partly(&source[t as usize]), |_, _| {
+                    false
+                }))
+                .await
+                .expect("provisional");
             }
             let closes = if s == 2 { t - LAG } else { t };
             let last = if s == 2 { WINDOWS - LAG } else { WINDOWS };
@@ -158,7 +203,14 @@ async fn layer_windows_are_the_sum_of_every_source_through_a_crash() {
             if s == 0 {
                 // A copy (a retried write) and a stale provisional value after the final.
                 feed.deliver(closed).await.expect("copy");
-                feed.deliver(partials_of(s, &[], &partly(&source[closes as usize]), |_, _| false)).await.expect("stale");
+                feed.deliver(partials_of(
+                    s,
+                    &[],
+                    &partly(&source[closes as usize]),
+                    |_, _| false,
+                ))
+                .await
+                .expect("stale");
             }
         }
     }
@@ -167,34 +219,71 @@ async fn layer_windows_are_the_sum_of_every_source_through_a_crash() {
         (owned_layers(a.port).len() == OsiLayer::ALL.len()).then_some(())
     });
     let finals_wanted = want_final.len();
-    let got = wait_for("every closed layer window to be final", Duration::from_secs(120), || {
-        let got = stored(&db);
-        (got.values().filter(|v| v.2).count() == finals_wanted).then_some(got)
-    });
+    let got = wait_for(
+        "every closed layer window to be final",
+        Duration::from_secs(120),
+        || {
+            let got = stored(&db);
+            (got.values().filter(|v| v.2).count() == finals_wanted).then_some(got)
+        },
+    );
     for (key, (events, bytes)) in &want_final {
-        assert_eq!(got.get(key), Some(&(*events, *bytes, true, SOURCES)), "final window {key:?}");
+        assert_eq!(
+            got.get(key),
+            Some(&(*events, *bytes, true, SOURCES)),
+            "final window {key:?}"
+        );
     }
     // The windows source 2 holds open: provisional, the sum of the latest values. Written at
     // most once a second, so wait for the last.
-    let got = wait_for("the open windows' latest values", Duration::from_secs(30), || {
-        let got = stored(&db);
-        want_open.iter().all(|(k, (e, b))| got.get(k).is_some_and(|v| (v.0, v.1, v.2) == (*e, *b, false))).then_some(got)
-    });
-    assert_eq!(got.len(), want_final.len() + want_open.len(), "no layer window that no source sent");
+    let got = wait_for(
+        "the open windows' latest values",
+        Duration::from_secs(30),
+        || {
+            let got = stored(&db);
+            want_open
+                .iter()
+                .all(|(k, (e, b))| {
+                    got.get(k)
+                        .is_some_and(|v| (v.0, v.1, v.2) == (*e, *b, false))
+                })
+                .then_some(got)
+        },
+    );
+    assert_eq!(
+        got.len(),
+        want_final.len() + want_open.len(),
+        "no layer window that no source sent"
+    );
 
     let last_start = BASE_MS + (WINDOWS - 1) * LEN_MS;
-    let (_, body) = http_get(a.port, &format!("/api/layers?layer=L3&from={BASE_MS}&to={}", last_start + LEN_MS))
-        .expect("GET /api/layers");
+    let (_, body) = http_get(
+        a.port,
+        &format!(
+            "/api/layers?layer=L3&from={BASE_MS}&to={}",
+            last_start + LEN_MS
+        ),
+    )
+    .expect("GET /api/layers");
     let api: Vec<serde_json::Value> = serde_json::from_str(&body).expect("json");
     assert_eq!(api.len(), WINDOWS as usize, "{body}");
     let (events, _, _, _) = got[&("L3".to_owned(), BASE_MS)];
-    assert_eq!((api[0]["events"].as_i64(), api[0]["final"].as_bool(), api[0]["sources"].as_i64()), (Some(events), Some(true), Some(3)));
+    assert_eq!(
+        (
+            api[0]["events"].as_i64(),
+            api[0]["final"].as_bool(),
+            api[0]["sources"].as_i64()
+        ),
+        (Some(events), Some(true), Some(3))
+    );
     assert_eq!(api[WINDOWS as usize - 1]["final"].as_bool(), Some(false));
 
     let (_, metrics) = http_get(a.port, "/metrics").expect("GET /metrics");
     let last_final = BASE_MS + (WINDOWS - LAG - 1) * LEN_MS;
     assert!(
-        metrics.contains(&format!("layercast_layer_final_through_ms{{layer=\"L3\",len_ms=\"{LEN_MS}\"}} {last_final}")),
+        metrics.contains(&format!(
+            "layercast_layer_final_through_ms{{layer=\"L3\",len_ms=\"{LEN_MS}\"}} {last_final}"
+        )),
         "{metrics}"
     );
 }

@@ -311,7 +311,9 @@ async fn a_30_s_database_outage_loses_nothing_keeps_memory_bounded_and_heals_alo
         Some(TOTAL as i64),
         "durable offsets, summed"
     );
-    crate::support::settle(Duration::from_secs(20), || stored_total(&db).is_some_and(|t| t >= TOTAL));
+    crate::support::settle(Duration::from_secs(20), || {
+        stored_total(&db).is_some_and(|t| t >= TOTAL)
+    });
     assert_eq!(stored_total(&db), Some(TOTAL), "events stored, each once");
     assert_windows_exact(&db, TOTAL);
     assert_eq!(healthy["status"], "ok", "{healthy}");
@@ -393,7 +395,9 @@ async fn a_slow_batch_write_loses_no_events() {
         Duration::from_secs(60),
         || (durable_records(&db, &topic)? >= SENT as i64).then_some(()),
     );
-    crate::support::settle(Duration::from_secs(20), || stored_total(&db).is_some_and(|t| t >= SENT));
+    crate::support::settle(Duration::from_secs(20), || {
+        stored_total(&db).is_some_and(|t| t >= SENT)
+    });
     let log = std::fs::read_to_string(&node.proc.log).unwrap_or_default();
     assert_eq!(
         stored_total(&db),

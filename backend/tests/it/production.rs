@@ -23,7 +23,10 @@ pub(crate) fn event(i: u64) -> Event {
     Event {
         // 1,000 events per second of event time from a fixed instant: a known spread over
         // windows, out of order across partitions.
-        ts: Utc.timestamp_millis_opt(1_790_000_000_000 + i as i64).single().expect("ts"),
+        ts: Utc
+            .timestamp_millis_opt(1_790_000_000_000 + i as i64)
+            .single()
+            .expect("ts"),
         layer: OsiLayer::ALL[(i % 7) as usize],
         entity: format!("link-{}", i % 97),
         bytes: 100,
@@ -37,14 +40,21 @@ pub(crate) fn event(i: u64) -> Event {
 }
 
 /// Sends the events; returns the partition each went to, by entity.
-pub(crate) async fn produce(producer: &FutureProducer, topic: &str, range: std::ops::Range<u64>) -> Vec<(String, i32)> {
+pub(crate) async fn produce(
+    producer: &FutureProducer,
+    topic: &str,
+    range: std::ops::Range<u64>,
+) -> Vec<(String, i32)> {
     let sends = range.map(|i| {
         let e = event(i);
         let key = e.entity.clone();
         let payload = serde_json::to_vec(&EventMsg::new(e)).expect("encode");
         async move {
             let delivery = producer
-                .send(FutureRecord::to(topic).key(&key).payload(&payload), Timeout::Never)
+                .send(
+                    FutureRecord::to(topic).key(&key).payload(&payload),
+                    Timeout::Never,
+                )
                 .await
                 .map_err(|(e, _)| e)
                 .expect("delivered");
@@ -55,15 +65,22 @@ pub(crate) async fn produce(producer: &FutureProducer, topic: &str, range: std::
 }
 
 fn stored_total(db: &Db) -> u64 {
-    db.conn().ok().and_then(|mut c| windows::total_events(&mut c, WINDOW_MS).ok()).unwrap_or(0)
+    db.conn()
+        .ok()
+        .and_then(|mut c| windows::total_events(&mut c, WINDOW_MS).ok())
+        .unwrap_or(0)
 }
 
 /// Per partition, the offset stored with the windows: how many records of it are durable
 /// (offsets start at 0 and have no gaps without transactions). tansu's reported high
 /// watermark lags behind the records it serves, so the test counts what it sent instead.
 fn durable_records(db: &Db, topic: &str) -> Vec<i64> {
-    let Ok(mut conn) = db.conn() else { return Vec::new() };
-    (0..PARTITIONS).map(|p| offsets::resume_offset(&mut conn, topic, p, "test").unwrap_or(-1)).collect()
+    let Ok(mut conn) = db.conn() else {
+        return Vec::new();
+    };
+    (0..PARTITIONS)
+        .map(|p| offsets::resume_offset(&mut conn, topic, p, "test").unwrap_or(-1))
+        .collect()
 }
 
 #[actix_web::test]
@@ -86,13 +103,20 @@ async fn two_nodes_count_every_event_exactly_once_even_when_one_is_killed() {
     // Node A joins the group first and so leads it. tansu 0.6 never drops a crashed group
     // leader (the group stays stuck in rebalance), so the node killed below is the other one;
     // with a Kafka cluster either may die.
-    wait_for("node A to own partitions", Duration::from_secs(60), || (!a.partitions().is_empty()).then_some(()));
+    wait_for("node A to own partitions", Duration::from_secs(60), || {
+        (!a.partitions().is_empty()).then_some(())
+    });
     let mut b = Node::start("node-b", &config, dir.path());
     b.wait_healthy();
-    wait_for("both nodes to own partitions", Duration::from_secs(60), || {
-        let (pa, pb) = (a.partitions(), b.partitions());
-        (!pa.is_empty() && !pb.is_empty() && pa.len() + pb.len() == PARTITIONS as usize).then_some(())
-    });
+    wait_for(
+        "both nodes to own partitions",
+        Duration::from_secs(60),
+        || {
+            let (pa, pb) = (a.partitions(), b.partitions());
+            (!pa.is_empty() && !pb.is_empty() && pa.len() + pb.len() == PARTITIONS as usize)
+                .then_some(())
+        },
+    );
 
     let db = Db::open(DbUrl::parse(&database.url).expect("url"), 2).expect("test db");
     // One record per batch: tansu 0.6 cannot fetch from the middle of a record batch (it
@@ -106,28 +130,45 @@ async fn two_nodes_count_every_event_exactly_once_even_when_one_is_killed() {
         .expect("producer");
     let mut sent_to = produce(&producer, &topic, 0..HALF).await;
     for i in 0..GARBAGE {
-        let record = FutureRecord::to(&topic).key("garbage").payload("not an event");
-        producer.send(record.partition((i % PARTITIONS as u64) as i32), Timeout::Never).await.map_err(|(e, _)| e).expect("garbage sent");
+        let record = FutureRecord::to(&topic)
+            .key("garbage")
+            .payload("not an event");
+        producer
+            .send(
+                record.partition((i % PARTITIONS as u64) as i32),
+                Timeout::Never,
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("garbage sent");
     }
     // Kill node B once part of the stream is durable: mid-stream, not before.
-    wait_for("some events to be stored", Duration::from_secs(60), || (stored_total(&db) >= HALF / 4).then_some(()));
+    wait_for("some events to be stored", Duration::from_secs(60), || {
+        (stored_total(&db) >= HALF / 4).then_some(())
+    });
     b.proc.kill();
     sent_to.extend(produce(&producer, &topic, HALF..2 * HALF).await);
 
-    wait_for("node A to take every partition", Duration::from_secs(60), || {
-        (a.partitions().len() == PARTITIONS as usize).then_some(())
-    });
+    wait_for(
+        "node A to take every partition",
+        Duration::from_secs(60),
+        || (a.partitions().len() == PARTITIONS as usize).then_some(()),
+    );
     let sent = (2 * HALF + GARBAGE) as i64;
-    wait_for("every record sent to be durable", Duration::from_secs(120), || {
-        (durable_records(&db, &topic).iter().sum::<i64>() == sent).then_some(())
-    });
+    wait_for(
+        "every record sent to be durable",
+        Duration::from_secs(120),
+        || (durable_records(&db, &topic).iter().sum::<i64>() == sent).then_some(()),
+    );
     crate::support::settle(Duration::from_secs(20), || stored_total(&db) >= 2 * HALF);
     let total = stored_total(&db);
     if total != 2 * HALF {
         // Which partitions are off, to tell a lost batch from a double-counted one.
-        let partition_of: std::collections::HashMap<String, i32> = sent_to.iter().cloned().collect();
+        let partition_of: std::collections::HashMap<String, i32> =
+            sent_to.iter().cloned().collect();
         let mut conn = db.conn().expect("conn");
-        let rows = windows::series_windows(&mut conn, WINDOW_MS, None, 0, i64::MAX, 100_000).expect("rows");
+        let rows = windows::series_windows(&mut conn, WINDOW_MS, None, 0, i64::MAX, 100_000)
+            .expect("rows");
         let mut stored = [0_i64; PARTITIONS as usize];
         for r in &rows {
             stored[partition_of[&r.entity] as usize] += r.events;
@@ -145,7 +186,12 @@ async fn two_nodes_count_every_event_exactly_once_even_when_one_is_killed() {
         }
         let warnings: Vec<String> = [a.proc.log_tail(), b.proc.log_tail()]
             .iter()
-            .flat_map(|t| t.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).map(str::to_owned).collect::<Vec<_>>())
+            .flat_map(|t| {
+                t.lines()
+                    .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
             .collect();
         panic!(
             "stored {total} of {} events; per partition stored {stored:?}, sent {sent:?}, offsets {:?}; late {late:?}; logs in {}; warnings {warnings:#?}",
@@ -157,11 +203,18 @@ async fn two_nodes_count_every_event_exactly_once_even_when_one_is_killed() {
 
     // Per window, too: each 10 s window of event time holds exactly its 10,000 events.
     let mut conn = db.conn().expect("conn");
-    let rows = windows::series_windows(&mut conn, WINDOW_MS, None, 0, i64::MAX, 100_000).expect("rows");
+    let rows =
+        windows::series_windows(&mut conn, WINDOW_MS, None, 0, i64::MAX, 100_000).expect("rows");
     let starts: BTreeSet<i64> = rows.iter().map(|r| r.window_start).collect();
     for start in &starts {
-        let in_window: i64 = rows.iter().filter(|r| r.window_start == *start).map(|r| r.events).sum();
-        let expected = (0..2 * HALF).filter(|i| (1_790_000_000_000 + *i as i64).div_euclid(WINDOW_MS) * WINDOW_MS == *start).count();
+        let in_window: i64 = rows
+            .iter()
+            .filter(|r| r.window_start == *start)
+            .map(|r| r.events)
+            .sum();
+        let expected = (0..2 * HALF)
+            .filter(|i| (1_790_000_000_000 + *i as i64).div_euclid(WINDOW_MS) * WINDOW_MS == *start)
+            .count();
         assert_eq!(in_window as usize, expected, "window {start}");
     }
 }

@@ -29,7 +29,10 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Op
         if let Some(v) = check() {
             return v;
         }
-        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -57,7 +60,10 @@ pub fn http_get_within(port: u16, path: &str, timeout: Duration) -> Option<(u16,
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Some((status, body))
 }
 
@@ -78,7 +84,11 @@ impl Proc {
             .stderr(Stdio::from(err))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Proc { child, name: name.into(), log }
+        Proc {
+            child,
+            name: name.into(),
+            log,
+        }
     }
 
     /// SIGKILL: no flush, no goodbye to the group, as a crashed machine.
@@ -127,14 +137,23 @@ impl Broker {
         let bin = std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into());
         let mut command = Command::new(bin);
         command
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", storage])
             .current_dir(dir);
         let proc = Proc::spawn("tansu", command, dir);
         wait_for("tansu to listen", Duration::from_secs(30), || {
             TcpStream::connect(("127.0.0.1", port)).ok()
         });
-        Broker { bootstrap: format!("127.0.0.1:{port}"), _proc: proc }
+        Broker {
+            bootstrap: format!("127.0.0.1:{port}"),
+            _proc: proc,
+        }
     }
 }
 
@@ -147,11 +166,18 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn create() -> TestDb {
-        let server = std::env::var("LAYERCAST_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+        let server = std::env::var("LAYERCAST_TEST_MYSQL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
         let name = format!("test_{}_{}", std::process::id(), free_port());
-        let mut conn = MysqlConnection::establish(&server).expect("MariaDB reachable (scripts/test starts it)");
-        conn.batch_execute(&format!("CREATE DATABASE {name}")).expect("create database");
-        TestDb { url: format!("{server}/{name}"), server, name }
+        let mut conn = MysqlConnection::establish(&server)
+            .expect("MariaDB reachable (scripts/test starts it)");
+        conn.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
+        TestDb {
+            url: format!("{server}/{name}"),
+            server,
+            name,
+        }
     }
 }
 
@@ -200,14 +226,20 @@ impl Node {
     pub fn wait_healthy_within(&self, limit: Duration) -> serde_json::Value {
         wait_for(&format!("{} to be healthy", self.proc.name), limit, || {
             let (status, body) = http_get(self.port, "/api/health")?;
-            (status == 200).then(|| serde_json::from_str(&body).ok()).flatten()
+            (status == 200)
+                .then(|| serde_json::from_str(&body).ok())
+                .flatten()
         })
     }
 
     pub fn partitions(&self) -> Vec<i64> {
         http_get(self.port, "/api/health")
             .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
-            .and_then(|v| v["partitions"].as_array().map(|a| a.iter().filter_map(|p| p.as_i64()).collect()))
+            .and_then(|v| {
+                v["partitions"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|p| p.as_i64()).collect())
+            })
             .unwrap_or_default()
     }
 }
@@ -227,7 +259,10 @@ pub struct PrivateMariaDb {
 }
 
 /// Small files and buffers: a test server holds a few MB of rows.
-const MARIADB_SIZES: [&str; 2] = ["--innodb-log-file-size=16M", "--innodb-buffer-pool-size=32M"];
+const MARIADB_SIZES: [&str; 2] = [
+    "--innodb-log-file-size=16M",
+    "--innodb-buffer-pool-size=32M",
+];
 
 impl PrivateMariaDb {
     /// A fresh data folder under `dir` and a server on a free port, ready for connections.
@@ -235,7 +270,8 @@ impl PrivateMariaDb {
         let dir = dir.join("mariadb");
         let data = dir.join("data");
         std::fs::create_dir_all(&dir).expect("mariadb dir");
-        let bin = std::env::var("MARIADB_INSTALL_DB").unwrap_or_else(|_| "mariadb-install-db".into());
+        let bin =
+            std::env::var("MARIADB_INSTALL_DB").unwrap_or_else(|_| "mariadb-install-db".into());
         let mut install = Command::new(&bin);
         install
             .arg("--no-defaults")
@@ -246,14 +282,21 @@ impl PrivateMariaDb {
             // Both refuse to run as root unless told to.
             install.arg("--user=root");
         }
-        let output = install.output().unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+        let output = install
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
         assert!(
             output.status.success(),
             "{bin} failed: {}\n{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        let mut db = PrivateMariaDb { port: free_port(), dir, proc: None, starts: 0 };
+        let mut db = PrivateMariaDb {
+            port: free_port(),
+            dir,
+            proc: None,
+            starts: 0,
+        };
         db.launch();
         db
     }
@@ -265,8 +308,10 @@ impl PrivateMariaDb {
 
     /// Creates `name` and gives its URL.
     pub fn create_database(&self, name: &str) -> String {
-        let mut conn = MysqlConnection::establish(&self.server_url()).expect("private MariaDB reachable");
-        conn.batch_execute(&format!("CREATE DATABASE {name}")).expect("create database");
+        let mut conn =
+            MysqlConnection::establish(&self.server_url()).expect("private MariaDB reachable");
+        conn.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
         format!("{}/{name}", self.server_url())
     }
 
@@ -280,7 +325,11 @@ impl PrivateMariaDb {
     fn launch(&mut self) {
         self.starts += 1;
         let bin = std::env::var("MARIADBD").unwrap_or_else(|_| {
-            if Path::new("/usr/sbin/mariadbd").exists() { "/usr/sbin/mariadbd".into() } else { "mariadbd".into() }
+            if Path::new("/usr/sbin/mariadbd").exists() {
+                "/usr/sbin/mariadbd".into()
+            } else {
+                "mariadbd".into()
+            }
         });
         let mut command = Command::new(bin);
         command
@@ -296,16 +345,27 @@ impl PrivateMariaDb {
             command.arg("--user=root");
         }
         // One log per start, so that a failure shows what the last start said.
-        self.proc = Some(Proc::spawn(&format!("mariadb-{}", self.starts), command, &self.dir));
+        self.proc = Some(Proc::spawn(
+            &format!("mariadb-{}", self.starts),
+            command,
+            &self.dir,
+        ));
         let url = self.server_url();
-        wait_for("the private MariaDB to answer", Duration::from_secs(60), || {
-            if let Some(proc) = self.proc.as_mut() {
-                if let Ok(Some(status)) = proc.child.try_wait() {
-                    panic!("mariadbd exited at start ({status}):\n{}", proc.log_tail());
+        wait_for(
+            "the private MariaDB to answer",
+            Duration::from_secs(60),
+            || {
+                if let Some(proc) = self.proc.as_mut() {
+                    if let Ok(Some(status)) = proc.child.try_wait() {
+                        panic!("mariadbd exited at start ({status}):\n{}", proc.log_tail());
+                    }
                 }
-            }
-            MysqlConnection::establish(&url).ok()?.batch_execute("SELECT 1").ok()
-        });
+                MysqlConnection::establish(&url)
+                    .ok()?
+                    .batch_execute("SELECT 1")
+                    .ok()
+            },
+        );
     }
 
     /// SIGKILL, and waits for the process to be gone: the server vanishes as in a crash,
@@ -327,7 +387,11 @@ impl Drop for PrivateMariaDb {
 fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -335,7 +399,13 @@ fn running_as_root() -> bool {
 /// once it is gone.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kb * 1024)
 }
 
@@ -351,11 +421,20 @@ pub struct FinalWindowsFeed {
 impl FinalWindowsFeed {
     pub fn connect(port: u16) -> FinalWindowsFeed {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the node");
-        let (mut socket, _) = tungstenite::client::client(format!("ws://127.0.0.1:{port}/ws"), stream.try_clone().expect("stream"))
-            .expect("websocket handshake");
-        socket.send(tungstenite::Message::text(r#"{"type":"subscribe","final_only":true}"#)).expect("subscribe");
+        let (mut socket, _) = tungstenite::client::client(
+            format!("ws://127.0.0.1:{port}/ws"),
+            stream.try_clone().expect("stream"),
+        )
+        .expect("websocket handshake");
+        socket
+            .send(tungstenite::Message::text(
+                r#"{"type":"subscribe","final_only":true}"#,
+            ))
+            .expect("subscribe");
         // A short read timeout lets the thread see `stop`.
-        stream.set_read_timeout(Some(Duration::from_millis(200))).expect("read timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("read timeout");
         let received: Arc<Mutex<Vec<SeriesWindow>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let thread = std::thread::spawn({
@@ -364,12 +443,18 @@ impl FinalWindowsFeed {
                 while !stop.load(Ordering::Relaxed) {
                     match socket.read() {
                         Ok(tungstenite::Message::Text(text)) => {
-                            if let Ok(ServerMsg::Series { windows }) = serde_json::from_str::<ServerMsg>(&text) {
+                            if let Ok(ServerMsg::Series { windows }) =
+                                serde_json::from_str::<ServerMsg>(&text)
+                            {
                                 received.lock().expect("received").extend(windows);
                             }
                         }
                         Ok(_) => {}
-                        Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                        Err(tungstenite::Error::Io(e))
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) => {}
                         Err(e) => {
                             eprintln!("the live feed broke: {e}");
                             break;
@@ -379,7 +464,11 @@ impl FinalWindowsFeed {
                 let _ = socket.close(None);
             }
         });
-        FinalWindowsFeed { received, stop, thread: Some(thread) }
+        FinalWindowsFeed {
+            received,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     pub fn received(&self) -> Vec<SeriesWindow> {

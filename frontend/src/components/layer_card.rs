@@ -20,13 +20,9 @@ pub fn LayerCard(
     let events = move || latest.get().map_or(0, |w| w.events).to_string();
     let bytes = move || latest.get().map_or(0, |w| w.bytes);
     let window_label = move || {
-        latest.get().map(|w| {
-            format!(
-                "window {}–{} UTC",
-                hms_utc(w.start_ms),
-                hms_utc(w.end_ms)
-            )
-        })
+        latest
+            .get()
+            .map(|w| format!("window {}–{} UTC", hms_utc(w.start_ms), hms_utc(w.end_ms)))
     };
     let is_empty = move || history.with(|h| h.is_empty());
 

@@ -19,8 +19,15 @@ pub fn PartitionTable() -> impl IntoView {
     let late: RwSignal<Option<u64>> = RwSignal::new(None);
     let refresh = move || {
         leptos::task::spawn_local(async move {
-            rows.set(Some(get_json::<Vec<PartitionStatus>>("/api/partitions").await));
-            late.set(get_json::<LateReport>("/api/late").await.ok().map(|r| r.total));
+            rows.set(Some(
+                get_json::<Vec<PartitionStatus>>("/api/partitions").await,
+            ));
+            late.set(
+                get_json::<LateReport>("/api/late")
+                    .await
+                    .ok()
+                    .map(|r| r.total),
+            );
         })
     };
     refresh();
@@ -79,4 +86,3 @@ pub fn PartitionTable() -> impl IntoView {
         </section>
     }
 }
-

@@ -41,7 +41,12 @@ impl Rng {
 
     fn private_addr(&mut self) -> String {
         let r = self.next();
-        let (a, b, c, d) = (r & 0xff, (r >> 8) & 0xff, (r >> 16) & 0xff, 1 + (r >> 24) % 254);
+        let (a, b, c, d) = (
+            r & 0xff,
+            (r >> 8) & 0xff,
+            (r >> 16) & 0xff,
+            1 + (r >> 24) % 254,
+        );
         match (r >> 40) % 3 {
             0 => format!("10.{a}.{b}.{d}"),
             1 => format!("172.{}.{c}.{d}", 16 + a % 16),
@@ -85,14 +90,19 @@ pub fn generate(format: BenchFormat, path: &Path, lines: u64) -> Result<()> {
 /// Version 2 records without a header line (as CloudWatch Logs delivers them), 3 % REJECT,
 /// 0.5 % NODATA.
 fn vpc_flow(w: &mut impl Write, rng: &mut Rng, lines: u64) -> Result<()> {
-    let enis: Vec<String> = (0..ENTITIES).map(|_| format!("eni-0{:016x}", rng.next())).collect();
+    let enis: Vec<String> = (0..ENTITIES)
+        .map(|_| format!("eni-0{:016x}", rng.next()))
+        .collect();
     for _ in 0..lines {
         let eni = &enis[rng.skewed(ENTITIES)];
         let start = T0 + rng.below(3600);
         let end = start + rng.below(61);
         let roll = rng.below(1000);
         if roll < 5 {
-            writeln!(w, "2 123456789012 {eni} - - - - - - - {start} {end} - NODATA")?;
+            writeln!(
+                w,
+                "2 123456789012 {eni} - - - - - - - {start} {end} - NODATA"
+            )?;
             continue;
         }
         let action = if roll < 35 { "REJECT" } else { "ACCEPT" };
@@ -128,8 +138,9 @@ const CONN_STATES: [&str; 8] = ["SF", "SF", "SF", "SF", "S0", "REJ", "RSTO", "OT
 /// A Zeek conn log over `ENTITIES` address pairs: TSV with its `#` headers and `#close`, or
 /// JSON lines as Zeek's JSON writer gives them (dotted names, `ts` in epoch seconds).
 fn zeek_conn(w: &mut impl Write, rng: &mut Rng, lines: u64, json: bool) -> Result<()> {
-    let pairs: Vec<(String, String)> =
-        (0..ENTITIES).map(|_| (rng.private_addr(), rng.private_addr())).collect();
+    let pairs: Vec<(String, String)> = (0..ENTITIES)
+        .map(|_| (rng.private_addr(), rng.private_addr()))
+        .collect();
     if !json {
         w.write_all(
             b"#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n\
@@ -149,7 +160,11 @@ fn zeek_conn(w: &mut impl Write, rng: &mut Rng, lines: u64, json: bool) -> Resul
         let uid = rng.next() & 0xffff_ffff_ffff;
         let sport = 32_768 + rng.below(28_232);
         let dport = SERVICE_PORTS[rng.below(SERVICE_PORTS.len() as u64) as usize];
-        let proto = if dport == 53 || dport == 123 { "udp" } else { "tcp" };
+        let proto = if dport == 53 || dport == 123 {
+            "udp"
+        } else {
+            "tcp"
+        };
         let state = CONN_STATES[rng.below(CONN_STATES.len() as u64) as usize];
         let (op, ob) = rng.packets_and_bytes();
         let (rp, rb) = rng.packets_and_bytes();
@@ -190,10 +205,17 @@ const ALB_STATUS: [u16; 10] = [200, 200, 200, 200, 200, 301, 304, 404, 500, 503]
 /// ALB access log lines with every field: 20 load balancers, `ENTITIES` targets, HTTPS with
 /// TLS fields on every other line, quoted request and user agent with spaces.
 fn alb(w: &mut impl Write, rng: &mut Rng, lines: u64) -> Result<()> {
-    let elbs: Vec<String> =
-        (0..20).map(|i| format!("app/lb-{i}/{:016x}", rng.next())).collect();
+    let elbs: Vec<String> = (0..20)
+        .map(|i| format!("app/lb-{i}/{:016x}", rng.next()))
+        .collect();
     let targets: Vec<String> = (0..ENTITIES)
-        .map(|_| format!("{}:{}", rng.private_addr(), SERVICE_PORTS[rng.below(4) as usize]))
+        .map(|_| {
+            format!(
+                "{}:{}",
+                rng.private_addr(),
+                SERVICE_PORTS[rng.below(4) as usize]
+            )
+        })
         .collect();
     for _ in 0..lines {
         let t = rng.skewed(ENTITIES);

@@ -86,11 +86,15 @@ fn args() -> Result<Args> {
         match a.as_str() {
             // `cargo bench` passes this to every bench binary.
             "--bench" => {}
-            "--format" => out.format = BenchFormat::parse(&it.next().context("--format needs a name")?)?,
+            "--format" => {
+                out.format = BenchFormat::parse(&it.next().context("--format needs a name")?)?
+            }
             "--file" => out.file = it.next().context("--file needs a path")?.into(),
             "--lines" => out.lines = it.next().context("--lines needs a number")?.parse()?,
             "--runs" => out.runs = it.next().context("--runs needs a number")?.parse()?,
-            other => bail!("unknown argument `{other}` (--format F --file PATH --lines N --runs N)"),
+            other => {
+                bail!("unknown argument `{other}` (--format F --file PATH --lines N --runs N)")
+            }
         }
     }
     if out.runs == 0 {
@@ -159,7 +163,12 @@ struct WindowSums {
 
 impl WindowSums {
     fn new(layer: OsiLayer) -> Self {
-        WindowSums { layer, ids: FxHashMap::default(), windows: FxHashMap::default(), other_layers: 0 }
+        WindowSums {
+            layer,
+            ids: FxHashMap::default(),
+            windows: FxHashMap::default(),
+            other_layers: 0,
+        }
     }
 }
 
@@ -198,7 +207,11 @@ impl WindowSums {
 fn main() -> Result<()> {
     let args = args()?;
     if !args.file.exists() {
-        eprintln!("generating {} lines into {}", args.lines, args.file.display());
+        eprintln!(
+            "generating {} lines into {}",
+            args.lines,
+            args.file.display()
+        );
         let t = Instant::now();
         generate::generate(args.format, &args.file, args.lines)?;
         eprintln!("generated in {:.1} s", t.elapsed().as_secs_f64());
@@ -221,9 +234,15 @@ fn main() -> Result<()> {
         best = best.min(took);
         last = Some((report, sink));
     }
-    let Some((report, sink)) = last else { bail!("no run") };
+    let Some((report, sink)) = last else {
+        bail!("no run")
+    };
     if report.error_count > 0 {
-        bail!("{} lines refused, first: {:?}", report.error_count, report.errors.first());
+        bail!(
+            "{} lines refused, first: {:?}",
+            report.error_count,
+            report.errors.first()
+        );
     }
     let totals = sink.totals();
     let secs = best.as_secs_f64();

@@ -2,7 +2,7 @@ use super::*;
 use layercast_shared::Event;
 use serde_json::Value;
 
-const DATA: &str = concat!(env!("LAYERCAST_SHARED_DATA"), "/");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/");
 
 fn read(rel: &str) -> Vec<u8> {
     std::fs::read(format!("{DATA}{rel}")).unwrap_or_else(|e| panic!("{rel}: {e}"))
@@ -133,9 +133,9 @@ fn elastic_fixture_values_match_its_expected_output() {
         match elb["protocol"].as_str() {
             Some("http") => {
                 let l7 = layer(&ev, OsiLayer::L7).expect("L7");
-                let target = elb["backend"]["ip"].as_str().map(|ip| {
-                    format!(">{ip}:{}", elb["backend"]["port"].as_str().expect("port"))
-                });
+                let target = elb["backend"]["ip"]
+                    .as_str()
+                    .map(|ip| format!(">{ip}:{}", elb["backend"]["port"].as_str().expect("port")));
                 assert_eq!(
                     l7.entity,
                     format!(

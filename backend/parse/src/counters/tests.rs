@@ -197,7 +197,8 @@ fn mangled_lines_never_panic() {
     let input =
         std::fs::read_to_string(format!("{FIXTURES}/wrap-and-reset.jsonl")).expect("fixture");
     let lines: Vec<&[u8]> = input.lines().map(str::as_bytes).collect();
-    let mut mangler = super::super::Mangler::new(0x2545_F491_4F6C_DD1D, b"{}[]\",:-019eE.\\ nul\xff");
+    let mut mangler =
+        super::super::Mangler::new(0x2545_F491_4F6C_DD1D, b"{}[]\",:-019eE.\\ nul\xff");
     let mut parser = CountersParser::new();
     for _ in 0..20_000 {
         let line = mangler.mangle(&lines);
@@ -227,7 +228,7 @@ fn sniff_knows_counter_samples_and_nothing_else() {
     );
     assert!(!sniff(&[br#"{"ts":1,"layer":"L3","entity":"a"}"#]));
     assert!(!sniff(&[]));
-    let shared = concat!(env!("LAYERCAST_SHARED_DATA"), "");
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata");
     for rel in [
         "aws/vpcflow/elastic-integrations/test-with-message-field.log",
         "aws/vpcflow/elastic-beats/accept-reject-traffic.log",
@@ -257,5 +258,8 @@ fn a_value_too_wide_for_its_declared_counter_is_a_reset_not_a_panic() {
     for line in lines {
         assert!(parser.line(line, &mut events).is_ok());
     }
-    assert!(events.iter().all(|e| e.layer != OsiLayer::L2), "no L2 delta invented: {events:?}");
+    assert!(
+        events.iter().all(|e| e.layer != OsiLayer::L2),
+        "no L2 delta invented: {events:?}"
+    );
 }

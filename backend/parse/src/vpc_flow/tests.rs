@@ -4,16 +4,13 @@ use super::super::parse_object;
 use super::transport::TransportView;
 use super::*;
 
-const DATA: &str = concat!(env!("LAYERCAST_SHARED_DATA"), "/aws/vpcflow");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/aws/vpcflow");
 
 fn read(rel: &str) -> Vec<u8> {
     std::fs::read(format!("{DATA}/{rel}")).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
-fn events(
-    parser: &mut VpcFlowParser,
-    input: &[u8],
-) -> (Vec<Event>, super::super::ObjectReport) {
+fn events(parser: &mut VpcFlowParser, input: &[u8]) -> (Vec<Event>, super::super::ObjectReport) {
     let mut out = Vec::new();
     let report = parse_object(parser, input, &mut out);
     (out, report)
@@ -76,7 +73,9 @@ fn icmp_is_l3_only_and_nodata_skipdata_measure_nothing() {
     let icmp = one("2 123456789010 eni-1235b8ca123456789 203.0.113.12 172.31.16.139 0 0 1 4 336 1432917027 1432917142 ACCEPT OK").expect("icmp");
     assert_eq!(icmp.len(), 1);
     for status in ["NODATA", "SKIPDATA"] {
-        let line = format!("2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - {status}");
+        let line = format!(
+            "2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - {status}"
+        );
         let mut out = Vec::new();
         assert_eq!(
             VpcFlowParser::new().line(line.as_bytes(), &mut out),
@@ -230,8 +229,7 @@ fn values_match_elastics_expected_output() {
 
 #[test]
 fn vector_cases_parse_and_match_where_expected() {
-    let text =
-        String::from_utf8(read("vrl/parse_aws_vpc_flow_log.cases.jsonl")).expect("utf-8");
+    let text = String::from_utf8(read("vrl/parse_aws_vpc_flow_log.cases.jsonl")).expect("utf-8");
     let mut n = 0;
     for case in text
         .lines()
@@ -471,8 +469,10 @@ fn mangled_real_lines_never_panic() {
     ] {
         lines.extend(read(file).split(|&b| b == b'\n').map(<[u8]>::to_vec));
     }
-    let mut mangler =
-        super::super::Mangler::new(0x9E37_79B9_7F4A_7C15, b" -{}\"\\:0123456789abcxyzOKREJECT\xff\xc3\n");
+    let mut mangler = super::super::Mangler::new(
+        0x9E37_79B9_7F4A_7C15,
+        b" -{}\"\\:0123456789abcxyzOKREJECT\xff\xc3\n",
+    );
     let mut parser = VpcFlowParser::new();
     for round in 0..20_000 {
         let line = mangler.mangle(&lines);
@@ -608,7 +608,7 @@ fn sniff_knows_flow_logs_and_nothing_else() {
     )));
     assert!(!sniff(&[]));
 
-    let shared = concat!(env!("LAYERCAST_SHARED_DATA"), "");
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata");
     let mut others = vec![
         format!("{shared}/aws/alb/elastic-integrations/test-alb.log"),
         format!("{shared}/aws/alb/elastic-beats/application-lb-http.log"),

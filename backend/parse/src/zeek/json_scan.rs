@@ -39,7 +39,11 @@ pub(super) fn scan(line: &[u8]) -> Option<Scanned<'_>> {
     let mut c = Cursor { b: line, i: 0 };
     c.ws();
     c.eat(b'{')?;
-    let mut out = Scanned { path: None, rec: Rec::default(), seen: 0 };
+    let mut out = Scanned {
+        path: None,
+        rec: Rec::default(),
+        seen: 0,
+    };
     // Fields already read, by their bit: serde refuses a duplicate, so the fast path leaves it
     // to serde.
     let mut fields = 0_u32;
@@ -298,7 +302,9 @@ impl<'a> Cursor<'a> {
         // One pass for the closing quote, an escape or a control character: Zeek's strings
         // are short (addresses, states, names), where a plain loop beats a vector search
         // followed by a second pass.
-        let end = rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        let end = rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
         if rest[end] != b'"' {
             return None;
         }
@@ -403,7 +409,7 @@ mod tests {
     use super::scan;
     use crate::{LineOutcome, RecordParser};
 
-    const DATA: &str = concat!(env!("LAYERCAST_SHARED_DATA"), "/zeek/");
+    const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/zeek/");
     const JSON_LOGS: [&str; 3] = [
         "stratosphere/002-portscan-json/conn.log",
         "stratosphere/007-honeypot-json/http.log",
@@ -446,7 +452,10 @@ mod tests {
             .iter()
             .flat_map(|f| {
                 let bytes = std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-                bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect::<Vec<_>>()
+                bytes
+                    .split(|&b| b == b'\n')
+                    .map(<[u8]>::to_vec)
+                    .collect::<Vec<_>>()
             })
             .filter(|l| l.first() == Some(&b'{'))
             .collect()
@@ -490,7 +499,10 @@ mod tests {
         let taken: Vec<bool> = lines.iter().map(|l| scan(l).is_some()).collect();
         assert_eq!(
             taken,
-            [false, false, false, false, false, false, true, false, false, true, false, false, false, true]
+            [
+                false, false, false, false, false, false, true, false, false, true, false, false,
+                false, true
+            ]
         );
     }
 

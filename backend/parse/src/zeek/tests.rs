@@ -4,7 +4,7 @@ use super::tsv::epoch_ms;
 use super::*;
 use layercast_shared::Event;
 
-const DATA: &str = concat!(env!("LAYERCAST_SHARED_DATA"), "/zeek/");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/zeek/");
 
 fn read(rel: &str) -> Vec<u8> {
     std::fs::read(format!("{DATA}{rel}")).unwrap_or_else(|e| panic!("{rel}: {e}"))
@@ -106,9 +106,7 @@ fn conn_records_measure_l3_pairs_and_l4_services() {
         ev.iter().all(|e| e.latency_ms.is_none()),
         "durations are not latencies"
     );
-    assert!(
-        of(&ev, OsiLayer::L4).any(|e| e.entity.ends_with("/icmp") && !e.entity.contains(':'))
-    );
+    assert!(of(&ev, OsiLayer::L4).any(|e| e.entity.ends_with("/icmp") && !e.entity.contains(':')));
 
     // Stock JSON without `_path`: UDP answers without their question (SHR) are no failure.
     let (report, ev) = parse(&read("stratosphere/002-portscan-json/conn.log"));

@@ -273,10 +273,13 @@ fn runway_sweep() {
     }
 }
 
-/// Reads a `time,value` CSV of the shared data folder (header line skipped) as (ms, value).
+/// Reads a `time,value` CSV of testdata/ (header line skipped) as (ms, value).
 pub(crate) fn read_series(relative: &str, time_format: &str) -> Vec<(i64, f64)> {
-    let path = format!("{}/{relative}", env!("LAYERCAST_SHARED_DATA"));
-    let mut reader = csv::Reader::from_path(&path).expect("shared data file");
+    let path = format!(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/{}"),
+        relative
+    );
+    let mut reader = csv::Reader::from_path(&path).expect("testdata/ file");
     reader
         .records()
         .map(|r| {

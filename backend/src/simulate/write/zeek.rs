@@ -144,7 +144,13 @@ fn uid(ctx: &mut Ctx<'_>, buf: &mut Vec<u8>) {
 
 /// The fields every log of a connection from the load balancer opens with: `ts`, `uid`,
 /// `id.orig_h`, `id.orig_p`, `id.resp_h`, `id.resp_p`.
-fn conn_id(ctx: &mut Ctx<'_>, ts: i64, resp: std::net::Ipv4Addr, resp_port: u64, buf: &mut Vec<u8>) {
+fn conn_id(
+    ctx: &mut Ctx<'_>,
+    ts: i64,
+    resp: std::net::Ipv4Addr,
+    resp_port: u64,
+    buf: &mut Vec<u8>,
+) {
     fmt::epoch_micros(buf, ts);
     buf.push(b'\t');
     uid(ctx, buf);

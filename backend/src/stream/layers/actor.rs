@@ -80,7 +80,13 @@ impl LayerActor {
         LayerActor {
             partition,
             layers: super::layers_of(partition, deps.partitions),
-            state: LayerState::new(deps.sources, deps.idle_timeout_ms, deps.base_len_ms, position, wall_ms()),
+            state: LayerState::new(
+                deps.sources,
+                deps.idle_timeout_ms,
+                deps.base_len_ms,
+                position,
+                wall_ms(),
+            ),
             cursor: Cursor::new(position, after_seek),
             durable: position,
             last_publish: None,
@@ -100,7 +106,10 @@ impl LayerActor {
                 if p.v != LAYER_PARTIAL_VERSION {
                     Err(format!("unknown version {}", p.v))
                 } else if !self.layers.contains(&p.layer) {
-                    Err(format!("layer {} does not belong to this partition", p.layer.as_str()))
+                    Err(format!(
+                        "layer {} does not belong to this partition",
+                        p.layer.as_str()
+                    ))
                 } else {
                     Ok(p)
                 }
@@ -108,7 +117,10 @@ impl LayerActor {
         match decoded {
             Ok(partial) => {
                 let took = self.state.take(record.offset, &partial, wall_ms());
-                self.deps.metrics.layer_skipped_contributions.inc_by(took.skipped as u64);
+                self.deps
+                    .metrics
+                    .layer_skipped_contributions
+                    .inc_by(took.skipped as u64);
             }
             Err(reason) => {
                 self.state.pass(record.offset);
@@ -119,7 +131,8 @@ impl LayerActor {
     }
 
     fn publish_due(&self) -> bool {
-        self.last_publish.is_none_or(|t| t.elapsed() >= PUBLISH_EVERY)
+        self.last_publish
+            .is_none_or(|t| t.elapsed() >= PUBLISH_EVERY)
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -139,18 +152,30 @@ impl LayerActor {
     fn observe(&self, now: i64) {
         let m = &self.deps.metrics;
         for (layer, len_ms, through) in self.state.final_through() {
-            m.layer_final_through_ms.get_or_create(&LayerLenLabel { layer: layer.as_str().into(), len_ms }).set(through);
+            m.layer_final_through_ms
+                .get_or_create(&LayerLenLabel {
+                    layer: layer.as_str().into(),
+                    len_ms,
+                })
+                .set(through);
         }
         for layer in &self.layers {
             let idle = self.state.idle_sources(*layer, now);
-            m.layer_idle_sources.get_or_create(&LayerLabel { layer: layer.as_str().into() }).set(idle as i64);
+            m.layer_idle_sources
+                .get_or_create(&LayerLabel {
+                    layer: layer.as_str().into(),
+                })
+                .set(idle as i64);
         }
     }
 
     /// The write of what is pending, or `None` when there is nothing to write yet. The actor
     /// takes no other message until it has answered (`ctx.wait`), so the state cannot change
     /// under it: that is also the backpressure on the consumer.
-    fn write_pending(&mut self, last: bool) -> Option<impl ActorFuture<Self, Output = ()> + 'static> {
+    fn write_pending(
+        &mut self,
+        last: bool,
+    ) -> Option<impl ActorFuture<Self, Output = ()> + 'static> {
         let due = last || self.publish_due();
         let pending = self.state.pending(due && self.state.has_changes());
         let moved = pending.position != self.durable;
@@ -167,18 +192,33 @@ impl LayerActor {
             node: self.deps.node.clone(),
         };
         let sent = self.deps.writer.send(write);
-        Some(sent.into_actor(self).map(move |result, act, ctx| act.after_write(result, pending, ctx)))
+        Some(
+            sent.into_actor(self)
+                .map(move |result, act, ctx| act.after_write(result, pending, ctx)),
+        )
     }
 
-    fn after_write(&mut self, result: Result<Result<(), StoreError>, MailboxError>, done: Pending, ctx: &mut Context<Self>) {
+    fn after_write(
+        &mut self,
+        result: Result<Result<(), StoreError>, MailboxError>,
+        done: Pending,
+        ctx: &mut Context<Self>,
+    ) {
         match result {
             Ok(Ok(())) => {
                 self.retry_after = RETRY_FIRST;
                 self.state.written(&done);
                 self.durable = done.position;
                 self.last_publish = Some(Instant::now());
-                self.deps.group.committer.commit(self.partition, done.position);
-                self.deps.metrics.layer_durable_offset.get_or_create(&self.label()).set(done.position);
+                self.deps
+                    .group
+                    .committer
+                    .commit(self.partition, done.position);
+                self.deps
+                    .metrics
+                    .layer_durable_offset
+                    .get_or_create(&self.label())
+                    .set(done.position);
                 if !done.publish.is_empty() {
                     self.deps.updates.publish(&done.publish, &[]);
                 }
@@ -187,7 +227,9 @@ impl LayerActor {
                 // Another node wrote this partition since we read its position: our view is
                 // stale. The group re-reads it and starts a fresh actor.
                 tracing::warn!(partition = self.partition, error = %e, "layer partition state is stale, resynchronising");
-                let _ = self.deps.group.control.send(Control::Resync { partition: self.partition });
+                let _ = self.deps.group.control.send(Control::Resync {
+                    partition: self.partition,
+                });
                 ctx.stop();
             }
             failed => {
@@ -197,19 +239,25 @@ impl LayerActor {
                     Ok(Ok(())) => String::new(),
                 };
                 tracing::warn!(partition = self.partition, %reason, retry_in = ?self.retry_after, "layer write failed; taking no records until it is retried");
-                ctx.wait(actix::fut::wrap_future(tokio::time::sleep(self.retry_after)));
+                ctx.wait(actix::fut::wrap_future(tokio::time::sleep(
+                    self.retry_after,
+                )));
                 self.retry_after = (self.retry_after * 2).min(RETRY_MAX);
             }
         }
     }
 
     fn label(&self) -> PartitionLabel {
-        PartitionLabel { partition: self.partition }
+        PartitionLabel {
+            partition: self.partition,
+        }
     }
 
     /// Takes over what the previous owner stored before taking records.
     fn restore(&mut self, ctx: &mut Context<Self>) {
-        let load = self.deps.writer.send(LoadProgress { layers: self.layers.clone() });
+        let load = self.deps.writer.send(LoadProgress {
+            layers: self.layers.clone(),
+        });
         ctx.wait(load.into_actor(self).map(|result, act, ctx| match result {
             Ok(Ok(progress)) => act.state.restore(&progress, wall_ms()),
             other => {
@@ -243,12 +291,21 @@ impl Actor for LayerActor {
         m.layer_durable_offset.remove(&self.label());
         m.layer_stage_lag.remove(&self.label());
         for layer in &self.layers {
-            m.layer_idle_sources.remove(&LayerLabel { layer: layer.as_str().into() });
+            m.layer_idle_sources.remove(&LayerLabel {
+                layer: layer.as_str().into(),
+            });
         }
         for (layer, len_ms, _) in self.state.final_through() {
-            m.layer_final_through_ms.remove(&LayerLenLabel { layer: layer.as_str().into(), len_ms });
+            m.layer_final_through_ms.remove(&LayerLenLabel {
+                layer: layer.as_str().into(),
+                len_ms,
+            });
         }
-        tracing::info!(partition = self.partition, offset = self.durable, "layer actor stopped");
+        tracing::info!(
+            partition = self.partition,
+            offset = self.durable,
+            "layer actor stopped"
+        );
     }
 }
 
@@ -260,8 +317,15 @@ impl Handler<LayerRecord> for LayerActor {
             Taken::Yes => self.take(record),
             Taken::Duplicate => {}
             Taken::Gap { got } => {
-                tracing::warn!(partition = self.partition, expected = self.cursor.next_offset(), got, "layers consumer is past our position, resynchronising");
-                let _ = self.deps.group.control.send(Control::Resync { partition: self.partition });
+                tracing::warn!(
+                    partition = self.partition,
+                    expected = self.cursor.next_offset(),
+                    got,
+                    "layers consumer is past our position, resynchronising"
+                );
+                let _ = self.deps.group.control.send(Control::Resync {
+                    partition: self.partition,
+                });
                 ctx.stop();
             }
         }

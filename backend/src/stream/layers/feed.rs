@@ -30,7 +30,10 @@ pub fn partition_of(layer: OsiLayer, partitions: i32) -> i32 {
 
 /// The layers a partition of the layers topic carries.
 pub fn layers_of(partition: i32, partitions: i32) -> Vec<OsiLayer> {
-    OsiLayer::ALL.into_iter().filter(|l| partition_of(*l, partitions) == partition).collect()
+    OsiLayer::ALL
+        .into_iter()
+        .filter(|l| partition_of(*l, partitions) == partition)
+        .collect()
 }
 
 /// Sums per-entity windows into one partial per layer: the source partition's contribution to
@@ -47,7 +50,11 @@ pub fn partials_of(
 ) -> Vec<LayerPartial> {
     let mut sums: BTreeMap<OsiLayer, BTreeMap<(i64, i64), Totals>> = BTreeMap::new();
     for w in windows {
-        sums.entry(w.layer).or_default().entry((w.start_ms, w.len_ms)).or_default().add(&Totals::of_agg(&w.agg));
+        sums.entry(w.layer)
+            .or_default()
+            .entry((w.start_ms, w.len_ms))
+            .or_default()
+            .add(&Totals::of_agg(&w.agg));
     }
     if !closed_through.is_empty() {
         for layer in OsiLayer::ALL {
@@ -56,10 +63,15 @@ pub fn partials_of(
     }
     let mut out = Vec::new();
     for (layer, windows) in sums {
-        let windows: Vec<PartialWindow> =
-            windows.into_iter().map(|((start, len), t)| t.into_partial(start, len, is_final(len, start))).collect();
-        let chunks: Vec<&[PartialWindow]> =
-            if windows.is_empty() { vec![&[]] } else { windows.chunks(WINDOWS_PER_MESSAGE).collect() };
+        let windows: Vec<PartialWindow> = windows
+            .into_iter()
+            .map(|((start, len), t)| t.into_partial(start, len, is_final(len, start)))
+            .collect();
+        let chunks: Vec<&[PartialWindow]> = if windows.is_empty() {
+            vec![&[]]
+        } else {
+            windows.chunks(WINDOWS_PER_MESSAGE).collect()
+        };
         let last = chunks.len() - 1;
         for (i, chunk) in chunks.into_iter().enumerate() {
             out.push(LayerPartial {
@@ -68,7 +80,11 @@ pub fn partials_of(
                 layer,
                 // On the last message only: the stage may close a window as soon as it reads
                 // the watermark, so every value of the window must come before it.
-                closed_through: if i == last { closed_through.to_vec() } else { Vec::new() },
+                closed_through: if i == last {
+                    closed_through.to_vec()
+                } else {
+                    Vec::new()
+                },
                 windows: chunk.to_vec(),
             });
         }
@@ -88,7 +104,10 @@ pub struct LayerFeed {
 
 impl std::fmt::Debug for LayerFeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LayerFeed").field("topic", &self.topic).field("partitions", &self.partitions).finish()
+        f.debug_struct("LayerFeed")
+            .field("topic", &self.topic)
+            .field("partitions", &self.partitions)
+            .finish()
     }
 }
 
@@ -96,16 +115,26 @@ impl LayerFeed {
     /// `producer` should send one record per batch on tansu (`Broker::unbatched_producer`):
     /// the stage resumes at any offset of the topic.
     pub fn new(producer: FutureProducer, topic: String, partitions: i32) -> Self {
-        LayerFeed { producer, topic, partitions }
+        LayerFeed {
+            producer,
+            topic,
+            partitions,
+        }
     }
 
     /// A feed with a producer of its own ([`Broker::unbatched_producer`]).
     pub fn start(broker: &Broker, topic: String, partitions: i32) -> Result<Self, KafkaError> {
-        Ok(LayerFeed::new(broker.unbatched_producer()?, topic, partitions))
+        Ok(LayerFeed::new(
+            broker.unbatched_producer()?,
+            topic,
+            partitions,
+        ))
     }
 
     fn encode(partial: &LayerPartial) -> Option<Vec<u8>> {
-        serde_json::to_vec(partial).map_err(|e| tracing::error!(error = %e, "cannot encode a layer partial")).ok()
+        serde_json::to_vec(partial)
+            .map_err(|e| tracing::error!(error = %e, "cannot encode a layer partial"))
+            .ok()
     }
 
     /// Delivers every partial, or fails. For final values: the partition actor writes its
@@ -113,8 +142,10 @@ impl LayerFeed {
     /// contribution is on the topic at least once, and the stage's last-value-wins makes a
     /// second copy harmless.
     pub async fn deliver(&self, partials: Vec<LayerPartial>) -> Result<(), KafkaError> {
-        let encoded: Vec<(&LayerPartial, Vec<u8>)> =
-            partials.iter().filter_map(|p| Some((p, Self::encode(p)?))).collect();
+        let encoded: Vec<(&LayerPartial, Vec<u8>)> = partials
+            .iter()
+            .filter_map(|p| Some((p, Self::encode(p)?)))
+            .collect();
         let sends = encoded.iter().map(|(p, payload)| {
             let record = FutureRecord::to(&self.topic)
                 .key(p.layer.as_str())
@@ -131,7 +162,9 @@ impl LayerFeed {
     /// Enqueues without waiting: for provisional values, which the next second's replace.
     pub fn send(&self, partials: Vec<LayerPartial>) {
         for p in &partials {
-            let Some(payload) = Self::encode(p) else { continue };
+            let Some(payload) = Self::encode(p) else {
+                continue;
+            };
             let record = FutureRecord::to(&self.topic)
                 .key(p.layer.as_str())
                 .partition(partition_of(p.layer, self.partitions))
@@ -149,8 +182,19 @@ mod tests {
     use crate::stream::window::WindowAgg;
 
     fn window(layer: OsiLayer, entity: &str, start_ms: i64, events: u64, bytes: u64) -> Window {
-        let agg = WindowAgg { events, bytes, packets: events, ..WindowAgg::default() };
-        Window { layer, entity: entity.into(), start_ms, len_ms: 10_000, agg }
+        let agg = WindowAgg {
+            events,
+            bytes,
+            packets: events,
+            ..WindowAgg::default()
+        };
+        Window {
+            layer,
+            entity: entity.into(),
+            start_ms,
+            len_ms: 10_000,
+            agg,
+        }
     }
 
     #[test]
@@ -162,29 +206,57 @@ mod tests {
             window(OsiLayer::L7, "svc", 0, 4, 0),
         ];
         let partials = partials_of(2, &[], &windows, |_, _| false);
-        assert_eq!(partials.len(), 2, "only the layers with windows, when no watermark is given");
+        assert_eq!(
+            partials.len(),
+            2,
+            "only the layers with windows, when no watermark is given"
+        );
         let l3 = &partials[0];
-        assert_eq!((l3.layer, l3.source_partition, l3.windows.len()), (OsiLayer::L3, 2, 2));
-        assert_eq!((l3.windows[0].events, l3.windows[0].bytes, l3.windows[0].packets), (5, 50, 5));
+        assert_eq!(
+            (l3.layer, l3.source_partition, l3.windows.len()),
+            (OsiLayer::L3, 2, 2)
+        );
+        assert_eq!(
+            (
+                l3.windows[0].events,
+                l3.windows[0].bytes,
+                l3.windows[0].packets
+            ),
+            (5, 50, 5)
+        );
         assert!(!l3.windows[0].is_final);
         assert_eq!(partials[1].windows[0].events, 4);
     }
 
     #[test]
     fn a_watermark_reaches_every_layer_on_the_last_message_of_each() {
-        let many: Vec<Window> =
-            (0..(WINDOWS_PER_MESSAGE as i64 + 1)).map(|i| window(OsiLayer::L2, "port", i * 10_000, 1, 1)).collect();
+        let many: Vec<Window> = (0..(WINDOWS_PER_MESSAGE as i64 + 1))
+            .map(|i| window(OsiLayer::L2, "port", i * 10_000, 1, 1))
+            .collect();
         let partials = partials_of(0, &[(10_000, 50_000)], &many, |_, _| true);
-        assert_eq!(partials.len(), OsiLayer::ALL.len() + 1, "L2 takes two messages");
-        let l2: Vec<&LayerPartial> = partials.iter().filter(|p| p.layer == OsiLayer::L2).collect();
+        assert_eq!(
+            partials.len(),
+            OsiLayer::ALL.len() + 1,
+            "L2 takes two messages"
+        );
+        let l2: Vec<&LayerPartial> = partials
+            .iter()
+            .filter(|p| p.layer == OsiLayer::L2)
+            .collect();
         assert!(l2[0].closed_through.is_empty() && l2[1].closed_through == vec![(10_000, 50_000)]);
-        assert!(partials.iter().filter(|p| p.layer != OsiLayer::L2).all(|p| p.windows.is_empty() && !p.closed_through.is_empty()));
+        assert!(partials
+            .iter()
+            .filter(|p| p.layer != OsiLayer::L2)
+            .all(|p| p.windows.is_empty() && !p.closed_through.is_empty()));
     }
 
     #[test]
     fn seven_partitions_give_every_layer_its_own() {
         let all: Vec<i32> = OsiLayer::ALL.iter().map(|l| partition_of(*l, 7)).collect();
         assert_eq!(all, (0..7).collect::<Vec<_>>());
-        assert_eq!(layers_of(0, 3), vec![OsiLayer::L1, OsiLayer::L4, OsiLayer::L7]);
+        assert_eq!(
+            layers_of(0, 3),
+            vec![OsiLayer::L1, OsiLayer::L4, OsiLayer::L7]
+        );
     }
 }

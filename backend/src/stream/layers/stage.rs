@@ -12,7 +12,9 @@ use crate::kafka::Broker;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::offsets::Position;
 use crate::store::{Db, LayerWriter};
-use crate::stream::group::{self, Delivered, GroupHandle, GroupLink, GroupSettings, Worker, Workers};
+use crate::stream::group::{
+    self, Delivered, GroupHandle, GroupLink, GroupSettings, Worker, Workers,
+};
 use crate::stream::UpdatePublisher;
 
 /// Settings of the layer stage.
@@ -37,7 +39,14 @@ pub struct LayerStageSettings {
 
 impl Worker for Addr<LayerActor> {
     async fn deliver(&self, r: Delivered) -> bool {
-        group::enqueue(self, LayerRecord { offset: r.offset, payload: r.payload }).await
+        group::enqueue(
+            self,
+            LayerRecord {
+                offset: r.offset,
+                payload: r.payload,
+            },
+        )
+        .await
     }
 
     async fn stop(&self) {
@@ -58,7 +67,13 @@ struct LayerActors {
 impl Workers for LayerActors {
     type Worker = Addr<LayerActor>;
 
-    fn start(&mut self, partition: i32, position: Position, after_seek: bool, group: &GroupLink) -> Addr<LayerActor> {
+    fn start(
+        &mut self,
+        partition: i32,
+        position: Position,
+        after_seek: bool,
+        group: &GroupLink,
+    ) -> Addr<LayerActor> {
         let s = &self.settings;
         let deps = LayerDeps {
             topic: s.layers_topic.clone(),
@@ -89,9 +104,20 @@ pub fn start(
     // needed by an open layer window: it includes the span of the windows still open, not
     // only what is unread.
     let on_stats: group::StatsHook = Box::new(move |statistics| {
-        let Some(topic) = statistics.topics.get(&topic) else { return };
-        for p in topic.partitions.values().filter(|p| p.partition >= 0 && p.fetch_state == "active") {
-            metrics.layer_stage_lag.get_or_create(&PartitionLabel { partition: p.partition }).set(p.consumer_lag);
+        let Some(topic) = statistics.topics.get(&topic) else {
+            return;
+        };
+        for p in topic
+            .partitions
+            .values()
+            .filter(|p| p.partition >= 0 && p.fetch_state == "active")
+        {
+            metrics
+                .layer_stage_lag
+                .get_or_create(&PartitionLabel {
+                    partition: p.partition,
+                })
+                .set(p.consumer_lag);
         }
     });
     let group_settings = GroupSettings {
@@ -101,5 +127,15 @@ pub fn start(
         session_timeout_ms: settings.session_timeout_ms,
         rebalance_timeout_ms: settings.rebalance_timeout_ms,
     };
-    group::join(broker, db, group_settings, Some(on_stats), LayerActors { writer, updates, settings })
+    group::join(
+        broker,
+        db,
+        group_settings,
+        Some(on_stats),
+        LayerActors {
+            writer,
+            updates,
+            settings,
+        },
+    )
 }

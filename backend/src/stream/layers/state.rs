@@ -46,8 +46,25 @@ impl Totals {
     }
 
     pub fn into_partial(self, start_ms: i64, len_ms: i64, is_final: bool) -> PartialWindow {
-        let Totals { events, bytes, packets, connections, requests, errors } = self;
-        PartialWindow { start_ms, len_ms, events, bytes, packets, connections, requests, errors, is_final }
+        let Totals {
+            events,
+            bytes,
+            packets,
+            connections,
+            requests,
+            errors,
+        } = self;
+        PartialWindow {
+            start_ms,
+            len_ms,
+            events,
+            bytes,
+            packets,
+            connections,
+            requests,
+            errors,
+            is_final,
+        }
     }
 
     fn of(w: &PartialWindow) -> Self {
@@ -162,7 +179,13 @@ pub struct LayerState {
 
 impl LayerState {
     /// `next_offset`: where the actor starts reading (its stored position).
-    pub fn new(sources: i32, idle_after_ms: i64, base_len_ms: i64, next_offset: i64, now_ms: i64) -> Self {
+    pub fn new(
+        sources: i32,
+        idle_after_ms: i64,
+        base_len_ms: i64,
+        next_offset: i64,
+        now_ms: i64,
+    ) -> Self {
         LayerState {
             sources,
             idle_after_ms,
@@ -182,20 +205,31 @@ impl LayerState {
     /// idle timeout runs from the takeover.
     pub fn restore(&mut self, progress: &Progress, now_ms: i64) {
         for s in &progress.sources {
-            let source = self.by_source.entry((s.layer, s.source_partition)).or_default();
+            let source = self
+                .by_source
+                .entry((s.layer, s.source_partition))
+                .or_default();
             source.last_seen_ms = now_ms;
-            let through = source.closed_through.entry(s.len_ms).or_insert(s.closed_through);
+            let through = source
+                .closed_through
+                .entry(s.len_ms)
+                .or_insert(s.closed_through);
             *through = (*through).max(s.closed_through);
             self.sources = self.sources.max(s.source_partition + 1);
         }
         for f in &progress.finals {
-            let through = self.final_through.entry((f.layer, f.len_ms)).or_insert(f.final_through);
+            let through = self
+                .final_through
+                .entry((f.layer, f.len_ms))
+                .or_insert(f.final_through);
             *through = (*through).max(f.final_through);
         }
     }
 
     pub fn final_through(&self) -> impl Iterator<Item = (OsiLayer, i64, i64)> + '_ {
-        self.final_through.iter().map(|((layer, len), t)| (*layer, *len, *t))
+        self.final_through
+            .iter()
+            .map(|((layer, len), t)| (*layer, *len, *t))
     }
 
     /// A record at `offset` that carried nothing to take (malformed): the position may pass it.
@@ -209,15 +243,26 @@ impl LayerState {
         let (layer, source) = (partial.layer, partial.source_partition);
         // A source beyond the count read at start: the events topic grew.
         self.sources = self.sources.max(source + 1);
-        self.by_source.entry((layer, source)).or_default().last_seen_ms = now_ms;
+        self.by_source
+            .entry((layer, source))
+            .or_default()
+            .last_seen_ms = now_ms;
         let mut took = Took::default();
         for w in &partial.windows {
-            if self.final_through.get(&(layer, w.len_ms)).is_some_and(|t| w.start_ms <= *t) {
+            if self
+                .final_through
+                .get(&(layer, w.len_ms))
+                .is_some_and(|t| w.start_ms <= *t)
+            {
                 took.skipped += 1;
                 continue;
             }
             let window = self.open.entry((layer, w.len_ms, w.start_ms)).or_default();
-            let new = Contribution { totals: Totals::of(w), is_final: w.is_final, offset };
+            let new = Contribution {
+                totals: Totals::of(w),
+                is_final: w.is_final,
+                offset,
+            };
             match window.by_source.get_mut(&source) {
                 // Last value wins, but a provisional value never replaces a final one (it
                 // comes from a node that lost the partition, or was overtaken by the close).
@@ -246,13 +291,18 @@ impl LayerState {
     }
 
     fn idle(&self, layer: OsiLayer, source: i32, now_ms: i64) -> bool {
-        let last = self.by_source.get(&(layer, source)).map_or(self.started_ms, |s| s.last_seen_ms);
+        let last = self
+            .by_source
+            .get(&(layer, source))
+            .map_or(self.started_ms, |s| s.last_seen_ms);
         now_ms.saturating_sub(last) >= self.idle_after_ms
     }
 
     /// Sources treated as idle for `layer` now.
     pub fn idle_sources(&self, layer: OsiLayer, now_ms: i64) -> usize {
-        (0..self.sources).filter(|s| self.idle(layer, *s, now_ms)).count()
+        (0..self.sources)
+            .filter(|s| self.idle(layer, *s, now_ms))
+            .count()
     }
 
     /// How far the windows of (layer, length) can be final now, before the never-back rule.
@@ -260,7 +310,10 @@ impl LayerState {
         let mut through: Option<i64> = None;
         let mut bound = |t: i64| through = Some(through.map_or(t, |x| x.min(t)));
         for s in 0..self.sources {
-            let closed = self.by_source.get(&(layer, s)).and_then(|src| src.closed_through.get(&len).copied());
+            let closed = self
+                .by_source
+                .get(&(layer, s))
+                .and_then(|src| src.closed_through.get(&len).copied());
             if !self.idle(layer, s, now_ms) {
                 bound(closed?);
                 continue;
@@ -276,30 +329,51 @@ impl LayerState {
             }
         }
         // Every source idle and holding nothing: whatever is open may close.
-        through.or_else(|| self.open.range((layer, len, i64::MIN)..=(layer, len, i64::MAX)).next_back().map(|(k, _)| k.2))
+        through.or_else(|| {
+            self.open
+                .range((layer, len, i64::MIN)..=(layer, len, i64::MAX))
+                .next_back()
+                .map(|(k, _)| k.2)
+        })
     }
 
     /// Makes final every window that every source has closed (or that only idle sources have
     /// not), keeping their rows until [`LayerState::written`].
     pub fn close(&mut self, now_ms: i64) {
-        let mut pairs: BTreeSet<(OsiLayer, i64)> = self.open.keys().map(|(l, len, _)| (*l, *len)).collect();
+        let mut pairs: BTreeSet<(OsiLayer, i64)> =
+            self.open.keys().map(|(l, len, _)| (*l, *len)).collect();
         for ((layer, _), source) in &self.by_source {
             pairs.extend(source.closed_through.keys().map(|len| (*layer, *len)));
         }
         for (layer, len) in pairs {
-            let Some(through) = self.closable_through(layer, len, now_ms) else { continue };
+            let Some(through) = self.closable_through(layer, len, now_ms) else {
+                continue;
+            };
             let old = self.final_through.get(&(layer, len)).copied();
             if old.is_some_and(|o| o >= through) {
                 continue;
             }
             self.final_through.insert((layer, len), through);
             self.dirty_finals.insert((layer, len));
-            let done: Vec<WindowKey> =
-                self.open.range((layer, len, i64::MIN)..=(layer, len, through)).map(|(k, _)| *k).collect();
+            let done: Vec<WindowKey> = self
+                .open
+                .range((layer, len, i64::MIN)..=(layer, len, through))
+                .map(|(k, _)| *k)
+                .collect();
             for key in done {
-                let Some(window) = self.open.remove(&key) else { continue };
-                let oldest_offset = window.by_source.values().map(|c| c.offset).min().unwrap_or(self.next_offset);
-                self.closed.push(Closed { row: row(key, &window, Some(now_ms)), oldest_offset });
+                let Some(window) = self.open.remove(&key) else {
+                    continue;
+                };
+                let oldest_offset = window
+                    .by_source
+                    .values()
+                    .map(|c| c.offset)
+                    .min()
+                    .unwrap_or(self.next_offset);
+                self.closed.push(Closed {
+                    row: row(key, &window, Some(now_ms)),
+                    oldest_offset,
+                });
             }
         }
     }
@@ -307,7 +381,10 @@ impl LayerState {
     /// The offset a new owner must resume from: the oldest record that contributed to a
     /// window not yet durably final, else the next record.
     pub fn position(&self) -> i64 {
-        let open = self.open.values().flat_map(|w| w.by_source.values().map(|c| c.offset));
+        let open = self
+            .open
+            .values()
+            .flat_map(|w| w.by_source.values().map(|c| c.offset));
         let closed = self.closed.iter().map(|c| c.oldest_offset);
         open.chain(closed).fold(self.next_offset, i64::min)
     }
@@ -317,7 +394,12 @@ impl LayerState {
     pub fn pending(&self, with_provisional: bool) -> Pending {
         let mut rows: Vec<LayerWindowRow> = self.closed.iter().map(|c| c.row.clone()).collect();
         if with_provisional {
-            rows.extend(self.open.iter().filter(|(_, w)| w.changed).map(|(k, w)| row(*k, w, None)));
+            rows.extend(
+                self.open
+                    .iter()
+                    .filter(|(_, w)| w.changed)
+                    .map(|(k, w)| row(*k, w, None)),
+            );
         }
         let publish = rows
             .iter()
@@ -328,18 +410,37 @@ impl LayerState {
             .dirty_sources
             .iter()
             .filter_map(|&(layer, len_ms, source_partition)| {
-                let closed_through = *self.by_source.get(&(layer, source_partition))?.closed_through.get(&len_ms)?;
-                Some(SourceClosed { layer, len_ms, source_partition, closed_through })
+                let closed_through = *self
+                    .by_source
+                    .get(&(layer, source_partition))?
+                    .closed_through
+                    .get(&len_ms)?;
+                Some(SourceClosed {
+                    layer,
+                    len_ms,
+                    source_partition,
+                    closed_through,
+                })
             })
             .collect();
         let finals = self
             .dirty_finals
             .iter()
             .filter_map(|&(layer, len_ms)| {
-                Some(FinalThrough { layer, len_ms, final_through: *self.final_through.get(&(layer, len_ms))? })
+                Some(FinalThrough {
+                    layer,
+                    len_ms,
+                    final_through: *self.final_through.get(&(layer, len_ms))?,
+                })
             })
             .collect();
-        Pending { rows, progress: Progress { sources, finals }, position: self.position(), publish, with_provisional }
+        Pending {
+            rows,
+            progress: Progress { sources, finals },
+            position: self.position(),
+            publish,
+            with_provisional,
+        }
     }
 
     /// Whether open windows have values not yet written.
@@ -364,7 +465,11 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn row((layer, len, start): WindowKey, window: &OpenWindow, closed_at_ms: Option<i64>) -> LayerWindowRow {
+fn row(
+    (layer, len, start): WindowKey,
+    window: &OpenWindow,
+    closed_at_ms: Option<i64>,
+) -> LayerWindowRow {
     let t = window.totals();
     LayerWindowRow {
         layer: layer.as_str().to_owned(),
