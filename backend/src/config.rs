@@ -145,6 +145,10 @@ pub struct IngestConfig {
     pub inbox: Option<PathBuf>,
     /// How often the inbox is listed, in milliseconds.
     pub poll_ms: u64,
+    /// How long a node holds a file it reads without renewing its claim, in milliseconds
+    /// (renewed every quarter of it, with the reader's progress). When a reader dies, another
+    /// node takes its file over this long after its last renewal and resumes it.
+    pub claim_lease_ms: u64,
 }
 
 impl Default for Config {
@@ -225,9 +229,14 @@ impl Default for IngestConfig {
         IngestConfig {
             inbox: None,
             poll_ms: 500,
+            claim_lease_ms: 20_000,
         }
     }
 }
+
+/// Below this a database round could outlast a quarter of the lease, and readers would lose
+/// claims they are still using.
+const MIN_CLAIM_LEASE_MS: u64 = 1_000;
 
 fn secs_to_ms(secs: u64) -> i64 {
     i64::try_from(secs)
@@ -418,6 +427,12 @@ impl Config {
         }
         if self.ingest.poll_ms == 0 {
             return invalid("ingest.poll_ms", "must be at least 1 ms");
+        }
+        if self.ingest.claim_lease_ms < MIN_CLAIM_LEASE_MS {
+            return invalid(
+                "ingest.claim_lease_ms",
+                "must be at least 1000 ms (the reader renews it every quarter of it)",
+            );
         }
         Ok(())
     }

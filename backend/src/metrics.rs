@@ -52,6 +52,8 @@ pub struct Metrics {
     pub open_windows: Family<PartitionLabel, Gauge>,
     /// Records that came after their window closed: not in any window, kept on the late topic.
     pub late_records: Counter,
+    /// Copies of records counted before (a source resumed mid-object): dropped.
+    pub duplicate_records: Counter,
     /// Per owned partition: the event-time watermark, ms since the epoch.
     pub watermark_ms: Family<PartitionLabel, Gauge>,
     /// From the watermark passing a window's end plus grace to the window's final row being
@@ -105,6 +107,7 @@ impl Metrics {
             malformed_records: Counter::default(),
             open_windows: Family::default(),
             late_records: Counter::default(),
+            duplicate_records: Counter::default(),
             watermark_ms: Family::default(),
             window_close_delay_seconds: seconds_histogram(),
             window_close_queued_seconds: seconds_histogram(),
@@ -140,6 +143,11 @@ impl Metrics {
             "open_windows",
             "Windows with deltas not yet durable, per owned partition",
             m.open_windows.clone(),
+        );
+        registry.register(
+            "duplicate_records",
+            "Records dropped as copies of records counted before: a source resumed an object where its broker acknowledgements were last saved",
+            m.duplicate_records.clone(),
         );
         registry.register(
             "late_records",

@@ -175,6 +175,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
         InboxSettings {
             dir: config.inbox(),
             poll: std::time::Duration::from_millis(config.ingest.poll_ms),
+            lease_ms: i64::try_from(config.ingest.claim_lease_ms).unwrap_or(i64::MAX),
             node: node.clone(),
             events_topic: config.kafka.events_topic.clone(),
         },

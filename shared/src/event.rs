@@ -99,6 +99,23 @@ pub struct EventMsg {
     /// (`windows.sources`). Absent: the default source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The object the record was read from and its number there, set by LayerCast's own
+    /// sources (the inbox): a record produced again after a crash is counted once. Absent:
+    /// every record counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// Where a record was read from. A source that stopped in the middle of an object (a crash, a
+/// lost claim) is resumed from the last record the broker acknowledged before its progress was
+/// saved, so the records after it may be on the topic twice; the partitions count each
+/// (object, seq) once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The object within its source, with what tells its versions apart: `inbox/flows.log`.
+    pub object: String,
+    /// The record's number within the object, from 0, in the order the object holds them.
+    pub seq: u64,
 }
 
 impl EventMsg {
@@ -107,6 +124,15 @@ impl EventMsg {
             v: EVENT_VERSION,
             event,
             source: None,
+            origin: None,
+        }
+    }
+
+    /// The same record, marked with where it was read from.
+    pub fn with_origin(self, origin: Origin) -> Self {
+        EventMsg {
+            origin: Some(origin),
+            ..self
         }
     }
 

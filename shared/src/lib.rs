@@ -9,7 +9,7 @@ mod layers;
 mod rest;
 mod ws;
 
-pub use event::{ErrorClass, Event, EventMsg, EVENT_VERSION};
+pub use event::{ErrorClass, Event, EventMsg, Origin, EVENT_VERSION};
 pub use layer::{OsiLayer, UnknownLayer};
 pub use layers::{LayerPartial, PartialWindow, LAYER_PARTIAL_VERSION};
 pub use rest::{

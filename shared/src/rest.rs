@@ -193,6 +193,13 @@ pub struct IngestFile {
     pub errors: u64,
     /// `reading` while a node reads it, `done` after.
     pub status: String,
+    /// The node that reads it (or read it).
+    #[serde(default)]
+    pub node: String,
+    /// Records of it, in order, that the broker has acknowledged: where a node taking it over
+    /// resumes.
+    #[serde(default)]
+    pub acked: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,13 @@
 //! The inbox source: an actor that notices new files in a folder, claims each in the database
 //! ledger (so that it is read once, even by several nodes sharing the folder), parses it (any
 //! format LayerCast reads, plain or gzip) and publishes its measurements as events.
+//!
+//! Nothing is lost and nothing counts twice when a reader dies mid-file. The claim is a lease
+//! that the reader renews with its progress: how many of the file's records, in order, the
+//! broker has acknowledged. A node that finds a file whose lease ran out takes it over and
+//! publishes again from there. The records after that point may already be on the topic; each
+//! carries its origin (file, record number), and the partitions count each origin once
+//! (`stream::origins`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,22 +16,30 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use futures::StreamExt;
-use layercast_shared::{Event, EventMsg};
+use layercast_shared::{Event, EventMsg, Origin};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
 use super::object;
 use super::parse::{self, Format, LineError};
 use crate::metrics::Metrics;
+use crate::store::ingest::{Claim, Lease};
 use crate::store::{self, Db};
 
 /// Events awaiting their delivery report at once: enough to keep the producer's batches full.
 const IN_FLIGHT: usize = 10_000;
+/// A reader saves its progress and renews its claim every this part of the lease, so that a
+/// slow database round does not cost the claim.
+const RENEWALS_PER_LEASE: u32 = 4;
+/// Sources of origins: the inbox's files are `inbox/<name>`.
+const ORIGIN_PREFIX: &str = "inbox/";
 
 #[derive(Debug, Clone)]
 pub struct InboxSettings {
     pub dir: PathBuf,
     pub poll: Duration,
+    /// `ingest.claim_lease_ms`.
+    pub lease_ms: i64,
     pub node: String,
     pub events_topic: String,
 }
@@ -40,6 +55,18 @@ enum InboxError {
     Store(#[from] store::StoreError),
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("{file}: another node took the file over while this one read it")]
+    ClaimLost { file: String },
+}
+
+/// What became of a file the reader tried.
+#[derive(Debug)]
+enum Outcome {
+    /// Read to its end (by this node, perhaps after others started it), or read before.
+    Done,
+    /// Another node reads it and holds it until then (ms since the epoch; `None`: for good,
+    /// a claim written by a version that did not renew claims).
+    Held { until_ms: Option<i64> },
 }
 
 /// What the reader knows of a file in the folder.
@@ -48,7 +75,10 @@ enum Seen {
     /// Size at the last listing. A file is read only once its size held still for a whole
     /// poll interval: a writer that does not write-then-rename may still be appending.
     Growing(u64),
+    /// Read, being read here, or held for good by a claim that is never renewed.
     Taken,
+    /// Another node reads it; tried again once its claim may have run out.
+    Held { retry_at_ms: i64 },
 }
 
 pub struct InboxReader {
@@ -92,17 +122,40 @@ impl InboxReader {
         self.busy = true;
         self.seen.insert(path.clone(), Seen::Taken);
         let job = read_file(
-            path,
+            path.clone(),
             self.settings.clone(),
             self.db.clone(),
             self.producer.clone(),
             self.reader.clone(),
             self.metrics.clone(),
         );
-        ctx.spawn(job.into_actor(self).map(|result, act, _| {
+        ctx.spawn(job.into_actor(self).map(move |result, act, _| {
             act.busy = false;
-            if let Err(e) = result {
-                tracing::error!(error = %e, "inbox file not taken");
+            match result {
+                Ok(Outcome::Done) => {}
+                Ok(Outcome::Held {
+                    until_ms: Some(until_ms),
+                }) => {
+                    act.seen.insert(
+                        path,
+                        Seen::Held {
+                            retry_at_ms: until_ms + 1,
+                        },
+                    );
+                }
+                Ok(Outcome::Held { until_ms: None }) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "inbox file not finished");
+                    // A lost claim: the file is another node's now. A database or read error:
+                    // try again after a lease, resuming where the broker's acknowledgements
+                    // were saved.
+                    act.seen.insert(
+                        path,
+                        Seen::Held {
+                            retry_at_ms: wall_ms() + act.settings.lease_ms,
+                        },
+                    );
+                }
             }
         }));
     }
@@ -126,9 +179,15 @@ impl InboxReader {
             .collect();
         files.sort();
         let mut ready = None;
+        let now_ms = wall_ms();
         for (path, size) in files {
             match self.seen.get(&path) {
                 Some(Seen::Taken) => {}
+                Some(Seen::Held { retry_at_ms }) => {
+                    if *retry_at_ms <= now_ms {
+                        ready.get_or_insert(path);
+                    }
+                }
                 Some(Seen::Growing(before)) if *before == size => {
                     ready.get_or_insert(path);
                 }
@@ -147,6 +206,10 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+fn wall_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 async fn read_file(
     path: PathBuf,
     settings: InboxSettings,
@@ -154,27 +217,43 @@ async fn read_file(
     producer: FutureProducer,
     reader: Arc<Mutex<object::Reader>>,
     metrics: Arc<Metrics>,
-) -> Result<(), InboxError> {
+) -> Result<Outcome, InboxError> {
     let name = file_name(&path);
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|source| InboxError::Read {
-            path: path.clone(),
-            source,
-        })?;
-    let size = bytes.len() as u64;
-    let claimed = {
+    let read_error = |source| InboxError::Read {
+        path: path.clone(),
+        source,
+    };
+    // Claimed before it is read: a file another node holds is not read here at all.
+    let size = tokio::fs::metadata(&path).await.map_err(read_error)?.len();
+    let claim = {
         let (db, name, node) = (db.clone(), name.clone(), settings.node.clone());
+        let lease_ms = settings.lease_ms;
         tokio::task::spawn_blocking(move || {
             let mut conn = db.conn()?;
-            Ok::<_, store::StoreError>(store::ingest::claim_file(&mut conn, &name, size, &node)?)
+            let lease = Lease {
+                node: &node,
+                now_ms: wall_ms(),
+                lease_ms,
+            };
+            Ok::<_, store::StoreError>(store::ingest::claim_file(&mut conn, &name, size, lease)?)
         })
         .await??
     };
-    if !claimed {
-        tracing::debug!(file = %name, "already in the ledger, skipped");
-        return Ok(());
+    let from = match claim {
+        Claim::Mine { from } => from,
+        Claim::Done => {
+            tracing::debug!(file = %name, "already in the ledger, skipped");
+            return Ok(Outcome::Done);
+        }
+        Claim::Held { node, until_ms } => {
+            tracing::debug!(file = %name, %node, ?until_ms, "being read by another node");
+            return Ok(Outcome::Held { until_ms });
+        }
+    };
+    if from > 0 {
+        tracing::warn!(file = %name, from, "taking over a file whose reader stopped: resuming after the records the broker acknowledged");
     }
+    let bytes = tokio::fs::read(&path).await.map_err(read_error)?;
     let (format, parsed) = tokio::task::spawn_blocking(move || {
         // A parse that panicked left nothing half-done that matters: take the reader anyway.
         let mut reader = reader
@@ -187,7 +266,22 @@ async fn read_file(
     let mut error_count = parsed.error_count;
     let records = parsed.events.len() as u64;
     let source = format.map(Format::name);
-    let failures = publish(&producer, &settings.events_topic, source, parsed.events).await;
+    let progress = Progress {
+        db: db.clone(),
+        file: name.clone(),
+        node: settings.node.clone(),
+        lease_ms: settings.lease_ms,
+    };
+    let failures = publish(
+        &producer,
+        &settings.events_topic,
+        source,
+        &format!("{ORIGIN_PREFIX}{name}"),
+        parsed.events,
+        from,
+        &progress,
+    )
+    .await?;
     for (index, reason) in failures.iter().take(parse::MAX_SAMPLES) {
         errors.push(LineError {
             line: *index,
@@ -199,19 +293,64 @@ async fn read_file(
     for e in &errors {
         tracing::warn!(file = %name, line = e.line, reason = %e.reason, "malformed line");
     }
-    tracing::info!(file = %name, records = published, errors = error_count, "inbox file taken");
-    metrics.inbox_files.inc();
-    metrics.inbox_events.inc_by(published);
-    metrics.inbox_malformed_lines.inc_by(error_count);
-    tokio::task::spawn_blocking(move || {
+    let finished = tokio::task::spawn_blocking(move || {
         let mut conn = db.conn()?;
         let samples: Vec<(u64, &str)> =
             errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
-        store::ingest::finish_file(&mut conn, &name, published, error_count, &samples)?;
-        Ok::<_, store::StoreError>(())
+        Ok::<_, store::StoreError>(store::ingest::finish_file(
+            &mut conn,
+            &name,
+            &progress.node,
+            published,
+            error_count,
+            &samples,
+        )?)
     })
     .await??;
-    Ok(())
+    if !finished {
+        return Err(InboxError::ClaimLost {
+            file: file_name(&path),
+        });
+    }
+    tracing::info!(file = %file_name(&path), records = published, errors = error_count, "inbox file taken");
+    metrics.inbox_files.inc();
+    metrics.inbox_events.inc_by(published);
+    metrics.inbox_malformed_lines.inc_by(error_count);
+    Ok(Outcome::Done)
+}
+
+/// Where a reader saves its progress and renews its claim.
+struct Progress {
+    db: Db,
+    file: String,
+    node: String,
+    lease_ms: i64,
+}
+
+impl Progress {
+    /// Saves that the first `acked` records are on the broker; `Err(ClaimLost)` when another
+    /// node holds the file now.
+    async fn save(&self, acked: u64) -> Result<(), InboxError> {
+        let (db, file, node) = (self.db.clone(), self.file.clone(), self.node.clone());
+        let lease_ms = self.lease_ms;
+        let kept = tokio::task::spawn_blocking(move || {
+            let mut conn = db.conn()?;
+            let lease = Lease {
+                node: &node,
+                now_ms: wall_ms(),
+                lease_ms,
+            };
+            Ok::<_, store::StoreError>(store::ingest::renew(&mut conn, &file, lease, acked)?)
+        })
+        .await??;
+        if kept {
+            Ok(())
+        } else {
+            Err(InboxError::ClaimLost {
+                file: self.file.clone(),
+            })
+        }
+    }
 }
 
 /// Decompresses, recognises and parses one file: every format LayerCast reads, plain or gzip.
@@ -240,24 +379,37 @@ fn read_object(reader: &mut object::Reader, raw: Vec<u8>) -> (Option<Format>, pa
     (format, parsed)
 }
 
-/// Publishes the events keyed by entity, marked with their format as their source; returns
-/// the ones the broker did not take, as (event number, reason).
+/// Publishes the events from number `from` on, keyed by entity, marked with their format as
+/// their source and with their origin (`object`, event number); returns the ones the broker
+/// did not take, as (event number, reason). Saves its progress [`RENEWALS_PER_LEASE`] times a
+/// lease: the
+/// number of events before the first one not yet acknowledged (the deliveries are awaited in
+/// order, so that is a prefix).
 async fn publish(
     producer: &FutureProducer,
     topic: &str,
     source: Option<&str>,
+    object: &str,
     events: Vec<Event>,
-) -> Vec<(u64, String)> {
+    from: u64,
+    progress: &Progress,
+) -> Result<Vec<(u64, String)>, InboxError> {
     let sends = events
         .into_iter()
         .enumerate()
+        .skip(usize::try_from(from).unwrap_or(usize::MAX))
         .map(|(index, event)| async move {
             let key = event.entity.clone();
             let msg = match source {
                 Some(source) => EventMsg::from_source(event, source),
                 None => EventMsg::new(event),
-            };
-            let payload = serde_json::to_vec(&msg).map_err(|e| e.to_string())?;
+            }
+            .with_origin(Origin {
+                object: object.to_owned(),
+                seq: index as u64,
+            });
+            let payload =
+                serde_json::to_vec(&msg).map_err(|e| (index as u64 + 1, e.to_string()))?;
             producer
                 .send(
                     FutureRecord::to(topic).key(&key).payload(&payload),
@@ -266,13 +418,31 @@ async fn publish(
                 .await
                 .map(|_| ())
                 .map_err(|(e, _)| format!("event {} not published: {e}", index + 1))
+                .map_err(|reason| (index as u64 + 1, reason))
         });
-    futures::stream::iter(sends)
-        .buffered(IN_FLIGHT)
-        .enumerate()
-        .filter_map(|(index, r)| async move { r.err().map(|reason| (index as u64 + 1, reason)) })
-        .collect()
-        .await
+    let mut acks = futures::stream::iter(sends).buffered(IN_FLIGHT);
+    let every = Duration::from_millis(u64::try_from(progress.lease_ms).unwrap_or(u64::MAX))
+        / RENEWALS_PER_LEASE;
+    let mut renew = tokio::time::interval(every);
+    renew.tick().await;
+    let mut acked = from;
+    let mut failures = Vec::new();
+    loop {
+        tokio::select! {
+            next = acks.next() => match next {
+                Some(result) => {
+                    acked += 1;
+                    if let Err(failure) = result {
+                        failures.push(failure);
+                    }
+                }
+                None => break,
+            },
+            // Also when nothing was acknowledged (the broker is away): the claim stays ours.
+            _ = renew.tick() => progress.save(acked).await?,
+        }
+    }
+    Ok(failures)
 }
 
 impl Actor for InboxReader {

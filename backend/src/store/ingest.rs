@@ -21,6 +21,8 @@ struct FileRow {
     records: i64,
     errors: i64,
     status: String,
+    node: String,
+    acked: i64,
 }
 
 #[derive(Debug, Queryable, Selectable)]
@@ -31,9 +33,36 @@ struct ErrorRow {
     reason: String,
 }
 
-/// Claims a file for this node. `false` when the ledger already has it (read before, or being
-/// read by another node that watches the same folder).
-pub fn claim_file(conn: &mut DbConn, name: &str, size: u64, node: &str) -> QueryResult<bool> {
+/// The outcome of asking for a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This node reads the file, from its record number `from` (0, or where a node that
+    /// stopped left it).
+    Mine { from: u64 },
+    /// Another node reads it and holds it until `until_ms` (ms since the epoch).
+    Held { node: String, until_ms: Option<i64> },
+    /// Read before.
+    Done,
+}
+
+/// Who asks for a file, when, and for how long it will hold it (`ingest.claim_lease_ms`).
+#[derive(Debug, Clone, Copy)]
+pub struct Lease<'a> {
+    pub node: &'a str,
+    pub now_ms: i64,
+    pub lease_ms: i64,
+}
+
+impl Lease<'_> {
+    fn until_ms(&self) -> i64 {
+        self.now_ms.saturating_add(self.lease_ms)
+    }
+}
+
+/// Claims a file: a new one, or one whose reader stopped renewing its claim (or is this very
+/// node, restarted under the same name), which is then resumed.
+pub fn claim_file(conn: &mut DbConn, name: &str, size: u64, lease: Lease) -> QueryResult<Claim> {
+    let (node, now_ms) = (lease.node, lease.now_ms);
     let inserted = diesel::insert_into(ingest_files::table)
         .values((
             ingest_files::name.eq(name),
@@ -42,32 +71,104 @@ pub fn claim_file(conn: &mut DbConn, name: &str, size: u64, node: &str) -> Query
             ingest_files::errors.eq(0_i64),
             ingest_files::status.eq(STATUS_READING),
             ingest_files::node.eq(node),
+            ingest_files::acked.eq(0_i64),
+            ingest_files::lease_until_ms.eq(Some(lease.until_ms())),
         ))
         .execute(conn);
     match inserted {
-        Ok(_) => Ok(true),
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
-        Err(e) => Err(e),
+        Ok(_) => return Ok(Claim::Mine { from: 0 }),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {}
+        Err(e) => return Err(e),
     }
+    // One statement, so that of two nodes taking a file over at once only one does. Rows
+    // without a lease were written by versions that did not resume files: left as they are.
+    let taken = diesel::update(
+        ingest_files::table
+            .find(name)
+            .filter(ingest_files::status.eq(STATUS_READING))
+            .filter(
+                ingest_files::lease_until_ms
+                    .lt(now_ms)
+                    .or(ingest_files::node.eq(node)),
+            ),
+    )
+    .set((
+        ingest_files::node.eq(node),
+        ingest_files::lease_until_ms.eq(Some(lease.until_ms())),
+    ))
+    .execute(conn)?;
+    let (status, holder, acked, until_ms): (String, String, i64, Option<i64>) = ingest_files::table
+        .find(name)
+        .select((
+            ingest_files::status,
+            ingest_files::node,
+            ingest_files::acked,
+            ingest_files::lease_until_ms,
+        ))
+        .first(conn)?;
+    Ok(if taken == 1 {
+        Claim::Mine {
+            from: u64::try_from(acked).unwrap_or(0),
+        }
+    } else if status == STATUS_DONE {
+        Claim::Done
+    } else {
+        Claim::Held {
+            node: holder,
+            until_ms,
+        }
+    })
+}
+
+/// Saves that the broker acknowledged the file's first `acked` records and renews the claim.
+/// `false`: the claim is lost (another node took the file over), stop reading.
+pub fn renew(conn: &mut DbConn, name: &str, lease: Lease, acked: u64) -> QueryResult<bool> {
+    let node = lease.node;
+    // MySQL connections of diesel count matched rows (CLIENT_FOUND_ROWS), so a renewal that
+    // changes nothing still says the row is there.
+    let changed = diesel::update(
+        ingest_files::table
+            .find(name)
+            .filter(ingest_files::node.eq(node))
+            .filter(ingest_files::status.eq(STATUS_READING)),
+    )
+    .set((
+        ingest_files::acked.eq(i64::try_from(acked).unwrap_or(i64::MAX)),
+        ingest_files::lease_until_ms.eq(Some(lease.until_ms())),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// Records the outcome of reading a file: its counts and samples of malformed lines, each as
 /// (line number, reason).
+/// `false` when `node` no longer holds the file: then nothing is written.
 pub fn finish_file(
     conn: &mut DbConn,
     name: &str,
+    node: &str,
     records: u64,
     errors: u64,
     samples: &[(u64, &str)],
-) -> QueryResult<()> {
+) -> QueryResult<bool> {
     conn.transaction(|conn| {
-        diesel::update(ingest_files::table.find(name))
-            .set((
-                ingest_files::records.eq(i64::try_from(records).unwrap_or(i64::MAX)),
-                ingest_files::errors.eq(i64::try_from(errors).unwrap_or(i64::MAX)),
-                ingest_files::status.eq(STATUS_DONE),
-            ))
-            .execute(conn)?;
+        let changed = diesel::update(
+            ingest_files::table
+                .find(name)
+                .filter(ingest_files::node.eq(node))
+                .filter(ingest_files::status.eq(STATUS_READING)),
+        )
+        .set((
+            ingest_files::records.eq(i64::try_from(records).unwrap_or(i64::MAX)),
+            ingest_files::errors.eq(i64::try_from(errors).unwrap_or(i64::MAX)),
+            ingest_files::acked.eq(i64::try_from(records).unwrap_or(i64::MAX)),
+            ingest_files::status.eq(STATUS_DONE),
+            ingest_files::lease_until_ms.eq(None::<i64>),
+        ))
+        .execute(conn)?;
+        if changed != 1 {
+            return Ok(false);
+        }
         let rows: Vec<_> = samples
             .iter()
             .take(SAMPLES_PER_FILE)
@@ -84,7 +185,7 @@ pub fn finish_file(
                 .values(row)
                 .execute(conn)?;
         }
-        Ok(())
+        Ok(true)
     })
 }
 
@@ -110,6 +211,8 @@ pub fn report(conn: &mut DbConn, samples: i64) -> QueryResult<IngestReport> {
                 records: count(f.records),
                 errors: count(f.errors),
                 status: f.status,
+                node: f.node,
+                acked: count(f.acked),
             })
             .collect(),
         error_samples: errors
@@ -128,16 +231,72 @@ mod tests {
     use super::*;
     use crate::store::db::test_support::sqlite_db;
 
+    const LEASE_MS: i64 = 20_000;
+
+    fn lease(node: &str, now_ms: i64) -> Lease<'_> {
+        Lease {
+            node,
+            now_ms,
+            lease_ms: LEASE_MS,
+        }
+    }
+
     #[test]
     fn a_file_is_claimed_once_and_reported_with_its_errors() {
         let (_dir, db) = sqlite_db();
         let mut conn = db.dedicated().expect("conn");
-        assert!(claim_file(&mut conn, "a.ndjson", 10, "n1").expect("claim"));
-        assert!(!claim_file(&mut conn, "a.ndjson", 10, "n2").expect("second claim"));
-        finish_file(&mut conn, "a.ndjson", 5, 1, &[(3, "not JSON")]).expect("finish");
+        let claim = |conn: &mut DbConn, node, now_ms| {
+            claim_file(conn, "a.ndjson", 10, lease(node, now_ms)).expect("claim")
+        };
+        assert_eq!(claim(&mut conn, "n1", 0), Claim::Mine { from: 0 });
+        assert!(matches!(claim(&mut conn, "n2", 1), Claim::Held { .. }));
+        assert!(
+            finish_file(&mut conn, "a.ndjson", "n1", 5, 1, &[(3, "not JSON")]).expect("finish")
+        );
+        assert_eq!(claim(&mut conn, "n2", LEASE_MS * 10), Claim::Done);
         let report = report(&mut conn, 10).expect("report");
         assert_eq!((report.records_total, report.errors_total), (5, 1));
         assert_eq!(report.files[0].status, STATUS_DONE);
         assert_eq!(report.error_samples[0].line, 3);
+    }
+
+    #[test]
+    fn a_file_whose_reader_stopped_renewing_is_taken_over_where_it_was_acknowledged() {
+        let (_dir, db) = sqlite_db();
+        let mut conn = db.dedicated().expect("conn");
+        let claim = |conn: &mut DbConn, node, now_ms| {
+            claim_file(conn, "b.log", 10, lease(node, now_ms)).expect("claim")
+        };
+        assert_eq!(claim(&mut conn, "n1", 0), Claim::Mine { from: 0 });
+        assert!(renew(&mut conn, "b.log", lease("n1", 1_000), 700).expect("renew"));
+        // Within the lease another node waits; after it, it resumes at record 700.
+        assert!(matches!(
+            claim(&mut conn, "n2", 1_000 + LEASE_MS - 1),
+            Claim::Held { .. }
+        ));
+        assert_eq!(
+            claim(&mut conn, "n2", 1_001 + LEASE_MS),
+            Claim::Mine { from: 700 }
+        );
+        // The first reader, back, has lost it: it may neither renew nor finish.
+        assert!(!renew(&mut conn, "b.log", lease("n1", 2_000 + LEASE_MS), 900).expect("renew"));
+        assert!(!finish_file(&mut conn, "b.log", "n1", 900, 0, &[]).expect("finish"));
+        assert!(finish_file(&mut conn, "b.log", "n2", 1_000, 0, &[]).expect("finish"));
+        assert_eq!(report(&mut conn, 10).expect("report").records_total, 1_000);
+    }
+
+    #[test]
+    fn a_node_restarted_under_its_name_resumes_its_own_file_at_once() {
+        let (_dir, db) = sqlite_db();
+        let mut conn = db.dedicated().expect("conn");
+        assert_eq!(
+            claim_file(&mut conn, "c.log", 1, lease("n1", 0)).expect("claim"),
+            Claim::Mine { from: 0 }
+        );
+        assert!(renew(&mut conn, "c.log", lease("n1", 10), 3).expect("renew"));
+        assert_eq!(
+            claim_file(&mut conn, "c.log", 1, lease("n1", 20)).expect("claim"),
+            Claim::Mine { from: 3 }
+        );
     }
 }

@@ -80,6 +80,7 @@ impl Handler<WriteLayers> for LayerWriter {
                     max_event_ms: None,
                     watermark_ms: None,
                     sources: Default::default(),
+                    origins: Default::default(),
                 };
                 offsets::advance(
                     conn,

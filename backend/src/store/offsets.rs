@@ -21,6 +21,31 @@ pub struct Position {
     pub watermark_ms: Option<i64>,
     /// Per source ("" for records without one), its highest event time.
     pub sources: BTreeMap<String, i64>,
+    /// What the partition knows of the records' origins (`stream::origins`).
+    pub origins: OriginState,
+}
+
+/// Per object whose records the partition has taken, the highest sequence number counted and
+/// the offset of the record that carried it; and the offsets of the copies dropped from the
+/// replay point on. Stored as JSON with the position, in the same transaction as the windows.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct OriginState {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub highest: BTreeMap<String, OriginSeen>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OriginSeen {
+    pub seq: u64,
+    pub offset: i64,
+}
+
+impl OriginState {
+    pub fn is_empty(&self) -> bool {
+        self.highest.is_empty() && self.dropped.is_empty()
+    }
 }
 
 /// The offset to resume the partition from, creating its row (at offset 0) on first sight.
@@ -64,14 +89,16 @@ pub fn resume(
             po::max_event_ms,
             po::watermark_ms,
             po::source_clocks,
+            po::origin_seqs,
         ))
         .first(conn)
         .map(
-            |(next_offset, replay_from, max_event_ms, watermark_ms, sources): (
+            |(next_offset, replay_from, max_event_ms, watermark_ms, sources, origins): (
                 i64,
                 Option<i64>,
                 _,
                 _,
+                Option<String>,
                 Option<String>,
             )| Position {
                 next_offset,
@@ -81,6 +108,9 @@ pub fn resume(
                 // Rows of this table are only ever written by `advance`: text that does not parse
                 // was put there by hand, and the sources then start afresh.
                 sources: sources
+                    .and_then(|text| serde_json::from_str(&text).ok())
+                    .unwrap_or_default(),
+                origins: origins
                     .and_then(|text| serde_json::from_str(&text).ok())
                     .unwrap_or_default(),
             },
@@ -144,6 +174,9 @@ pub fn advance(
                 po::source_clocks
                     .eq((!next.sources.is_empty())
                         .then(|| serde_json::json!(next.sources).to_string())),
+                po::origin_seqs
+                    .eq((!next.origins.is_empty())
+                        .then(|| serde_json::json!(next.origins).to_string())),
             ))
             .execute(conn)?;
     if changed == 1 {
@@ -174,12 +207,20 @@ mod tests {
         let mut conn = db.dedicated().expect("conn");
         assert_eq!(resume_offset(&mut conn, "t", 0, "a").expect("resume"), 0);
         let sources = BTreeMap::from([(String::new(), 5_000), ("vpc-flow".to_owned(), 3_000)]);
+        let origins = OriginState {
+            highest: BTreeMap::from([(
+                "inbox/a.log".to_owned(),
+                OriginSeen { seq: 41, offset: 8 },
+            )]),
+            dropped: vec![9],
+        };
         let at = |next_offset| Position {
             next_offset,
             replay_from: next_offset - 3,
             max_event_ms: Some(5_000),
             watermark_ms: Some(4_000),
             sources: sources.clone(),
+            origins: origins.clone(),
         };
         advance(&mut conn, "t", 0, 0, &at(10), "a").expect("first writer");
         let err = advance(&mut conn, "t", 0, 0, &at(7), "b").expect_err("second writer");
@@ -196,7 +237,7 @@ mod tests {
         assert_eq!(
             resume(&mut conn, "t", 0, "b").expect("resume"),
             at(10),
-            "the clock, every source's too, comes back with the offset"
+            "the clock, every source's too, and the origins come back with the offset"
         );
     }
 }

@@ -32,6 +32,7 @@ diesel::table! {
         watermark_ms -> Nullable<BigInt>,
         replay_from -> Nullable<BigInt>,
         source_clocks -> Nullable<Text>,
+        origin_seqs -> Nullable<Text>,
     }
 }
 
@@ -52,6 +53,8 @@ diesel::table! {
         errors -> BigInt,
         status -> Text,
         node -> Text,
+        acked -> BigInt,
+        lease_until_ms -> Nullable<BigInt>,
     }
 }
 

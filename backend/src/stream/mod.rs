@@ -9,6 +9,7 @@
 mod cursor;
 mod group;
 pub mod layers;
+pub mod origins;
 mod outputs;
 mod partition;
 mod supervisor;

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::cursor::{Cursor, Taken};
 use super::layers::{partials_of, LayerFeed};
+use super::origins::Origins;
 use super::outputs::{LateRecord, LateSink, UpdatePublisher};
 use super::supervisor::{Committer, Control};
 use super::watermark::Watermark;
@@ -88,6 +89,8 @@ pub struct PartitionActor {
     node: String,
     time: EventTime,
     clock: Watermark,
+    /// Which records are copies of ones counted before (a source resumed mid-object).
+    origins: Origins,
     /// The position stored with the windows in the database.
     durable: Position,
     /// Where the next record must be.
@@ -220,6 +223,7 @@ impl PartitionActor {
             open: TumblingWindows::new(len_ms),
             time: deps.event_time,
             clock,
+            origins: Origins::resume(&start.origins, start.next_offset),
             durable: start.clone(),
             cursor: Cursor::new(start.replay_from, after_seek),
             replayed_until: start.next_offset,
@@ -317,6 +321,12 @@ impl PartitionActor {
             .and_then(|p| serde_json::from_slice::<EventMsg>(p).map_err(|e| e.to_string()));
         let replayed = record.offset < self.replayed_until;
         match decoded {
+            // Before the watermark: a copy must not move the clock, nor be dead-lettered.
+            Ok(msg) if !self.origins.admit(record.offset, msg.origin.as_ref()) => {
+                if !replayed {
+                    self.metrics.duplicate_records.inc();
+                }
+            }
             Ok(msg) => {
                 let e = msg.event;
                 let ts_ms = e.ts.timestamp_millis();
@@ -490,10 +500,11 @@ impl PartitionActor {
         // While replaying, the records not yet read again were taken before: the stored
         // position must not move back over them, or a later owner would take the late ones
         // among them as new and count them twice.
-        let position = self.clock.position(
+        let mut position = self.clock.position(
             self.cursor.next_offset().max(self.replayed_until),
             replay_from,
         );
+        position.origins = self.origins.state(replay_from);
         self.last_write = Instant::now();
         if position == self.durable && closed.is_empty() && open.is_empty() && self.late.is_empty()
         {

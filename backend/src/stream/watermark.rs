@@ -200,6 +200,7 @@ impl Watermark {
             max_event_ms: self.max_event_ms,
             watermark_ms: self.watermark_ms,
             sources,
+            origins: Default::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! (`MARIADB_INSTALL_DB`, `MARIADBD`: the binaries, from Debian's mariadb-server by default).
 
 mod embedded;
+mod inbox_takeover;
 mod layer_stage;
 mod outage;
 mod production;
