@@ -13,7 +13,7 @@ use tracing_subscriber::EnvFilter;
 /// binary rather than the library, so that a new frontend build recompiles only this file.
 /// Built without a frontend, it is empty and `serve` says so at `/`.
 #[derive(RustEmbed)]
-#[folder = "$CARGO_MANIFEST_DIR/../frontend/dist"]
+#[folder = "../frontend/dist"]
 #[allow_missing = true]
 struct Dashboard;
 

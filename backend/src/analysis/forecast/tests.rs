@@ -260,7 +260,7 @@ fn invalid_configs_are_refused() {
 }
 
 #[test]
-#[ignore = "robustness sweep over many seeds, run by hand"]
+#[ignore = "a robustness sweep over 30 seeds, run by hand: cargo test -p layercast --lib runway_sweep -- --ignored"]
 fn runway_sweep() {
     use std::f64::consts::PI;
     for seed in 100..130 {
