@@ -37,6 +37,56 @@ pub struct Config {
     pub database: DbConfig,
     pub windows: WindowConfig,
     pub ingest: IngestConfig,
+    /// S3 buckets (or S3-compatible stores) whose objects are read, `[[sources]]` in TOML.
+    pub sources: Vec<S3SourceConfig>,
+}
+
+/// A bucket whose objects LayerCast reads: listed in key order (`start-after` the last key all
+/// of whose predecessors are done), each object claimed, streamed and published once.
+/// Credentials come from aws-config's default chain (environment, profile, web identity,
+/// instance role); they are never in this file, the logs or the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3SourceConfig {
+    /// Its name in the API and the logs.
+    pub name: String,
+    pub bucket: String,
+    /// Only the keys under this prefix ("": the whole bucket).
+    #[serde(default)]
+    pub prefix: String,
+    /// The bucket's region. Unset: aws-config's (`AWS_REGION`, the profile).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// An S3-compatible store's address (MinIO, a local server): `http://host:port`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Path-style addresses (`endpoint/bucket/key`), as most S3-compatible stores want.
+    #[serde(default)]
+    pub path_style: bool,
+    /// The objects' format (`vpc-flow`, `alb`, `nlb`, `zeek`, `counters`, `ndjson`), or `auto`
+    /// to detect each object's from its first lines.
+    #[serde(default = "auto_format")]
+    pub format: String,
+    /// How often the bucket is listed for new objects, in milliseconds.
+    #[serde(default = "default_source_poll_ms")]
+    pub poll_ms: u64,
+}
+
+fn auto_format() -> String {
+    "auto".to_owned()
+}
+
+fn default_source_poll_ms() -> u64 {
+    10_000
+}
+
+impl S3SourceConfig {
+    /// The configured format, `None` for `auto`.
+    pub fn fixed_format(&self) -> Option<layercast_parse::Format> {
+        layercast_parse::Format::ALL
+            .into_iter()
+            .find(|f| f.name() == self.format)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,6 +211,7 @@ impl Default for Config {
             database: DbConfig::default(),
             windows: WindowConfig::default(),
             ingest: IngestConfig::default(),
+            sources: Vec::new(),
         }
     }
 }
@@ -237,6 +288,8 @@ impl Default for IngestConfig {
 /// Below this a database round could outlast a quarter of the lease, and readers would lose
 /// claims they are still using.
 const MIN_CLAIM_LEASE_MS: u64 = 1_000;
+/// Listing a bucket more often than this costs requests and finds nothing more.
+const MIN_SOURCE_POLL_MS: u64 = 100;
 
 fn secs_to_ms(secs: u64) -> i64 {
     i64::try_from(secs)
@@ -427,6 +480,24 @@ impl Config {
         }
         if self.ingest.poll_ms == 0 {
             return invalid("ingest.poll_ms", "must be at least 1 ms");
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for source in &self.sources {
+            if source.name.trim().is_empty() || !names.insert(source.name.as_str()) {
+                return invalid("sources.name", "every source needs a name of its own");
+            }
+            if source.bucket.trim().is_empty() {
+                return invalid("sources.bucket", "must name a bucket");
+            }
+            if source.format != "auto" && source.fixed_format().is_none() {
+                return invalid(
+                    "sources.format",
+                    "must be auto, vpc-flow, alb, nlb, zeek, counters or ndjson",
+                );
+            }
+            if source.poll_ms < MIN_SOURCE_POLL_MS {
+                return invalid("sources.poll_ms", "must be at least 100 ms");
+            }
         }
         if self.ingest.claim_lease_ms < MIN_CLAIM_LEASE_MS {
             return invalid(

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::dashboard::{self, AssetLookup, DashboardFiles};
-use crate::ingest::{InboxReader, InboxSettings};
+use crate::ingest::{InboxReader, InboxSettings, S3Source, SourceBoard, StopSource, Taker};
 use crate::kafka::Broker;
 use crate::live::{self, Hub, LocalHub, SnapshotSource};
 use crate::metrics::Metrics;
@@ -171,19 +171,28 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
         },
     )
     .context("cannot start the stream stage")?;
+    let taker = Taker {
+        db: db.clone(),
+        producer: producer.clone(),
+        events_topic: config.kafka.events_topic.clone(),
+        node: node.clone(),
+        lease_ms: i64::try_from(config.ingest.claim_lease_ms).unwrap_or(i64::MAX),
+        metrics: metrics.clone(),
+    };
     let inbox = InboxReader::new(
         InboxSettings {
             dir: config.inbox(),
             poll: std::time::Duration::from_millis(config.ingest.poll_ms),
-            lease_ms: i64::try_from(config.ingest.claim_lease_ms).unwrap_or(i64::MAX),
-            node: node.clone(),
-            events_topic: config.kafka.events_topic.clone(),
         },
-        db.clone(),
-        producer.clone(),
-        metrics.clone(),
+        taker.clone(),
     )
     .start();
+    let board = SourceBoard::default();
+    let mut sources = Vec::new();
+    for source in &config.sources {
+        let client = S3Source::client(source).await;
+        sources.push(S3Source::new(source.clone(), client, taker.clone(), board.clone()).start());
+    }
 
     let api_state = ApiState {
         db: db.clone(),
@@ -195,6 +204,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
         window_len_ms,
         window_lengths_ms: config.retention().into_iter().map(|(len, _)| len).collect(),
         metrics,
+        sources: board,
     };
     store::retention::start(db.clone(), config.retention());
     let snapshot: SnapshotSource = {
@@ -247,6 +257,9 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
     server.await.context("HTTP server failed")?;
     tracing::info!("shutting down: writing what the partitions hold");
     inbox.do_send(StopInbox);
+    for source in &sources {
+        source.do_send(StopSource);
+    }
     stream.stop().await;
     // After the events stage, whose last writes may have sent final contributions.
     layer_stage.stop().await;

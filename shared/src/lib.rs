@@ -13,9 +13,9 @@ pub use event::{ErrorClass, Event, EventMsg, Origin, EVENT_VERSION};
 pub use layer::{OsiLayer, UnknownLayer};
 pub use layers::{LayerPartial, PartialWindow, LAYER_PARTIAL_VERSION};
 pub use rest::{
-    ApiErrorBody, ComponentHealth, Health, IngestErrorSample, IngestFile, IngestReport, LateReport,
-    LateSeries, LatencySummary, LayerSeriesWindow, LayerTotals, PartitionStatus, ReplayErrorSample,
-    ReplayIncident, ReplayInput, ReplayReport, ReplayRunway, SeriesWindow, WindowAnomaly,
-    WindowMetric,
+    ApiErrorBody, ComponentHealth, Health, IngestErrorSample, IngestFile, IngestReport,
+    IngestSource, LateReport, LateSeries, LatencySummary, LayerSeriesWindow, LayerTotals,
+    PartitionStatus, ReplayErrorSample, ReplayIncident, ReplayInput, ReplayReport, ReplayRunway,
+    SeriesWindow, WindowAnomaly, WindowMetric,
 };
 pub use ws::{ClientMsg, LayerWindow, ServerMsg, UpdateMsg, PROTOCOL_VERSION, UPDATE_VERSION};

@@ -179,11 +179,32 @@ pub struct LateSeries {
 /// `GET /api/ingest`: what the inbox reader took, and what it refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IngestReport {
+    /// Every object of the ledger: the inbox's files by name, S3 objects as
+    /// `s3://bucket/key@etag`.
     pub files: Vec<IngestFile>,
     pub records_total: u64,
     pub errors_total: u64,
     /// The most recent malformed lines, newest first.
     pub error_samples: Vec<IngestErrorSample>,
+    /// The S3 sources this node reads, and how they fare.
+    #[serde(default)]
+    pub sources: Vec<IngestSource>,
+}
+
+/// An S3 source as this node sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestSource {
+    pub name: String,
+    pub bucket: String,
+    pub prefix: String,
+    /// `starting`, `ok`, or `failing` (the last round stopped on an error: the store away,
+    /// wrong credentials, a missing bucket; retried with backoff).
+    pub state: String,
+    pub last_error: Option<String>,
+    /// Objects this node finished (or found finished) since it started.
+    pub objects_taken: u64,
+    /// When its last round of listing and taking ended (ms since the epoch).
+    pub last_round_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

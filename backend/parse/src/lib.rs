@@ -112,6 +112,9 @@ impl<'a> Measurement<'a> {
 /// Receives the measurements of the records, in input order.
 pub trait Sink {
     fn measurement(&mut self, m: &Measurement<'_>);
+    /// The format of the object whose measurements follow, once it is known (streaming tells
+    /// it before the first measurement).
+    fn format(&mut self, _format: Format) {}
 }
 
 /// Collects owned events (tests, publishing).
@@ -205,7 +208,6 @@ pub fn parse_object(
     sink: &mut dyn Sink,
 ) -> ObjectReport {
     let mut report = ObjectReport::default();
-    let mut line_no = 0_u64;
     let mut rest = bytes;
     while !rest.is_empty() {
         let (line, next) = match memchr::memchr(b'\n', rest) {
@@ -213,15 +215,29 @@ pub fn parse_object(
             None => (rest, &rest[rest.len()..]),
         };
         rest = next;
-        line_no += 1;
+        report.feed(parser, line, sink);
+    }
+    report
+}
+
+impl ObjectReport {
+    /// Lines fed so far.
+    pub fn lines(&self) -> u64 {
+        self.records + self.skipped + self.error_count
+    }
+
+    /// Feeds the object's next line (without its `\n`; a trailing `\r` is dropped) to
+    /// `parser` and counts what it made of it.
+    pub fn feed(&mut self, parser: &mut dyn RecordParser, line: &[u8], sink: &mut dyn Sink) {
+        let line_no = self.lines() + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         match parser.line(line, sink) {
-            Ok(LineOutcome::Record) => report.records += 1,
-            Ok(LineOutcome::Skipped) => report.skipped += 1,
+            Ok(LineOutcome::Record) => self.records += 1,
+            Ok(LineOutcome::Skipped) => self.skipped += 1,
             Err(reason) => {
-                report.error_count += 1;
-                if report.errors.len() < MAX_SAMPLES {
-                    report.errors.push(LineError {
+                self.error_count += 1;
+                if self.errors.len() < MAX_SAMPLES {
+                    self.errors.push(LineError {
                         line: line_no,
                         reason,
                     });
@@ -229,7 +245,6 @@ pub fn parse_object(
             }
         }
     }
-    report
 }
 
 /// Why one line was refused, with its 1-based line number.

@@ -100,6 +100,120 @@ impl Reader {
     }
 }
 
+/// Bytes read from an object at a time, before and after decompression: what streaming an
+/// object holds in memory, whatever its size.
+const STREAM_BUFFER: usize = 256 * 1024;
+
+/// Why a streamed object stopped before its end.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// Reading the object failed (the store went away, a connection broke): what was read
+    /// before was measured, and the object can be read again.
+    #[error("reading stopped after {lines} lines: {source}")]
+    Read { lines: u64, source: std::io::Error },
+}
+
+/// What streaming one object came to.
+#[derive(Debug, Default)]
+pub struct Streamed {
+    /// `None`: no parser recognised its first lines (then nothing was parsed).
+    pub format: Option<Format>,
+    pub report: ObjectReport,
+    /// A gzip stream that is broken or truncated: what could be read counts, and this says
+    /// why the rest did not.
+    pub broken: Option<String>,
+}
+
+impl Reader {
+    /// Streams an object, plain or gzip (by its magic bytes), in bounded memory: its format
+    /// is `format`, or detected from its first lines; every line goes to the format's parser
+    /// and what it measures to `sink`, in order. A broken gzip stream ends the object with
+    /// the reason in [`Streamed::broken`]; a failing `input` is an error.
+    pub fn stream(
+        &mut self,
+        format: Option<Format>,
+        input: impl Read,
+        sink: &mut dyn Sink,
+    ) -> Result<Streamed, StreamError> {
+        let mut raw = std::io::BufReader::with_capacity(STREAM_BUFFER, Tagged(input));
+        let gzip = match std::io::BufRead::fill_buf(&mut raw) {
+            Ok(head) => is_gzip(head),
+            Err(e) => {
+                return Err(StreamError::Read {
+                    lines: 0,
+                    source: e,
+                })
+            }
+        };
+        let decoded: Box<dyn Read + '_> = if gzip {
+            Box::new(flate2::read::MultiGzDecoder::new(raw))
+        } else {
+            Box::new(raw)
+        };
+        let mut lines = std::io::BufReader::with_capacity(STREAM_BUFFER, decoded);
+        let mut streamed = Streamed::default();
+        let head = match std::io::BufRead::fill_buf(&mut lines) {
+            Ok(head) => head,
+            Err(e) => return stopped(streamed, e),
+        };
+        let Some(chosen) = format.or_else(|| detect(head)) else {
+            return Ok(streamed);
+        };
+        streamed.format = Some(chosen);
+        sink.format(chosen);
+        let mut fresh;
+        let parser: &mut dyn RecordParser = match chosen {
+            Format::Counters => &mut self.counters,
+            other => {
+                fresh = crate::parser_for(other);
+                fresh.as_mut()
+            }
+        };
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match std::io::BufRead::read_until(&mut lines, b'\n', &mut line) {
+                Ok(0) => return Ok(streamed),
+                Ok(_) => {
+                    let text = line.strip_suffix(b"\n").unwrap_or(&line);
+                    streamed.report.feed(parser, text, sink);
+                }
+                Err(e) => return stopped(streamed, e),
+            }
+        }
+    }
+}
+
+/// The end of a stream that failed: an error of the input (tagged by [`Tagged`]) can be read
+/// again, anything else is the gzip decoder's, and the object ends there.
+fn stopped(mut streamed: Streamed, e: std::io::Error) -> Result<Streamed, StreamError> {
+    let lines = streamed.report.lines();
+    if e.get_ref().is_some_and(|inner| inner.is::<InputFailed>()) {
+        return Err(StreamError::Read { lines, source: e });
+    }
+    streamed.broken = Some(format!("gzip stream broken after {lines} lines: {e}"));
+    Ok(streamed)
+}
+
+/// What the input's own errors are wrapped in, to tell them from the decoder's.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct InputFailed(std::io::Error);
+
+struct Tagged<R>(R);
+
+impl<R: Read> Read for Tagged<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(std::io::Error::other(InputFailed(e))),
+                ok => return ok,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -179,5 +293,108 @@ mod tests {
         let line = b"\n{\"ts\":1,\"layer\":\"L3\",\"entity\":\"a\"}\n";
         assert_eq!(detect(line), Some(Format::Ndjson));
         assert_eq!(detect(b"\x00\x01\x02garbage"), None);
+    }
+
+    fn ndjson(lines: usize) -> Vec<u8> {
+        (0..lines)
+            .flat_map(|i| {
+                format!(
+                    "{{\"ts\":{},\"layer\":\"L3\",\"entity\":\"e{}\",\"bytes\":{i}}}\n",
+                    1_000 + i,
+                    i % 7
+                )
+                .into_bytes()
+            })
+            .collect()
+    }
+
+    /// Fails with a connection error once `fail_at` bytes were read.
+    struct Flaky<'a> {
+        data: &'a [u8],
+        at: usize,
+        fail_at: usize,
+    }
+
+    impl Read for Flaky<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.at >= self.fail_at {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ));
+            }
+            let n = buf
+                .len()
+                .min(self.fail_at - self.at)
+                .min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_streamed_object_gives_what_the_whole_one_does_plain_or_gzip() {
+        // Over several stream buffers, with a malformed line in the middle.
+        let mut data = ndjson(30_000);
+        data.extend_from_slice(b"not json\n");
+        data.extend(ndjson(30_000));
+        let mut whole = Vec::new();
+        let expected = parse(Format::Ndjson, &data, &mut whole);
+        for input in [data.clone(), gzip(&data)] {
+            let mut events = Vec::new();
+            let streamed = Reader::new()
+                .stream(None, &input[..], &mut events)
+                .expect("stream");
+            assert_eq!(streamed.format, Some(Format::Ndjson));
+            assert_eq!((streamed.report, streamed.broken), (expected.clone(), None));
+            assert_eq!(events, whole);
+        }
+        assert_eq!(expected.error_count, 1);
+        assert_eq!(expected.errors[0].line, 30_001);
+    }
+
+    #[test]
+    fn a_broken_gzip_ends_the_object_but_a_failing_input_is_an_error() {
+        let data = ndjson(50_000);
+        let mut zipped = gzip(&data);
+        zipped.truncate(zipped.len() / 2);
+        let mut events = Vec::new();
+        let streamed = Reader::new()
+            .stream(None, &zipped[..], &mut events)
+            .expect("stream");
+        assert!(streamed
+            .broken
+            .is_some_and(|b| b.contains("gzip stream broken")));
+        assert!(!events.is_empty() && events.len() < 50_000);
+
+        let zipped = gzip(&data);
+        for input in [&data[..], &zipped[..]] {
+            let flaky = Flaky {
+                data: input,
+                at: 0,
+                fail_at: input.len() / 2,
+            };
+            let err = Reader::new()
+                .stream(None, flaky, &mut Vec::new())
+                .expect_err("input failed");
+            assert!(matches!(err, StreamError::Read { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_format_is_not_parsed_and_a_named_one_is_not_guessed() {
+        let mut events = Vec::new();
+        let streamed = Reader::new()
+            .stream(None, &b"what is this\n"[..], &mut events)
+            .expect("stream");
+        assert_eq!((streamed.format, streamed.report.lines()), (None, 0));
+        let streamed = Reader::new()
+            .stream(Some(Format::Ndjson), &b"what is this\n"[..], &mut events)
+            .expect("stream");
+        assert_eq!(
+            (streamed.format, streamed.report.error_count),
+            (Some(Format::Ndjson), 1)
+        );
     }
 }

@@ -36,6 +36,8 @@ pub struct ApiState {
     /// The base length and every roll-up: what `/api/windows?len=` accepts.
     pub window_lengths_ms: Vec<i64>,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The S3 sources' status.
+    pub sources: crate::ingest::SourceBoard,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -378,5 +380,10 @@ async fn ingest(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
         Ok::<_, ApiError>(store::ingest::report(&mut conn, INGEST_SAMPLES)?)
     })
     .await??;
-    Ok(HttpResponse::Ok().json(report))
+    let sources = state
+        .sources
+        .lock()
+        .map(|board| board.values().cloned().collect())
+        .unwrap_or_default();
+    Ok(HttpResponse::Ok().json(layercast_shared::IngestReport { sources, ..report }))
 }

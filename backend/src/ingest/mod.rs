@@ -2,9 +2,13 @@
 //! published on `layercast.events`, keyed by entity.
 
 pub mod inbox;
+pub mod s3;
+pub mod take;
 
 /// The parsers live in a crate of their own (`backend/parse`), so that fuzzing builds them alone.
 pub use layercast_parse as parse;
 pub use layercast_parse::object;
 
 pub use inbox::{InboxReader, InboxSettings};
+pub use s3::{S3Source, SourceBoard, StopSource};
+pub use take::Taker;

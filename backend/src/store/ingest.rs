@@ -223,6 +223,7 @@ pub fn report(conn: &mut DbConn, samples: i64) -> QueryResult<IngestReport> {
                 reason: e.reason,
             })
             .collect(),
+        sources: Vec::new(),
     })
 }
 

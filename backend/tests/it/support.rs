@@ -157,6 +157,62 @@ impl Broker {
     }
 }
 
+/// An S3-protocol server on a free port of 127.0.0.1: moto's, in memory (`scripts/setup --test`
+/// installs it; `MOTO_SERVER` names another binary). Credentials of its own kind: any key.
+pub struct S3Server {
+    pub endpoint: String,
+    pub port: u16,
+    proc: Option<Proc>,
+    dir: PathBuf,
+}
+
+/// What `S3Server` and the nodes that read it take as credentials (moto accepts any).
+pub const S3_KEY_ID: &str = "layercast-test";
+pub const S3_SECRET: &str = "layercast-test-secret";
+
+impl S3Server {
+    pub fn start(dir: &Path) -> S3Server {
+        let port = free_port();
+        let mut server = S3Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            proc: None,
+            dir: dir.to_path_buf(),
+        };
+        server.resume();
+        server
+    }
+
+    /// Starts the server (again, on the same port; moto keeps nothing across a restart).
+    pub fn resume(&mut self) {
+        let default = std::env::var("HOME")
+            .map(|h| format!("{h}/.cache/layercast/moto-venv/bin/moto_server"))
+            .unwrap_or_default();
+        let bin = std::env::var("MOTO_SERVER").unwrap_or(default);
+        let mut command = Command::new(bin);
+        command.args(["-H", "127.0.0.1", "-p", &self.port.to_string()]);
+        self.proc = Some(Proc::spawn("moto", command, &self.dir));
+        let port = self.port;
+        wait_for("the S3 server to listen", Duration::from_secs(30), || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+    }
+
+    /// A client of it, as the tests put objects.
+    pub async fn client(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                S3_KEY_ID, S3_SECRET, None, None, "test",
+            ))
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+}
+
 /// A MySQL database of its own, dropped at the end.
 pub struct TestDb {
     pub url: String,
@@ -197,6 +253,11 @@ pub struct Node {
 
 impl Node {
     pub fn start(name: &str, config: &str, dir: &Path) -> Node {
+        Self::start_with_env(name, config, dir, &[])
+    }
+
+    /// With environment variables of its own (credentials, as an operator sets them).
+    pub fn start_with_env(name: &str, config: &str, dir: &Path, env: &[(&str, &str)]) -> Node {
         let port = free_port();
         let node_dir = dir.join(name);
         std::fs::create_dir_all(&node_dir).expect("node dir");
@@ -211,7 +272,8 @@ impl Node {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(&node_dir)
-            .env("RUST_LOG", "info,librdkafka=warn");
+            .env("RUST_LOG", "info,librdkafka=warn")
+            .envs(env.iter().copied());
         let proc = Proc::spawn(name, command, dir);
         Node { port, proc }
     }
