@@ -36,9 +36,36 @@ enum Command {
     Replay(ReplayArgs),
     /// Score one series (CSV `timestamp,value`) with the streaming anomaly detector.
     Detect(DetectArgs),
+    /// Read what an S3 bucket holds now into a running deployment (a backfill), once, through
+    /// the ledger its nodes share: objects already read, or being read, are left alone.
+    Ingest(IngestArgs),
     /// Write simulated network logs (VPC flow, ALB, Zeek, interface counters) into a folder,
     /// with incidents whose ground truth is written beside them.
     Simulate(SimulateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct IngestArgs {
+    /// The deployment's settings (its kafka.brokers and database.url are used).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// What to read: s3://bucket or s3://bucket/prefix.
+    #[arg(long)]
+    source: String,
+    /// An S3-compatible store's address (MinIO, a local server).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// The bucket's region (default: aws-config's, AWS_REGION or the profile).
+    #[arg(long)]
+    region: Option<String>,
+    /// Path-style addresses (endpoint/bucket/key), as most S3-compatible stores want.
+    #[arg(long)]
+    path_style: bool,
+    #[arg(long, default_value = "auto", value_parser = format_names())]
+    format: String,
+    /// Read what is there now, then exit (a bucket read continuously is a [[sources]] table).
+    #[arg(long)]
+    once: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,6 +129,59 @@ struct ReplayArgs {
     capacity: Vec<layercast::replay::Capacity>,
 }
 
+/// `layercast ingest`: the deployment's broker and database, one bucket, once.
+fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    use layercast::ingest::{backfill, Bucket, Taker};
+    if !args.once {
+        anyhow::bail!("layercast ingest reads what a bucket holds now and exits: pass --once (a bucket read continuously is a [[sources]] table of serve's settings)");
+    }
+    let config = Config::load(args.config.as_deref())?;
+    config.validate()?;
+    if config.kafka.brokers.is_none() {
+        anyhow::bail!("layercast ingest feeds a running deployment: its --config must set kafka.brokers and database.url (an embedded deployment's broker lives inside its serve process; drop files into its inbox instead)");
+    }
+    let source = backfill::source_config(
+        &args.source,
+        args.endpoint,
+        args.region,
+        args.path_style,
+        args.format,
+    )?;
+    let db = layercast::store::Db::open(config.db_url()?, 2).context("cannot open the database")?;
+    let started = std::time::Instant::now();
+    let summary = actix_web::rt::System::new().block_on(async move {
+        let broker = layercast::kafka::Broker::start(&config.kafka).await?;
+        let taker = Taker {
+            db,
+            producer: broker
+                .producer()
+                .context("cannot create the Kafka producer")?,
+            events_topic: config.kafka.events_topic.clone(),
+            node: format!("ingest-{}", config.node_id()),
+            lease_ms: i64::try_from(config.ingest.claim_lease_ms).unwrap_or(i64::MAX),
+            metrics: layercast::metrics::Metrics::new(),
+        };
+        let bucket = Bucket::connect(source).await;
+        anyhow::Ok(backfill::run(bucket, taker).await?)
+    })?;
+    eprintln!(
+        "{} objects read ({} bytes) in {:.1} s; {} read before; {} being read by a node (it finishes them); {} failed",
+        summary.read,
+        summary.bytes,
+        started.elapsed().as_secs_f64(),
+        summary.already_done,
+        summary.held,
+        summary.failed.len()
+    );
+    if let Some((key, error)) = summary.failed.first() {
+        anyhow::bail!(
+            "{} objects failed (run again to resume them), the first: {key}: {error}",
+            summary.failed.len()
+        );
+    }
+    Ok(())
+}
+
 fn format_names() -> Vec<&'static str> {
     std::iter::once("auto")
         .chain(Format::ALL.iter().map(|f| f.name()))
@@ -156,6 +236,7 @@ fn main() -> anyhow::Result<()> {
             actix_web::rt::System::new()
                 .block_on(layercast::server::serve(config, Some(Dashboard::get)))
         }
+        Command::Ingest(args) => ingest(args),
         Command::Migrate(args) => {
             let config = args.load()?;
             let url = config.db_url()?;

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::dashboard::{self, AssetLookup, DashboardFiles};
-use crate::ingest::{InboxReader, InboxSettings, S3Source, SourceBoard, StopSource, Taker};
+use crate::ingest::{Bucket, InboxReader, InboxSettings, S3Source, SourceBoard, StopSource, Taker};
 use crate::kafka::Broker;
 use crate::live::{self, Hub, LocalHub, SnapshotSource};
 use crate::metrics::Metrics;
@@ -190,8 +190,8 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
     let board = SourceBoard::default();
     let mut sources = Vec::new();
     for source in &config.sources {
-        let client = S3Source::client(source).await;
-        sources.push(S3Source::new(source.clone(), client, taker.clone(), board.clone()).start());
+        let bucket = Bucket::connect(source.clone()).await;
+        sources.push(S3Source::new(bucket, taker.clone(), board.clone()).start());
     }
 
     let api_state = ApiState {

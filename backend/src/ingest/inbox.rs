@@ -69,7 +69,7 @@ impl InboxReader {
         ctx.spawn(job.into_actor(self).map(move |result, act, _| {
             act.busy = false;
             match result {
-                Ok(Outcome::Done) => {}
+                Ok(Outcome::Done | Outcome::AlreadyDone) => {}
                 Ok(Outcome::Held {
                     until_ms: Some(until_ms),
                 }) => {

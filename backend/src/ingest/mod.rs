@@ -1,6 +1,7 @@
 //! The ingest stage: sources notice new input, parsers turn it into events, and the events are
 //! published on `layercast.events`, keyed by entity.
 
+pub mod backfill;
 pub mod inbox;
 pub mod s3;
 pub mod take;
@@ -10,5 +11,5 @@ pub use layercast_parse as parse;
 pub use layercast_parse::object;
 
 pub use inbox::{InboxReader, InboxSettings};
-pub use s3::{S3Source, SourceBoard, StopSource};
+pub use s3::{Bucket, S3Source, SourceBoard, StopSource};
 pub use take::Taker;

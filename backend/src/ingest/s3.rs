@@ -35,9 +35,113 @@ pub type SourceBoard = Arc<Mutex<BTreeMap<String, IngestSource>>>;
 #[rtype(result = "()")]
 pub struct StopSource;
 
+/// A configured bucket and its client: what the source actor and `layercast ingest` share.
+#[derive(Clone)]
+pub struct Bucket {
+    pub config: S3SourceConfig,
+    client: Client,
+}
+
+/// An object as listed.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+}
+
+impl Bucket {
+    /// The client for `config`: aws-config's default chain for credentials (and region,
+    /// unless set), the endpoint and addressing of an S3-compatible store when set.
+    pub async fn connect(config: S3SourceConfig) -> Bucket {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = &config.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        let shared = loader.load().await;
+        let mut s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(config.path_style);
+        if let Some(endpoint) = &config.endpoint {
+            s3 = s3.endpoint_url(endpoint);
+        }
+        Bucket {
+            client: Client::from_conf(s3.build()),
+            config,
+        }
+    }
+
+    /// Up to `limit` objects after `start_after`, in key order.
+    pub async fn list(
+        &self,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Listed>, String> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.config.bucket)
+            .prefix(&self.config.prefix)
+            .set_start_after(start_after.map(str::to_owned))
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| describe(&e))?;
+            for object in page.contents() {
+                let (Some(key), Some(etag)) = (object.key(), object.e_tag()) else {
+                    continue;
+                };
+                // Folders made by consoles are empty keys ending in `/`.
+                if key.ends_with('/') {
+                    continue;
+                }
+                out.push(Listed {
+                    key: key.to_owned(),
+                    etag: etag.trim_matches('"').to_owned(),
+                    size: object
+                        .size()
+                        .and_then(|s| u64::try_from(s).ok())
+                        .unwrap_or(0),
+                });
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes one listed object (`take`): claimed as `s3://bucket/key@etag`, streamed,
+    /// published once.
+    pub async fn take(
+        &self,
+        taker: &Taker,
+        reader: Arc<Mutex<object::Reader>>,
+        listed: &Listed,
+    ) -> Result<Outcome, TakeError> {
+        let name = format!("s3://{}/{}@{}", self.config.bucket, listed.key, listed.etag);
+        let object = ObjectRef {
+            ledger_name: name.clone(),
+            origin: name,
+            size: listed.size,
+            format: self.config.fixed_format(),
+        };
+        let (client, bucket, key, etag) = (
+            self.client.clone(),
+            self.config.bucket.clone(),
+            listed.key.clone(),
+            listed.etag.clone(),
+        );
+        taker
+            .take(object, reader, move || async move {
+                open(&client, &bucket, &key, &etag).await
+            })
+            .await
+    }
+}
+
 pub struct S3Source {
     config: S3SourceConfig,
-    client: Client,
+    bucket: Bucket,
     taker: Taker,
     /// Kept from object to object (counters continue across objects).
     reader: Arc<Mutex<object::Reader>>,
@@ -56,7 +160,10 @@ pub struct S3Source {
 struct Round {
     done_through: Option<String>,
     held: BTreeMap<String, i64>,
+    /// Objects read to their end by this node.
     taken: u64,
+    /// Whether the listing mark moved.
+    advanced: bool,
     error: Option<String>,
 }
 
@@ -65,22 +172,8 @@ fn wall_ms() -> i64 {
 }
 
 impl S3Source {
-    /// The client for `config`: aws-config's default chain for credentials (and region,
-    /// unless set), the endpoint and addressing of an S3-compatible store when set.
-    pub async fn client(config: &S3SourceConfig) -> Client {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &config.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        let shared = loader.load().await;
-        let mut s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(config.path_style);
-        if let Some(endpoint) = &config.endpoint {
-            s3 = s3.endpoint_url(endpoint);
-        }
-        Client::from_conf(s3.build())
-    }
-
-    pub fn new(config: S3SourceConfig, client: Client, taker: Taker, board: SourceBoard) -> Self {
+    pub fn new(bucket: Bucket, taker: Taker, board: SourceBoard) -> Self {
+        let config = bucket.config.clone();
         if let Ok(mut board) = board.lock() {
             board.insert(
                 config.name.clone(),
@@ -97,7 +190,7 @@ impl S3Source {
         }
         S3Source {
             config,
-            client,
+            bucket,
             taker,
             reader: Arc::default(),
             done_through: None,
@@ -125,8 +218,7 @@ impl S3Source {
         }
         self.busy = true;
         let round = round(
-            self.config.clone(),
-            self.client.clone(),
+            self.bucket.clone(),
             self.taker.clone(),
             self.reader.clone(),
             self.done_through.clone(),
@@ -141,6 +233,7 @@ impl S3Source {
             } else {
                 0
             };
+            let go_on = round.advanced && round.error.is_none();
             if let Ok(mut board) = act.board.lock() {
                 if let Some(status) = board.get_mut(&act.config.name) {
                     status.objects_taken += round.taken;
@@ -154,7 +247,7 @@ impl S3Source {
                     status.last_error = round.error;
                 }
             }
-            if round.taken > 0 && !act.stopping {
+            if go_on && !act.stopping {
                 // More may be waiting: go on at once.
                 ctx.run_later(Duration::ZERO, |act, ctx| act.start_round(ctx));
             } else {
@@ -166,24 +259,30 @@ impl S3Source {
 
 /// Lists the objects after `done_through` and takes them in key order.
 async fn round(
-    config: S3SourceConfig,
-    client: Client,
+    bucket: Bucket,
     taker: Taker,
     reader: Arc<Mutex<object::Reader>>,
     mut done_through: Option<String>,
     mut held: BTreeMap<String, i64>,
 ) -> Round {
+    let config = &bucket.config;
     let mut taken = 0;
-    let listed = match list(&config, &client, done_through.as_deref()).await {
+    let started_at = done_through.clone();
+    let end = |done_through: Option<String>, held, taken, error| Round {
+        advanced: done_through != started_at,
+        done_through,
+        held,
+        taken,
+        error,
+    };
+    let listed = match bucket
+        .list(done_through.as_deref(), OBJECTS_PER_ROUND)
+        .await
+    {
         Ok(listed) => listed,
         Err(error) => {
             tracing::error!(source = %config.name, bucket = %config.bucket, %error, "cannot list the bucket");
-            return Round {
-                done_through,
-                held,
-                taken,
-                error: Some(error),
-            };
+            return end(done_through, held, taken, Some(error));
         }
     };
     let now_ms = wall_ms();
@@ -197,27 +296,10 @@ async fn round(
             all_done = false;
             continue;
         }
-        let object = ObjectRef {
-            ledger_name: format!("s3://{}/{}@{}", config.bucket, listed.key, listed.etag),
-            origin: format!("s3://{}/{}@{}", config.bucket, listed.key, listed.etag),
-            size: listed.size,
-            format: config.fixed_format(),
-        };
-        let (client, bucket, key, etag) = (
-            client.clone(),
-            config.bucket.clone(),
-            listed.key.clone(),
-            listed.etag.clone(),
-        );
-        let outcome = taker
-            .take(object, reader.clone(), move || async move {
-                open(&client, &bucket, &key, &etag).await
-            })
-            .await;
-        match outcome {
-            Ok(Outcome::Done) => {
+        match bucket.take(&taker, reader.clone(), &listed).await {
+            Ok(outcome @ (Outcome::Done | Outcome::AlreadyDone)) => {
                 held.remove(&listed.key);
-                taken += 1;
+                taken += u64::from(outcome == Outcome::Done);
                 if all_done {
                     done_through = Some(listed.key);
                 }
@@ -236,67 +318,11 @@ async fn round(
                     0
                 };
                 held.insert(listed.key, now_ms + retry_in);
-                return Round {
-                    done_through,
-                    held,
-                    taken,
-                    error: Some(error),
-                };
+                return end(done_through, held, taken, Some(error));
             }
         }
     }
-    Round {
-        done_through,
-        held,
-        taken,
-        error: None,
-    }
-}
-
-struct Listed {
-    key: String,
-    etag: String,
-    size: u64,
-}
-
-/// Up to [`OBJECTS_PER_ROUND`] objects after `start_after`, in key order.
-async fn list(
-    config: &S3SourceConfig,
-    client: &Client,
-    start_after: Option<&str>,
-) -> Result<Vec<Listed>, String> {
-    let mut pages = client
-        .list_objects_v2()
-        .bucket(&config.bucket)
-        .prefix(&config.prefix)
-        .set_start_after(start_after.map(str::to_owned))
-        .into_paginator()
-        .send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| describe(&e))?;
-        for object in page.contents() {
-            let (Some(key), Some(etag)) = (object.key(), object.e_tag()) else {
-                continue;
-            };
-            // Folders made by consoles are empty keys ending in `/`.
-            if key.ends_with('/') {
-                continue;
-            }
-            out.push(Listed {
-                key: key.to_owned(),
-                etag: etag.trim_matches('"').to_owned(),
-                size: object
-                    .size()
-                    .and_then(|s| u64::try_from(s).ok())
-                    .unwrap_or(0),
-            });
-            if out.len() >= OBJECTS_PER_ROUND {
-                return Ok(out);
-            }
-        }
-    }
-    Ok(out)
+    end(done_through, held, taken, None)
 }
 
 /// The object's body as a blocking reader (for the parsing thread), of exactly the version

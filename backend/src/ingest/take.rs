@@ -51,8 +51,10 @@ pub enum TakeError {
 /// What became of an object a source tried to take.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Read to its end (by this node, perhaps after others started it), or read before.
+    /// Read to its end by this node (perhaps after others started it).
     Done,
+    /// Read before: the ledger has it done.
+    AlreadyDone,
     /// Another node reads it and holds it until then (ms since the epoch; `None`: for good,
     /// a claim written by a version that did not renew claims).
     Held { until_ms: Option<i64> },
@@ -125,7 +127,7 @@ impl Taker {
         };
         let from = match claim {
             Claim::Mine { from } => from,
-            Claim::Done => return Ok(Outcome::Done),
+            Claim::Done => return Ok(Outcome::AlreadyDone),
             Claim::Held { node, until_ms } => {
                 tracing::debug!(object = %object.ledger_name, %node, ?until_ms, "being read by another node");
                 return Ok(Outcome::Held { until_ms });

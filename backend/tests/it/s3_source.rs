@@ -271,3 +271,126 @@ async fn objects_of_two_prefixes_are_stored_exactly_once_through_a_reader_killed
     assert_eq!(ok, 2, "{body}");
     assert!(!body.contains(S3_SECRET), "no secret in the API");
 }
+
+/// `layercast ingest --once` into a running deployment: every object of the prefix read once,
+/// its records stored exactly; a second run reads nothing again.
+#[actix_web::test]
+async fn a_backfill_reads_a_prefix_once_into_a_running_deployment() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s3 = S3Server::start(dir.path());
+    let client = s3.client().await;
+    client
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("create bucket");
+    let mut expected = BTreeMap::new();
+    const OBJECTS: u64 = 30;
+    for n in 0..OBJECTS {
+        let data = object(n * SMALL_LINES, SMALL_LINES, false, &mut expected);
+        let (key, body) = if n % 2 == 0 {
+            (format!("old/{n:03}.ndjson.gz"), gzip(&data))
+        } else {
+            (format!("old/{n:03}.ndjson"), data)
+        };
+        client
+            .put_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .expect("put object");
+    }
+    // Not under the prefix: not read.
+    client
+        .put_object()
+        .bucket(BUCKET)
+        .key("new/000.ndjson")
+        .body(ByteStream::from(object(
+            1_000_000,
+            10,
+            false,
+            &mut BTreeMap::new(),
+        )))
+        .send()
+        .await
+        .expect("put object");
+
+    let broker = Broker::start(dir.path());
+    let database = TestDb::create();
+    let id = std::process::id();
+    let config = format!(
+        "[kafka]\nbrokers = \"{}\"\nevents_topic = \"events-{id}\"\nupdates_topic = \"updates-{id}\"\n\
+         layers_topic = \"layers-{id}\"\nlate_topic = \"late-{id}\"\ngroup_id = \"group-{id}\"\npartitions = {PARTITIONS}\n\
+         [database]\nurl = \"{}\"\n[windows]\nlength_secs = {}\nout_of_order_secs = 3600\nidle_timeout_secs = 86400\n",
+        broker.bootstrap,
+        database.url,
+        LEN_MS / 1000,
+    );
+    let node = Node::start("node-a", &config, dir.path());
+    node.wait_healthy();
+    let config_file = dir.path().join("ingest.toml");
+    std::fs::write(&config_file, &config).expect("config");
+    let ingest = |once: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_layercast"));
+        command
+            .arg("ingest")
+            .arg("--config")
+            .arg(&config_file)
+            .args([
+                "--source",
+                &format!("s3://{BUCKET}/old/"),
+                "--endpoint",
+                &s3.endpoint,
+                "--region",
+                "us-east-1",
+                "--path-style",
+            ])
+            .env("AWS_ACCESS_KEY_ID", S3_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", S3_SECRET)
+            .env("RUST_LOG", "warn");
+        if once {
+            command.arg("--once");
+        }
+        let out = command.output().expect("run layercast ingest");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stderr) = ingest(false);
+    assert!(!ok && stderr.contains("pass --once"), "{stderr}");
+    let (ok, stderr) = ingest(true);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(&format!("{OBJECTS} objects read")),
+        "{stderr}"
+    );
+
+    let db = Db::open(DbUrl::parse(&database.url).expect("url"), 2).expect("test db");
+    settle(Duration::from_secs(60), || stored_windows(&db) == expected);
+    assert_eq!(
+        stored_windows(&db),
+        expected,
+        "every record of the prefix stored once"
+    );
+    let files = ledger(&db);
+    assert_eq!(files.len(), OBJECTS as usize);
+    assert!(
+        files
+            .iter()
+            .all(|f| f.status == "done" && f.records == SMALL_LINES),
+        "{files:?}"
+    );
+
+    let (ok, stderr) = ingest(true);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("0 objects read") && stderr.contains(&format!("{OBJECTS} read before")),
+        "{stderr}"
+    );
+    // It published nothing: the ledger had every object done.
+    assert_eq!(stored_windows(&db), expected, "nothing counted twice");
+}
