@@ -35,5 +35,7 @@ build_layercast() {
     if [ "$profile" = release ] && [ -f "$index" ] && [ "$index" -nt "$bin" ]; then
         touch "$ROOT/backend/src/main.rs"
     fi
+    # At the top, without -p: the default members, as every other backend build of the
+    # scripts, so that all share one build of the dependencies (see Cargo.toml).
     cargo build "${flags[@]}"
 }
