@@ -24,15 +24,16 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# Builds the `layercast` binary: `build_layercast debug|release`. A release binary embeds
-# frontend/dist (see backend/src/main.rs); cargo notices a change of a file it embedded, but not
-# a dashboard built after the binary was, so then the file holding the embed is marked changed.
-# (A debug binary reads frontend/dist at run time.)
+# Builds the `layercast` binary: `build_layercast debug|release|run` (a cargo profile; `run` is
+# scripts/run's, see Cargo.toml), into $CARGO_TARGET_DIR/<profile>/layercast. A binary of an
+# optimised profile embeds frontend/dist (see backend/src/main.rs); cargo notices a change of a
+# file it embedded, but not a dashboard built after the binary was, so then the file holding
+# the embed is marked changed. (A debug binary reads frontend/dist at run time.)
 build_layercast() {
     local profile="$1" flags=(--locked --bin layercast)
-    [ "$profile" = release ] && flags+=(--release)
+    [ "$profile" != debug ] && flags+=(--profile "$profile")
     local index="$ROOT/frontend/dist/index.html" bin="$CARGO_TARGET_DIR/$profile/layercast"
-    if [ "$profile" = release ] && [ -f "$index" ] && [ "$index" -nt "$bin" ]; then
+    if [ "$profile" != debug ] && [ -f "$index" ] && [ "$index" -nt "$bin" ]; then
         touch "$ROOT/backend/src/main.rs"
     fi
     # At the top, without -p: the default members, as every other backend build of the
