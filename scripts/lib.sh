@@ -24,7 +24,7 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# Builds the `layercast` binary: `build_layercast debug|release|run` (a cargo profile; `run` is
+# Builds the `layercast` binary: `build_layercast debug|release|demo` (a cargo profile; `demo` is
 # scripts/run's, see Cargo.toml), into $CARGO_TARGET_DIR/<profile>/layercast. A binary of an
 # optimised profile embeds frontend/dist (see backend/src/main.rs); cargo notices a change of a
 # file it embedded, but not a dashboard built after the binary was, so then the file holding
