@@ -13,7 +13,7 @@ use actix::prelude::*;
 use super::object;
 use super::take::{Input, ObjectRef, Outcome, Taker};
 
-/// Sources of origins: the inbox's files are `inbox/<name>`.
+/// What an inbox file's events carry as their origin's object: `inbox/<name>`.
 const ORIGIN_PREFIX: &str = "inbox/";
 
 #[derive(Debug, Clone)]

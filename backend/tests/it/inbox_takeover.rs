@@ -6,9 +6,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use layercast::store::{windows, Db, DbUrl};
+use layercast::store::{Db, DbUrl};
 
-use crate::support::{http_get, settle, wait_for, Broker, Node, TestDb};
+use crate::support::{
+    assert_windows_exact, http_get, settle, stored_window_totals, wait_for, Broker, Node, TestDb,
+};
 
 const PARTITIONS: i32 = 4;
 const LEN_MS: i64 = 10_000;
@@ -48,17 +50,6 @@ fn file() -> (String, BTreeMap<Key, (i64, i64)>) {
         e.1 += bytes as i64;
     }
     (text, expected)
-}
-
-fn stored_windows(db: &Db) -> BTreeMap<Key, (i64, i64)> {
-    let Ok(mut conn) = db.conn() else {
-        return BTreeMap::new();
-    };
-    windows::series_windows(&mut conn, LEN_MS, None, i64::MIN, i64::MAX, 10_000_000)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| ((r.layer, r.entity, r.window_start), (r.events, r.bytes)))
-        .collect()
 }
 
 /// The file's ledger row: (status, node, acked).
@@ -165,23 +156,10 @@ async fn a_file_whose_reader_is_killed_is_finished_by_another_node_exactly_once(
     nodes[killed] = Node::start(&name, &config(&shared_inbox), dir.path());
     nodes[killed].wait_healthy();
 
-    settle(Duration::from_secs(60), || stored_windows(&db) == expected);
-    let stored = stored_windows(&db);
-    let wrong: Vec<_> = expected
-        .iter()
-        .filter(|(k, v)| stored.get(*k) != Some(v))
-        .map(|(k, v)| (k.clone(), *v, stored.get(k).copied()))
-        .take(10)
-        .collect();
-    assert!(
-        wrong.is_empty(),
-        "windows off (key, expected, stored): {wrong:?}"
-    );
-    assert_eq!(
-        stored.len(),
-        expected.len(),
-        "no window that no record made"
-    );
+    settle(Duration::from_secs(60), || {
+        stored_window_totals(&db, LEN_MS) == expected
+    });
+    assert_windows_exact(&expected, &stored_window_totals(&db, LEN_MS));
 
     let (_, body) = http_get(a.port, "/api/ingest").expect("GET /api/ingest");
     let report: serde_json::Value = serde_json::from_str(&body).expect("json");

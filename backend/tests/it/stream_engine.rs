@@ -339,22 +339,7 @@ async fn three_nodes_keep_every_window_exact_through_a_crash_with_late_records()
     crate::support::settle(Duration::from_secs(20), || {
         stored_windows(&db, LEN_MS) == expected
     });
-    let stored = stored_windows(&db, LEN_MS);
-    let wrong: Vec<_> = expected
-        .iter()
-        .filter(|(k, v)| stored.get(*k) != Some(v))
-        .map(|(k, v)| (k.clone(), *v, stored.get(k).copied()))
-        .take(10)
-        .collect();
-    assert!(
-        wrong.is_empty(),
-        "windows off (key, expected, stored): {wrong:?}"
-    );
-    assert_eq!(
-        stored.len(),
-        expected.len(),
-        "no window that no record made"
-    );
+    crate::support::assert_windows_exact(&expected, &stored_windows(&db, LEN_MS));
     let in_grace = planned.iter().filter(|r| r.kind == Kind::InGrace).count();
     assert!(
         in_grace > total / 200,

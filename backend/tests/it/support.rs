@@ -1,5 +1,6 @@
 //! Test harness: a broker process, a throw-away database, `layercast serve` nodes.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -45,6 +46,52 @@ pub fn settle(deadline: Duration, mut done: impl FnMut() -> bool) {
     while !done() && start.elapsed() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Asserts that the stored windows are exactly the expected ones: each with its totals, and
+/// none that no record made. Names the first ten that are off.
+pub fn assert_windows_exact<K, V>(expected: &BTreeMap<K, V>, stored: &BTreeMap<K, V>)
+where
+    K: Ord + Clone + std::fmt::Debug,
+    V: PartialEq + Copy + std::fmt::Debug,
+{
+    let wrong: Vec<_> = expected
+        .iter()
+        .filter(|(k, v)| stored.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), *v, stored.get(k).copied()))
+        .take(10)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "windows off (key, expected, stored): {wrong:?}"
+    );
+    assert_eq!(
+        stored.len(),
+        expected.len(),
+        "no window that no record made"
+    );
+}
+
+/// (events, bytes) per (layer, entity, window start) of the stored windows of `len_ms`.
+pub fn stored_window_totals(
+    db: &layercast::store::Db,
+    len_ms: i64,
+) -> BTreeMap<(String, String, i64), (i64, i64)> {
+    let Ok(mut conn) = db.conn() else {
+        return BTreeMap::new();
+    };
+    layercast::store::windows::series_windows(
+        &mut conn,
+        len_ms,
+        None,
+        i64::MIN,
+        i64::MAX,
+        10_000_000,
+    )
+    .unwrap_or_default()
+    .into_iter()
+    .map(|r| ((r.layer, r.entity, r.window_start), (r.events, r.bytes)))
+    .collect()
 }
 
 /// A minimal HTTP GET, enough to read the JSON of the API.
