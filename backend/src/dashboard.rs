@@ -126,12 +126,18 @@ pub async fn serve_file(
         }
         return Err(not_found());
     };
-    let wanted = file_path(request_path).ok_or_else(not_found)?;
-    let (path, body) = match files.read(wanted) {
-        Some(body) => (wanted, body),
-        None if is_page(request_path) => (INDEX, files.read(INDEX).ok_or_else(not_found)?),
-        None => return Err(not_found()),
-    };
+    let wanted = file_path(request_path).ok_or_else(not_found)?.to_owned();
+    let page = is_page(request_path);
+    // A folder is read from disk: off the async worker, as the database is.
+    let files = files.clone();
+    let found = web::block(move || match files.read(&wanted) {
+        Some(body) => Some((wanted, body)),
+        None if page => files.read(INDEX).map(|body| (INDEX.to_owned(), body)),
+        None => None,
+    })
+    .await?;
+    let (path, body) = found.ok_or_else(not_found)?;
+    let path = path.as_str();
     let mime = mime_guess::from_path(path).first_or_octet_stream();
     let cache = if path == INDEX {
         CacheControl(vec![CacheDirective::NoCache])

@@ -33,6 +33,11 @@ struct ErrorRow {
     reason: String,
 }
 
+/// A count as the ledger's BIGINT columns hold it.
+fn to_db(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
 /// The outcome of asking for a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -66,7 +71,7 @@ pub fn claim_file(conn: &mut DbConn, name: &str, size: u64, lease: Lease) -> Que
     let inserted = diesel::insert_into(ingest_files::table)
         .values((
             ingest_files::name.eq(name),
-            ingest_files::size.eq(i64::try_from(size).unwrap_or(i64::MAX)),
+            ingest_files::size.eq(to_db(size)),
             ingest_files::records.eq(0_i64),
             ingest_files::errors.eq(0_i64),
             ingest_files::status.eq(STATUS_READING),
@@ -133,7 +138,7 @@ pub fn renew(conn: &mut DbConn, name: &str, lease: Lease, acked: u64) -> QueryRe
             .filter(ingest_files::status.eq(STATUS_READING)),
     )
     .set((
-        ingest_files::acked.eq(i64::try_from(acked).unwrap_or(i64::MAX)),
+        ingest_files::acked.eq(to_db(acked)),
         ingest_files::lease_until_ms.eq(Some(lease.until_ms())),
     ))
     .execute(conn)?;
@@ -159,9 +164,9 @@ pub fn finish_file(
                 .filter(ingest_files::status.eq(STATUS_READING)),
         )
         .set((
-            ingest_files::records.eq(i64::try_from(records).unwrap_or(i64::MAX)),
-            ingest_files::errors.eq(i64::try_from(errors).unwrap_or(i64::MAX)),
-            ingest_files::acked.eq(i64::try_from(records).unwrap_or(i64::MAX)),
+            ingest_files::records.eq(to_db(records)),
+            ingest_files::errors.eq(to_db(errors)),
+            ingest_files::acked.eq(to_db(records)),
             ingest_files::status.eq(STATUS_DONE),
             ingest_files::lease_until_ms.eq(None::<i64>),
         ))
@@ -175,7 +180,7 @@ pub fn finish_file(
             .map(|(line, reason)| {
                 (
                     ingest_errors::file.eq(name),
-                    ingest_errors::line.eq(i64::try_from(*line).unwrap_or(i64::MAX)),
+                    ingest_errors::line.eq(to_db(*line)),
                     ingest_errors::reason.eq(*reason),
                 )
             })
