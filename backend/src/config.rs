@@ -39,6 +39,47 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// S3 buckets (or S3-compatible stores) whose objects are read, `[[sources]]` in TOML.
     pub sources: Vec<S3SourceConfig>,
+    pub auth: AuthConfig,
+}
+
+/// Who may see and change what: see docs/access.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Whether viewing (GET routes, the dashboard, `/ws`) is open to callers without a session
+    /// or token. Unset: true in embedded mode (a laptop demo), false in production. Changes
+    /// always need an admin.
+    pub anonymous_viewer: Option<bool>,
+    /// Whether `/metrics` answers without credentials (Prometheus scrapers rarely carry any).
+    pub open_metrics: bool,
+    /// Whether `/api/health` answers without credentials (load balancers' probes).
+    pub open_health: bool,
+    /// How long a browser session lasts after login, in hours.
+    pub session_hours: u64,
+    /// Failed logins allowed per user name, and per address, within `login_window_secs`
+    /// before further attempts get 429 until the window has passed.
+    pub login_failures: u32,
+    pub login_window_secs: u64,
+    /// The largest request body any route takes, in bytes (larger: 413).
+    pub max_body_bytes: usize,
+    /// Origins (`https://planner.example.com`) allowed to open `/ws` besides the server's
+    /// own; a browser on any other page is refused before the upgrade.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            anonymous_viewer: None,
+            open_metrics: true,
+            open_health: true,
+            session_hours: 12,
+            login_failures: 5,
+            login_window_secs: 300,
+            max_body_bytes: 1 << 20,
+            allowed_origins: Vec::new(),
+        }
+    }
 }
 
 /// A bucket whose objects LayerCast reads: listed in key order (`start-after` the last key all
@@ -212,6 +253,7 @@ impl Default for Config {
             windows: WindowConfig::default(),
             ingest: IngestConfig::default(),
             sources: Vec::new(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -499,6 +541,28 @@ impl Config {
                 return invalid("sources.poll_ms", "must be at least 100 ms");
             }
         }
+        if !(1..=24 * 90).contains(&self.auth.session_hours) {
+            return invalid("auth.session_hours", "must be between 1 and 2160 hours");
+        }
+        if self.auth.login_failures == 0 || self.auth.login_window_secs == 0 {
+            return invalid(
+                "auth.login_failures",
+                "login_failures and login_window_secs must be at least 1",
+            );
+        }
+        if !(1_024..=64 << 20).contains(&self.auth.max_body_bytes) {
+            return invalid("auth.max_body_bytes", "must be between 1 KiB and 64 MiB");
+        }
+        if let Some(bad) =
+            self.auth.allowed_origins.iter().find(|o| {
+                !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/')
+            })
+        {
+            return invalid(
+                "auth.allowed_origins",
+                &format!("{bad:?} is not an origin such as https://planner.example.com (scheme, host, optional port, no path)"),
+            );
+        }
         if self.ingest.claim_lease_ms < MIN_CLAIM_LEASE_MS {
             return invalid(
                 "ingest.claim_lease_ms",
@@ -510,6 +574,11 @@ impl Config {
 
     pub fn is_embedded(&self) -> bool {
         self.kafka.brokers.is_none()
+    }
+
+    /// `auth.anonymous_viewer`, or its default for the mode.
+    pub fn anonymous_viewer(&self) -> bool {
+        self.auth.anonymous_viewer.unwrap_or(self.is_embedded())
     }
 
     pub fn db_url(&self) -> Result<DbUrl, ConfigError> {
@@ -600,6 +669,24 @@ mod tests {
             config.db_url().expect("url"),
             DbUrl::Sqlite("layercast-data/layercast.sqlite".into())
         );
+    }
+
+    #[test]
+    fn anonymous_viewing_is_on_in_embedded_mode_only_unless_set() {
+        let mut config = Config::default();
+        assert!(config.anonymous_viewer());
+        config.kafka.brokers = Some("127.0.0.1:9092".into());
+        assert!(!config.anonymous_viewer());
+        config.auth.anonymous_viewer = Some(true);
+        assert!(config.anonymous_viewer());
+        config.auth.allowed_origins = vec!["https://wall.example.com/".into()];
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Invalid {
+                setting: "auth.allowed_origins",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -42,6 +42,108 @@ enum Command {
     /// Write simulated network logs (VPC flow, ALB, Zeek, interface counters) into a folder,
     /// with incidents whose ground truth is written beside them.
     Simulate(SimulateArgs),
+    /// Manage users on the configured database.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens on the configured database.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user. Without --password-stdin a random password is made and printed.
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["admin", "viewer"])]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token and print it (it cannot be shown again).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["admin", "viewer"])]
+        role: String,
+        /// How long it is valid (`30d`, `12h`); default: until revoked.
+        #[arg(long)]
+        expires: Option<String>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+/// The configured database, migrated.
+fn open_db(common: &CommonArgs) -> anyhow::Result<layercast::store::Db> {
+    let config = common.load()?;
+    layercast::store::Db::open(config.db_url()?, 1).context("cannot open the database")
+}
+
+fn user_command(command: UserCommand) -> anyhow::Result<()> {
+    use layercast::api::{auth, users};
+    let UserCommand::Add {
+        name,
+        role,
+        password_stdin,
+        common,
+    } = command;
+    let (password, made) = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+    } else {
+        let made: String = auth::secret::random_secret()?.chars().take(20).collect();
+        (made, true)
+    };
+    let db = open_db(&common)?;
+    let new = layercast_shared::NewUser {
+        name,
+        role: role.parse().map_err(anyhow::Error::msg)?,
+        password,
+    };
+    let user = users::add_user(&db, &new, &auth::Principal::command_line())?;
+    if made {
+        println!(
+            "user {} ({}) added; password: {}",
+            user.name, user.role, new.password
+        );
+    } else {
+        println!("user {} ({}) added", user.name, user.role);
+    }
+    Ok(())
+}
+
+fn token_command(command: TokenCommand) -> anyhow::Result<()> {
+    use layercast::api::{auth, tokens};
+    let TokenCommand::Create {
+        name,
+        role,
+        expires,
+        common,
+    } = command;
+    let db = open_db(&common)?;
+    let new = layercast_shared::NewToken {
+        name,
+        role: role.parse().map_err(anyhow::Error::msg)?,
+        expires_in: expires,
+    };
+    let created = tokens::create_token(&db, &new, &auth::Principal::command_line())?;
+    eprintln!(
+        "token {} ({}, id {}) created; it is shown once:",
+        created.info.name, created.info.role, created.info.id
+    );
+    println!("{}", created.token);
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]
@@ -309,6 +411,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Simulate(args) => simulate(args),
+        Command::User(command) => user_command(command),
+        Command::Token(command) => token_command(command),
     }
 }
 

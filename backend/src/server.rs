@@ -215,6 +215,22 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
                 .map_err(|e| e.to_string())
         })
     };
+    let auth = api::auth::AuthState::new(db.clone(), &config.auth, config.anonymous_viewer());
+    {
+        let (db, dir) = (db.clone(), config.data_dir.clone());
+        match web::block(move || api::auth::create_initial_admin(&db, &dir)).await? {
+            Ok(Some((password, file))) => println!(
+                "First start: log in as {} with password {password} (also in {}; change it under Admin, Users)",
+                api::auth::FIRST_ADMIN,
+                file.display()
+            ),
+            Ok(None) => {}
+            Err(e) => return Err(e).context("cannot create the first admin"),
+        }
+    }
+    let max_body_bytes = config.auth.max_body_bytes;
+    let openapi =
+        api::openapi::OpenApiJson(Arc::new(api::openapi_document(max_body_bytes).to_string()));
     let dashboard = DashboardFiles::choose(config.http.static_dir.as_deref(), dashboard);
     match &dashboard {
         Some(files) if files.has_index() => tracing::info!(files = %files.describe(), "dashboard"),
@@ -226,15 +242,21 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(api_state.clone()))
+            .app_data(web::Data::new(auth.clone()))
+            .app_data(web::Data::new(openapi.clone()))
             .app_data(web::Data::new(hub.clone()))
             .app_data(web::Data::new(snapshot.clone()))
             .app_data(web::Data::new(node_id.clone()))
+            // Inside the logger, so that refused requests are logged with their status.
+            .wrap(actix_web::middleware::from_fn(api::auth::guard))
             .wrap(
-                actix_web::middleware::Logger::new("%r %s %Dms")
+                // `%U`: the path without the query, which may carry a `?token=`.
+                actix_web::middleware::Logger::new("%{method}xi %U %s %Dms")
+                    .custom_request_replace("method", |req| req.method().to_string())
                     .log_target("layercast::http")
                     .exclude("/api/health"),
             )
-            .configure(api::configure)
+            .configure(api::routes(max_body_bytes))
             .route("/ws", web::get().to(live::ws_route))
             .app_data(dashboard.clone())
             .default_service(web::to(dashboard::serve_file))
@@ -252,6 +274,9 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
     .run();
     let addr = config.http.listen;
     println!("LayerCast ({mode} mode, node {node}) at http://{addr}/");
+    if config.anonymous_viewer() {
+        println!("Anyone who reaches it may view (auth.anonymous_viewer); changes need an admin's login.");
+    }
     tracing::info!(%addr, mode, "serving");
 
     server.await.context("HTTP server failed")?;

@@ -9,6 +9,7 @@ mod format;
 mod history;
 mod live;
 mod pages;
+mod session;
 
 fn main() {
     // Panics show up in the browser console with a message, instead of as "unreachable".

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// The seven OSI layers. A closed set, so an enum: a typo in a file or a query is refused
 /// instead of creating an eighth layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OsiLayer {
     L1,
     L2,

@@ -3,12 +3,16 @@
 //! protocol and the REST bodies. Plain serde types only, so that the frontend (wasm32) and the
 //! backend decode exactly the same shapes.
 
+mod access;
 mod event;
 mod layer;
 mod layers;
 mod rest;
 mod ws;
 
+pub use access::{
+    ApiToken, AuditEntry, CreatedToken, LoginRequest, Me, NewToken, NewUser, Role, User, UserUpdate,
+};
 pub use event::{ErrorClass, Event, EventMsg, Origin, EVENT_VERSION};
 pub use layer::{OsiLayer, UnknownLayer};
 pub use layers::{LayerPartial, PartialWindow, LAYER_PARTIAL_VERSION};

@@ -4,12 +4,14 @@ use crate::OsiLayer;
 
 /// Body of every 4xx/5xx answer of the REST API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiErrorBody {
     pub error: String,
 }
 
 /// `GET /api/health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// `ok` when every component is up, `degraded` otherwise.
     pub status: String,
@@ -24,6 +26,7 @@ pub struct Health {
 
 /// `GET /api/partitions`: one entry per partition of the events topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PartitionStatus {
     pub partition: i32,
     /// The node that last made the partition's windows durable; `None` before any has.
@@ -43,6 +46,7 @@ pub struct PartitionStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ComponentHealth {
     pub ok: bool,
     pub detail: String,
@@ -51,6 +55,7 @@ pub struct ComponentHealth {
 /// One row of `GET /api/windows`, and a series update on `/ws`: the aggregates of one
 /// (layer, entity) over one window. Sums are totals, not increments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeriesWindow {
     pub layer: OsiLayer,
     pub entity: String,
@@ -95,6 +100,7 @@ pub struct SeriesWindow {
 /// Latency over one window, from a mergeable relative-error sketch (DDSketch, 1% relative
 /// accuracy), so that a 1-hour roll-up's p99 is the p99 of its records, not an average of p99s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LatencySummary {
     pub count: u64,
     pub min_ms: f64,
@@ -108,6 +114,7 @@ pub struct LatencySummary {
 /// A window the anomaly detector found unusual for its series: `GET /api/anomalies`, and
 /// pushed live on `/ws` as it is found (when the window closes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WindowAnomaly {
     pub layer: OsiLayer,
     pub entity: String,
@@ -123,6 +130,7 @@ pub struct WindowAnomaly {
 /// What of a window the anomaly detector watches; as JSON `bytes_per_s`, `errors`,
 /// `latency_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WindowMetric {
     BytesPerS,
@@ -161,6 +169,7 @@ impl std::str::FromStr for WindowMetric {
 /// out-of-orderness plus the grace period). They are not in any window; each is also kept on
 /// the `layercast.late` topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LateReport {
     pub total: u64,
     /// Per series, most drops first.
@@ -168,6 +177,7 @@ pub struct LateReport {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LateSeries {
     pub layer: OsiLayer,
     pub entity: String,
@@ -178,6 +188,7 @@ pub struct LateSeries {
 
 /// `GET /api/ingest`: what the inbox reader took, and what it refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestReport {
     /// Every object of the ledger: the inbox's files by name, S3 objects as
     /// `s3://bucket/key@etag`.
@@ -193,6 +204,7 @@ pub struct IngestReport {
 
 /// An S3 source as this node sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestSource {
     pub name: String,
     pub bucket: String,
@@ -208,6 +220,7 @@ pub struct IngestSource {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestFile {
     pub name: String,
     pub records: u64,
@@ -224,6 +237,7 @@ pub struct IngestFile {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestErrorSample {
     pub file: String,
     pub line: u64,
@@ -232,6 +246,7 @@ pub struct IngestErrorSample {
 
 /// The JSON report of `layercast replay`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplayReport {
     /// One entry per file read, in the order read.
     pub inputs: Vec<ReplayInput>,
@@ -253,6 +268,7 @@ pub struct ReplayReport {
 
 /// An anomaly the detector raised on one series of windows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplayIncident {
     pub layer: OsiLayer,
     pub entity: String,
@@ -269,6 +285,7 @@ pub struct ReplayIncident {
 
 /// Capacity runway of one series at the end of the replayed data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplayRunway {
     pub layer: OsiLayer,
     pub entity: String,
@@ -285,6 +302,7 @@ pub struct ReplayRunway {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplayInput {
     pub path: String,
     /// One of the names `--format` takes; `auto` when no format recognised the file.
@@ -299,6 +317,7 @@ pub struct ReplayInput {
 /// A row of `GET /api/layers`: the totals of one layer over one window, summed over every
 /// entity by the layer stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LayerSeriesWindow {
     pub layer: OsiLayer,
     /// Window start, ms since the Unix epoch (inclusive).
@@ -325,6 +344,7 @@ pub struct LayerSeriesWindow {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LayerTotals {
     /// Measurements on this layer.
     pub events: u64,
@@ -336,6 +356,7 @@ pub struct LayerTotals {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplayErrorSample {
     pub path: String,
     pub line: u64,

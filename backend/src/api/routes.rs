@@ -1,10 +1,11 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use layercast_shared::{
-    ComponentHealth, Health, LayerSeriesWindow, OsiLayer, PartitionStatus, SeriesWindow,
+    ApiErrorBody, ComponentHealth, Health, IngestReport, LateReport, LayerSeriesWindow, OsiLayer,
+    PartitionStatus, SeriesWindow, WindowAnomaly,
 };
 use rdkafka::producer::FutureProducer;
 use serde::Deserialize;
@@ -40,36 +41,20 @@ pub struct ApiState {
     pub sources: crate::ingest::SourceBoard,
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::QueryConfig::default().error_handler(|err, _| {
-        actix_web::error::InternalError::from_response(
-            err.to_string(),
-            ApiError::BadRequest(err.to_string()).error_response_json(),
-        )
-        .into()
-    }))
-    .route("/api/health", web::get().to(health))
-    .route("/api/windows", web::get().to(windows))
-    .route("/api/layers", web::get().to(layers))
-    .route("/api/ingest", web::get().to(ingest))
-    .route("/api/partitions", web::get().to(partitions))
-    .route("/api/late", web::get().to(late))
-    .route("/api/anomalies", web::get().to(anomalies))
-    .route("/metrics", web::get().to(metrics))
-    .route("/api/{tail:.*}", web::route().to(not_found));
-}
-
-impl ApiError {
-    fn error_response_json(&self) -> HttpResponse {
-        actix_web::ResponseError::error_response(self)
-    }
-}
-
-async fn not_found(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn not_found(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound(format!("/api/{}", path.into_inner())))
 }
 
-async fn health(state: web::Data<ApiState>) -> HttpResponse {
+/// The node's health: its database and broker. 503 when either is down (the body says which).
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Database and broker answer", body = Health),
+        (status = 503, description = "Degraded: the database or the broker does not answer", body = Health),
+    )
+)]
+#[get("/api/health")]
+pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
     let db = state.db.clone();
     let database = match web::block(move || db.ping()).await {
         Ok(Ok(())) => ComponentHealth {
@@ -121,13 +106,16 @@ async fn health(state: web::Data<ApiState>) -> HttpResponse {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct WindowsQuery {
+pub struct WindowsQuery {
+    /// `L1` to `L7`; all layers when absent.
     layer: Option<String>,
-    /// Window length: `10s`, `1m`, `1h` (humantime) or plain seconds.
+    /// Window length: `10s`, `1m`, `1h` (humantime) or plain seconds; one of the stored lengths.
     len: Option<String>,
+    /// Start of the span: RFC 3339 or epoch milliseconds.
     from: Option<String>,
+    /// End of the span (exclusive): RFC 3339 or epoch milliseconds.
     to: Option<String>,
 }
 
@@ -145,7 +133,14 @@ fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
         })
 }
 
-async fn windows(
+/// Windows of every series (layer, entity) starting in `[from, to)`, at most 10,000 rows.
+#[utoipa::path(
+    tag = "data",
+    params(WindowsQuery),
+    responses((status = 200, body = Vec<SeriesWindow>), (status = 400, body = ApiErrorBody))
+)]
+#[get("/api/windows")]
+pub async fn windows(
     state: web::Data<ApiState>,
     query: web::Query<WindowsQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -181,7 +176,13 @@ async fn windows(
 }
 
 /// Layer-wide windows (the layer stage's rows), with the parameters of `/api/windows`.
-async fn layers(
+#[utoipa::path(
+    tag = "data",
+    params(WindowsQuery),
+    responses((status = 200, body = Vec<LayerSeriesWindow>), (status = 400, body = ApiErrorBody))
+)]
+#[get("/api/layers")]
+pub async fn layers(
     state: web::Data<ApiState>,
     query: web::Query<WindowsQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -281,7 +282,13 @@ fn parse_len(text: &str, lengths_ms: &[i64]) -> Result<i64, ApiError> {
 
 /// Anomalies the live detectors found in closed windows, newest first; same `layer`, `from`,
 /// `to` as `/api/windows` (default: the last 24 hours).
-async fn anomalies(
+#[utoipa::path(
+    tag = "data",
+    params(WindowsQuery),
+    responses((status = 200, body = Vec<WindowAnomaly>), (status = 400, body = ApiErrorBody))
+)]
+#[get("/api/anomalies")]
+pub async fn anomalies(
     state: web::Data<ApiState>,
     query: web::Query<WindowsQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -307,7 +314,9 @@ async fn anomalies(
 }
 
 /// Records dropped as later than their window's close: the total and the series with most.
-async fn late(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(tag = "data", responses((status = 200, body = LateReport)))]
+#[get("/api/late")]
+pub async fn late(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let db = state.db.clone();
     let report = web::block(move || {
         let mut conn = db.conn()?;
@@ -320,7 +329,9 @@ async fn late(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
 /// Every partition of the events topic: who made it durable last, where it stands against
 /// the log end. Answers from the database and the broker, so any node gives the whole picture;
 /// a broker that does not answer leaves the log end and lag empty rather than failing.
-async fn partitions(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(tag = "data", responses((status = 200, body = Vec<PartitionStatus>)))]
+#[get("/api/partitions")]
+pub async fn partition_status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let (db, topic) = (state.db.clone(), state.events_topic.clone());
     let stored = web::block(move || {
         let mut conn = db.conn()?;
@@ -367,13 +378,22 @@ async fn partitions(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
 }
 
 /// The node's metrics in the OpenMetrics text format, which Prometheus scrapes.
-async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text"))
+)]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.render())
 }
 
-async fn ingest(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+/// What the inbox and the S3 sources read: the ledger's objects, malformed-line samples, and
+/// each source's state.
+#[utoipa::path(tag = "data", responses((status = 200, body = IngestReport)))]
+#[get("/api/ingest")]
+pub async fn ingest(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let db = state.db.clone();
     let report = web::block(move || {
         let mut conn = db.conn()?;
@@ -385,5 +405,5 @@ async fn ingest(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
         .lock()
         .map(|board| board.values().cloned().collect())
         .unwrap_or_default();
-    Ok(HttpResponse::Ok().json(layercast_shared::IngestReport { sources, ..report }))
+    Ok(HttpResponse::Ok().json(IngestReport { sources, ..report }))
 }

@@ -215,10 +215,10 @@ impl Db {
 /// transaction that reads before it writes cannot wait for another writer to finish (SQLite
 /// answers "database is locked" at once to avoid a deadlock), while an immediate one takes the
 /// write lock first and waits for it (the busy timeout).
-pub(crate) fn write_transaction<T>(
+pub(crate) fn write_transaction<T, E: From<diesel::result::Error>>(
     conn: &mut DbConn,
-    f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E> {
     if matches!(conn, DbConn::Mysql(_)) {
         return conn.transaction(f);
     }

@@ -4,6 +4,7 @@
 
 mod aggregator;
 pub mod anomalies;
+pub mod audit;
 mod db;
 pub mod ingest;
 pub mod late;
@@ -12,11 +13,15 @@ mod layer_writer;
 pub mod offsets;
 pub mod retention;
 pub mod schema;
+pub mod sessions;
+pub mod tokens;
+pub mod users;
 pub mod windows;
 
 pub use aggregator::{
     Aggregator, DeliveredFirst, LoadHistory, LoadOpenWindows, LoadPendingRollups, WriteAnomalies,
     WriteBatch,
 };
+pub(crate) use db::write_transaction;
 pub use db::{Db, DbConn, DbUrl, StoreError};
 pub use layer_writer::{LayerWriter, LoadProgress, WriteLayers};

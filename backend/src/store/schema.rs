@@ -112,3 +112,56 @@ diesel::table! {
         final_through -> BigInt,
     }
 }
+
+diesel::table! {
+    users (name) {
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        created_ms -> BigInt,
+        last_login_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_name -> Text,
+        csrf_token -> Text,
+        created_ms -> BigInt,
+        expires_ms -> BigInt,
+        revoked -> Bool,
+        address -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        prefix -> Text,
+        name -> Text,
+        role -> Text,
+        created_by -> Text,
+        created_ms -> BigInt,
+        expires_ms -> Nullable<BigInt>,
+        revoked -> Bool,
+        last_used_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at_ms -> BigInt,
+        actor -> Text,
+        address -> Nullable<Text>,
+        action -> Text,
+        target -> Text,
+        before_json -> Nullable<Text>,
+        after_json -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_name));
+diesel::allow_tables_to_appear_in_same_query!(sessions, users);

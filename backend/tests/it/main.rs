@@ -8,6 +8,7 @@
 //! The S3 tests run moto's S3 server (`MOTO_SERVER`, default the one `scripts/setup --test`
 //! installs in `~/.cache/layercast/moto-venv`).
 
+mod access;
 mod embedded;
 mod inbox_takeover;
 mod layer_stage;

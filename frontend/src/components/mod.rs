@@ -4,10 +4,12 @@ mod anomaly_list;
 mod connection_indicator;
 mod layer_card;
 mod partition_table;
+mod user_menu;
 mod window_table;
 
 pub use anomaly_list::AnomalyList;
 pub use connection_indicator::ConnectionIndicator;
 pub use layer_card::LayerCard;
 pub use partition_table::PartitionTable;
+pub use user_menu::UserMenu;
 pub use window_table::WindowTable;

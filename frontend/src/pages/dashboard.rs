@@ -3,7 +3,7 @@
 use layercast_shared::OsiLayer;
 use leptos::prelude::*;
 
-use crate::components::{AnomalyList, ConnectionIndicator, LayerCard, PartitionTable};
+use crate::components::{AnomalyList, ConnectionIndicator, LayerCard, PartitionTable, UserMenu};
 use crate::live::{use_live_feed, ConnectionState};
 
 #[component]
@@ -23,6 +23,7 @@ pub fn Dashboard() -> impl IntoView {
             <div class="status">
                 <span class="node">{node}</span>
                 <ConnectionIndicator />
+                <UserMenu />
             </div>
         </header>
         <main class="layers" class:stale=stale>
