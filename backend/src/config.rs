@@ -86,7 +86,7 @@ impl Default for AuthConfig {
 /// of whose predecessors are done), each object claimed, streamed and published once.
 /// Credentials come from aws-config's default chain (environment, profile, web identity,
 /// instance role); they are never in this file, the logs or the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct S3SourceConfig {
     /// Its name in the API and the logs.
@@ -122,6 +122,49 @@ fn default_source_poll_ms() -> u64 {
 }
 
 impl S3SourceConfig {
+    /// What serde cannot check; for the file and for `/api/sources` alike.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, reason: &str| {
+            Err(ConfigError::Invalid {
+                setting,
+                reason: reason.into(),
+            })
+        };
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if !name_ok {
+            return invalid(
+                "sources.name",
+                "1 to 64 letters, digits or . - _, and every source needs a name of its own",
+            );
+        }
+        if self.bucket.trim().is_empty() || self.bucket.len() > 255 {
+            return invalid("sources.bucket", "must name a bucket");
+        }
+        if self.prefix.len() > 1024 {
+            return invalid("sources.prefix", "at most 1024 bytes");
+        }
+        if self.format != "auto" && self.fixed_format().is_none() {
+            return invalid(
+                "sources.format",
+                "must be auto, vpc-flow, alb, nlb, zeek, counters or ndjson",
+            );
+        }
+        if !(MIN_SOURCE_POLL_MS..=86_400_000).contains(&self.poll_ms) {
+            return invalid("sources.poll_ms", "must be between 100 ms and a day");
+        }
+        if let Some(endpoint) = &self.endpoint {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return invalid("sources.endpoint", "must be an http:// or https:// address");
+            }
+        }
+        Ok(())
+    }
+
     /// The configured format, `None` for `auto`.
     pub fn fixed_format(&self) -> Option<layercast_parse::Format> {
         layercast_parse::Format::ALL
@@ -525,20 +568,9 @@ impl Config {
         }
         let mut names = std::collections::BTreeSet::new();
         for source in &self.sources {
-            if source.name.trim().is_empty() || !names.insert(source.name.as_str()) {
+            source.validate()?;
+            if !names.insert(source.name.as_str()) {
                 return invalid("sources.name", "every source needs a name of its own");
-            }
-            if source.bucket.trim().is_empty() {
-                return invalid("sources.bucket", "must name a bucket");
-            }
-            if source.format != "auto" && source.fixed_format().is_none() {
-                return invalid(
-                    "sources.format",
-                    "must be auto, vpc-flow, alb, nlb, zeek, counters or ndjson",
-                );
-            }
-            if source.poll_ms < MIN_SOURCE_POLL_MS {
-                return invalid("sources.poll_ms", "must be at least 100 ms");
             }
         }
         if !(1..=24 * 90).contains(&self.auth.session_hours) {

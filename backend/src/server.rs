@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::dashboard::{self, AssetLookup, DashboardFiles};
-use crate::ingest::{Bucket, InboxReader, InboxSettings, S3Source, SourceBoard, StopSource, Taker};
+use crate::ingest::{InboxReader, InboxSettings, SourceBoard, SourceKeeper, Taker};
 use crate::kafka::Broker;
 use crate::live::{self, Hub, LocalHub, SnapshotSource};
 use crate::metrics::Metrics;
@@ -188,11 +188,12 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
     )
     .start();
     let board = SourceBoard::default();
-    let mut sources = Vec::new();
-    for source in &config.sources {
-        let bucket = Bucket::connect(source.clone()).await;
-        sources.push(S3Source::new(bucket, taker.clone(), board.clone()).start());
-    }
+    let sources = SourceKeeper::start(
+        db.clone(),
+        taker.clone(),
+        board.clone(),
+        config.sources.clone(),
+    );
 
     let api_state = ApiState {
         db: db.clone(),
@@ -229,6 +230,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
         }
     }
     let max_body_bytes = config.auth.max_body_bytes;
+    let fixed_sources = api::sources::FileSources(Arc::new(config.sources.clone()));
     let openapi =
         api::openapi::OpenApiJson(Arc::new(api::openapi_document(max_body_bytes).to_string()));
     let dashboard = DashboardFiles::choose(config.http.static_dir.as_deref(), dashboard);
@@ -244,6 +246,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             .app_data(web::Data::new(api_state.clone()))
             .app_data(web::Data::new(auth.clone()))
             .app_data(web::Data::new(openapi.clone()))
+            .app_data(web::Data::new(fixed_sources.clone()))
             .app_data(web::Data::new(hub.clone()))
             .app_data(web::Data::new(snapshot.clone()))
             .app_data(web::Data::new(node_id.clone()))
@@ -282,9 +285,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
     server.await.context("HTTP server failed")?;
     tracing::info!("shutting down: writing what the partitions hold");
     inbox.do_send(StopInbox);
-    for source in &sources {
-        source.do_send(StopSource);
-    }
+    sources.stop();
     stream.stop().await;
     // After the events stage, whose last writes may have sent final contributions.
     layer_stage.stop().await;

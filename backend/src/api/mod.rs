@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod policy;
 mod routes;
 mod session;
+pub mod sources;
 pub mod tokens;
 pub mod users;
 
@@ -72,6 +73,10 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut ServiceConfig) {
         .service(tokens::create_token_route)
         .service(tokens::revoke_token)
         .service(audit::audit_log)
+        .service(sources::list_sources)
+        .service(sources::get_source)
+        .service(sources::put_source)
+        .service(sources::delete_source)
         .service(openapi::openapi_json)
         // Last: any other path under /api is a JSON 404, not the dashboard's page.
         .route("/api/{tail:.*}", web::route().to(routes::not_found));

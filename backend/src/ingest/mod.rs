@@ -3,6 +3,7 @@
 
 pub mod backfill;
 pub mod inbox;
+pub mod keeper;
 pub mod s3;
 pub mod take;
 
@@ -11,5 +12,6 @@ pub use layercast_parse as parse;
 pub use layercast_parse::object;
 
 pub use inbox::{InboxReader, InboxSettings};
+pub use keeper::SourceKeeper;
 pub use s3::{Bucket, S3Source, SourceBoard, StopSource};
 pub use take::Taker;

@@ -14,6 +14,7 @@ pub mod offsets;
 pub mod retention;
 pub mod schema;
 pub mod sessions;
+pub mod sources;
 pub mod tokens;
 pub mod users;
 pub mod windows;

@@ -165,3 +165,11 @@ diesel::table! {
 
 diesel::joinable!(sessions -> users (user_name));
 diesel::allow_tables_to_appear_in_same_query!(sessions, users);
+
+diesel::table! {
+    sources (name) {
+        name -> Text,
+        spec -> Text,
+        updated_ms -> BigInt,
+    }
+}

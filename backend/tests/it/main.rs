@@ -15,5 +15,6 @@ mod layer_stage;
 mod outage;
 mod production;
 mod s3_source;
+mod sources_api;
 mod stream_engine;
 mod support;
