@@ -419,3 +419,40 @@ step('updates after the restart arrive on the reconnected socket', async () => {
   await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
   assert.deepEqual(pageErrors.map(String), [], 'no uncaught errors in the page');
 });
+
+step('an admin logs in on the login page and out again; anonymous callers cannot change anything',
+  async () => {
+    await expectText(page, 'user', 'anonymous viewer');
+    const refused = await page.evaluate(async () => {
+      const res = await fetch('/api/users', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'x', role: 'admin', password: 'xxxxxxxxxxxxxx' }),
+      });
+      return { status: res.status, body: await res.json() };
+    });
+    assert.equal(refused.status, 401, JSON.stringify(refused));
+    assert.ok(refused.body.error.length > 0);
+
+    const password = fs.readFileSync(path.join(dataDir, 'initial-admin-password'), 'utf8').trim();
+    const tab = await browser.newPage();
+    try {
+      await tab.goto(`${server.base}/login`);
+      await tab.locator('input[name="name"]').fill('admin');
+      await tab.locator('input[name="password"]').fill('not the password');
+      await tab.locator('button[type="submit"]').click();
+      await tab.getByRole('alert').filter({ hasText: 'wrong user name or password' })
+        .waitFor({ timeout: UI_DEADLINE_MS });
+      await tab.locator('input[name="password"]').fill(password);
+      await tab.locator('button[type="submit"]').click();
+      await expectText(tab, 'user', 'admin (admin)');
+      await expectText(tab, 'connection', 'connected', { attr: 'data-state' });
+      assert.equal(new URL(tab.url()).pathname, '/', 'back on the dashboard');
+      // The session's cookie is HttpOnly: the page cannot read it.
+      assert.equal(await tab.evaluate(() => document.cookie.includes('layercast_session')), false);
+      await tab.getByRole('button', { name: 'Log out' }).click();
+      await expectText(tab, 'user', 'anonymous viewer');
+    } finally {
+      await tab.close();
+    }
+  });
