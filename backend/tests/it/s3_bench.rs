@@ -18,7 +18,7 @@ use diesel::prelude::*;
 use layercast::store::{Db, DbUrl};
 
 use crate::s3_faults::node_config;
-use crate::s3_large_object::vpc_flow_file;
+use crate::s3_large_object::{vpc_flow_file, Totals};
 use crate::support::{wait_for, Broker, Node, S3Server, TestDb, S3_KEY_ID, S3_SECRET};
 
 const BUCKET: &str = "bench";
@@ -134,8 +134,7 @@ async fn s3_ingest_rate() {
     let (mut plain_keys, mut gzip_keys) = (Vec::new(), Vec::new());
     for n in 0..objects {
         let path = dir.path().join(format!("{n:03}.log"));
-        let (r, _) = vpc_flow_file(&path, total_mb * 1_000_000 / objects);
-        records += r;
+        records += vpc_flow_file(&path, total_mb * 1_000_000 / objects, &mut Totals::new());
         let gz = dir.path().join(format!("{n:03}.log.gz"));
         {
             let mut input = BufReader::new(std::fs::File::open(&path).expect("the file"));
