@@ -108,9 +108,16 @@ pub struct S3SourceConfig {
     /// to detect each object's from its first lines.
     #[serde(default = "auto_format")]
     pub format: String,
-    /// How often the bucket is listed for new objects, in milliseconds.
+    /// How often the bucket is listed for new objects, in milliseconds (with `queue_url`:
+    /// unused, the queue is long-polled).
     #[serde(default = "default_source_poll_ms")]
     pub poll_ms: u64,
+    /// An SQS queue that receives the bucket's S3 event notifications (`s3:ObjectCreated:*`):
+    /// set, the source learns of new objects from it instead of listing the bucket. With
+    /// `endpoint` set, the queue is reached at its URL's host (a local or compatible service);
+    /// otherwise at the region's SQS endpoint.
+    #[serde(default)]
+    pub queue_url: Option<String>,
 }
 
 fn auto_format() -> String {
@@ -156,6 +163,14 @@ impl S3SourceConfig {
         }
         if !(MIN_SOURCE_POLL_MS..=86_400_000).contains(&self.poll_ms) {
             return invalid("sources.poll_ms", "must be between 100 ms and a day");
+        }
+        if let Some(queue) = &self.queue_url {
+            if !(queue.starts_with("http://") || queue.starts_with("https://")) {
+                return invalid(
+                    "sources.queue_url",
+                    "must be the queue's URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
+                );
+            }
         }
         if let Some(endpoint) = &self.endpoint {
             if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {

@@ -2,7 +2,9 @@
 //! node, shared by the stages that count (partition actors, aggregators, the inbox, the
 //! consumer's statistics) and rendered on request.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -11,6 +13,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use crate::ingest::stats::{Discovery, SourceKind, SourceStats};
 
 /// A partition of the events topic, as a label.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -29,6 +33,27 @@ pub struct LayerLabel {
 pub struct LayerLenLabel {
     pub layer: String,
     pub len_ms: i64,
+}
+
+/// A source (`[[sources]]`, the inbox), as a label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: String,
+}
+
+/// A source and a state of its objects (`pending`, `reading`, `done`, `failed`), as labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceStateLabel {
+    pub source: String,
+    pub state: String,
+}
+
+/// What a source is (`s3`, `inbox`) and how it learns of objects (`listing`, `sqs`, `folder`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceInfoLabel {
+    pub source: String,
+    pub kind: String,
+    pub discovery: String,
 }
 
 /// Durations from 1 ms to about 16 s, doubling: every histogram of the node (batches, delays,
@@ -97,6 +122,21 @@ pub struct Metrics {
     pub inbox_files: Counter,
     pub inbox_events: Counter,
     pub inbox_malformed_lines: Counter,
+    /// Per source (`ingest::stats`): 1, labelled with its kind and discovery.
+    pub source_info: Family<SourceInfoLabel, Gauge>,
+    /// Per source and state: objects pending, being read, done and failed on this node.
+    pub source_objects: Family<SourceStateLabel, Gauge>,
+    /// Per source: bytes of objects read, records the broker acknowledged.
+    pub source_bytes: Family<SourceLabel, Counter>,
+    pub source_records: Family<SourceLabel, Counter>,
+    /// Per source: from the LastModified of the object finished last (and the most of any) to
+    /// its last record acknowledged by the broker.
+    pub source_lag_seconds: Family<SourceLabel, Gauge<f64, AtomicU64>>,
+    pub source_lag_max_seconds: Family<SourceLabel, Gauge<f64, AtomicU64>>,
+    /// Per source: queue messages that were not S3 event notifications.
+    pub source_malformed_messages: Family<SourceLabel, Counter>,
+    /// Every source's figures by name, for `/api/ingest`. A std mutex: held for a lookup only.
+    sources: Mutex<BTreeMap<String, Arc<SourceStats>>>,
 }
 
 impl Metrics {
@@ -127,6 +167,14 @@ impl Metrics {
             inbox_files: Counter::default(),
             inbox_events: Counter::default(),
             inbox_malformed_lines: Counter::default(),
+            source_info: Family::default(),
+            source_objects: Family::default(),
+            source_bytes: Family::default(),
+            source_records: Family::default(),
+            source_lag_seconds: Family::default(),
+            source_lag_max_seconds: Family::default(),
+            source_malformed_messages: Family::default(),
+            sources: Mutex::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -245,7 +293,57 @@ impl Metrics {
             "Lines the inbox refused (counted, kept with their reason)",
             m.inbox_malformed_lines.clone(),
         );
+        registry.register(
+            "source_info",
+            "Per source: 1, with its kind (s3, inbox) and how it learns of objects (listing, sqs, folder)",
+            m.source_info.clone(),
+        );
+        registry.register(
+            "source_objects",
+            "Per source: objects pending (known, not taken), reading (on this node now), done (read to their end here) and failed (last read here failed, retried)",
+            m.source_objects.clone(),
+        );
+        registry.register(
+            "source_bytes",
+            "Per source: bytes of objects read from the store (gzip objects compressed)",
+            m.source_bytes.clone(),
+        );
+        registry.register(
+            "source_records",
+            "Per source: records published and acknowledged by the broker",
+            m.source_records.clone(),
+        );
+        registry.register(
+            "source_lag_seconds",
+            "Per source: from the LastModified of the object finished last to its last record acknowledged by the broker",
+            m.source_lag_seconds.clone(),
+        );
+        registry.register(
+            "source_lag_max_seconds",
+            "Per source: the most of source_lag_seconds since the node started",
+            m.source_lag_max_seconds.clone(),
+        );
+        registry.register(
+            "source_malformed_messages",
+            "Per source: queue messages that were not S3 event notifications (logged, deleted)",
+            m.source_malformed_messages.clone(),
+        );
         Arc::new(Metrics { registry, ..m })
+    }
+
+    /// The figures of source `name`, made at its first use; every user of a name shares them.
+    pub fn source(&self, name: &str, kind: SourceKind, discovery: Discovery) -> Arc<SourceStats> {
+        let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
+        sources
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(SourceStats::new(self, name, kind, discovery)))
+            .clone()
+    }
+
+    /// Every source's figures, by name.
+    pub fn sources(&self) -> Vec<Arc<SourceStats>> {
+        let sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
+        sources.values().cloned().collect()
     }
 
     /// The OpenMetrics text of every metric. Writing into a `String` cannot fail, and the

@@ -20,6 +20,6 @@ pub use rest::{
     ApiErrorBody, ComponentHealth, Health, IngestErrorSample, IngestFile, IngestReport,
     IngestSource, LateReport, LateSeries, LatencySummary, LayerSeriesWindow, LayerTotals,
     PartitionStatus, ReplayErrorSample, ReplayIncident, ReplayInput, ReplayReport, ReplayRunway,
-    SeriesWindow, WindowAnomaly, WindowMetric,
+    SeriesWindow, SourceObjects, WindowAnomaly, WindowMetric,
 };
 pub use ws::{ClientMsg, LayerWindow, ServerMsg, UpdateMsg, PROTOCOL_VERSION, UPDATE_VERSION};

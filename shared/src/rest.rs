@@ -197,26 +197,75 @@ pub struct IngestReport {
     pub errors_total: u64,
     /// The most recent malformed lines, newest first.
     pub error_samples: Vec<IngestErrorSample>,
-    /// The S3 sources this node reads, and how they fare.
+    /// The sources this node reads (its S3 sources and its inbox), and how they fare.
     #[serde(default)]
     pub sources: Vec<IngestSource>,
 }
 
-/// An S3 source as this node sees it.
+/// A source (an S3 bucket and prefix, or the inbox folder) as this node sees it. Every count
+/// and rate is this node's since it started: the nodes sharing a source share its objects, so
+/// a deployment's figures are the sums over its nodes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestSource {
     pub name: String,
+    /// `""` for the inbox.
     pub bucket: String,
     pub prefix: String,
     /// `starting`, `ok`, or `failing` (the last round stopped on an error: the store away,
-    /// wrong credentials, a missing bucket; retried with backoff).
+    /// wrong credentials, a missing bucket or queue; retried with backoff).
     pub state: String,
     pub last_error: Option<String>,
     /// Objects this node finished (or found finished) since it started.
     pub objects_taken: u64,
-    /// When its last round of listing and taking ended (ms since the epoch).
+    /// When its last round of listing (or receiving from its queue) and taking ended (ms since
+    /// the epoch).
     pub last_round_ms: Option<i64>,
+    /// `s3` or `inbox`.
+    #[serde(default)]
+    pub kind: String,
+    /// How it learns of new objects: `listing`, `sqs` (S3 event notifications through an SQS
+    /// queue) or `folder` (the inbox).
+    #[serde(default)]
+    pub discovery: String,
+    #[serde(default)]
+    pub objects: SourceObjects,
+    /// Bytes of objects read (as stored: gzip objects count compressed) and records the broker
+    /// acknowledged, since the node started.
+    #[serde(default)]
+    pub bytes_total: u64,
+    #[serde(default)]
+    pub records_total: u64,
+    /// The same per second, over about the last ten seconds.
+    #[serde(default)]
+    pub bytes_per_sec: f64,
+    #[serde(default)]
+    pub records_per_sec: f64,
+    /// From an object's LastModified (an S3 event's time, a file's mtime) to its last record
+    /// acknowledged by the broker, whence it reaches the windows exactly once: of the object
+    /// finished last, and the most since the node started. `None` before the first.
+    #[serde(default)]
+    pub lag_last_secs: Option<f64>,
+    #[serde(default)]
+    pub lag_max_secs: Option<f64>,
+    /// Queue messages that were not S3 event notifications (logged, counted, deleted).
+    #[serde(default)]
+    pub malformed_messages: u64,
+}
+
+/// A source's objects by state, as this node sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SourceObjects {
+    /// Known (listed, announced, in the folder) and not taken yet.
+    pub pending: u64,
+    /// Being read by this node now.
+    pub reading: u64,
+    /// Read to their end by this node since it started.
+    pub done: u64,
+    /// Whose last read on this node failed (the store away, a broken body): tried again
+    /// later, resuming where the broker's acknowledgements were saved.
+    pub failed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -400,10 +400,6 @@ pub async fn ingest(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
         Ok::<_, ApiError>(store::ingest::report(&mut conn, INGEST_SAMPLES)?)
     })
     .await??;
-    let sources = state
-        .sources
-        .lock()
-        .map(|board| board.values().cloned().collect())
-        .unwrap_or_default();
+    let sources = crate::ingest::stats::report(&state.sources, &state.metrics);
     Ok(HttpResponse::Ok().json(IngestReport { sources, ..report }))
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::s3::{Bucket, Listed};
+use super::stats::{Discovery, SourceKind};
 use super::take::{Outcome, Taker};
 use crate::config::S3SourceConfig;
 
@@ -71,6 +72,7 @@ pub fn source_config(
         path_style,
         format,
         poll_ms: 0,
+        queue_url: None,
     })
 }
 
@@ -105,6 +107,9 @@ pub async fn run(bucket: Bucket, taker: Taker) -> Result<Summary, BackfillError>
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let reader = Arc::new(Mutex::new(super::object::Reader::new()));
+    let stats = taker
+        .metrics
+        .source(&config.name, SourceKind::S3, Discovery::Listing);
     let mut summary = Summary::default();
     for (n, object) in listed.iter().enumerate() {
         bar.set_message(format!(
@@ -113,7 +118,7 @@ pub async fn run(bucket: Bucket, taker: Taker) -> Result<Summary, BackfillError>
             listed.len(),
             object.key
         ));
-        match bucket.take(&taker, reader.clone(), object).await {
+        match bucket.take(&taker, reader.clone(), object, &stats).await {
             Ok(Outcome::Done) => {
                 summary.read += 1;
                 summary.bytes += object.size;

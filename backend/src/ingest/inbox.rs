@@ -11,7 +11,11 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::object;
+use super::stats::{Discovery, SourceKind, SourceStats};
 use super::take::{Input, ObjectRef, Outcome, Taker};
+
+/// The inbox's name among the sources (`/api/ingest`, `/metrics`).
+pub const SOURCE_NAME: &str = "inbox";
 
 /// What an inbox file's events carry as their origin's object: `inbox/<name>`.
 const ORIGIN_PREFIX: &str = "inbox/";
@@ -43,16 +47,21 @@ pub struct InboxReader {
     /// Kept from file to file (counters continue across objects). A std mutex: it is only
     /// taken inside the blocking parse task, and files are read one at a time.
     reader: Arc<Mutex<object::Reader>>,
+    stats: Arc<SourceStats>,
 }
 
 impl InboxReader {
     pub fn new(settings: InboxSettings, taker: Taker) -> Self {
+        let stats = taker
+            .metrics
+            .source(SOURCE_NAME, SourceKind::Inbox, Discovery::Folder);
         InboxReader {
             settings,
             taker,
             seen: HashMap::new(),
             busy: false,
             reader: Arc::default(),
+            stats,
         }
     }
 
@@ -65,7 +74,12 @@ impl InboxReader {
         };
         self.busy = true;
         self.seen.insert(path.clone(), Seen::Taken);
-        let job = take_file(path.clone(), self.taker.clone(), self.reader.clone());
+        let job = take_file(
+            path.clone(),
+            self.taker.clone(),
+            self.reader.clone(),
+            self.stats.clone(),
+        );
         ctx.spawn(job.into_actor(self).map(move |result, act, _| {
             act.busy = false;
             match result {
@@ -117,6 +131,8 @@ impl InboxReader {
         files.sort();
         let mut ready = None;
         let now_ms = wall_ms();
+        // Files not taken yet (but the one about to be read), and not held by another node.
+        let mut pending = 0;
         for (path, size) in files {
             match self.seen.get(&path) {
                 Some(Seen::Taken) => {}
@@ -126,13 +142,19 @@ impl InboxReader {
                     }
                 }
                 Some(Seen::Growing(before)) if *before == size => {
-                    ready.get_or_insert(path);
+                    if ready.is_none() {
+                        ready = Some(path);
+                    } else {
+                        pending += 1;
+                    }
                 }
                 _ => {
+                    pending += 1;
                     self.seen.insert(path, Seen::Growing(size));
                 }
             }
         }
+        self.stats.set_pending(pending);
         ready
     }
 }
@@ -151,21 +173,28 @@ async fn take_file(
     path: PathBuf,
     taker: Taker,
     reader: Arc<Mutex<object::Reader>>,
+    stats: Arc<SourceStats>,
 ) -> Result<Outcome, super::take::TakeError> {
     let name = file_name(&path);
     // Claimed before it is opened: a file another node holds is not read here at all.
-    let size = tokio::fs::metadata(&path)
+    let meta = tokio::fs::metadata(&path)
         .await
         .map_err(|e| super::take::TakeError::Read {
             object: name.clone(),
             reason: e.to_string(),
-        })?
-        .len();
+        })?;
+    let modified_ms = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_millis()).ok());
     let object = ObjectRef {
         ledger_name: name.clone(),
         origin: format!("{ORIGIN_PREFIX}{name}"),
-        size,
+        size: meta.len(),
         format: None,
+        modified_ms,
+        stats,
     };
     taker
         .take(object, reader, || async move {

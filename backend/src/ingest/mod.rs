@@ -5,6 +5,8 @@ pub mod backfill;
 pub mod inbox;
 pub mod keeper;
 pub mod s3;
+pub mod sqs;
+pub mod stats;
 pub mod take;
 
 /// The parsers live in a crate of their own (`backend/parse`), so that fuzzing builds them alone.

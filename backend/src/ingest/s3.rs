@@ -4,6 +4,9 @@
 //! through gzip and its parser in bounded memory, published with its origin, once, by one
 //! node of all those sharing the source.
 //!
+//! With a `queue_url` it learns of new objects from the bucket's S3 event notifications
+//! through SQS instead (`sqs`), and takes them the same way.
+//!
 //! Listing starts after the last key all of whose predecessors are done (ListObjectsV2's
 //! `start-after`), so a bucket of a million old objects is not listed again at every round;
 //! an object another node holds keeps that mark where it is, so that the object is tried
@@ -15,9 +18,12 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use aws_sdk_s3::Client;
+use futures::FutureExt;
 use layercast_shared::IngestSource;
 
 use super::object;
+use super::sqs::Queue;
+use super::stats::{Discovery, SourceKind, SourceStats};
 use super::take::{Input, ObjectRef, Outcome, TakeError, Taker};
 use crate::config::S3SourceConfig;
 
@@ -40,14 +46,18 @@ pub struct StopSource;
 pub struct Bucket {
     pub config: S3SourceConfig,
     client: Client,
+    /// The queue of its event notifications, when `queue_url` is set.
+    pub queue: Option<Queue>,
 }
 
-/// An object as listed.
+/// An object as listed (or announced).
 #[derive(Debug, Clone)]
 pub struct Listed {
     pub key: String,
     pub etag: String,
     pub size: u64,
+    /// LastModified, ms since the epoch.
+    pub modified_ms: Option<i64>,
 }
 
 impl Bucket {
@@ -63,10 +73,41 @@ impl Bucket {
         if let Some(endpoint) = &config.endpoint {
             s3 = s3.endpoint_url(endpoint);
         }
+        let queue = config
+            .queue_url
+            .as_deref()
+            .map(|url| Queue::connect(&shared, url, config.endpoint.is_some()));
         Bucket {
             client: Client::from_conf(s3.build()),
+            queue,
             config,
         }
+    }
+
+    /// The object under `key` now, as a listing would give it (for notifications without an
+    /// ETag).
+    pub async fn head(&self, key: &str) -> Result<Listed, String> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.config.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        Ok(Listed {
+            key: key.to_owned(),
+            etag: head
+                .e_tag()
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_owned(),
+            size: head
+                .content_length()
+                .and_then(|s| u64::try_from(s).ok())
+                .unwrap_or(0),
+            modified_ms: head.last_modified().and_then(|t| t.to_millis().ok()),
+        })
     }
 
     /// Up to `limit` objects after `start_after`, in key order.
@@ -101,6 +142,7 @@ impl Bucket {
                         .size()
                         .and_then(|s| u64::try_from(s).ok())
                         .unwrap_or(0),
+                    modified_ms: object.last_modified().and_then(|t| t.to_millis().ok()),
                 });
                 if out.len() >= limit {
                     return Ok(out);
@@ -117,6 +159,7 @@ impl Bucket {
         taker: &Taker,
         reader: Arc<Mutex<object::Reader>>,
         listed: &Listed,
+        stats: &Arc<SourceStats>,
     ) -> Result<Outcome, TakeError> {
         let name = format!("s3://{}/{}@{}", self.config.bucket, listed.key, listed.etag);
         let object = ObjectRef {
@@ -124,6 +167,8 @@ impl Bucket {
             origin: name,
             size: listed.size,
             format: self.config.fixed_format(),
+            modified_ms: listed.modified_ms,
+            stats: stats.clone(),
         };
         let (client, bucket, key, etag) = (
             self.client.clone(),
@@ -154,17 +199,18 @@ pub struct S3Source {
     busy: bool,
     stopping: bool,
     board: SourceBoard,
+    stats: Arc<SourceStats>,
 }
 
-/// What a round of listing and taking came to.
-struct Round {
-    done_through: Option<String>,
-    held: BTreeMap<String, i64>,
+/// What a round of listing (or receiving) and taking came to.
+pub(super) struct Round {
+    pub done_through: Option<String>,
+    pub held: BTreeMap<String, i64>,
     /// Objects read to their end by this node.
-    taken: u64,
-    /// Whether the listing mark moved.
-    advanced: bool,
-    error: Option<String>,
+    pub taken: u64,
+    /// Whether to go on at once: the listing mark moved, the queue gave messages.
+    pub advanced: bool,
+    pub error: Option<String>,
 }
 
 fn wall_ms() -> i64 {
@@ -174,6 +220,14 @@ fn wall_ms() -> i64 {
 impl S3Source {
     pub fn new(bucket: Bucket, taker: Taker, board: SourceBoard) -> Self {
         let config = bucket.config.clone();
+        let discovery = if bucket.queue.is_some() {
+            Discovery::Sqs
+        } else {
+            Discovery::Listing
+        };
+        let stats = taker
+            .metrics
+            .source(&config.name, SourceKind::S3, discovery);
         if let Ok(mut board) = board.lock() {
             board.insert(
                 config.name.clone(),
@@ -185,6 +239,16 @@ impl S3Source {
                     last_error: None,
                     objects_taken: 0,
                     last_round_ms: None,
+                    kind: String::new(),
+                    discovery: String::new(),
+                    objects: Default::default(),
+                    bytes_total: 0,
+                    records_total: 0,
+                    bytes_per_sec: 0.0,
+                    records_per_sec: 0.0,
+                    lag_last_secs: None,
+                    lag_max_secs: None,
+                    malformed_messages: 0,
                 },
             );
         }
@@ -199,6 +263,7 @@ impl S3Source {
             busy: false,
             stopping: false,
             board,
+            stats,
         }
     }
 
@@ -217,14 +282,31 @@ impl S3Source {
             return;
         }
         self.busy = true;
-        let round = round(
+        let (bucket, taker, reader, stats) = (
             self.bucket.clone(),
             self.taker.clone(),
             self.reader.clone(),
-            self.done_through.clone(),
-            self.held.clone(),
+            self.stats.clone(),
         );
-        ctx.spawn(round.into_actor(self).map(|round, act, ctx| {
+        let round = if self.bucket.queue.is_some() {
+            super::sqs::round(bucket, taker, reader, stats).boxed_local()
+        } else {
+            round(
+                bucket,
+                taker,
+                reader,
+                stats,
+                self.done_through.clone(),
+                self.held.clone(),
+            )
+            .boxed_local()
+        };
+        ctx.spawn(round.into_actor(self).map(|mut round, act, ctx| {
+            if act.bucket.queue.is_some() {
+                // Not used by a queue's rounds: keep what the actor has.
+                round.done_through = act.done_through.take();
+                round.held = std::mem::take(&mut act.held);
+            }
             act.busy = false;
             act.done_through = round.done_through;
             act.held = round.held;
@@ -262,6 +344,7 @@ async fn round(
     bucket: Bucket,
     taker: Taker,
     reader: Arc<Mutex<object::Reader>>,
+    stats: Arc<SourceStats>,
     mut done_through: Option<String>,
     mut held: BTreeMap<String, i64>,
 ) -> Round {
@@ -288,7 +371,9 @@ async fn round(
     let now_ms = wall_ms();
     // Whether every key so far in this round is done: only then may the mark move.
     let mut all_done = true;
-    for listed in listed {
+    let total = listed.len();
+    for (n, listed) in listed.into_iter().enumerate() {
+        stats.set_pending(total - n - 1);
         if held
             .get(&listed.key)
             .is_some_and(|retry_at| *retry_at > now_ms)
@@ -296,7 +381,7 @@ async fn round(
             all_done = false;
             continue;
         }
-        match bucket.take(&taker, reader.clone(), &listed).await {
+        match bucket.take(&taker, reader.clone(), &listed, &stats).await {
             Ok(outcome @ (Outcome::Done | Outcome::AlreadyDone)) => {
                 held.remove(&listed.key);
                 taken += u64::from(outcome == Outcome::Done);
@@ -318,10 +403,12 @@ async fn round(
                     0
                 };
                 held.insert(listed.key, now_ms + retry_in);
+                stats.set_pending(0);
                 return end(done_through, held, taken, Some(error));
             }
         }
     }
+    stats.set_pending(0);
     end(done_through, held, taken, None)
 }
 
@@ -341,7 +428,7 @@ async fn open(client: &Client, bucket: &str, key: &str, etag: &str) -> Result<In
 }
 
 /// An SDK error with its cause (the SDK's own text says only "service error").
-fn describe(e: &dyn std::error::Error) -> String {
+pub(super) fn describe(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

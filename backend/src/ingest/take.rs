@@ -22,6 +22,7 @@ use rdkafka::util::Timeout;
 
 use super::object;
 use super::parse::{self, Format, LineError, Sink};
+use super::stats::SourceStats;
 use crate::metrics::Metrics;
 use crate::store::ingest::{Claim, Lease};
 use crate::store::{self, Db};
@@ -71,6 +72,10 @@ pub struct ObjectRef {
     pub size: u64,
     /// Its format, or `None` to detect it from its first lines.
     pub format: Option<Format>,
+    /// When it was last written (ms since the epoch), if known: the start of its lag.
+    pub modified_ms: Option<i64>,
+    /// Its source's figures.
+    pub stats: Arc<SourceStats>,
 }
 
 /// What every source of a node shares to take objects.
@@ -98,8 +103,34 @@ impl Taker {
     }
 
     /// Claims, reads and publishes `object`; `open` gives its bytes once it is this node's.
-    /// `reader` keeps what spans a source's objects (counter samples).
+    /// `reader` keeps what spans a source's objects (counter samples). Counts the outcome in
+    /// the object's source's figures.
     pub async fn take<F, Fut>(
+        &self,
+        object: ObjectRef,
+        reader: Arc<Mutex<object::Reader>>,
+        open: F,
+    ) -> Result<Outcome, TakeError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Input, String>>,
+    {
+        let (stats, name, modified_ms) = (
+            object.stats.clone(),
+            object.ledger_name.clone(),
+            object.modified_ms,
+        );
+        let outcome = self.take_counted(object, reader, open).await;
+        match &outcome {
+            Ok(Outcome::Done) => stats.finished(&name, modified_ms),
+            Ok(Outcome::AlreadyDone) | Err(TakeError::ClaimLost { .. }) => stats.clear(&name),
+            Ok(Outcome::Held { .. }) => {}
+            Err(_) => stats.failed(&name),
+        }
+        outcome
+    }
+
+    async fn take_counted<F, Fut>(
         &self,
         object: ObjectRef,
         reader: Arc<Mutex<object::Reader>>,
@@ -133,6 +164,7 @@ impl Taker {
                 return Ok(Outcome::Held { until_ms });
             }
         };
+        let _reading = object.stats.reading();
         if from > 0 {
             tracing::warn!(object = %object.ledger_name, from, "taking over an object whose reader stopped: resuming after the events the broker acknowledged");
         }
@@ -145,6 +177,7 @@ impl Taker {
         let cancelled = Arc::new(AtomicBool::new(false));
         let parsing = {
             let (format, cancelled) = (object.format, cancelled.clone());
+            let stats = object.stats.clone();
             tokio::task::spawn_blocking(move || {
                 // A parse that panicked left nothing half-done that matters: take the reader anyway.
                 let mut reader = reader
@@ -156,7 +189,12 @@ impl Taker {
                     source: None,
                     cancelled: cancelled.clone(),
                 };
-                let streamed = reader.stream(format, Cancellable { input, cancelled }, &mut sink);
+                let input = Cancellable {
+                    input,
+                    cancelled,
+                    stats,
+                };
+                let streamed = reader.stream(format, input, &mut sink);
                 sink.flush();
                 streamed
             })
@@ -165,7 +203,7 @@ impl Taker {
             taker: self.clone(),
             object: object.ledger_name.clone(),
         };
-        let published = publish(self, &object.origin, rx, from, &progress).await;
+        let published = publish(self, &object, rx, from, &progress).await;
         if published.is_err() {
             cancelled.store(true, Ordering::Relaxed);
         }
@@ -290,10 +328,11 @@ impl Sink for ChannelSink {
     }
 }
 
-/// Ends the input early once the publisher has stopped.
+/// Ends the input early once the publisher has stopped; counts the bytes read.
 struct Cancellable {
     input: Input,
     cancelled: Arc<AtomicBool>,
+    stats: Arc<SourceStats>,
 }
 
 impl Read for Cancellable {
@@ -301,7 +340,9 @@ impl Read for Cancellable {
         if self.cancelled.load(Ordering::Relaxed) {
             return Err(std::io::Error::other("the publisher stopped"));
         }
-        self.input.read(buf)
+        let n = self.input.read(buf)?;
+        self.stats.add_bytes(n as u64);
+        Ok(n)
     }
 }
 
@@ -350,13 +391,14 @@ struct Published {
 /// acknowledged (the deliveries are awaited in order, so that is a prefix).
 async fn publish(
     taker: &Taker,
-    object: &str,
+    object_ref: &ObjectRef,
     rx: tokio::sync::mpsc::Receiver<Batch>,
     from: u64,
     progress: &Progress,
 ) -> Result<Published, TakeError> {
     let producer = &taker.producer;
     let topic = taker.events_topic.as_str();
+    let object = object_ref.origin.as_str();
     let events = batches(rx)
         .flat_map(|batch| {
             futures::stream::iter(batch.events.into_iter().map(move |e| (batch.source, e)))
@@ -396,8 +438,9 @@ async fn publish(
             next = acks.next() => match next {
                 Some(result) => {
                     acked += 1;
-                    if let Err(failure) = result {
-                        failures.push(failure);
+                    match result {
+                        Ok(()) => object_ref.stats.add_records(1),
+                        Err(failure) => failures.push(failure),
                     }
                 }
                 None => break,

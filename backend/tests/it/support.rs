@@ -237,6 +237,26 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// Its log so far, without the colours of the terminal format.
+    pub fn log_text(&self) -> String {
+        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut text = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                // An SGR sequence: ESC [ ... m.
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                text.push(c);
+            }
+        }
+        text
+    }
+
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -304,6 +324,9 @@ pub struct S3Server {
     pub port: u16,
     proc: Option<Proc>,
     dir: PathBuf,
+    /// Its log's name, and environment variables of its own.
+    name: String,
+    env: Vec<(String, String)>,
 }
 
 /// What `S3Server` and the nodes that read it take as credentials (moto accepts any).
@@ -312,12 +335,28 @@ pub const S3_SECRET: &str = "layercast-test-secret";
 
 impl S3Server {
     pub fn start(dir: &Path) -> S3Server {
+        Self::start_named(dir, "moto", &[])
+    }
+
+    /// One that checks credentials from the first request on (moto's
+    /// `INITIAL_NO_AUTH_ACTION_COUNT=0`): every key is unknown to it, so every request fails
+    /// with `InvalidAccessKeyId`, as with wrong credentials.
+    pub fn start_checking_credentials(dir: &Path) -> S3Server {
+        Self::start_named(dir, "moto-auth", &[("INITIAL_NO_AUTH_ACTION_COUNT", "0")])
+    }
+
+    fn start_named(dir: &Path, name: &str, env: &[(&str, &str)]) -> S3Server {
         let port = free_port();
         let mut server = S3Server {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
             proc: None,
             dir: dir.to_path_buf(),
+            name: name.to_owned(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         server.resume();
         server
@@ -330,8 +369,10 @@ impl S3Server {
             .unwrap_or_default();
         let bin = std::env::var("MOTO_SERVER").unwrap_or(default);
         let mut command = Command::new(bin);
-        command.args(["-H", "127.0.0.1", "-p", &self.port.to_string()]);
-        self.proc = Some(Proc::spawn("moto", command, &self.dir));
+        command
+            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        self.proc = Some(Proc::spawn(&self.name, command, &self.dir));
         let port = self.port;
         wait_for("the S3 server to listen", Duration::from_secs(30), || {
             TcpStream::connect(("127.0.0.1", port)).ok()
@@ -350,6 +391,117 @@ impl S3Server {
             ))
             .build();
         aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// An SQS client of it (moto serves SQS on the same port).
+    pub async fn sqs_client(&self) -> aws_sdk_sqs::Client {
+        let config = aws_sdk_sqs::config::Builder::new()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                S3_KEY_ID, S3_SECRET, None, None, "test",
+            ))
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+}
+
+/// A TCP proxy on a free port of 127.0.0.1 in front of `127.0.0.1:upstream`, that a test cuts
+/// (every open connection closed, new ones closed at once, as a store that went away) and
+/// restores; threads of its own, stopped on drop.
+pub struct TcpProxy {
+    pub port: u16,
+    shared: Arc<ProxyShared>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+struct ProxyShared {
+    up: AtomicBool,
+    stop: AtomicBool,
+    /// Both ends of every connection made, to close them at a cut.
+    open: Mutex<Vec<TcpStream>>,
+}
+
+impl TcpProxy {
+    pub fn start(upstream: u16) -> TcpProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("proxy listens");
+        let port = listener.local_addr().expect("proxy address").port();
+        let shared = Arc::new(ProxyShared {
+            up: AtomicBool::new(true),
+            stop: AtomicBool::new(false),
+            open: Mutex::default(),
+        });
+        let accept = std::thread::spawn({
+            let shared = shared.clone();
+            move || {
+                for client in listener.incoming() {
+                    if shared.stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(client) = client else { continue };
+                    if !shared.up.load(Ordering::SeqCst) {
+                        let _ = client.shutdown(std::net::Shutdown::Both);
+                        continue;
+                    }
+                    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                        continue;
+                    };
+                    let ends = (client.try_clone(), server.try_clone());
+                    let (Ok(client_end), Ok(server_end)) = ends else {
+                        continue;
+                    };
+                    if let Ok(mut open) = shared.open.lock() {
+                        open.extend([client_end, server_end]);
+                    }
+                    pipe(client.try_clone(), server.try_clone());
+                    pipe(Ok(server), Ok(client));
+                }
+            }
+        });
+        TcpProxy {
+            port,
+            shared,
+            accept: Some(accept),
+        }
+    }
+
+    /// Closes every connection and refuses new ones until `restore`.
+    pub fn cut(&self) {
+        self.shared.up.store(false, Ordering::SeqCst);
+        if let Ok(mut open) = self.shared.open.lock() {
+            for stream in open.drain(..) {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    pub fn restore(&self) {
+        self.shared.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` to `to` on a thread until either closes.
+fn pipe(from: std::io::Result<TcpStream>, to: std::io::Result<TcpStream>) {
+    let (Ok(mut from), Ok(mut to)) = (from, to) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(std::net::Shutdown::Both);
+        let _ = from.shutdown(std::net::Shutdown::Both);
+    });
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.cut();
+        // Wakes the accepting thread, which then sees `stop`.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
     }
 }
 
@@ -620,6 +772,30 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
         .parse()
         .ok()?;
     Some(kb * 1024)
+}
+
+/// The peak resident memory of a process in bytes (Linux: `VmHWM` of `/proc/PID/status`).
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// A source's entry in a node's `/api/ingest`.
+pub fn ingest_source(port: u16, name: &str) -> Option<serde_json::Value> {
+    let (_, body) = http_get(port, "/api/ingest")?;
+    let report: serde_json::Value = serde_json::from_str(&body).ok()?;
+    report["sources"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == name)
+        .cloned()
 }
 
 /// A program subscribed to a node's live feed over WebSocket for final series windows, as
