@@ -13,32 +13,32 @@ use crate::session::provide_session;
 #[component]
 pub fn App() -> impl IntoView {
     let session = provide_session();
-    let at_login_path = web_sys::window()
-        .and_then(|w| w.location().pathname().ok())
-        .is_some_and(|p| p == "/login");
-    let page = move || {
-        let me = session.me.get();
-        let signed_in = me.as_ref().is_some_and(|m| m.name.is_some());
-        match me {
-            None => match session.error.get() {
-                Some(e) => view! { <p class="load-error">"The server does not answer: " {e}</p> }
-                    .into_any(),
-                None => view! { <p class="loading">"Loading…"</p> }.into_any(),
-            },
-            Some(me) if me.role.is_none() || (at_login_path && !signed_in) => {
-                view! { <Login /> }.into_any()
+    let at_login = RwSignal::new(
+        web_sys::window()
+            .and_then(|w| w.location().pathname().ok())
+            .is_some_and(|p| p == "/login"),
+    );
+    // Logged in on the login page: on to the dashboard, at its own address.
+    Effect::new(move |_| {
+        let signed_in = session.me.get().is_some_and(|m| m.name.is_some());
+        if at_login.get() && signed_in {
+            if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+                let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/"));
             }
-            Some(_) => {
-                if at_login_path {
-                    if let Some(w) = web_sys::window() {
-                        let _ = w.history().and_then(|h| {
-                            h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/"))
-                        });
-                    }
-                }
-                view! { <Live /> }.into_any()
-            }
+            at_login.set(false);
         }
+    });
+    let page = move || match session.me.get() {
+        None => match session.error.get() {
+            Some(e) => {
+                view! { <p class="load-error">"The server does not answer: " {e}</p> }.into_any()
+            }
+            None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+        },
+        Some(me) if me.role.is_none() || (at_login.get() && me.name.is_none()) => {
+            view! { <Login /> }.into_any()
+        }
+        Some(_) => view! { <Live /> }.into_any(),
     };
     view! { {page} }
 }
