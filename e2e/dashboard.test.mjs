@@ -11,7 +11,7 @@
 //   LAYERCAST_STATIC_DIR  a built dashboard to serve with --static-dir (default: none, the one
 //                         the binary embeds: a debug build reads <repo>/frontend/dist)
 //   CHROMIUM_PATH         the browser (default /usr/bin/chromium)
-// Artifacts (git-ignored) in e2e/artifacts: server.log, browser.log, dashboard.png, and
+// Artifacts (git-ignored) in e2e/artifacts: server.log, browser.log, dashboard.png, login.png, and
 // failure.png when a step fails.
 
 import { after, before, test } from 'node:test';
@@ -443,6 +443,7 @@ step('an admin logs in on the login page and out again; anonymous callers cannot
       await tab.locator('button[type="submit"]').click();
       await tab.getByRole('alert').filter({ hasText: 'wrong user name or password' })
         .waitFor({ timeout: UI_DEADLINE_MS });
+      await tab.screenshot({ path: path.join(ARTIFACTS, 'login.png') });
       await tab.locator('input[name="password"]').fill(password);
       await tab.locator('button[type="submit"]').click();
       await expectText(tab, 'user', 'admin (admin)');
