@@ -79,8 +79,8 @@ pub struct Metrics {
     pub late_records: Counter,
     /// Copies of records counted before (a source resumed mid-object): dropped.
     pub duplicate_records: Counter,
-    /// Per owned partition: the event-time watermark, ms since the epoch.
-    pub watermark_ms: Family<PartitionLabel, Gauge>,
+    /// Per owned partition: the event-time watermark, seconds since the epoch.
+    pub watermark_seconds: Family<PartitionLabel, Gauge<f64, AtomicU64>>,
     /// From the watermark passing a window's end plus grace to the window's final row being
     /// durable.
     pub window_close_delay_seconds: Histogram,
@@ -106,8 +106,8 @@ pub struct Metrics {
     /// its commit (late records, layer contributions). Not part of `db_batch_seconds`.
     pub delivery_wait_seconds: Histogram,
     /// Layer stage, per layer and window length this node's actors own: every window of the
-    /// layer starting at or before this (ms since the epoch) is final.
-    pub layer_final_through_ms: Family<LayerLenLabel, Gauge>,
+    /// layer starting at or before this (seconds since the epoch) is final.
+    pub layer_final_through_seconds: Family<LayerLenLabel, Gauge<f64, AtomicU64>>,
     /// Layer stage, per owned layer: source partitions treated as idle (they hold no window
     /// open but those they sent a provisional value of).
     pub layer_idle_sources: Family<LayerLabel, Gauge>,
@@ -148,7 +148,7 @@ impl Metrics {
             open_windows: Family::default(),
             late_records: Counter::default(),
             duplicate_records: Counter::default(),
-            watermark_ms: Family::default(),
+            watermark_seconds: Family::default(),
             window_close_delay_seconds: seconds_histogram(),
             window_close_queued_seconds: seconds_histogram(),
             live_final_delay_seconds: seconds_histogram(),
@@ -159,7 +159,7 @@ impl Metrics {
             db_batch_seconds: seconds_histogram(),
             db_batch_failures: Counter::default(),
             delivery_wait_seconds: seconds_histogram(),
-            layer_final_through_ms: Family::default(),
+            layer_final_through_seconds: Family::default(),
             layer_idle_sources: Family::default(),
             layer_durable_offset: Family::default(),
             layer_stage_lag: Family::default(),
@@ -203,9 +203,9 @@ impl Metrics {
             m.late_records.clone(),
         );
         registry.register(
-            "watermark_ms",
-            "Event-time watermark per owned partition",
-            m.watermark_ms.clone(),
+            "watermark_seconds",
+            "Event-time watermark per owned partition, seconds since the epoch",
+            m.watermark_seconds.clone(),
         );
         registry.register(
             "window_close_delay_seconds",
@@ -258,9 +258,9 @@ impl Metrics {
             m.delivery_wait_seconds.clone(),
         );
         registry.register(
-            "layer_final_through_ms",
-            "Per layer and window length: windows starting at or before this are final (layer stage)",
-            m.layer_final_through_ms.clone(),
+            "layer_final_through_seconds",
+            "Per layer and window length: windows starting at or before this (seconds since the epoch) are final (layer stage)",
+            m.layer_final_through_seconds.clone(),
         );
         registry.register(
             "layer_idle_sources",
@@ -349,6 +349,13 @@ impl Metrics {
     /// The OpenMetrics text of every metric. Writing into a `String` cannot fail, and the
     /// standard metric types encode without errors; should one ever fail, the scrape gets a
     /// valid, empty exposition and the log says why.
+    /// The Prometheus text format (0.0.4) of the same metrics, for scrapers and tools that do
+    /// not ask for OpenMetrics (`promtool check metrics`, curl): there a counter's HELP and TYPE
+    /// name its samples (`…_total`), and there is no `# UNIT` or `# EOF`.
+    pub fn render_classic(&self) -> String {
+        to_classic_text(&self.render())
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         match prometheus_client::encoding::text::encode(&mut out, &self.registry) {
@@ -369,10 +376,10 @@ impl Metrics {
             &self.durable_offset,
             &self.log_end_offset,
             &self.consumer_lag,
-            &self.watermark_ms,
         ] {
             family.remove(&label);
         }
+        self.watermark_seconds.remove(&label);
     }
 
     pub fn observe_batch(&self, took: Duration, ok: bool) {
@@ -400,6 +407,34 @@ pub fn watch_thread_lag(metrics: Arc<Metrics>) {
     });
 }
 
+/// OpenMetrics text to the Prometheus text format: see [`Metrics::render_classic`].
+fn to_classic_text(open_metrics: &str) -> String {
+    let counters: std::collections::BTreeSet<&str> = open_metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open_metrics.len());
+    for line in open_metrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,6 +458,17 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));
+        let classic = m.render_classic();
+        assert!(
+            classic.contains("# HELP layercast_events_total "),
+            "{classic}"
+        );
+        assert!(
+            classic.contains("# TYPE layercast_events_total counter"),
+            "{classic}"
+        );
+        assert!(classic.contains("layercast_events_total 42"), "{classic}");
+        assert!(!classic.contains("# EOF"));
         m.forget_partition(3);
         assert!(!m.render().contains("partition=\"3\""));
     }

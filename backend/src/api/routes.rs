@@ -380,13 +380,25 @@ pub async fn partition_status(state: web::Data<ApiState>) -> Result<HttpResponse
 /// The node's metrics in the OpenMetrics text format, which Prometheus scrapes.
 #[utoipa::path(
     tag = "operations",
-    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text"))
+    responses((status = 200, description = "The metrics: OpenMetrics text when asked for (Accept: application/openmetrics-text, as Prometheus does), else the Prometheus text format 0.0.4", content_type = "text/plain"))
 )]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(state.metrics.render())
+pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<ApiState>) -> HttpResponse {
+    // Prometheus asks for OpenMetrics; other clients get the classic text format.
+    let open_metrics = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    if open_metrics {
+        HttpResponse::Ok()
+            .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+            .body(state.metrics.render())
+    } else {
+        HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(state.metrics.render_classic())
+    }
 }
 
 /// What the inbox and the S3 sources read: the ledger's objects, malformed-line samples, and

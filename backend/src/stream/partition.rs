@@ -386,9 +386,9 @@ impl PartitionActor {
             .set(self.open.open() as i64);
         if let Some(w) = self.clock.watermark_ms() {
             self.metrics
-                .watermark_ms
+                .watermark_seconds
                 .get_or_create(&self.label())
-                .set(w);
+                .set(w as f64 / 1000.0);
         }
         if self.last_publish.elapsed() >= PUBLISH_EVERY && !self.replaying() {
             self.publish_provisional();

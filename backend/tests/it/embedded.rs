@@ -87,7 +87,23 @@ fn a_dropped_file_is_counted_and_its_malformed_lines_reported() {
         !metrics.contains("layercast_db_batch_seconds_count 0\n"),
         "{metrics}"
     );
-    assert!(metrics.ends_with("# EOF\n"));
+    // Without asking for OpenMetrics: the Prometheus text format, whose counters' HELP and
+    // TYPE name their samples (as `promtool check metrics` wants).
+    assert!(
+        metrics.contains("# TYPE layercast_events_total counter\n"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("# EOF"), "{metrics}");
+    // Prometheus asks for OpenMetrics and gets it.
+    let open = crate::support::http(
+        node.port,
+        "GET",
+        "/metrics",
+        &[("Accept", "application/openmetrics-text; version=1.0.0")],
+        None,
+    );
+    assert!(open.body.ends_with("# EOF\n"), "{}", open.body);
+    assert!(open.body.contains("# TYPE layercast_events counter\n"));
 
     // Every partition, who made it durable and how far behind the log it is: all 30 events
     // durable, nothing left behind.

@@ -280,10 +280,11 @@ async fn layer_windows_are_the_sum_of_every_source_through_a_crash() {
 
     let (_, metrics) = http_get(a.port, "/metrics").expect("GET /metrics");
     let last_final = BASE_MS + (WINDOWS - LAG - 1) * LEN_MS;
-    assert!(
-        metrics.contains(&format!(
-            "layercast_layer_final_through_ms{{layer=\"L3\",len_ms=\"{LEN_MS}\"}} {last_final}"
-        )),
-        "{metrics}"
-    );
+    let series =
+        format!("layercast_layer_final_through_seconds{{layer=\"L3\",len_ms=\"{LEN_MS}\"}} ");
+    let through: Option<f64> = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .and_then(|v| v.trim().parse().ok());
+    assert_eq!(through, Some(last_final as f64 / 1000.0), "{metrics}");
 }

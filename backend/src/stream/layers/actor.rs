@@ -152,12 +152,12 @@ impl LayerActor {
     fn observe(&self, now: i64) {
         let m = &self.deps.metrics;
         for (layer, len_ms, through) in self.state.final_through() {
-            m.layer_final_through_ms
+            m.layer_final_through_seconds
                 .get_or_create(&LayerLenLabel {
                     layer: layer.as_str().into(),
                     len_ms,
                 })
-                .set(through);
+                .set(through as f64 / 1000.0);
         }
         for layer in &self.layers {
             let idle = self.state.idle_sources(*layer, now);
@@ -296,7 +296,7 @@ impl Actor for LayerActor {
             });
         }
         for (layer, len_ms, _) in self.state.final_through() {
-            m.layer_final_through_ms.remove(&LayerLenLabel {
+            m.layer_final_through_seconds.remove(&LayerLenLabel {
                 layer: layer.as_str().into(),
                 len_ms,
             });
