@@ -22,4 +22,21 @@ pub use precursor::{
     AnomalyEvent, EntityGroup, LeadStat, Precursor, PrecursorConfig, PrecursorError,
     PrecursorFinder,
 };
+/// The metric names, the same everywhere (capacities, rules, trends, forecasts, alerts): the
+/// window sums and the rates derived from them.
+pub const METRIC_NAMES: [&str; 12] = [
+    "bytes",
+    "packets",
+    "connections",
+    "requests",
+    "errors",
+    "bytes_per_s",
+    "packets_per_s",
+    "requests_per_s",
+    "error_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+];
+
 pub use trend::{Direction, Trend, TrendConfig, TrendError, TrendEstimate, TrendTracker};

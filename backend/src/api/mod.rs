@@ -5,6 +5,7 @@
 mod audit;
 pub mod auth;
 mod error;
+pub mod inputs;
 pub mod openapi;
 pub mod policy;
 mod routes;
@@ -73,6 +74,19 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut ServiceConfig) {
         .service(tokens::create_token_route)
         .service(tokens::revoke_token)
         .service(audit::audit_log)
+        .service(inputs::list_capacities)
+        .service(inputs::get_capacities)
+        .service(inputs::put_capacity)
+        .service(inputs::delete_capacity)
+        .service(inputs::list_rules)
+        .service(inputs::create_rule)
+        .service(inputs::get_rule)
+        .service(inputs::put_rule)
+        .service(inputs::delete_rule)
+        .service(inputs::list_groups)
+        .service(inputs::get_group)
+        .service(inputs::put_group)
+        .service(inputs::delete_group)
         .service(sources::list_sources)
         .service(sources::get_source)
         .service(sources::put_source)

@@ -22,6 +22,7 @@ sessions send their CSRF token as `X-CSRF-Token` with every change."
     tags(
         (name = "data", description = "Windows, layers, anomalies, ingest, partitions"),
         (name = "access", description = "Login, users, API tokens, the audit log"),
+        (name = "analysis", description = "Capacities, alert rules and precursor groups (admins set them)"),
         (name = "operations", description = "Health, metrics, this document"),
     )
 )]

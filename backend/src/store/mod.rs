@@ -7,6 +7,7 @@ pub mod anomalies;
 pub mod audit;
 mod db;
 pub mod ingest;
+pub mod inputs;
 pub mod late;
 pub mod layer_windows;
 mod layer_writer;

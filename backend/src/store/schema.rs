@@ -173,3 +173,12 @@ diesel::table! {
         updated_ms -> BigInt,
     }
 }
+
+diesel::table! {
+    analysis_inputs (kind, name) {
+        kind -> Text,
+        name -> Text,
+        spec -> Text,
+        updated_ms -> BigInt,
+    }
+}

@@ -115,7 +115,11 @@ fn ws_upgrade(port: u16, origin: &str, token: &str) -> u16 {
 fn operations(doc: &Value) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
-        let concrete = path.replace("{name}", "nobody").replace("{id}", "999999");
+        let concrete = path
+            .replace("{name}", "nobody")
+            .replace("{id}", "999999")
+            .replace("{layer}", "L3")
+            .replace("{entity}", "nobody");
         for (method, op) in item.as_object().expect("path item") {
             let role = op["x-required-role"]
                 .as_str()

@@ -34,7 +34,7 @@ pub struct SeriesKey {
 }
 
 /// What a condition looks at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Signal {
     /// The window aggregate itself (static threshold).
@@ -47,7 +47,7 @@ pub enum Signal {
     ChangePercent,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     Above,
@@ -56,7 +56,7 @@ pub enum Op {
 
 /// Fire when the signal is strictly `op` `fire`; once firing, resolve when it is strictly on the
 /// other side of `resolve` (or, without `resolve`, as soon as the fire condition stops).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Condition {
     pub signal: Signal,
     pub op: Op,
@@ -83,7 +83,7 @@ impl Condition {
 }
 
 /// An alert rule as an admin sets it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertRule {
     /// Unique among the rules.
     pub id: String,

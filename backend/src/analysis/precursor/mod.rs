@@ -26,7 +26,7 @@ const DEFAULT_MAX_RECENT_PER_GROUP: usize = 64;
 const WILSON_Z: f64 = 1.644_853_626_951_472_6;
 
 /// Entities that belong together, named for the UI (`"sw1/eth3 + api"`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EntityGroup {
     pub name: String,
     pub entities: Vec<String>,

@@ -1,0 +1,485 @@
+//! What admins set for the live analysis: capacities (`/api/capacities`), alert rules
+//! (`/api/rules`) and precursor groups (`/api/groups`). Stored in the database, where every
+//! node reads them; every change is audited; an invalid one gets a 400 naming the field.
+
+use actix_web::{delete, get, post, put, web, HttpResponse};
+use layercast_shared::{ApiErrorBody, OsiLayer};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Principal;
+use super::{ApiError, ApiState};
+use crate::analysis::{AlertRule, EntityGroup, METRIC_NAMES};
+use crate::store::{self, audit::Change, inputs, Db};
+
+/// Entities a group holds at most, and the longest entity name or pattern.
+const MAX_GROUP_ENTITIES: usize = 1_000;
+const MAX_ENTITY_CHARS: usize = 255;
+
+/// A series' capacity in one metric: what its runway is measured against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Capacity {
+    pub layer: OsiLayer,
+    pub entity: String,
+    /// One of the metric names (`bytes_per_s`, `requests_per_s`, ...).
+    pub metric: String,
+    pub capacity: f64,
+}
+
+/// `PUT /api/capacities/{layer}/{entity}`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityBody {
+    pub metric: String,
+    /// Above zero, in the metric's unit (bytes per second for `bytes_per_s`).
+    pub capacity: f64,
+}
+
+/// `DELETE /api/capacities/{layer}/{entity}`: one metric's capacity, or all of the series'.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityQuery {
+    metric: Option<String>,
+}
+
+/// `PUT /api/groups/{name}`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupBody {
+    /// Entity names (a switch port and the service behind it).
+    pub entities: Vec<String>,
+}
+
+fn check_metric(field: &str, metric: &str) -> Result<(), ApiError> {
+    if METRIC_NAMES.contains(&metric) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "{field}: {metric:?} is not a metric; one of {}",
+            METRIC_NAMES.join(", ")
+        )))
+    }
+}
+
+fn check_entity(field: &str, entity: &str) -> Result<(), ApiError> {
+    if entity.trim().is_empty() || entity.chars().count() > MAX_ENTITY_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "{field}: 1 to {MAX_ENTITY_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn parse_layer(text: &str) -> Result<OsiLayer, ApiError> {
+    text.parse()
+        .map_err(|e: layercast_shared::UnknownLayer| ApiError::BadRequest(format!("layer: {e}")))
+}
+
+fn capacity_key(layer: OsiLayer, metric: &str, entity: &str) -> String {
+    // The entity last: it may hold `/`.
+    format!("{layer}/{metric}/{entity}")
+}
+
+/// Every stored input of `kind`, parsed; one that does not parse (written by a newer version)
+/// is skipped with a warning.
+pub fn load_all<T: DeserializeOwned>(db: &Db, kind: &str) -> Result<Vec<T>, ApiError> {
+    let mut conn = db.conn()?;
+    Ok(inputs::list(&mut conn, kind)?
+        .into_iter()
+        .filter_map(|(name, spec)| match serde_json::from_str(&spec) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(kind, %name, error = %e, "a stored analysis input does not parse; skipped");
+                None
+            }
+        })
+        .collect())
+}
+
+/// Stores `value` under (kind, name) and audits it; `true` when it was new. With `must_be_new`,
+/// an existing one is a 409.
+fn save<T: Serialize>(
+    db: &Db,
+    by: &Principal,
+    kind: &str,
+    name: &str,
+    value: &T,
+    must_be_new: bool,
+) -> Result<bool, ApiError> {
+    let spec = serde_json::to_string(value).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut conn = db.conn()?;
+    store::write_transaction(&mut conn, |conn| {
+        let before = inputs::get(conn, kind, name)?;
+        if must_be_new && before.is_some() {
+            return Err(ApiError::Conflict(format!("a {kind} {name:?} exists")));
+        }
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let created = inputs::put(conn, kind, name, &spec, now_ms)?;
+        let action = format!("{kind}.{}", if created { "create" } else { "update" });
+        store::audit::record(
+            conn,
+            &Change {
+                actor: &by.actor(),
+                address: by.address.as_deref(),
+                action: &action,
+                target: &format!("{kind}:{name}"),
+                before: before.and_then(|b| serde_json::from_str(&b).ok()),
+                after: serde_json::to_value(value).ok(),
+            },
+            now_ms,
+        )?;
+        Ok(created)
+    })
+}
+
+/// Removes (kind, name) and audits it; 404 when there is none.
+fn remove(db: &Db, by: &Principal, kind: &str, name: &str) -> Result<(), ApiError> {
+    let mut conn = db.conn()?;
+    store::write_transaction(&mut conn, |conn| {
+        let before = inputs::get(conn, kind, name)?
+            .ok_or_else(|| ApiError::NotFound(format!("{kind} {name:?}")))?;
+        inputs::delete(conn, kind, name)?;
+        store::audit::record(
+            conn,
+            &Change {
+                actor: &by.actor(),
+                address: by.address.as_deref(),
+                action: &format!("{kind}.delete"),
+                target: &format!("{kind}:{name}"),
+                before: serde_json::from_str(&before).ok(),
+                after: None,
+            },
+            chrono::Utc::now().timestamp_millis(),
+        )?;
+        Ok(())
+    })
+}
+
+fn created_or_ok<T: Serialize>(created: bool, body: &T) -> HttpResponse {
+    if created {
+        HttpResponse::Created().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    }
+}
+
+// ---- capacities
+
+#[utoipa::path(tag = "analysis", responses((status = 200, body = Vec<Capacity>)))]
+#[get("/api/capacities")]
+pub async fn list_capacities(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let db = state.db.clone();
+    let all: Vec<Capacity> = web::block(move || load_all(&db, inputs::CAPACITY)).await??;
+    Ok(HttpResponse::Ok().json(all))
+}
+
+/// The capacities of one series (every metric that has one).
+#[utoipa::path(
+    tag = "analysis",
+    params(("layer" = String, Path, description = "L1 to L7"), ("entity" = String, Path, description = "The entity (may hold `/`)")),
+    responses((status = 200, body = Vec<Capacity>), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody))
+)]
+#[get("/api/capacities/{layer}/{entity:.+}")]
+pub async fn get_capacities(
+    state: web::Data<ApiState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (layer, entity) = path.into_inner();
+    let layer = parse_layer(&layer)?;
+    let db = state.db.clone();
+    let all: Vec<Capacity> = web::block(move || load_all(&db, inputs::CAPACITY)).await??;
+    let mine: Vec<Capacity> = all
+        .into_iter()
+        .filter(|c| c.layer == layer && c.entity == entity)
+        .collect();
+    if mine.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no capacity of {layer} {entity:?}"
+        )));
+    }
+    Ok(HttpResponse::Ok().json(mine))
+}
+
+/// Sets a series' capacity in one metric (201 when new, 200 when replaced).
+#[utoipa::path(
+    tag = "analysis",
+    params(("layer" = String, Path, description = "L1 to L7"), ("entity" = String, Path, description = "The entity (may hold `/`)")),
+    request_body = CapacityBody,
+    responses((status = 200, body = Capacity), (status = 201, body = Capacity), (status = 400, body = ApiErrorBody))
+)]
+#[put("/api/capacities/{layer}/{entity:.+}")]
+pub async fn put_capacity(
+    state: web::Data<ApiState>,
+    by: Principal,
+    path: web::Path<(String, String)>,
+    body: web::Json<CapacityBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (layer, entity) = path.into_inner();
+    let layer = parse_layer(&layer)?;
+    check_entity("entity", &entity)?;
+    let CapacityBody { metric, capacity } = body.into_inner();
+    check_metric("metric", &metric)?;
+    if !(capacity.is_finite() && capacity > 0.0) {
+        return Err(ApiError::BadRequest(format!(
+            "capacity: must be a number above zero, got {capacity}"
+        )));
+    }
+    let value = Capacity {
+        layer,
+        entity,
+        metric,
+        capacity,
+    };
+    let db = state.db.clone();
+    let saved = value.clone();
+    let created = web::block(move || {
+        let key = capacity_key(saved.layer, &saved.metric, &saved.entity);
+        save(&db, &by, inputs::CAPACITY, &key, &saved, false)
+    })
+    .await??;
+    Ok(created_or_ok(created, &value))
+}
+
+/// Removes a series' capacity in `metric`, or in every metric without it.
+#[utoipa::path(
+    tag = "analysis",
+    params(("layer" = String, Path, description = "L1 to L7"), ("entity" = String, Path, description = "The entity (may hold `/`)"), CapacityQuery),
+    responses((status = 204, description = "Removed"), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody))
+)]
+#[delete("/api/capacities/{layer}/{entity:.+}")]
+pub async fn delete_capacity(
+    state: web::Data<ApiState>,
+    by: Principal,
+    path: web::Path<(String, String)>,
+    query: web::Query<CapacityQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (layer, entity) = path.into_inner();
+    let layer = parse_layer(&layer)?;
+    let metrics: Vec<String> = match &query.metric {
+        Some(m) => {
+            check_metric("metric", m)?;
+            vec![m.clone()]
+        }
+        None => METRIC_NAMES.iter().map(|m| (*m).to_owned()).collect(),
+    };
+    let db = state.db.clone();
+    web::block(move || {
+        let mut removed = 0;
+        for metric in &metrics {
+            match remove(
+                &db,
+                &by,
+                inputs::CAPACITY,
+                &capacity_key(layer, metric, &entity),
+            ) {
+                Ok(()) => removed += 1,
+                Err(ApiError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if removed == 0 {
+            return Err(ApiError::NotFound(format!(
+                "no capacity of {layer} {entity:?}"
+            )));
+        }
+        Ok(())
+    })
+    .await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// ---- rules
+
+fn check_rule(rule: &AlertRule) -> Result<(), ApiError> {
+    let id_ok = !rule.id.is_empty()
+        && rule.id.len() <= 128
+        && rule
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if !id_ok {
+        return Err(ApiError::BadRequest(format!(
+            "id: {:?}: 1 to 128 letters, digits or . - _",
+            rule.id
+        )));
+    }
+    rule.validate()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    check_entity("entity", &rule.entity)?;
+    check_metric("metric", &rule.metric)
+}
+
+#[utoipa::path(tag = "analysis", responses((status = 200, body = Vec<AlertRule>)))]
+#[get("/api/rules")]
+pub async fn list_rules(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let db = state.db.clone();
+    let all: Vec<AlertRule> = web::block(move || load_all(&db, inputs::RULE)).await??;
+    Ok(HttpResponse::Ok().json(all))
+}
+
+/// Adds a rule (its `id` must be new: 409 otherwise).
+#[utoipa::path(
+    tag = "analysis",
+    request_body = AlertRule,
+    responses((status = 201, body = AlertRule), (status = 400, body = ApiErrorBody), (status = 409, body = ApiErrorBody))
+)]
+#[post("/api/rules")]
+pub async fn create_rule(
+    state: web::Data<ApiState>,
+    by: Principal,
+    body: web::Json<AlertRule>,
+) -> Result<HttpResponse, ApiError> {
+    let rule = body.into_inner();
+    check_rule(&rule)?;
+    let db = state.db.clone();
+    let saved = rule.clone();
+    web::block(move || save(&db, &by, inputs::RULE, &saved.id, &saved, true)).await??;
+    Ok(HttpResponse::Created().json(rule))
+}
+
+#[utoipa::path(
+    tag = "analysis",
+    params(("id" = String, Path, description = "The rule's id")),
+    responses((status = 200, body = AlertRule), (status = 404, body = ApiErrorBody))
+)]
+#[get("/api/rules/{id}")]
+pub async fn get_rule(
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let db = state.db.clone();
+    let all: Vec<AlertRule> = web::block(move || load_all(&db, inputs::RULE)).await??;
+    all.into_iter()
+        .find(|r| r.id == id)
+        .map(|r| HttpResponse::Ok().json(r))
+        .ok_or_else(|| ApiError::NotFound(format!("rule {id:?}")))
+}
+
+/// Adds or replaces a rule; its `id` must be the one in the path.
+#[utoipa::path(
+    tag = "analysis",
+    params(("id" = String, Path, description = "The rule's id")),
+    request_body = AlertRule,
+    responses((status = 200, body = AlertRule), (status = 201, body = AlertRule), (status = 400, body = ApiErrorBody))
+)]
+#[put("/api/rules/{id}")]
+pub async fn put_rule(
+    state: web::Data<ApiState>,
+    by: Principal,
+    id: web::Path<String>,
+    body: web::Json<AlertRule>,
+) -> Result<HttpResponse, ApiError> {
+    let rule = body.into_inner();
+    if rule.id != *id {
+        return Err(ApiError::BadRequest(format!(
+            "id: {:?} in the body, {:?} in the path",
+            rule.id,
+            id.as_str()
+        )));
+    }
+    check_rule(&rule)?;
+    let db = state.db.clone();
+    let saved = rule.clone();
+    let created =
+        web::block(move || save(&db, &by, inputs::RULE, &saved.id, &saved, false)).await??;
+    Ok(created_or_ok(created, &rule))
+}
+
+#[utoipa::path(
+    tag = "analysis",
+    params(("id" = String, Path, description = "The rule's id")),
+    responses((status = 204, description = "Removed"), (status = 404, body = ApiErrorBody))
+)]
+#[delete("/api/rules/{id}")]
+pub async fn delete_rule(
+    state: web::Data<ApiState>,
+    by: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let db = state.db.clone();
+    let id = id.into_inner();
+    web::block(move || remove(&db, &by, inputs::RULE, &id)).await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// ---- groups
+
+#[utoipa::path(tag = "analysis", responses((status = 200, body = Vec<EntityGroup>)))]
+#[get("/api/groups")]
+pub async fn list_groups(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let db = state.db.clone();
+    let all: Vec<EntityGroup> = web::block(move || load_all(&db, inputs::GROUP)).await??;
+    Ok(HttpResponse::Ok().json(all))
+}
+
+#[utoipa::path(
+    tag = "analysis",
+    params(("name" = String, Path, description = "The group's name")),
+    responses((status = 200, body = EntityGroup), (status = 404, body = ApiErrorBody))
+)]
+#[get("/api/groups/{name}")]
+pub async fn get_group(
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = name.into_inner();
+    let db = state.db.clone();
+    let all: Vec<EntityGroup> = web::block(move || load_all(&db, inputs::GROUP)).await??;
+    all.into_iter()
+        .find(|g| g.name == name)
+        .map(|g| HttpResponse::Ok().json(g))
+        .ok_or_else(|| ApiError::NotFound(format!("group {name:?}")))
+}
+
+/// Sets a precursor group: entities that belong together (a switch port and the service
+/// behind it), so an anomaly on a lower layer of one is linked to an alert on a higher layer
+/// of another.
+#[utoipa::path(
+    tag = "analysis",
+    params(("name" = String, Path, description = "The group's name")),
+    request_body = GroupBody,
+    responses((status = 200, body = EntityGroup), (status = 201, body = EntityGroup), (status = 400, body = ApiErrorBody))
+)]
+#[put("/api/groups/{name}")]
+pub async fn put_group(
+    state: web::Data<ApiState>,
+    by: Principal,
+    name: web::Path<String>,
+    body: web::Json<GroupBody>,
+) -> Result<HttpResponse, ApiError> {
+    let name = name.into_inner();
+    check_entity("name", &name)?;
+    let GroupBody { entities } = body.into_inner();
+    if entities.is_empty() || entities.len() > MAX_GROUP_ENTITIES {
+        return Err(ApiError::BadRequest(format!(
+            "entities: 1 to {MAX_GROUP_ENTITIES} names"
+        )));
+    }
+    for e in &entities {
+        check_entity("entities", e)?;
+    }
+    let group = EntityGroup { name, entities };
+    let db = state.db.clone();
+    let saved = group.clone();
+    let created =
+        web::block(move || save(&db, &by, inputs::GROUP, &saved.name, &saved, false)).await??;
+    Ok(created_or_ok(created, &group))
+}
+
+#[utoipa::path(
+    tag = "analysis",
+    params(("name" = String, Path, description = "The group's name")),
+    responses((status = 204, description = "Removed"), (status = 404, body = ApiErrorBody))
+)]
+#[delete("/api/groups/{name}")]
+pub async fn delete_group(
+    state: web::Data<ApiState>,
+    by: Principal,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let db = state.db.clone();
+    let name = name.into_inner();
+    web::block(move || remove(&db, &by, inputs::GROUP, &name)).await??;
+    Ok(HttpResponse::NoContent().finish())
+}

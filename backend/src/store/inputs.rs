@@ -1,0 +1,57 @@
+//! What admins set for the live analysis (`analysis_inputs`): capacities, alert rules and
+//! precursor groups, each as the JSON of its settings under a kind and a name.
+
+use diesel::prelude::*;
+
+use super::schema::analysis_inputs as t;
+use super::DbConn;
+
+pub const CAPACITY: &str = "capacity";
+pub const RULE: &str = "rule";
+pub const GROUP: &str = "group";
+
+/// (name, settings JSON) of every input of `kind`, by name.
+pub fn list(conn: &mut DbConn, kind: &str) -> QueryResult<Vec<(String, String)>> {
+    t::table
+        .filter(t::kind.eq(kind))
+        .order(t::name)
+        .select((t::name, t::spec))
+        .load(conn)
+}
+
+pub fn get(conn: &mut DbConn, kind: &str, name: &str) -> QueryResult<Option<String>> {
+    t::table
+        .find((kind, name))
+        .select(t::spec)
+        .first(conn)
+        .optional()
+}
+
+/// Inserts or replaces; `true` when it was new.
+pub fn put(
+    conn: &mut DbConn,
+    kind: &str,
+    name: &str,
+    spec: &str,
+    now_ms: i64,
+) -> QueryResult<bool> {
+    let updated = diesel::update(t::table.find((kind, name)))
+        .set((t::spec.eq(spec), t::updated_ms.eq(now_ms)))
+        .execute(conn)?;
+    if updated > 0 {
+        return Ok(false);
+    }
+    diesel::insert_into(t::table)
+        .values((
+            t::kind.eq(kind),
+            t::name.eq(name),
+            t::spec.eq(spec),
+            t::updated_ms.eq(now_ms),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
+pub fn delete(conn: &mut DbConn, kind: &str, name: &str) -> QueryResult<usize> {
+    diesel::delete(t::table.find((kind, name))).execute(conn)
+}
