@@ -375,7 +375,7 @@ mod tests {
             status.lag_last_secs.take().expect("lag"),
             status.lag_max_secs.take().expect("max"),
         );
-        assert!(last >= 1.0 && last < 5.0 && max >= 5.0, "{last} {max}");
+        assert!((1.0..5.0).contains(&last) && max >= 5.0, "{last} {max}");
         let text = metrics.render();
         for line in [
             "layercast_source_objects{source=\"flows\",state=\"done\"} 2",
