@@ -242,10 +242,19 @@ async fn objects_of_two_prefixes_are_stored_exactly_once_through_a_reader_killed
             .is_some_and(|e| e.contains("NoSuchBucket")),
         "{body}"
     );
-    let ok = report["sources"]
-        .as_array()
-        .map_or(0, |s| s.iter().filter(|s| s["state"] == "ok").count());
+    let ok = report["sources"].as_array().map_or(0, |s| {
+        s.iter()
+            .filter(|s| s["kind"] == "s3" && s["state"] == "ok")
+            .count()
+    });
     assert_eq!(ok, 2, "{body}");
+    // The inbox is listed among the sources too, since it is one.
+    assert!(
+        report["sources"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["kind"] == "inbox")),
+        "{body}"
+    );
     assert!(!body.contains(S3_SECRET), "no secret in the API");
 }
 
