@@ -8,6 +8,7 @@ mod layer;
 mod layers;
 mod rest;
 mod ws;
+mod ws2;
 
 pub use event::{ErrorClass, Event, EventMsg, Origin, EVENT_VERSION};
 pub use layer::{OsiLayer, UnknownLayer};
@@ -19,3 +20,8 @@ pub use rest::{
     SeriesWindow, WindowAnomaly, WindowMetric,
 };
 pub use ws::{ClientMsg, LayerWindow, ServerMsg, UpdateMsg, PROTOCOL_VERSION, UPDATE_VERSION};
+
+/// Version 2 of the WebSocket protocol (`/ws?v=2`).
+pub mod v2 {
+    pub use crate::ws2::*;
+}
