@@ -97,6 +97,12 @@ pub struct Metrics {
     pub inbox_files: Counter,
     pub inbox_events: Counter,
     pub inbox_malformed_lines: Counter,
+    /// WebSocket clients connected now (both protocol versions).
+    pub ws_clients: Gauge,
+    /// Version-2 clients cut because they fell further behind than their queue's bound.
+    pub ws_slow_clients_cut: Counter,
+    /// Version-2 clients dropped because they stayed silent past the timeout.
+    pub ws_dead_clients_dropped: Counter,
 }
 
 impl Metrics {
@@ -127,6 +133,9 @@ impl Metrics {
             inbox_files: Counter::default(),
             inbox_events: Counter::default(),
             inbox_malformed_lines: Counter::default(),
+            ws_clients: Gauge::default(),
+            ws_slow_clients_cut: Counter::default(),
+            ws_dead_clients_dropped: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -244,6 +253,21 @@ impl Metrics {
             "inbox_malformed_lines",
             "Lines the inbox refused (counted, kept with their reason)",
             m.inbox_malformed_lines.clone(),
+        );
+        registry.register(
+            "ws_clients",
+            "WebSocket clients connected now (both protocol versions)",
+            m.ws_clients.clone(),
+        );
+        registry.register(
+            "ws_slow_clients_cut",
+            "Version-2 WebSocket clients cut for falling behind past their queue's bound",
+            m.ws_slow_clients_cut.clone(),
+        );
+        registry.register(
+            "ws_dead_clients_dropped",
+            "Version-2 WebSocket clients dropped for staying silent past the timeout",
+            m.ws_dead_clients_dropped.clone(),
         );
         Arc::new(Metrics { registry, ..m })
     }
