@@ -17,7 +17,7 @@ use actix::prelude::*;
 use layercast_shared::v2::{Kind, ServerMsg, SnapshotCause, Subscription};
 
 use super::hub::Hub;
-use super::queue::{ClientQueue, Queued};
+use super::queue::{AfterControl, ClientQueue, Queued};
 use super::update::{encode_frame, Filter, Update};
 use crate::config::LiveConfig;
 
@@ -269,7 +269,11 @@ impl Clients {
                         missed: missed.len() as u64,
                     },
                 ) {
-                    queue.push(Queued::Control(text));
+                    queue.push(Queued::Control {
+                        seq: last,
+                        text,
+                        then: AfterControl::Synced,
+                    });
                 }
                 // Exactly what was missed, each value: a resume is not the client being slow.
                 for u in missed {
@@ -301,7 +305,11 @@ impl Clients {
         };
         client.filter = Filter::new(subscription.clone());
         if let Some(text) = encode_frame(seq, epoch, ServerMsg::Subscribed { subscription }) {
-            client.shared.queue().push(Queued::Control(text));
+            client.shared.queue().push(Queued::Control {
+                seq,
+                text,
+                then: AfterControl::Nothing,
+            });
             client.wake();
         }
     }
@@ -330,7 +338,11 @@ impl Clients {
             if queue.bytes() > bound {
                 queue.clear();
                 if let Some(text) = encode_frame(seq, epoch, ServerMsg::TooSlow) {
-                    queue.push(Queued::Control(text));
+                    queue.push(Queued::Control {
+                        seq,
+                        text,
+                        then: AfterControl::Close,
+                    });
                 }
                 client.cut_at = Some(Instant::now());
                 client.attached = false;
@@ -483,7 +495,7 @@ mod tests {
         while let Some(item) = q.pop() {
             let text = match item {
                 Queued::Update(u) => u.text.clone(),
-                Queued::Control(t) => t,
+                Queued::Control { text, .. } => text,
                 Queued::Snapshot { seq, cause, .. } => {
                     out.push(Frame {
                         seq,

@@ -18,8 +18,12 @@ use super::update::{ByKey, Filter, Update};
 #[derive(Debug, Clone)]
 pub enum Queued {
     Update(Arc<Update>),
-    /// A control frame (`resumed`, `subscribed`, `too_slow`), encoded.
-    Control(ByteString),
+    /// A control frame (`resumed`, `subscribed`, `too_slow`), encoded, and its `seq`.
+    Control {
+        seq: u64,
+        text: ByteString,
+        then: AfterControl,
+    },
     /// Here goes a snapshot, numbered `seq`: the session loads it when it gets here, and sends
     /// what follows only after it.
     Snapshot {
@@ -29,6 +33,16 @@ pub enum Queued {
     },
 }
 
+/// What the session does once it sent a control frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterControl {
+    Nothing,
+    /// The client is in sync from here (`resumed`): its position is this frame's `seq`.
+    Synced,
+    /// Close the connection (`too_slow`).
+    Close,
+}
+
 /// Bytes counted for a snapshot marker and a control frame besides their text.
 const ITEM_OVERHEAD: usize = 64;
 
@@ -36,7 +50,7 @@ impl Queued {
     fn bytes(&self) -> usize {
         match self {
             Queued::Update(u) => u.bytes(),
-            Queued::Control(text) => text.len() + ITEM_OVERHEAD,
+            Queued::Control { text, .. } => text.len() + ITEM_OVERHEAD,
             Queued::Snapshot { .. } => ITEM_OVERHEAD,
         }
     }
@@ -184,7 +198,11 @@ mod tests {
         let u = update(1, 0, 1);
         let one = u.bytes();
         q.push_update(u, true);
-        q.push(Queued::Control(ByteString::from_static("{}")));
+        q.push(Queued::Control {
+            seq: 0,
+            text: ByteString::from_static("{}"),
+            then: AfterControl::Nothing,
+        });
         assert_eq!(q.bytes(), one + 2 + ITEM_OVERHEAD);
         assert!(matches!(q.pop(), Some(Queued::Update(_))));
         assert_eq!(q.bytes(), 2 + ITEM_OVERHEAD);

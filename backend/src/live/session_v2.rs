@@ -15,7 +15,7 @@ use super::clients::{
     Attach, ClientShared, Detach, Dropped, Register, SetSubscription, SubscriptionChange, Wake,
 };
 use super::hub::Hub;
-use super::queue::Queued;
+use super::queue::{AfterControl, Queued};
 use super::session::SnapshotSource;
 use super::update::encode_frame;
 
@@ -116,17 +116,25 @@ impl SessionV2 {
                     self.position = self.position.max(update.seq);
                     ctx.text(update.text.clone());
                 }
-                Queued::Control(text) => {
+                Queued::Control { seq, text, then } => {
                     written += text.len();
-                    self.attached |= text.contains(r#""type":"resumed""#);
-                    closing |= text.contains(r#""type":"too_slow""#);
                     ctx.text(text);
-                    if closing {
-                        break;
+                    match then {
+                        AfterControl::Nothing => self.position = self.position.max(seq),
+                        // In sync from `last_seq` on: the missed updates follow.
+                        AfterControl::Synced => {
+                            self.attached = true;
+                            self.position = seq;
+                        }
+                        AfterControl::Close => {
+                            closing = true;
+                            break;
+                        }
                     }
                 }
                 Queued::Snapshot { seq, cause, filter } => {
                     self.attached = true;
+                    self.position = seq;
                     let windows: Vec<LayerWindow> = self
                         .snapshot_ready
                         .take()

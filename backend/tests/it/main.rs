@@ -16,3 +16,4 @@ mod production;
 mod s3_source;
 mod stream_engine;
 mod support;
+mod websocket;
