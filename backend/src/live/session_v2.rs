@@ -72,11 +72,15 @@ impl SessionV2 {
         }
     }
 
-    fn write(&mut self, ctx: &mut ws::WebsocketContext<Self>, seq: u64, msg: ServerMsg) {
-        if let Some(text) = encode_frame(seq, self.epoch, msg) {
-            self.position = self.position.max(seq);
-            ctx.text(text);
-        }
+    /// Writes a frame made here (not queued by the hub); returns its length.
+    fn write(&mut self, ctx: &mut ws::WebsocketContext<Self>, seq: u64, msg: ServerMsg) -> usize {
+        let Some(text) = encode_frame(seq, self.epoch, msg) else {
+            return 0;
+        };
+        self.position = self.position.max(seq);
+        let len = text.len();
+        ctx.text(text);
+        len
     }
 
     /// Writes queued frames, up to [`SLICE_BYTES`], and schedules the next slice.
@@ -142,8 +146,7 @@ impl SessionV2 {
                         .into_iter()
                         .filter(|w| filter.wants_in_snapshot(w))
                         .collect();
-                    written += windows.len() * 128;
-                    self.write(ctx, seq, ServerMsg::Snapshot { cause, windows });
+                    written += self.write(ctx, seq, ServerMsg::Snapshot { cause, windows });
                 }
             }
         }
