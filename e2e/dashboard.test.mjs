@@ -2,8 +2,9 @@
 //
 // Drops NDJSON files into the inbox and watches the page follow: the first file's totals
 // arrive live, a malformed line is reported by /api/ingest, the page survives a restart of
-// the server (reconnects by itself and gets the totals back from the snapshot), and updates
-// after the restart arrive on the reconnected socket.
+// the server (reconnects by itself with protocol 2's resume, and the restarted server's new
+// epoch answers it with a snapshot flagged as such), and updates after the restart arrive on
+// the reconnected socket.
 //
 // Environment:
 //   LAYERCAST_BIN         the backend binary (default <repo>/target/debug/layercast, or
@@ -321,7 +322,7 @@ function step(name, fn) {
 // Steps
 
 step('the dashboard connects and lists the seven layers, empty', async () => {
-  await expectText(page, 'connection', 'connected', { attr: 'data-state' });
+  await expectText(page, 'connection', 'live', { attr: 'data-state' });
   for (let n = 1; n <= 7; n += 1) {
     assert.equal(await page.getByTestId(`layer-L${n}`).count(), 1, `card of L${n}`);
     await expectText(page, `events-L${n}`, '0');
@@ -390,7 +391,8 @@ step('the page reconnects to a restarted server and gets the totals from the sna
     await expectText(page, 'connection', 'reconnecting', { attr: 'data-state' });
 
     await server.start();
-    await expectText(page, 'connection', 'connected', { attr: 'data-state' });
+    // A new process, a new epoch: the resume is answered with a snapshot.
+    await expectText(page, 'connection', 'snapshot', { attr: 'data-state' });
     await expectText(page, 'events-L3', '42');
     await expectText(page, 'bytes-L3', '4200');
 
@@ -398,7 +400,7 @@ step('the page reconnects to a restarted server and gets the totals from the sna
     // the snapshot of the restarted server.
     const fresh = await openDashboard();
     try {
-      await expectText(fresh, 'connection', 'connected', { attr: 'data-state' });
+      await expectText(fresh, 'connection', 'live', { attr: 'data-state' });
       await expectText(fresh, 'events-L3', '42');
       await expectText(fresh, 'bytes-L3', '4200');
     } finally {

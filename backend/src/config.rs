@@ -37,6 +37,7 @@ pub struct Config {
     pub database: DbConfig,
     pub windows: WindowConfig,
     pub ingest: IngestConfig,
+    pub live: LiveConfig,
     /// S3 buckets (or S3-compatible stores) whose objects are read, `[[sources]]` in TOML.
     pub sources: Vec<S3SourceConfig>,
     pub auth: AuthConfig,
@@ -310,8 +311,35 @@ impl Default for Config {
             database: DbConfig::default(),
             windows: WindowConfig::default(),
             ingest: IngestConfig::default(),
+            live: LiveConfig::default(),
             sources: Vec::new(),
             auth: AuthConfig::default(),
+        }
+    }
+}
+
+/// The WebSocket hub (`/ws`): what it keeps for clients that come back or fall behind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    /// Updates the hub keeps for clients that resume (protocol 2); older ones get a snapshot.
+    pub ring_updates: usize,
+    /// Bytes of updates queued for one client that is behind (newer values of a window
+    /// replace older ones); past it the client is told `too_slow` and cut.
+    pub client_queue_bytes: usize,
+    /// Seconds between the server's pings.
+    pub heartbeat_secs: u64,
+    /// Seconds a client may stay silent (no message, no pong) before it is dropped.
+    pub client_timeout_secs: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            ring_updates: 4_096,
+            client_queue_bytes: 8 * 1024 * 1024,
+            heartbeat_secs: 5,
+            client_timeout_secs: 25,
         }
     }
 }
@@ -473,6 +501,20 @@ impl Config {
                 reason: reason.into(),
             })
         };
+        if self.live.ring_updates == 0 {
+            return invalid("live.ring_updates", "must be at least 1");
+        }
+        if self.live.client_queue_bytes < 64 * 1024 {
+            return invalid("live.client_queue_bytes", "must be at least 65536 bytes");
+        }
+        if self.live.heartbeat_secs == 0
+            || self.live.client_timeout_secs <= self.live.heartbeat_secs
+        {
+            return invalid(
+                "live.client_timeout_secs",
+                "must be longer than live.heartbeat_secs, which must be at least 1",
+            );
+        }
         if self.windows.length_secs == 0 || self.windows.length_secs > 86_400 {
             return invalid("windows.length_secs", "must be between 1 and 86400 seconds");
         }

@@ -137,6 +137,12 @@ pub struct Metrics {
     pub source_malformed_messages: Family<SourceLabel, Counter>,
     /// Every source's figures by name, for `/api/ingest`. A std mutex: held for a lookup only.
     sources: Mutex<BTreeMap<String, Arc<SourceStats>>>,
+    /// WebSocket clients connected now (both protocol versions).
+    pub ws_clients: Gauge,
+    /// Version-2 clients cut because they fell further behind than their queue's bound.
+    pub ws_slow_clients_cut: Counter,
+    /// Version-2 clients dropped because they stayed silent past the timeout.
+    pub ws_dead_clients_dropped: Counter,
 }
 
 impl Metrics {
@@ -175,6 +181,9 @@ impl Metrics {
             source_lag_max_seconds: Family::default(),
             source_malformed_messages: Family::default(),
             sources: Mutex::default(),
+            ws_clients: Gauge::default(),
+            ws_slow_clients_cut: Counter::default(),
+            ws_dead_clients_dropped: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -327,6 +336,21 @@ impl Metrics {
             "source_malformed_messages",
             "Per source: queue messages that were not S3 event notifications (logged, deleted)",
             m.source_malformed_messages.clone(),
+        );
+        registry.register(
+            "ws_clients",
+            "WebSocket clients connected now (both protocol versions)",
+            m.ws_clients.clone(),
+        );
+        registry.register(
+            "ws_slow_clients_cut",
+            "Version-2 WebSocket clients cut for falling behind past their queue's bound",
+            m.ws_slow_clients_cut.clone(),
+        );
+        registry.register(
+            "ws_dead_clients_dropped",
+            "Version-2 WebSocket clients dropped for staying silent past the timeout",
+            m.ws_dead_clients_dropped.clone(),
         );
         Arc::new(Metrics { registry, ..m })
     }

@@ -102,7 +102,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             Aggregator::new(db.clone(), metrics.clone())
         })
     };
-    let hub = Hub::new(metrics.clone()).start();
+    let hub = Hub::new(metrics.clone(), config.live.clone()).start();
     // Per process, not per node id: two processes given the same id by mistake must still
     // see each other's updates.
     let origin = format!(
@@ -264,6 +264,8 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             .app_data(dashboard.clone())
             .default_service(web::to(dashboard::serve_file))
     })
+    // A second handle on each socket, for the hub to cut a WebSocket client that stops reading.
+    .on_connect(live::remember_socket)
     .workers(2)
     // Open dashboards would otherwise hold a SIGTERM for actix's default 30 s.
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)

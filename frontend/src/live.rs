@@ -1,56 +1,32 @@
-//! The live feed: the one WebSocket to the backend's `/ws`, turned into signals.
+//! The live feed: the one WebSocket to the backend's `/ws?v=2`, turned into signals.
 //!
-//! [`provide_live_feed`] opens the socket, decodes every text frame straight into
-//! [`ServerMsg`] and puts a [`LiveFeed`] of read-only signals in context for the components.
-//! When the server goes away it reconnects by itself, first after [`FIRST_RETRY`], then
-//! twice as long after each failed attempt, up to [`MAX_RETRY`]. On every connection the
-//! server's snapshot replaces all that the page holds: window values are totals keyed by
-//! (layer, start), so there is nothing to merge across a gap, and no sequence number to
-//! resume from yet.
+//! [`provide_live_feed`] opens the socket, decodes every text frame straight into a
+//! [`Frame`] of protocol 2 and puts a [`LiveFeed`] of read-only signals in context for the
+//! components. What to send, how a frame changes the page, when to ping and how long to wait
+//! before reconnecting is decided by [`Feed`] (`feed.rs`, with native tests); this file owns
+//! the socket and the timers and does what it says. On a reconnection the page resumes from
+//! the last update it had: the server sends what it missed, or a snapshot saying why not.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use layercast_shared::{OsiLayer, ServerMsg, PROTOCOL_VERSION};
+use layercast_shared::v2::{ClientMsg, Frame};
+use layercast_shared::OsiLayer;
 use leptos::logging::{error, log, warn};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use wasm_bindgen::prelude::*;
-use web_sys::{CloseEvent, MessageEvent, WebSocket};
+use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
+pub use crate::feed::ConnectionState;
+use crate::feed::{Effect, Feed, Tick};
 use crate::history::{self, LayerHistory, LAYER_COUNT};
 
-/// Wait before the first reconnection attempt: short, because a restarting server is usually
-/// back within a second.
-const FIRST_RETRY: Duration = Duration::from_millis(250);
-/// Longest wait between attempts, so a page left open notices a returning server quickly
-/// without hammering one that stays down.
-const MAX_RETRY: Duration = Duration::from_secs(5);
-/// Path of the WebSocket endpoint, on the origin that served the page.
-const WS_PATH: &str = "/ws";
-
-/// Where the feed stands, as the connection indicator shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionState {
-    /// Never in sync yet since the page loaded.
-    Connecting,
-    /// The server's snapshot arrived: what the page shows is live.
-    Connected,
-    /// The connection was lost; the page shows the last data it had and keeps trying.
-    Reconnecting,
-}
-
-impl ConnectionState {
-    /// The indicator's text and `data-state` (the e2e tests read both).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectionState::Connecting => "connecting",
-            ConnectionState::Connected => "connected",
-            ConnectionState::Reconnecting => "reconnecting",
-        }
-    }
-}
+/// Path of the WebSocket endpoint, on the origin that served the page: protocol 2.
+const WS_PATH: &str = "/ws?v=2";
+/// How often the page checks whether to ping or to give a silent server up.
+const TICK: Duration = Duration::from_secs(1);
 
 /// What the components read, put in context by [`provide_live_feed`]. Read-only on purpose:
 /// only the socket writes, so a component cannot make the page disagree with the server.
@@ -98,6 +74,7 @@ pub fn provide_live_feed() -> LiveFeed {
 
     let connection = Rc::new(RefCell::new(Connection::new(sinks)));
     connect(&connection);
+    start_ticking(&connection);
     // `on_cleanup` asks for Send + Sync because the reactive graph can live on several
     // threads on a server. A browser page has one thread, and SendWrapper checks that.
     let connection = SendWrapper::new(connection);
@@ -114,11 +91,12 @@ struct Sinks {
     anomalies_seen: WriteSignal<u64>,
 }
 
-/// The socket and its retry schedule. Shared as `Rc<RefCell<_>>` between the socket's event
-/// handlers, the retry timer and the cleanup; a handler holds it weakly, so the socket and
-/// its handlers do not keep each other alive.
+/// The socket, its protocol state and its timers. Shared as `Rc<RefCell<_>>` between the
+/// socket's event handlers, the timers and the cleanup; a handler holds it weakly, so the
+/// socket and its handlers do not keep each other alive.
 struct Connection {
     sinks: Sinks,
+    feed: Feed,
     socket: Option<WebSocket>,
     /// The JS callbacks registered on `socket`. Kept alive as long as the socket can call
     /// them, and dropped only from outside them (at the next attempt or at cleanup), since a
@@ -126,15 +104,14 @@ struct Connection {
     handlers: Option<Handlers>,
     /// The pending reconnection attempt, cancelled at cleanup.
     retry_timer: Option<TimeoutHandle>,
-    /// Wait before the next attempt; back to [`FIRST_RETRY`] once a snapshot arrives.
-    next_delay: Duration,
-    /// Whether a snapshot ever arrived: from then on a lost connection reads `reconnecting`.
-    ever_synced: bool,
+    /// The ping and silence check, cancelled at cleanup.
+    ticker: Option<IntervalHandle>,
     /// Set at cleanup: no more attempts, and a late event changes nothing.
     stopped: bool,
 }
 
 struct Handlers {
+    _on_open: Closure<dyn FnMut(Event)>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_close: Closure<dyn FnMut(CloseEvent)>,
 }
@@ -143,11 +120,11 @@ impl Connection {
     fn new(sinks: Sinks) -> Self {
         Connection {
             sinks,
+            feed: Feed::default(),
             socket: None,
             handlers: None,
             retry_timer: None,
-            next_delay: FIRST_RETRY,
-            ever_synced: false,
+            ticker: None,
             stopped: false,
         }
     }
@@ -158,6 +135,9 @@ impl Connection {
         if let Some(timer) = self.retry_timer.take() {
             timer.clear();
         }
+        if let Some(ticker) = self.ticker.take() {
+            ticker.clear();
+        }
         if let Some(socket) = self.socket.take() {
             // Unhook first: `close` fires `onclose` later, when its closure is gone.
             detach(&socket);
@@ -166,6 +146,58 @@ impl Connection {
             }
         }
         self.handlers = None;
+    }
+
+    /// Sends messages on the open socket; a failure shows up as a close, which reconnects.
+    fn send(&self, msgs: &[ClientMsg]) {
+        let Some(socket) = &self.socket else { return };
+        for msg in msgs {
+            match serde_json::to_string(msg) {
+                Ok(text) => {
+                    if let Err(err) = socket.send_with_str(&text) {
+                        warn!("live feed: cannot send {text}: {err:?}");
+                    }
+                }
+                Err(err) => error!("live feed: cannot encode {msg:?}: {err}"),
+            }
+        }
+    }
+}
+
+/// The page's clock, in ms.
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// Every [`TICK`]: a ping when one is due, a new connection when the server went silent.
+fn start_ticking(connection: &Rc<RefCell<Connection>>) {
+    let weak = Rc::downgrade(connection);
+    let tick = move || {
+        let Some(connection) = weak.upgrade() else {
+            return;
+        };
+        let action = {
+            let mut conn = connection.borrow_mut();
+            if conn.socket.is_none() || conn.stopped {
+                return;
+            }
+            conn.feed.on_tick(now_ms())
+        };
+        match action {
+            Tick::Nothing => {}
+            Tick::Ping => connection.borrow().send(&[ClientMsg::Ping]),
+            Tick::Reconnect => {
+                warn!("live feed: the server went silent; reconnecting");
+                // `onclose` follows and schedules the next attempt.
+                if let Some(socket) = &connection.borrow().socket {
+                    let _ = socket.close();
+                }
+            }
+        }
+    };
+    match set_interval_with_handle(tick, TICK) {
+        Ok(handle) => connection.borrow_mut().ticker = Some(handle),
+        Err(err) => error!("live feed: cannot start the ping timer: {err:?}"),
     }
 }
 
@@ -183,6 +215,12 @@ fn connect(connection: &Rc<RefCell<Connection>>) {
         }
     };
 
+    let weak = Rc::downgrade(connection);
+    let on_open = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        if let Some(connection) = weak.upgrade() {
+            connection.borrow_mut().feed.on_open(now_ms());
+        }
+    });
     let weak = Rc::downgrade(connection);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         if let Some(connection) = weak.upgrade() {
@@ -202,6 +240,7 @@ fn connect(connection: &Rc<RefCell<Connection>>) {
     });
     // No `onerror`: a failed or broken socket always fires `close` after `error`, and
     // handling both would schedule two attempts.
+    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
 
@@ -213,12 +252,13 @@ fn connect(connection: &Rc<RefCell<Connection>>) {
     // Frees the previous socket's closures: safe, as `connect` runs at start or from the
     // retry timer, never inside one of them.
     conn.handlers = Some(Handlers {
+        _on_open: on_open,
         _on_message: on_message,
         _on_close: on_close,
     });
 }
 
-/// `ws://` or `wss://` (as the page was loaded), the page's host, `/ws`.
+/// `ws://` or `wss://` (as the page was loaded), the page's host, [`WS_PATH`].
 fn ws_url() -> Result<String, JsValue> {
     let location = window().location();
     let scheme = if location.protocol()? == "https:" {
@@ -230,6 +270,7 @@ fn ws_url() -> Result<String, JsValue> {
 }
 
 fn detach(socket: &WebSocket) {
+    socket.set_onopen(None);
     socket.set_onmessage(None);
     socket.set_onclose(None);
 }
@@ -239,65 +280,57 @@ fn on_message(connection: &Rc<RefCell<Connection>>, event: &MessageEvent) {
         warn!("live feed: ignoring a binary frame; the protocol is JSON text");
         return;
     };
-    match serde_json::from_str::<ServerMsg>(&text) {
-        Ok(msg) => apply(connection, msg),
+    match serde_json::from_str::<Frame>(&text) {
+        Ok(frame) => apply(connection, frame),
         // A message this build does not know (a newer server) is skipped, not fatal: the
         // next snapshot brings the page back in line.
         Err(err) => error!("live feed: cannot decode {text:?}: {err}"),
     }
 }
 
-fn apply(connection: &Rc<RefCell<Connection>>, msg: ServerMsg) {
-    // Copy the sinks out instead of setting signals under the borrow, so that nothing the
-    // signals trigger can find the connection borrowed.
-    let sinks = connection.borrow().sinks;
-    match msg {
-        ServerMsg::Hello { protocol, node } => {
-            if protocol != PROTOCOL_VERSION {
-                warn!("live feed: server speaks protocol {protocol}, this page {PROTOCOL_VERSION}");
-            }
-            sinks.node.set(Some(node));
-        }
-        ServerMsg::Snapshot { windows } => {
+fn apply(connection: &Rc<RefCell<Connection>>, frame: Frame) {
+    if let layercast_shared::v2::ServerMsg::Hello { node, .. } = &frame.msg {
+        connection.borrow().sinks.node.set(Some(node.clone()));
+    }
+    let (effect, state, sinks) = {
+        let mut conn = connection.borrow_mut();
+        let effect = conn.feed.on_frame(frame, now_ms());
+        (effect, conn.feed.state(), conn.sinks)
+    };
+    // Signals are set outside the borrow, so that nothing they trigger can find the
+    // connection borrowed.
+    match effect {
+        Effect::Send(msgs) => connection.borrow().send(&msgs),
+        Effect::Replace(windows) => {
             let layers = history::from_snapshot(windows);
             for (sink, layer) in sinks.layers.iter().zip(layers) {
                 sink.set(layer);
             }
-            {
-                let mut conn = connection.borrow_mut();
-                conn.next_delay = FIRST_RETRY;
-                conn.ever_synced = true;
-            }
-            sinks.state.set(ConnectionState::Connected);
         }
-        ServerMsg::Window { window } => {
+        Effect::Apply(window) => {
             sinks.layers[history::slot(window.layer)].update(|h| h.apply(window));
         }
-        ServerMsg::Anomalies { anomalies } => {
-            sinks
-                .anomalies_seen
-                .update(|n| *n += anomalies.len() as u64);
-        }
-        // Only sent to clients that subscribe to series windows; this page does not.
-        ServerMsg::Series { .. } => {}
+        Effect::Anomaly(_) => sinks.anomalies_seen.update(|n| *n += 1),
+        Effect::None => {}
     }
+    // Only a change notifies: most frames leave the state as it is.
+    sinks.state.maybe_update(|shown| {
+        let changed = *shown != state;
+        *shown = state;
+        changed
+    });
 }
 
-/// The socket closed or could not open: show it, and try again after the current delay.
+/// The socket closed or could not open: show it, and try again after the feed's delay.
 fn on_lost(connection: &Rc<RefCell<Connection>>) {
     let (sinks, delay, state) = {
         let mut conn = connection.borrow_mut();
         if conn.stopped {
             return;
         }
-        let delay = conn.next_delay;
-        conn.next_delay = (delay * 2).min(MAX_RETRY);
-        let state = if conn.ever_synced {
-            ConnectionState::Reconnecting
-        } else {
-            ConnectionState::Connecting
-        };
-        (conn.sinks, delay, state)
+        // Uniform in [0, 1): spreads the reconnections of many pages.
+        let delay = conn.feed.on_close(js_sys::Math::random());
+        (conn.sinks, delay, conn.feed.state())
     };
     sinks.state.set(state);
 

@@ -5,6 +5,7 @@
 mod api;
 mod app;
 mod components;
+mod feed;
 mod format;
 mod history;
 mod live;

@@ -9,6 +9,7 @@ mod layer;
 mod layers;
 mod rest;
 mod ws;
+mod ws2;
 
 pub use access::{
     ApiToken, AuditEntry, CreatedToken, LoginRequest, Me, NewToken, NewUser, Role, User, UserUpdate,
@@ -23,3 +24,8 @@ pub use rest::{
     SeriesWindow, SourceObjects, WindowAnomaly, WindowMetric,
 };
 pub use ws::{ClientMsg, LayerWindow, ServerMsg, UpdateMsg, PROTOCOL_VERSION, UPDATE_VERSION};
+
+/// Version 2 of the WebSocket protocol (`/ws?v=2`).
+pub mod v2 {
+    pub use crate::ws2::*;
+}

@@ -11,6 +11,9 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers as _, Message as KafkaMessage};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::clients::{Clients, Cuts, SWEEP_EVERY};
+use super::update::Update;
+use crate::config::LiveConfig;
 use crate::kafka::Broker;
 use crate::metrics::Metrics;
 
@@ -80,7 +83,8 @@ impl SeriesFilter {
 /// How far back (before the newest window seen) the hub remembers what it sent.
 const REMEMBER_MS: i64 = 3_600_000;
 
-/// Knows every connected client and hands each update to all of them.
+/// Knows every connected client and hands each update to all of them: protocol-1 sessions
+/// through their mailbox, protocol-2 clients through their queue ([`Clients`]).
 pub struct Hub {
     sessions: HashMap<u64, Recipient<Push>>,
     /// Sessions that asked for series windows, and which.
@@ -94,19 +98,35 @@ pub struct Hub {
     /// once, and nothing provisional after it.
     sent: HashMap<(OsiLayer, i64), (u64, u64, bool)>,
     newest_start_ms: i64,
+    /// Protocol 2: numbered updates, the ring, every client's subscription and queue.
+    pub(super) v2: Clients,
     metrics: Arc<Metrics>,
 }
 
 impl Hub {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    pub fn new(metrics: Arc<Metrics>, config: LiveConfig) -> Self {
         Hub {
             sessions: HashMap::new(),
             series_filters: HashMap::new(),
             next_id: 0,
             sent: HashMap::new(),
             newest_start_ms: 0,
+            v2: Clients::new(config),
             metrics,
         }
+    }
+
+    /// The `layercast_ws_clients` gauge, after a client came or went.
+    pub(super) fn count_clients(&self) {
+        let n = self.sessions.len() + self.v2.len();
+        self.metrics
+            .ws_clients
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub(super) fn count_cuts(&self, cuts: Cuts) {
+        self.metrics.ws_slow_clients_cut.inc_by(cuts.slow);
+        self.metrics.ws_dead_clients_dropped.inc_by(cuts.dead);
     }
 
     /// Whether `w` is newer than what was sent for its window; remembers it if so.
@@ -135,6 +155,17 @@ impl Hub {
 
 impl Actor for Hub {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(SWEEP_EVERY, |hub, _| {
+            let before = hub.v2.len();
+            let cuts = hub.v2.sweep();
+            hub.count_cuts(cuts);
+            if hub.v2.len() != before {
+                hub.count_clients();
+            }
+        });
+    }
 }
 
 impl Handler<Connect> for Hub {
@@ -143,6 +174,7 @@ impl Handler<Connect> for Hub {
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> u64 {
         self.next_id += 1;
         self.sessions.insert(self.next_id, msg.client);
+        self.count_clients();
         self.next_id
     }
 }
@@ -153,6 +185,7 @@ impl Handler<Disconnect> for Hub {
     fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
         self.sessions.remove(&msg.id);
         self.series_filters.remove(&msg.id);
+        self.count_clients();
     }
 }
 
@@ -170,16 +203,29 @@ impl Handler<Broadcast> for Hub {
     type Result = ();
 
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
+        let mut cuts = Cuts::default();
+        let mut add = |c: Cuts| {
+            cuts.slow += c.slow;
+            cuts.dead += c.dead;
+        };
         for window in msg.windows {
             if !self.is_news(&window) {
                 continue;
             }
+            add(self
+                .v2
+                .publish(|seq, epoch| Update::layer(seq, epoch, window.clone())));
             let push = Push(ServerMsg::Window { window });
             // `do_send`: a slow browser must not hold up the others; its session drops
             // what it cannot send when the socket is gone.
             for client in self.sessions.values() {
                 client.do_send(push.clone());
             }
+        }
+        for anomaly in &msg.anomalies {
+            add(self
+                .v2
+                .publish(|seq, epoch| Update::anomaly(seq, epoch, anomaly.clone())));
         }
         if !msg.anomalies.is_empty() {
             let push = Push(ServerMsg::Anomalies {
@@ -189,6 +235,13 @@ impl Handler<Broadcast> for Hub {
                 client.do_send(push.clone());
             }
         }
+        for window in &msg.series {
+            add(self
+                .v2
+                .publish(|seq, epoch| Update::series(seq, epoch, window.clone())));
+        }
+        self.v2.published_through();
+        self.count_cuts(cuts);
         if msg.series.is_empty() {
             return;
         }
@@ -313,7 +366,7 @@ mod tests {
 
     #[test]
     fn a_final_total_is_shown_once_and_nothing_provisional_after_it() {
-        let mut hub = Hub::new(Metrics::new());
+        let mut hub = Hub::new(Metrics::new(), LiveConfig::default());
         assert!(hub.is_news(&window(0, 42)));
         let last = LayerWindow {
             is_final: true,
@@ -329,7 +382,7 @@ mod tests {
 
     #[test]
     fn a_total_older_than_one_sent_is_dropped() {
-        let mut hub = Hub::new(Metrics::new());
+        let mut hub = Hub::new(Metrics::new(), LiveConfig::default());
         assert!(hub.is_news(&window(0, 26)));
         assert!(hub.is_news(&window(0, 42)));
         assert!(!hub.is_news(&window(0, 35)), "arrived late, read earlier");
@@ -411,7 +464,7 @@ mod tests {
 
     #[test]
     fn old_windows_are_forgotten() {
-        let mut hub = Hub::new(Metrics::new());
+        let mut hub = Hub::new(Metrics::new(), LiveConfig::default());
         hub.is_news(&window(0, 5));
         hub.is_news(&window(REMEMBER_MS + 10_000, 1));
         assert_eq!(hub.sent.len(), 1);

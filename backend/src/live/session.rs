@@ -4,9 +4,13 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
-use layercast_shared::{ClientMsg, LayerWindow, ServerMsg, PROTOCOL_VERSION};
+use layercast_shared::v2::PROTOCOL as PROTOCOL_V2;
+use layercast_shared::{ApiErrorBody, ClientMsg, LayerWindow, ServerMsg, PROTOCOL_VERSION};
 
+use super::clients::ClientShared;
 use super::hub::{Connect, Disconnect, Hub, Push, SeriesFilter, Subscribe};
+use super::session_v2::SessionV2;
+use super::socket::ConnSocket;
 
 /// How often the server pings, and how long a client may stay silent before it is dropped.
 const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -121,7 +125,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
     }
 }
 
-/// `GET /ws`: upgrades to a WebSocket session.
+/// `GET /ws`: upgrades to a WebSocket session of protocol 1, or of protocol 2 with `?v=2`.
 pub async fn ws_route(
     req: HttpRequest,
     stream: web::Payload,
@@ -129,6 +133,30 @@ pub async fn ws_route(
     snapshot: web::Data<SnapshotSource>,
     node: web::Data<crate::NodeId>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    match requested_version(req.query_string()) {
+        Some(1) => {}
+        Some(PROTOCOL_V2) => {
+            let socket = req.conn_data::<ConnSocket>().map(|s| s.0.clone());
+            let session = SessionV2::new(
+                node.0.clone(),
+                hub.get_ref().clone(),
+                snapshot.get_ref().clone(),
+                Arc::new(ClientShared::new(socket)),
+            );
+            return ws::start(session, &req, stream);
+        }
+        other => {
+            let body = ApiErrorBody {
+                error: match other {
+                    Some(v) => format!(
+                        "unknown WebSocket protocol version {v}; this server speaks 1 and 2"
+                    ),
+                    None => "the protocol version v must be a number (1 or 2)".into(),
+                },
+            };
+            return Ok(HttpResponse::BadRequest().json(body));
+        }
+    }
     let session = Session {
         id: 0,
         node: node.0.clone(),
@@ -137,4 +165,30 @@ pub async fn ws_route(
         last_heard: Instant::now(),
     };
     ws::start(session, &req, stream)
+}
+
+/// The `v` of the query: 1 when absent, `None` when not a number.
+fn requested_version(query: &str) -> Option<u16> {
+    match query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(k, _)| *k == "v")
+    {
+        Some((_, v)) => v.parse().ok(),
+        None => Some(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::requested_version;
+
+    #[test]
+    fn the_version_comes_from_v_and_defaults_to_one() {
+        assert_eq!(requested_version(""), Some(1));
+        assert_eq!(requested_version("v=2"), Some(2));
+        assert_eq!(requested_version("token=x&v=2"), Some(2));
+        assert_eq!(requested_version("v=two"), None);
+        assert_eq!(requested_version("v"), None);
+    }
 }

@@ -23,3 +23,4 @@ mod s3_source;
 mod sources_api;
 mod stream_engine;
 mod support;
+mod websocket;

@@ -2,8 +2,9 @@ use leptos::prelude::*;
 
 use crate::live::use_live_feed;
 
-/// Badge telling whether the page is live: `connecting`, `connected` or `reconnecting`,
-/// as text and as `data-state` (which the stylesheet colours by, and the e2e test reads).
+/// Badge telling whether the page is live: `connecting`, `live`, `reconnecting`, and after
+/// a reconnection `resumed` (nothing missed) or `snapshot` (reloaded), as text and as
+/// `data-state` (which the stylesheet colours by, and the e2e test reads).
 #[component]
 pub fn ConnectionIndicator() -> impl IntoView {
     let feed = use_live_feed();

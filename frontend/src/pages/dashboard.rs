@@ -4,14 +4,14 @@ use layercast_shared::OsiLayer;
 use leptos::prelude::*;
 
 use crate::components::{AnomalyList, ConnectionIndicator, LayerCard, PartitionTable, UserMenu};
-use crate::live::{use_live_feed, ConnectionState};
+use crate::live::use_live_feed;
 
 #[component]
 pub fn Dashboard() -> impl IntoView {
     let feed = use_live_feed();
     // While the feed is down the cards keep the last data they had, dimmed, rather than
     // going blank: a planner still sees where things stood.
-    let stale = move || feed.state.get() != ConnectionState::Connected;
+    let stale = move || !feed.state.get().is_live();
     let node = move || feed.node.get().map(|node| format!("node {node}"));
 
     view! {
