@@ -449,7 +449,7 @@ step('an admin logs in on the login page and out again; anonymous callers cannot
       await tab.locator('input[name="password"]').fill(password);
       await tab.locator('button[type="submit"]').click();
       await expectText(tab, 'user', 'admin (admin)');
-      await expectText(tab, 'connection', 'connected', { attr: 'data-state' });
+      await expectText(tab, 'connection', 'live', { attr: 'data-state' });
       assert.equal(new URL(tab.url()).pathname, '/', 'back on the dashboard');
       // The session's cookie is HttpOnly: the page cannot read it.
       assert.equal(await tab.evaluate(() => document.cookie.includes('layercast_session')), false);
