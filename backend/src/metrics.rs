@@ -364,6 +364,13 @@ impl Metrics {
             .clone()
     }
 
+    /// Leaves a source removed through `/api/sources` out of `/api/ingest` (its series stay in
+    /// `/metrics`, where counters must not go back; a source added again continues them).
+    pub fn forget_source(&self, name: &str) {
+        let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
+        sources.remove(name);
+    }
+
     /// Every source's figures, by name.
     pub fn sources(&self) -> Vec<Arc<SourceStats>> {
         let sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);

@@ -283,6 +283,14 @@ pub struct IngestFile {
     /// resumes.
     #[serde(default)]
     pub acked: u64,
+    /// Its size in bytes, as stored (gzip objects compressed).
+    #[serde(default)]
+    pub size: u64,
+    /// When a node first claimed it, and when its reading finished (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

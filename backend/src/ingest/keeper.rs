@@ -123,6 +123,7 @@ async fn reconcile(
             if let Ok(mut board) = board.lock() {
                 board.remove(&name);
             }
+            taker.metrics.forget_source(&name);
         }
         wanted
             .iter()

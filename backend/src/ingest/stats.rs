@@ -287,9 +287,6 @@ pub fn report(board: &SourceBoard, metrics: &Metrics) -> Vec<IngestSource> {
     metrics
         .sources()
         .into_iter()
-        // An S3 source removed through /api/sources leaves the board (its figures stay in
-        // /metrics, where counters must not go back).
-        .filter(|stats| stats.kind != SourceKind::S3 || board.contains_key(&stats.name))
         .map(|stats| {
             let mut status = board.get(&stats.name).cloned().unwrap_or(IngestSource {
                 name: stats.name.clone(),

@@ -257,6 +257,7 @@ impl Taker {
                     &mut conn,
                     &name,
                     &node,
+                    chrono::Utc::now().timestamp_millis(),
                     published,
                     error_count,
                     &samples,

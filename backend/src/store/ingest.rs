@@ -18,11 +18,14 @@ pub const STATUS_DONE: &str = "done";
 #[diesel(table_name = ingest_files)]
 struct FileRow {
     name: String,
+    size: i64,
     records: i64,
     errors: i64,
     status: String,
     node: String,
     acked: i64,
+    claimed_ms: Option<i64>,
+    finished_ms: Option<i64>,
 }
 
 #[derive(Debug, Queryable, Selectable)]
@@ -78,6 +81,7 @@ pub fn claim_file(conn: &mut DbConn, name: &str, size: u64, lease: Lease) -> Que
             ingest_files::node.eq(node),
             ingest_files::acked.eq(0_i64),
             ingest_files::lease_until_ms.eq(Some(lease.until_ms())),
+            ingest_files::claimed_ms.eq(Some(now_ms)),
         ))
         .execute(conn);
     match inserted {
@@ -145,13 +149,14 @@ pub fn renew(conn: &mut DbConn, name: &str, lease: Lease, acked: u64) -> QueryRe
     Ok(changed == 1)
 }
 
-/// Records the outcome of reading a file: its counts and samples of malformed lines, each as
-/// (line number, reason).
+/// Records the outcome of reading a file at `now_ms`: its counts and samples of malformed
+/// lines, each as (line number, reason).
 /// `false` when `node` no longer holds the file: then nothing is written.
 pub fn finish_file(
     conn: &mut DbConn,
     name: &str,
     node: &str,
+    now_ms: i64,
     records: u64,
     errors: u64,
     samples: &[(u64, &str)],
@@ -169,6 +174,7 @@ pub fn finish_file(
             ingest_files::acked.eq(to_db(records)),
             ingest_files::status.eq(STATUS_DONE),
             ingest_files::lease_until_ms.eq(None::<i64>),
+            ingest_files::finished_ms.eq(Some(now_ms)),
         ))
         .execute(conn)?;
         if changed != 1 {
@@ -218,6 +224,9 @@ pub fn report(conn: &mut DbConn, samples: i64) -> QueryResult<IngestReport> {
                 status: f.status,
                 node: f.node,
                 acked: count(f.acked),
+                size: count(f.size),
+                claimed_ms: f.claimed_ms,
+                finished_ms: f.finished_ms,
             })
             .collect(),
         error_samples: errors
@@ -257,13 +266,18 @@ mod tests {
         assert_eq!(claim(&mut conn, "n1", 0), Claim::Mine { from: 0 });
         assert!(matches!(claim(&mut conn, "n2", 1), Claim::Held { .. }));
         assert!(
-            finish_file(&mut conn, "a.ndjson", "n1", 5, 1, &[(3, "not JSON")]).expect("finish")
+            finish_file(&mut conn, "a.ndjson", "n1", 7, 5, 1, &[(3, "not JSON")]).expect("finish")
         );
         assert_eq!(claim(&mut conn, "n2", LEASE_MS * 10), Claim::Done);
         let report = report(&mut conn, 10).expect("report");
         assert_eq!((report.records_total, report.errors_total), (5, 1));
         assert_eq!(report.files[0].status, STATUS_DONE);
         assert_eq!(report.error_samples[0].line, 3);
+        let file = &report.files[0];
+        assert_eq!(
+            (file.size, file.claimed_ms, file.finished_ms),
+            (10, Some(0), Some(7))
+        );
     }
 
     #[test]
@@ -286,8 +300,8 @@ mod tests {
         );
         // The first reader, back, has lost it: it may neither renew nor finish.
         assert!(!renew(&mut conn, "b.log", lease("n1", 2_000 + LEASE_MS), 900).expect("renew"));
-        assert!(!finish_file(&mut conn, "b.log", "n1", 900, 0, &[]).expect("finish"));
-        assert!(finish_file(&mut conn, "b.log", "n2", 1_000, 0, &[]).expect("finish"));
+        assert!(!finish_file(&mut conn, "b.log", "n1", 3_000, 900, 0, &[]).expect("finish"));
+        assert!(finish_file(&mut conn, "b.log", "n2", 3_000, 1_000, 0, &[]).expect("finish"));
         assert_eq!(report(&mut conn, 10).expect("report").records_total, 1_000);
     }
 

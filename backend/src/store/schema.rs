@@ -55,6 +55,8 @@ diesel::table! {
         node -> Text,
         acked -> BigInt,
         lease_until_ms -> Nullable<BigInt>,
+        claimed_ms -> Nullable<BigInt>,
+        finished_ms -> Nullable<BigInt>,
     }
 }
 
