@@ -122,13 +122,7 @@ async fn s3_ingest_rate() {
     let objects = env_u64("LAYERCAST_BENCH_S3_OBJECTS", 8).max(1);
     let dir = tempfile::tempdir().expect("temp dir");
     let s3 = S3Server::start(dir.path());
-    let client = s3.client().await;
-    client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("create bucket");
+    let client = s3.client_with_bucket(BUCKET).await;
     let mut records = 0;
     let (mut plain_bytes, mut gzip_bytes) = (0, 0);
     let (mut plain_keys, mut gzip_keys) = (Vec::new(), Vec::new());

@@ -13,7 +13,7 @@ use layercast::store::{Db, DbUrl};
 
 use crate::support::{
     assert_windows_exact, http_get, ingest_source, settle, stored_window_totals, wait_for, Broker,
-    Node, S3Server, TcpProxy, TestDb, S3_KEY_ID, S3_SECRET,
+    Node, S3Server, TcpProxy, TestDb, S3_ENV, S3_SECRET,
 };
 
 const PARTITIONS: i32 = 2;
@@ -88,13 +88,7 @@ async fn a_store_away_for_20_s_and_wrong_credentials_are_shown_retried_and_survi
     let dir = tempfile::tempdir().expect("temp dir");
     let s3 = S3Server::start(dir.path());
     let locked = S3Server::start_checking_credentials(dir.path());
-    let client = s3.client().await;
-    client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("create bucket");
+    let client = s3.client_with_bucket(BUCKET).await;
     let mut expected = BTreeMap::new();
     for n in 0..BEFORE {
         let body = ndjson_object(n * LINES, LINES, &mut expected);
@@ -111,10 +105,7 @@ async fn a_store_away_for_20_s_and_wrong_credentials_are_shown_retried_and_survi
          endpoint = \"{}\"\npath_style = true\npoll_ms = {POLL_MS}\n",
         proxy.port, locked.endpoint
     );
-    let env = [
-        ("AWS_ACCESS_KEY_ID", S3_KEY_ID),
-        ("AWS_SECRET_ACCESS_KEY", S3_SECRET),
-    ];
+    let env = S3_ENV;
     let node = Node::start_with_env(
         "node-a",
         &node_config(&broker, &database, &sources),

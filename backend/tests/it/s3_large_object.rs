@@ -16,7 +16,7 @@ use layercast::store::{Db, DbUrl};
 use crate::s3_faults::{done_objects, node_config};
 use crate::support::{
     assert_windows_exact, peak_rss_bytes, settle, stored_window_totals, wait_for, Broker, Node,
-    S3Server, TestDb, S3_KEY_ID, S3_SECRET,
+    S3Server, TestDb, S3_ENV,
 };
 
 const BUCKET: &str = "flow-logs";
@@ -90,13 +90,7 @@ pub fn vpc_flow_file(path: &Path, size: u64, expected: &mut Totals) -> u64 {
 async fn an_object_over_100_mb_is_stored_whole_in_bounded_memory() {
     let dir = tempfile::tempdir().expect("temp dir");
     let s3 = S3Server::start(dir.path());
-    let client = s3.client().await;
-    client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("create bucket");
+    let client = s3.client_with_bucket(BUCKET).await;
     // A smaller object of the same kind first, so that what reading such objects needs
     // whatever their size (clients, connections, the parser's buffers, the producer's queue
     // and the consumer's prefetch filled, the windows of these interfaces and hours) is in
@@ -120,10 +114,7 @@ async fn an_object_over_100_mb_is_stored_whole_in_bounded_memory() {
          endpoint = \"{}\"\npath_style = true\npoll_ms = 200\n",
         s3.endpoint
     );
-    let env = [
-        ("AWS_ACCESS_KEY_ID", S3_KEY_ID),
-        ("AWS_SECRET_ACCESS_KEY", S3_SECRET),
-    ];
+    let env = S3_ENV;
     let node = Node::start_with_env(
         "node-a",
         &node_config(&broker, &database, &sources),

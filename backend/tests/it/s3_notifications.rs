@@ -16,7 +16,7 @@ use layercast::store::{Db, DbUrl};
 use crate::s3_faults::{ndjson_object, node_config};
 use crate::support::{
     assert_windows_exact, http_get, ingest_source, settle, stored_window_totals, wait_for, Broker,
-    Node, S3Server, TestDb, S3_KEY_ID, S3_SECRET,
+    Node, S3Server, TestDb, S3_ENV,
 };
 
 const BUCKET: &str = "flow-logs";
@@ -132,10 +132,7 @@ async fn objects_announced_through_sqs_are_each_read_once() {
          endpoint = \"{}\"\npath_style = true\npoll_ms = 200\nqueue_url = \"{queue_url}\"\n",
         s3.endpoint
     );
-    let env = [
-        ("AWS_ACCESS_KEY_ID", S3_KEY_ID),
-        ("AWS_SECRET_ACCESS_KEY", S3_SECRET),
-    ];
+    let env = S3_ENV;
     let node = Node::start_with_env(
         "node-a",
         &node_config(&broker, &database, &sources),

@@ -14,7 +14,7 @@ use layercast::store::{Db, DbUrl};
 
 use crate::support::{
     assert_windows_exact, http_get, settle, stored_window_totals, wait_for, Broker, Node, S3Server,
-    TestDb, S3_KEY_ID, S3_SECRET,
+    TestDb, S3_ENV, S3_KEY_ID, S3_SECRET,
 };
 
 const PARTITIONS: i32 = 4;
@@ -80,13 +80,7 @@ fn ledger(db: &Db) -> Vec<layercast_shared::IngestFile> {
 async fn objects_of_two_prefixes_are_stored_exactly_once_through_a_reader_killed_mid_object() {
     let dir = tempfile::tempdir().expect("temp dir");
     let s3 = S3Server::start(dir.path());
-    let client = s3.client().await;
-    client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("create bucket");
+    let client = s3.client_with_bucket(BUCKET).await;
 
     let mut expected = BTreeMap::new();
     let mut first = 0;
@@ -155,10 +149,7 @@ async fn objects_of_two_prefixes_are_stored_exactly_once_through_a_reader_killed
             sources(with_sources),
         )
     };
-    let env = [
-        ("AWS_ACCESS_KEY_ID", S3_KEY_ID),
-        ("AWS_SECRET_ACCESS_KEY", S3_SECRET),
-    ];
+    let env = S3_ENV;
     // Node A leads the consumer group and reads no source: tansu 0.6 never drops a crashed
     // group leader (README, known limitations), so the reader killed must be another node.
     let a = Node::start("node-a", &config(false), dir.path());
@@ -264,13 +255,7 @@ async fn objects_of_two_prefixes_are_stored_exactly_once_through_a_reader_killed
 async fn a_backfill_reads_a_prefix_once_into_a_running_deployment() {
     let dir = tempfile::tempdir().expect("temp dir");
     let s3 = S3Server::start(dir.path());
-    let client = s3.client().await;
-    client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("create bucket");
+    let client = s3.client_with_bucket(BUCKET).await;
     let mut expected = BTreeMap::new();
     const OBJECTS: u64 = 30;
     for n in 0..OBJECTS {

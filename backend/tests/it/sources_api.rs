@@ -8,7 +8,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use layercast::store::{windows, Db, DbUrl};
 use serde_json::{json, Value};
 
-use crate::support::{http, wait_for, Broker, Node, S3Server, TestDb, S3_KEY_ID, S3_SECRET};
+use crate::support::{http, wait_for, Broker, Node, S3Server, TestDb, S3_ENV};
 
 const BUCKET: &str = "api-logs";
 const OBJECTS: u64 = 8;
@@ -43,13 +43,7 @@ fn sources_on_board(port: u16) -> Vec<String> {
 async fn an_admin_adds_changes_and_removes_a_source_while_the_node_runs() {
     let dir = tempfile::tempdir().expect("temp dir");
     let s3 = S3Server::start(dir.path());
-    let client = s3.client().await;
-    client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("create bucket");
+    let client = s3.client_with_bucket(BUCKET).await;
     for n in 0..OBJECTS {
         client
             .put_object()
@@ -69,10 +63,7 @@ async fn an_admin_adds_changes_and_removes_a_source_while_the_node_runs() {
          [database]\nurl = \"{}\"\n[windows]\nout_of_order_secs = 3600\nidle_timeout_secs = 86400\n",
         broker.bootstrap, database.url
     );
-    let env = [
-        ("AWS_ACCESS_KEY_ID", S3_KEY_ID),
-        ("AWS_SECRET_ACCESS_KEY", S3_SECRET),
-    ];
+    let env = S3_ENV;
     let node = Node::start_with_env("node-a", &config, dir.path(), &env);
     node.wait_healthy();
     let password = std::fs::read_to_string(dir.path().join("node-a/initial-admin-password"))

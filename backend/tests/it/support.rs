@@ -332,6 +332,11 @@ pub struct S3Server {
 /// What `S3Server` and the nodes that read it take as credentials (moto accepts any).
 pub const S3_KEY_ID: &str = "layercast-test";
 pub const S3_SECRET: &str = "layercast-test-secret";
+/// The credentials of the test server, as the environment of a node that reads it.
+pub const S3_ENV: [(&str, &str); 2] = [
+    ("AWS_ACCESS_KEY_ID", S3_KEY_ID),
+    ("AWS_SECRET_ACCESS_KEY", S3_SECRET),
+];
 
 impl S3Server {
     pub fn start(dir: &Path) -> S3Server {
@@ -380,6 +385,18 @@ impl S3Server {
     }
 
     /// A client of it, as the tests put objects.
+    /// A client, and `bucket` made on the server.
+    pub async fn client_with_bucket(&self, bucket: &str) -> aws_sdk_s3::Client {
+        let client = self.client().await;
+        client
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("create bucket");
+        client
+    }
+
     pub async fn client(&self) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::config::Builder::new()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
