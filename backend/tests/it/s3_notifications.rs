@@ -5,7 +5,6 @@
 //! before notifications were configured is never read (the source does not list).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -15,28 +14,14 @@ use layercast::store::{Db, DbUrl};
 
 use crate::s3_faults::{ndjson_object, node_config};
 use crate::support::{
-    assert_windows_exact, http_get, ingest_source, settle, stored_window_totals, wait_for, Broker,
-    Node, S3Server, TestDb, S3_ENV,
+    assert_windows_exact, gzip, http_get, ingest_source, ledger, settle, stored_window_totals,
+    wait_for, Broker, Node, S3Server, TestDb, S3_ENV,
 };
 
 const BUCKET: &str = "flow-logs";
 const OBJECTS: u64 = 30;
 const LINES: u64 = 500;
 const LEN_MS: i64 = 10_000;
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(data).expect("compress");
-    enc.finish().expect("finish")
-}
-
-fn ledger(db: &Db) -> Vec<layercast_shared::IngestFile> {
-    db.conn()
-        .ok()
-        .and_then(|mut conn| layercast::store::ingest::report(&mut conn, 0).ok())
-        .map(|r| r.files)
-        .unwrap_or_default()
-}
 
 /// Messages in the queue, visible or not.
 async fn queued(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Option<u64> {

@@ -6,15 +6,14 @@
 //! without holding the others up.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use layercast::store::{Db, DbUrl};
 
 use crate::support::{
-    assert_windows_exact, http_get, settle, stored_window_totals, wait_for, Broker, Node, S3Server,
-    TestDb, S3_ENV, S3_KEY_ID, S3_SECRET,
+    assert_windows_exact, gzip, http_get, ledger, settle, stored_window_totals, wait_for, Broker,
+    Node, S3Server, TestDb, S3_ENV, S3_KEY_ID, S3_SECRET,
 };
 
 const PARTITIONS: i32 = 4;
@@ -60,20 +59,6 @@ fn object(
         }
     }
     text.into_bytes()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(data).expect("compress");
-    enc.finish().expect("finish")
-}
-
-fn ledger(db: &Db) -> Vec<layercast_shared::IngestFile> {
-    db.conn()
-        .ok()
-        .and_then(|mut conn| layercast::store::ingest::report(&mut conn, 0).ok())
-        .map(|r| r.files)
-        .unwrap_or_default()
 }
 
 #[actix_web::test]

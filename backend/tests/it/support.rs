@@ -114,6 +114,22 @@ pub fn http_get_within(port: u16, path: &str, timeout: Duration) -> Option<(u16,
     Some((status, body))
 }
 
+/// `data` compressed as gzip, as log shippers write objects.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(data).expect("compress");
+    enc.finish().expect("finish")
+}
+
+/// The ingest ledger's rows (every object and file read or being read).
+pub fn ledger(db: &layercast::store::Db) -> Vec<layercast_shared::IngestFile> {
+    db.conn()
+        .ok()
+        .and_then(|mut conn| layercast::store::ingest::report(&mut conn, 0).ok())
+        .map(|r| r.files)
+        .unwrap_or_default()
+}
+
 /// An HTTP answer: status, headers (names lower-case) and body.
 #[derive(Debug, Clone)]
 pub struct HttpAnswer {
