@@ -4,13 +4,13 @@
 
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use layercast_shared::{ApiErrorBody, OsiLayer};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Principal;
+use super::settings::{created_or_ok, load_all, load_one, remove, save};
 use super::{ApiError, ApiState};
 use crate::analysis::{AlertRule, EntityGroup, METRIC_NAMES};
-use crate::store::{self, audit::Change, inputs, Db};
+use crate::store::settings;
 
 /// Entities a group holds at most, and the longest entity name or pattern.
 const MAX_GROUP_ENTITIES: usize = 1_000;
@@ -80,96 +80,13 @@ fn capacity_key(layer: OsiLayer, metric: &str, entity: &str) -> String {
     format!("{layer}/{metric}/{entity}")
 }
 
-/// Every stored input of `kind`, parsed; one that does not parse (written by a newer version)
-/// is skipped with a warning.
-pub fn load_all<T: DeserializeOwned>(db: &Db, kind: &str) -> Result<Vec<T>, ApiError> {
-    let mut conn = db.conn()?;
-    Ok(inputs::list(&mut conn, kind)?
-        .into_iter()
-        .filter_map(|(name, spec)| match serde_json::from_str(&spec) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                tracing::warn!(kind, %name, error = %e, "a stored analysis input does not parse; skipped");
-                None
-            }
-        })
-        .collect())
-}
-
-/// Stores `value` under (kind, name) and audits it; `true` when it was new. With `must_be_new`,
-/// an existing one is a 409.
-fn save<T: Serialize>(
-    db: &Db,
-    by: &Principal,
-    kind: &str,
-    name: &str,
-    value: &T,
-    must_be_new: bool,
-) -> Result<bool, ApiError> {
-    let spec = serde_json::to_string(value).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let mut conn = db.conn()?;
-    store::write_transaction(&mut conn, |conn| {
-        let before = inputs::get(conn, kind, name)?;
-        if must_be_new && before.is_some() {
-            return Err(ApiError::Conflict(format!("a {kind} {name:?} exists")));
-        }
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        let created = inputs::put(conn, kind, name, &spec, now_ms)?;
-        let action = format!("{kind}.{}", if created { "create" } else { "update" });
-        store::audit::record(
-            conn,
-            &Change {
-                actor: &by.actor(),
-                address: by.address.as_deref(),
-                action: &action,
-                target: &format!("{kind}:{name}"),
-                before: before.and_then(|b| serde_json::from_str(&b).ok()),
-                after: serde_json::to_value(value).ok(),
-            },
-            now_ms,
-        )?;
-        Ok(created)
-    })
-}
-
-/// Removes (kind, name) and audits it; 404 when there is none.
-fn remove(db: &Db, by: &Principal, kind: &str, name: &str) -> Result<(), ApiError> {
-    let mut conn = db.conn()?;
-    store::write_transaction(&mut conn, |conn| {
-        let before = inputs::get(conn, kind, name)?
-            .ok_or_else(|| ApiError::NotFound(format!("{kind} {name:?}")))?;
-        inputs::delete(conn, kind, name)?;
-        store::audit::record(
-            conn,
-            &Change {
-                actor: &by.actor(),
-                address: by.address.as_deref(),
-                action: &format!("{kind}.delete"),
-                target: &format!("{kind}:{name}"),
-                before: serde_json::from_str(&before).ok(),
-                after: None,
-            },
-            chrono::Utc::now().timestamp_millis(),
-        )?;
-        Ok(())
-    })
-}
-
-fn created_or_ok<T: Serialize>(created: bool, body: &T) -> HttpResponse {
-    if created {
-        HttpResponse::Created().json(body)
-    } else {
-        HttpResponse::Ok().json(body)
-    }
-}
-
 // ---- capacities
 
 #[utoipa::path(tag = "analysis", responses((status = 200, body = Vec<Capacity>)))]
 #[get("/api/capacities")]
 pub async fn list_capacities(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let db = state.db.clone();
-    let all: Vec<Capacity> = web::block(move || load_all(&db, inputs::CAPACITY)).await??;
+    let all: Vec<Capacity> = web::block(move || load_all(&db, settings::CAPACITY)).await??;
     Ok(HttpResponse::Ok().json(all))
 }
 
@@ -187,7 +104,7 @@ pub async fn get_capacities(
     let (layer, entity) = path.into_inner();
     let layer = parse_layer(&layer)?;
     let db = state.db.clone();
-    let all: Vec<Capacity> = web::block(move || load_all(&db, inputs::CAPACITY)).await??;
+    let all: Vec<Capacity> = web::block(move || load_all(&db, settings::CAPACITY)).await??;
     let mine: Vec<Capacity> = all
         .into_iter()
         .filter(|c| c.layer == layer && c.entity == entity)
@@ -234,7 +151,7 @@ pub async fn put_capacity(
     let saved = value.clone();
     let created = web::block(move || {
         let key = capacity_key(saved.layer, &saved.metric, &saved.entity);
-        save(&db, &by, inputs::CAPACITY, &key, &saved, false)
+        save(&db, &by, settings::CAPACITY, &key, &saved, false)
     })
     .await??;
     Ok(created_or_ok(created, &value))
@@ -269,7 +186,7 @@ pub async fn delete_capacity(
             match remove(
                 &db,
                 &by,
-                inputs::CAPACITY,
+                settings::CAPACITY,
                 &capacity_key(layer, metric, &entity),
             ) {
                 Ok(()) => removed += 1,
@@ -313,7 +230,7 @@ fn check_rule(rule: &AlertRule) -> Result<(), ApiError> {
 #[get("/api/rules")]
 pub async fn list_rules(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let db = state.db.clone();
-    let all: Vec<AlertRule> = web::block(move || load_all(&db, inputs::RULE)).await??;
+    let all: Vec<AlertRule> = web::block(move || load_all(&db, settings::RULE)).await??;
     Ok(HttpResponse::Ok().json(all))
 }
 
@@ -333,7 +250,7 @@ pub async fn create_rule(
     check_rule(&rule)?;
     let db = state.db.clone();
     let saved = rule.clone();
-    web::block(move || save(&db, &by, inputs::RULE, &saved.id, &saved, true)).await??;
+    web::block(move || save(&db, &by, settings::RULE, &saved.id, &saved, true)).await??;
     Ok(HttpResponse::Created().json(rule))
 }
 
@@ -349,11 +266,8 @@ pub async fn get_rule(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let db = state.db.clone();
-    let all: Vec<AlertRule> = web::block(move || load_all(&db, inputs::RULE)).await??;
-    all.into_iter()
-        .find(|r| r.id == id)
-        .map(|r| HttpResponse::Ok().json(r))
-        .ok_or_else(|| ApiError::NotFound(format!("rule {id:?}")))
+    let rule: AlertRule = web::block(move || load_one(&db, settings::RULE, &id)).await??;
+    Ok(HttpResponse::Ok().json(rule))
 }
 
 /// Adds or replaces a rule; its `id` must be the one in the path.
@@ -382,7 +296,7 @@ pub async fn put_rule(
     let db = state.db.clone();
     let saved = rule.clone();
     let created =
-        web::block(move || save(&db, &by, inputs::RULE, &saved.id, &saved, false)).await??;
+        web::block(move || save(&db, &by, settings::RULE, &saved.id, &saved, false)).await??;
     Ok(created_or_ok(created, &rule))
 }
 
@@ -399,7 +313,7 @@ pub async fn delete_rule(
 ) -> Result<HttpResponse, ApiError> {
     let db = state.db.clone();
     let id = id.into_inner();
-    web::block(move || remove(&db, &by, inputs::RULE, &id)).await??;
+    web::block(move || remove(&db, &by, settings::RULE, &id)).await??;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -409,7 +323,7 @@ pub async fn delete_rule(
 #[get("/api/groups")]
 pub async fn list_groups(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let db = state.db.clone();
-    let all: Vec<EntityGroup> = web::block(move || load_all(&db, inputs::GROUP)).await??;
+    let all: Vec<EntityGroup> = web::block(move || load_all(&db, settings::GROUP)).await??;
     Ok(HttpResponse::Ok().json(all))
 }
 
@@ -425,11 +339,8 @@ pub async fn get_group(
 ) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
     let db = state.db.clone();
-    let all: Vec<EntityGroup> = web::block(move || load_all(&db, inputs::GROUP)).await??;
-    all.into_iter()
-        .find(|g| g.name == name)
-        .map(|g| HttpResponse::Ok().json(g))
-        .ok_or_else(|| ApiError::NotFound(format!("group {name:?}")))
+    let group: EntityGroup = web::block(move || load_one(&db, settings::GROUP, &name)).await??;
+    Ok(HttpResponse::Ok().json(group))
 }
 
 /// Sets a precursor group: entities that belong together (a switch port and the service
@@ -463,7 +374,7 @@ pub async fn put_group(
     let db = state.db.clone();
     let saved = group.clone();
     let created =
-        web::block(move || save(&db, &by, inputs::GROUP, &saved.name, &saved, false)).await??;
+        web::block(move || save(&db, &by, settings::GROUP, &saved.name, &saved, false)).await??;
     Ok(created_or_ok(created, &group))
 }
 
@@ -480,6 +391,6 @@ pub async fn delete_group(
 ) -> Result<HttpResponse, ApiError> {
     let db = state.db.clone();
     let name = name.into_inner();
-    web::block(move || remove(&db, &by, inputs::GROUP, &name)).await??;
+    web::block(move || remove(&db, &by, settings::GROUP, &name)).await??;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod policy;
 mod routes;
 mod session;
+mod settings;
 pub mod sources;
 pub mod tokens;
 pub mod users;

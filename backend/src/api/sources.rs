@@ -7,9 +7,10 @@ use layercast_shared::ApiErrorBody;
 use serde::Serialize;
 
 use super::auth::Principal;
+use super::settings::{created_or_ok, remove, save};
 use super::{ApiError, ApiState};
 use crate::config::S3SourceConfig;
-use crate::store::{self, audit::Change};
+use crate::store::settings;
 
 /// The configuration file's `[[sources]]`.
 #[derive(Clone)]
@@ -114,44 +115,14 @@ pub async fn put_source(
         )));
     }
     let db = state.db.clone();
-    let spec = serde_json::to_string(&source).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let saved = source.clone();
-    let created = web::block(move || {
-        let mut conn = db.conn()?;
-        store::write_transaction(&mut conn, |conn| {
-            let before = store::sources::get(conn, &name)?
-                .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
-            let now_ms = chrono::Utc::now().timestamp_millis();
-            let created = store::sources::put(conn, &name, &spec, now_ms)?;
-            store::audit::record(
-                conn,
-                &Change {
-                    actor: &by.actor(),
-                    address: by.address.as_deref(),
-                    action: if created {
-                        "source.create"
-                    } else {
-                        "source.update"
-                    },
-                    target: &format!("source:{name}"),
-                    before,
-                    after: serde_json::to_value(&saved).ok(),
-                },
-                now_ms,
-            )?;
-            Ok::<_, ApiError>(created)
-        })
-    })
-    .await??;
+    let created =
+        web::block(move || save(&db, &by, settings::SOURCE, &name, &saved, false)).await??;
     let entry = SourceEntry {
         source,
         defined_in: "api".into(),
     };
-    Ok(if created {
-        HttpResponse::Created().json(entry)
-    } else {
-        HttpResponse::Ok().json(entry)
-    })
+    Ok(created_or_ok(created, &entry))
 }
 
 /// Removes a source added through the API: its reader stops on every node within a second
@@ -179,27 +150,6 @@ pub async fn delete_source(
         )));
     }
     let db = state.db.clone();
-    web::block(move || {
-        let mut conn = db.conn()?;
-        store::write_transaction(&mut conn, |conn| {
-            let before = store::sources::get(conn, &name)?
-                .ok_or_else(|| ApiError::NotFound(format!("source {name:?}")))?;
-            store::sources::delete(conn, &name)?;
-            store::audit::record(
-                conn,
-                &Change {
-                    actor: &by.actor(),
-                    address: by.address.as_deref(),
-                    action: "source.delete",
-                    target: &format!("source:{name}"),
-                    before: serde_json::from_str(&before).ok(),
-                    after: None,
-                },
-                chrono::Utc::now().timestamp_millis(),
-            )?;
-            Ok::<_, ApiError>(())
-        })
-    })
-    .await??;
+    web::block(move || remove(&db, &by, settings::SOURCE, &name)).await??;
     Ok(HttpResponse::NoContent().finish())
 }

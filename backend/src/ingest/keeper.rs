@@ -1,6 +1,6 @@
 //! Keeps one [`S3Source`] actor per source: those of the configuration file, and those admins
-//! add, change or remove through `/api/sources` (the `sources` table), which every node reads
-//! each [`CHECK_EVERY`] so that a change reaches all of them within it.
+//! add, change or remove through `/api/sources` (kind `source` of `admin_settings`), which
+//! every node reads each [`CHECK_EVERY`] so that a change reaches all of them within it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -14,21 +14,10 @@ use crate::store::{self, Db};
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// The sources an admin stored, parsed; a row that does not parse (written by a newer
-/// version) is skipped with a warning rather than stopping the others.
+/// The sources admins stored through `/api/sources`.
 pub fn stored_sources(db: &Db) -> Result<Vec<S3SourceConfig>, store::StoreError> {
     let mut conn = db.conn()?;
-    let rows = store::sources::list(&mut conn)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(name, spec)| match serde_json::from_str(&spec) {
-            Ok(config) => Some(config),
-            Err(e) => {
-                tracing::warn!(source = %name, error = %e, "a stored source does not parse; skipped");
-                None
-            }
-        })
-        .collect())
+    Ok(store::settings::load(&mut conn, store::settings::SOURCE)?)
 }
 
 type Running = Arc<Mutex<BTreeMap<String, (S3SourceConfig, Addr<S3Source>)>>>;

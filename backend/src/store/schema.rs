@@ -169,15 +169,7 @@ diesel::joinable!(sessions -> users (user_name));
 diesel::allow_tables_to_appear_in_same_query!(sessions, users);
 
 diesel::table! {
-    sources (name) {
-        name -> Text,
-        spec -> Text,
-        updated_ms -> BigInt,
-    }
-}
-
-diesel::table! {
-    analysis_inputs (kind, name) {
+    admin_settings (kind, name) {
         kind -> Text,
         name -> Text,
         spec -> Text,

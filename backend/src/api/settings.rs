@@ -1,0 +1,90 @@
+//! What admins store through the API (sources, capacities, rules, groups): loaded, and saved or
+//! removed in one transaction with its audit entry (before and after).
+
+use actix_web::HttpResponse;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::auth::Principal;
+use super::ApiError;
+use crate::store::{self, audit::Change, settings, Db};
+
+/// Every stored setting of `kind` (call from a blocking thread).
+pub fn load_all<T: DeserializeOwned>(db: &Db, kind: &str) -> Result<Vec<T>, ApiError> {
+    let mut conn = db.conn()?;
+    Ok(settings::load(&mut conn, kind)?)
+}
+
+/// One stored setting; 404 when there is none.
+pub fn load_one<T: DeserializeOwned>(db: &Db, kind: &str, name: &str) -> Result<T, ApiError> {
+    let mut conn = db.conn()?;
+    settings::load_one(&mut conn, kind, name)?
+        .ok_or_else(|| ApiError::NotFound(format!("{kind} {name:?}")))
+}
+
+/// Stores `value` under (kind, name) and audits it; `true` when it was new. With `must_be_new`,
+/// an existing one is a 409.
+pub fn save<T: Serialize>(
+    db: &Db,
+    by: &Principal,
+    kind: &str,
+    name: &str,
+    value: &T,
+    must_be_new: bool,
+) -> Result<bool, ApiError> {
+    let spec = serde_json::to_string(value).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut conn = db.conn()?;
+    store::write_transaction(&mut conn, |conn| {
+        let before = settings::get(conn, kind, name)?;
+        if must_be_new && before.is_some() {
+            return Err(ApiError::Conflict(format!("a {kind} {name:?} exists")));
+        }
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let created = settings::put(conn, kind, name, &spec, now_ms)?;
+        let action = format!("{kind}.{}", if created { "create" } else { "update" });
+        store::audit::record(
+            conn,
+            &Change {
+                actor: &by.actor(),
+                address: by.address.as_deref(),
+                action: &action,
+                target: &format!("{kind}:{name}"),
+                before: before.and_then(|b| serde_json::from_str(&b).ok()),
+                after: serde_json::to_value(value).ok(),
+            },
+            now_ms,
+        )?;
+        Ok(created)
+    })
+}
+
+/// Removes (kind, name) and audits it; 404 when there is none.
+pub fn remove(db: &Db, by: &Principal, kind: &str, name: &str) -> Result<(), ApiError> {
+    let mut conn = db.conn()?;
+    store::write_transaction(&mut conn, |conn| {
+        let before = settings::get(conn, kind, name)?
+            .ok_or_else(|| ApiError::NotFound(format!("{kind} {name:?}")))?;
+        settings::delete(conn, kind, name)?;
+        store::audit::record(
+            conn,
+            &Change {
+                actor: &by.actor(),
+                address: by.address.as_deref(),
+                action: &format!("{kind}.delete"),
+                target: &format!("{kind}:{name}"),
+                before: serde_json::from_str(&before).ok(),
+                after: None,
+            },
+            chrono::Utc::now().timestamp_millis(),
+        )?;
+        Ok(())
+    })
+}
+
+pub fn created_or_ok<T: Serialize>(created: bool, body: &T) -> HttpResponse {
+    if created {
+        HttpResponse::Created().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    }
+}

@@ -1,1 +1,0 @@
-DROP TABLE analysis_inputs;
