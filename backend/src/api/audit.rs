@@ -4,9 +4,31 @@ use actix_web::{get, web, HttpResponse};
 use layercast_shared::{ApiErrorBody, AuditEntry};
 use serde::Deserialize;
 
-use super::auth::AuthState;
+use super::auth::{AuthState, Principal};
 use super::ApiError;
-use crate::store;
+use crate::store::{self, audit::Change, DbConn};
+
+/// Records a change made by `by`, now, in the caller's transaction. `before` and `after` must
+/// hold no secret.
+pub fn record(
+    conn: &mut DbConn,
+    by: &Principal,
+    action: &str,
+    target: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Result<(), ApiError> {
+    let change = Change {
+        actor: &by.actor(),
+        address: by.address.as_deref(),
+        action,
+        target,
+        before,
+        after,
+    };
+    store::audit::record(conn, &change, chrono::Utc::now().timestamp_millis())?;
+    Ok(())
+}
 
 const DEFAULT_ENTRIES: i64 = 100;
 const MAX_ENTRIES: i64 = 1_000;

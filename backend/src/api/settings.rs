@@ -5,9 +5,10 @@ use actix_web::HttpResponse;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::audit;
 use super::auth::Principal;
 use super::ApiError;
-use crate::store::{self, audit::Change, settings, Db};
+use crate::store::{self, settings, Db};
 
 /// Every stored setting of `kind` (call from a blocking thread).
 pub fn load_all<T: DeserializeOwned>(db: &Db, kind: &str) -> Result<Vec<T>, ApiError> {
@@ -42,17 +43,13 @@ pub fn save<T: Serialize>(
         let now_ms = chrono::Utc::now().timestamp_millis();
         let created = settings::put(conn, kind, name, &spec, now_ms)?;
         let action = format!("{kind}.{}", if created { "create" } else { "update" });
-        store::audit::record(
+        audit::record(
             conn,
-            &Change {
-                actor: &by.actor(),
-                address: by.address.as_deref(),
-                action: &action,
-                target: &format!("{kind}:{name}"),
-                before: before.and_then(|b| serde_json::from_str(&b).ok()),
-                after: serde_json::to_value(value).ok(),
-            },
-            now_ms,
+            by,
+            &action,
+            &format!("{kind}:{name}"),
+            before.and_then(|b| serde_json::from_str(&b).ok()),
+            serde_json::to_value(value).ok(),
         )?;
         Ok(created)
     })
@@ -65,19 +62,14 @@ pub fn remove(db: &Db, by: &Principal, kind: &str, name: &str) -> Result<(), Api
         let before = settings::get(conn, kind, name)?
             .ok_or_else(|| ApiError::NotFound(format!("{kind} {name:?}")))?;
         settings::delete(conn, kind, name)?;
-        store::audit::record(
+        audit::record(
             conn,
-            &Change {
-                actor: &by.actor(),
-                address: by.address.as_deref(),
-                action: &format!("{kind}.delete"),
-                target: &format!("{kind}:{name}"),
-                before: serde_json::from_str(&before).ok(),
-                after: None,
-            },
-            chrono::Utc::now().timestamp_millis(),
-        )?;
-        Ok(())
+            by,
+            &format!("{kind}.delete"),
+            &format!("{kind}:{name}"),
+            serde_json::from_str(&before).ok(),
+            None,
+        )
     })
 }
 

@@ -3,10 +3,11 @@
 use actix_web::{delete, get, post, web, HttpResponse};
 use layercast_shared::{ApiErrorBody, ApiToken, CreatedToken, NewToken};
 
+use super::audit;
 use super::auth::{secret, AuthState, Principal, Via};
 use super::users::check_name;
 use super::ApiError;
-use crate::store::{self, audit::Change, Db};
+use crate::store::{self, Db};
 
 /// The longest a token may be valid for.
 const MAX_EXPIRY_DAYS: u64 = 3_650;
@@ -50,17 +51,13 @@ pub fn create_token(db: &Db, new: &NewToken, by: &Principal) -> Result<CreatedTo
             },
         )?;
         let info = row.to_api();
-        store::audit::record(
+        audit::record(
             conn,
-            &Change {
-                actor: &created_by,
-                address: by.address.as_deref(),
-                action: "token.create",
-                target: &format!("token:{}", info.id),
-                before: None,
-                after: serde_json::to_value(&info).ok(),
-            },
-            now_ms,
+            by,
+            "token.create",
+            &format!("token:{}", info.id),
+            None,
+            serde_json::to_value(&info).ok(),
         )?;
         Ok::<_, ApiError>(info)
     })?;
@@ -133,19 +130,14 @@ pub async fn revoke_token(
                 revoked: true,
                 ..before.clone()
             };
-            store::audit::record(
+            audit::record(
                 conn,
-                &Change {
-                    actor: &by.actor(),
-                    address: by.address.as_deref(),
-                    action: "token.revoke",
-                    target: &format!("token:{id}"),
-                    before: serde_json::to_value(&before).ok(),
-                    after: serde_json::to_value(&after).ok(),
-                },
-                chrono::Utc::now().timestamp_millis(),
-            )?;
-            Ok::<_, ApiError>(())
+                &by,
+                "token.revoke",
+                &format!("token:{id}"),
+                serde_json::to_value(&before).ok(),
+                serde_json::to_value(&after).ok(),
+            )
         })
     })
     .await??;

@@ -3,10 +3,11 @@
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use layercast_shared::{ApiErrorBody, NewUser, Role, User, UserUpdate};
 
+use super::audit;
 use super::auth::{password, AuthState, Principal};
 use super::session::MAX_NAME_CHARS;
 use super::ApiError;
-use crate::store::{self, audit::Change, Db, DbConn};
+use crate::store::{self, Db};
 
 /// A user name: letters, digits and `.-_@`, so that it reads the same in the log, the audit
 /// and the dashboard.
@@ -27,26 +28,6 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
 
 fn strength(password: &str) -> Result<(), ApiError> {
     password::check_strength(password).map_err(|e| ApiError::BadRequest(format!("password: {e}")))
-}
-
-fn audit(
-    conn: &mut DbConn,
-    by: &Principal,
-    action: &str,
-    target: &str,
-    before: Option<&User>,
-    after: Option<serde_json::Value>,
-) -> Result<(), ApiError> {
-    let change = Change {
-        actor: &by.actor(),
-        address: by.address.as_deref(),
-        action,
-        target,
-        before: before.and_then(|u| serde_json::to_value(u).ok()),
-        after,
-    };
-    store::audit::record(conn, &change, chrono::Utc::now().timestamp_millis())?;
-    Ok(())
 }
 
 /// Adds a user: for the API and `layercast user add`. Hashes off the async threads (call it
@@ -77,7 +58,7 @@ pub fn add_user(db: &Db, new: &NewUser, by: &Principal) -> Result<User, ApiError
             created_ms: now_ms,
             last_login_ms: None,
         };
-        audit(
+        audit::record(
             conn,
             by,
             "user.create",
@@ -209,12 +190,12 @@ pub async fn update_user(
             if hash.is_some() {
                 after_json["password_changed"] = serde_json::Value::Bool(true);
             }
-            audit(
+            audit::record(
                 conn,
                 &by,
                 "user.update",
                 &name,
-                Some(&before),
+                serde_json::to_value(&before).ok(),
                 Some(after_json),
             )?;
             Ok(after)
@@ -260,7 +241,14 @@ pub async fn delete_user(
             }
             store::sessions::delete_user(conn, &name)?;
             store::users::delete(conn, &name)?;
-            audit(conn, &by, "user.delete", &name, Some(&before), None)
+            audit::record(
+                conn,
+                &by,
+                "user.delete",
+                &name,
+                serde_json::to_value(&before).ok(),
+                None,
+            )
         })
     })
     .await??;
