@@ -286,10 +286,17 @@ fn main() -> Result<()> {
                 end_ms: 1_000_000_000_000 + i as i64 * 10_000 + 10_000,
                 events: now_us(),
                 bytes: i,
+                packets: 0,
+                connections: 0,
+                requests: 0,
+                errors: 0,
+                error_rate: None,
+                error_classes: Default::default(),
                 is_final: false,
             }],
             series: vec![],
             anomalies: vec![],
+            ..UpdateMsg::default()
         };
         let payload = serde_json::to_vec(&msg)?;
         producer

@@ -9,6 +9,9 @@
 //!   second stage, [`stream::layers`], sums every partition's windows per layer.
 //! - [`store`]: the database (MySQL or SQLite through diesel) and the aggregator actors that
 //!   make window deltas durable together with the partition offset.
+//! - [`analysis`]: the detectors (anomaly, trend, forecast and runway, alert rules) and the
+//!   engine that runs them on every closed window, in the stream and in `layercast replay`.
+//! - [`notify`]: sends alert changes to webhooks and Alertmanager from a database outbox.
 //! - [`live`]: the hub actor that follows `layercast.updates` and the WebSocket sessions.
 //! - [`api`]: the REST API.
 //! - [`dashboard`]: the built frontend's files (embedded in the binary, or a folder).
@@ -29,6 +32,7 @@ pub mod ingest;
 pub mod kafka;
 pub mod live;
 pub mod metrics;
+pub mod notify;
 pub mod replay;
 pub mod server;
 pub mod simulate;

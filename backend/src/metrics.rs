@@ -28,6 +28,21 @@ pub struct LayerLabel {
     pub layer: String,
 }
 
+/// A series' metric, as labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SeriesMetricLabel {
+    pub layer: String,
+    pub entity: String,
+    pub metric: String,
+}
+
+/// An alert rule on a layer, as labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabel {
+    pub rule: String,
+    pub layer: String,
+}
+
 /// A layer and a window length, as labels.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LayerLenLabel {
@@ -143,6 +158,16 @@ pub struct Metrics {
     pub ws_slow_clients_cut: Counter,
     /// Version-2 clients dropped because they stayed silent past the timeout.
     pub ws_dead_clients_dropped: Counter,
+    /// Alert notifications delivered and failed sends by this node, and those not yet
+    /// delivered (by any node).
+    pub notifications_sent: Counter,
+    pub notifications_failed: Counter,
+    pub notifications_pending: Gauge,
+    /// Per series with a capacity: days until full at its trend (from the database, so every
+    /// node reports every series; +Inf when it does not fill).
+    pub series_runway_days: Family<SeriesMetricLabel, Gauge<f64, AtomicU64>>,
+    /// Per rule and layer: alerts firing now (from the database).
+    pub alerts_firing: Family<RuleLabel, Gauge>,
 }
 
 impl Metrics {
@@ -184,6 +209,11 @@ impl Metrics {
             ws_clients: Gauge::default(),
             ws_slow_clients_cut: Counter::default(),
             ws_dead_clients_dropped: Counter::default(),
+            notifications_sent: Counter::default(),
+            notifications_failed: Counter::default(),
+            notifications_pending: Gauge::default(),
+            series_runway_days: Family::default(),
+            alerts_firing: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -351,6 +381,31 @@ impl Metrics {
             "ws_dead_clients_dropped",
             "Version-2 WebSocket clients dropped for staying silent past the timeout",
             m.ws_dead_clients_dropped.clone(),
+        );
+        registry.register(
+            "notifications_sent",
+            "Alert notifications delivered to a receiver by this node",
+            m.notifications_sent.clone(),
+        );
+        registry.register(
+            "notifications_failed",
+            "Alert notification sends that failed (retried with backoff)",
+            m.notifications_failed.clone(),
+        );
+        registry.register(
+            "notifications_pending",
+            "Alert notifications not yet delivered",
+            m.notifications_pending.clone(),
+        );
+        registry.register(
+            "series_runway_days",
+            "Days until a series reaches its capacity at its trend",
+            m.series_runway_days.clone(),
+        );
+        registry.register(
+            "alerts_firing",
+            "Alerts firing now, per rule and layer",
+            m.alerts_firing.clone(),
         );
         Arc::new(Metrics { registry, ..m })
     }

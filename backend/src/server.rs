@@ -116,6 +116,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
     };
     live::follow_updates(&broker, &config.kafka.updates_topic, hub.clone(), origin)
         .context("cannot follow the updates topic")?;
+    let inputs = stream::inputs::follow(db.clone());
     let layer_stage = layers::start(
         &broker,
         db.clone(),
@@ -124,6 +125,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             let db = db.clone();
             move || LayerWriter::new(db.clone())
         }),
+        writers.clone(),
         UpdatePublisher::new(
             producer.clone(),
             config.kafka.updates_topic.clone(),
@@ -140,6 +142,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             session_timeout_ms: config.kafka.session_timeout_ms,
             rebalance_timeout_ms: config.kafka.rebalance_timeout_ms,
             metrics: metrics.clone(),
+            inputs: inputs.clone(),
         },
     )
     .context("cannot start the layer stage")?;
@@ -168,6 +171,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             )
             .context("cannot create the layer feed's producer")?,
             fresh_log: broker.is_embedded(),
+            inputs,
         },
     )
     .context("cannot start the stream stage")?;
@@ -206,8 +210,14 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
         window_lengths_ms: config.retention().into_iter().map(|(len, _)| len).collect(),
         metrics,
         sources: board,
+        updates: UpdatePublisher::new(
+            producer.clone(),
+            config.kafka.updates_topic.clone(),
+            local_hub.clone(),
+        ),
     };
     store::retention::start(db.clone(), config.retention());
+    crate::notify::start(db.clone(), api_state.metrics.clone());
     let snapshot: SnapshotSource = {
         let db = db.clone();
         Arc::new(move || {

@@ -248,6 +248,12 @@ mod tests {
             end_ms: 10_000,
             events,
             bytes: events,
+            packets: 0,
+            connections: 0,
+            requests: 0,
+            errors: 0,
+            error_rate: None,
+            error_classes: Default::default(),
             is_final: false,
         }
     }

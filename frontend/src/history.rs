@@ -13,7 +13,7 @@ pub const HISTORY_LEN: usize = 6;
 pub const LAYER_COUNT: usize = OsiLayer::ALL.len();
 
 /// The newest windows of one layer, newest first, at most [`HISTORY_LEN`], one per start.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LayerHistory {
     windows: Vec<LayerWindow>,
 }
@@ -80,6 +80,12 @@ mod tests {
             end_ms: (start_s + 10) * 1000,
             events,
             bytes: events * 100,
+            packets: 0,
+            connections: 0,
+            requests: 0,
+            errors: 0,
+            error_rate: None,
+            error_classes: Default::default(),
             is_final: true,
         }
     }

@@ -4,6 +4,8 @@
 //! backend decode exactly the same shapes.
 
 mod access;
+mod analysis;
+mod error_classes;
 mod event;
 mod layer;
 mod layers;
@@ -14,6 +16,11 @@ mod ws2;
 pub use access::{
     ApiToken, AuditEntry, CreatedToken, LoginRequest, Me, NewToken, NewUser, Role, User, UserUpdate,
 };
+pub use analysis::{
+    error_rate, Alert, AlertChange, AlertPrecursor, AlertStatus, Forecast, ForecastValue, SeriesRunway,
+    SeriesTrend, SilenceRequest, METRIC_NAMES,
+};
+pub use error_classes::ErrorClassCounts;
 pub use event::{ErrorClass, Event, EventMsg, Origin, EVENT_VERSION};
 pub use layer::{OsiLayer, UnknownLayer};
 pub use layers::{LayerPartial, PartialWindow, LAYER_PARTIAL_VERSION};

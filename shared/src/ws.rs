@@ -1,6 +1,8 @@
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::{OsiLayer, SeriesWindow, WindowAnomaly};
+use crate::{Alert, OsiLayer, SeriesRunway, SeriesTrend, SeriesWindow, WindowAnomaly};
 
 /// Version of the WebSocket protocol spoken on `/ws`; sent in [`ServerMsg::Hello`].
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -10,7 +12,7 @@ pub const UPDATE_VERSION: u16 = 2;
 /// The totals of one layer over one tumbling window, summed over every entity of the layer.
 /// Values are totals, not increments, so a client that applies the same window twice (or a
 /// snapshot after an update) stays right.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerWindow {
     pub layer: OsiLayer,
     /// Window start, milliseconds since the Unix epoch (inclusive).
@@ -19,6 +21,21 @@ pub struct LayerWindow {
     pub end_ms: i64,
     pub events: u64,
     pub bytes: u64,
+    #[serde(default)]
+    pub packets: u64,
+    #[serde(default)]
+    pub connections: u64,
+    #[serde(default)]
+    pub requests: u64,
+    #[serde(default)]
+    pub errors: u64,
+    /// `errors` out of requests (L7), connections (L4-L6) or packets (L1-L3); `None` without
+    /// any of that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// Errors per class over every entity of the layer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_classes: BTreeMap<String, u64>,
     /// Every source partition has closed the window: these totals are its last. `false`: the
     /// sum of what the sources have sent so far, while the window is open. Updates from
     /// before the layer stage carry no such field and were final totals of stored rows.
@@ -66,7 +83,7 @@ pub enum ClientMsg {
 
 /// The versioned payload of a record on `layercast.updates`: the new totals of the windows
 /// that one durable write changed. Every node reads all of them and fans them out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateMsg {
     pub v: u16,
     pub windows: Vec<LayerWindow>,
@@ -75,6 +92,14 @@ pub struct UpdateMsg {
     pub series: Vec<SeriesWindow>,
     #[serde(default)]
     pub anomalies: Vec<WindowAnomaly>,
+    /// Alerts that changed state (or were acknowledged or silenced), as stored.
+    #[serde(default)]
+    pub alerts: Vec<Alert>,
+    /// Trends whose estimate changed (a roll-up bucket completed).
+    #[serde(default)]
+    pub trends: Vec<SeriesTrend>,
+    #[serde(default)]
+    pub runways: Vec<SeriesRunway>,
 }
 
 #[cfg(test)]
@@ -90,6 +115,12 @@ mod tests {
                 end_ms: 10_000,
                 events: 3,
                 bytes: 99,
+                packets: 0,
+                connections: 0,
+                requests: 0,
+                errors: 0,
+                error_rate: None,
+                error_classes: Default::default(),
                 is_final: false,
             },
         };

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use layercast_shared::{OsiLayer, SeriesWindow, WindowAnomaly, WindowMetric as Metric};
 
-use super::anomaly::{AnomalyConfig, AnomalyDetector};
+use super::anomaly::{AnomalyConfig, AnomalyDetector, AnomalyState};
 
 /// Missing windows filled with zero traffic between two closed ones, at most: a series quiet
 /// for longer starts afresh (the detector relearns it) rather than walking through hours of
@@ -52,11 +52,17 @@ impl LiveDetectors {
 
     /// Scores a closed window; returns what is unusual in it.
     pub fn observe(&mut self, w: &SeriesWindow) -> Vec<WindowAnomaly> {
+        self.observe_scored(w).0
+    }
+
+    /// As [`observe`](Self::observe), with the window's scores for the alert rules.
+    pub fn observe_scored(&mut self, w: &SeriesWindow) -> (Vec<WindowAnomaly>, Scores) {
+        let mut scores = Scores::default();
         if w.end_ms - w.start_ms != self.len_ms {
-            return Vec::new();
+            return (Vec::new(), scores);
         }
         let Some(fresh) = &self.fresh else {
-            return Vec::new();
+            return (Vec::new(), scores);
         };
         let key = (w.layer, w.entity.clone());
         let s = self.series.entry(key).or_insert_with(|| SeriesDetectors {
@@ -66,7 +72,7 @@ impl LiveDetectors {
             latency_ms: None,
         });
         if w.start_ms <= s.last_start_ms {
-            return Vec::new();
+            return (Vec::new(), scores);
         }
         let missing = (w.start_ms - s.last_start_ms) / self.len_ms - 1;
         // (metric, window start, value, verdict)
@@ -109,7 +115,17 @@ impl LiveDetectors {
                 detector.push(w.start_ms, latency.mean_ms),
             ));
         }
-        points
+        for (metric, start_ms, _, p) in &points {
+            if *start_ms != w.start_ms || p.state == AnomalyState::Warming {
+                continue;
+            }
+            match metric {
+                Metric::BytesPerS => scores.bytes_per_s = Some(p.score),
+                Metric::Errors => scores.errors = Some(p.score),
+                Metric::LatencyMs => scores.latency_ms = Some(p.score),
+            }
+        }
+        let found = points
             .into_iter()
             .filter(|(_, _, _, p)| p.alert)
             .map(|(metric, start_ms, value, p)| WindowAnomaly {
@@ -121,7 +137,29 @@ impl LiveDetectors {
                 value,
                 score: p.score,
             })
-            .collect()
+            .collect();
+        (found, scores)
+    }
+}
+
+/// A window's anomaly scores per detector, `None` where the detector is still warming (a rule
+/// on the score keeps its state then).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Scores {
+    pub bytes_per_s: Option<f64>,
+    pub errors: Option<f64>,
+    pub latency_ms: Option<f64>,
+}
+
+impl Scores {
+    /// The score a rule on `metric` reads: throughput's for the rates and sums of traffic,
+    /// the error detector's for errors, latency's for the latency percentiles.
+    pub fn of_metric(&self, metric: &str) -> Option<f64> {
+        match metric {
+            "errors" | "error_rate" => self.errors,
+            m if m.starts_with("latency_") => self.latency_ms,
+            _ => self.bytes_per_s,
+        }
     }
 }
 
@@ -148,6 +186,8 @@ mod tests {
             bytes_per_s: bytes as f64 / 10.0,
             events_per_s: 1.0,
             latency: None,
+            error_rate: None,
+            error_classes: Default::default(),
             is_final: true,
             closed_at_ms: None,
         }

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod anomaly;
+pub mod engine;
 pub mod forecast;
 pub mod live;
 pub mod nab;
@@ -12,8 +13,9 @@ pub mod trend;
 
 pub use alerts::{
     AlertError, AlertRule, AlertState, AlertTransition, Condition, Observation, Op, RuleSet,
-    SeriesAlerts, SeriesKey, Signal,
+    SeriesAlerts, SeriesKey, Signal, StoredAlert,
 };
+pub use engine::{alert_id, Analysis, Capacity, Findings, Inputs, SeriesState};
 pub use forecast::{
     rank_by_days_until_full, ForecastConfig, ForecastError, ForecastPoint, Forecaster, Runway,
     DEFAULT_MAX_HORIZON_MS,
@@ -22,21 +24,6 @@ pub use precursor::{
     AnomalyEvent, EntityGroup, LeadStat, Precursor, PrecursorConfig, PrecursorError,
     PrecursorFinder,
 };
-/// The metric names, the same everywhere (capacities, rules, trends, forecasts, alerts): the
-/// window sums and the rates derived from them.
-pub const METRIC_NAMES: [&str; 12] = [
-    "bytes",
-    "packets",
-    "connections",
-    "requests",
-    "errors",
-    "bytes_per_s",
-    "packets_per_s",
-    "requests_per_s",
-    "error_rate",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-];
+pub use layercast_shared::METRIC_NAMES;
 
 pub use trend::{Direction, Trend, TrendConfig, TrendError, TrendEstimate, TrendTracker};

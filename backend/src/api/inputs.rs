@@ -4,11 +4,12 @@
 
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use layercast_shared::{ApiErrorBody, OsiLayer};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::auth::Principal;
 use super::settings::{created_or_ok, load_all, load_one, remove, save};
 use super::{ApiError, ApiState};
+pub use crate::analysis::Capacity;
 use crate::analysis::{AlertRule, EntityGroup, METRIC_NAMES};
 use crate::store::settings;
 
@@ -16,15 +17,6 @@ use crate::store::settings;
 const MAX_GROUP_ENTITIES: usize = 1_000;
 const MAX_ENTITY_CHARS: usize = 255;
 
-/// A series' capacity in one metric: what its runway is measured against.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Capacity {
-    pub layer: OsiLayer,
-    pub entity: String,
-    /// One of the metric names (`bytes_per_s`, `requests_per_s`, ...).
-    pub metric: String,
-    pub capacity: f64,
-}
 
 /// `PUT /api/capacities/{layer}/{entity}`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]

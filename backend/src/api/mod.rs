@@ -2,12 +2,14 @@
 //! requests. Every route is registered in [`configure`], which also builds the OpenAPI
 //! document, and every request passes [`auth::guard`] first.
 
+mod analysis;
 mod audit;
 pub mod auth;
 mod error;
 pub mod inputs;
 pub mod openapi;
 pub mod policy;
+mod receivers;
 mod routes;
 mod session;
 mod settings;
@@ -88,6 +90,18 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut ServiceConfig) {
         .service(inputs::get_group)
         .service(inputs::put_group)
         .service(inputs::delete_group)
+        .service(analysis::alerts)
+        .service(analysis::history)
+        .service(analysis::acknowledge)
+        .service(analysis::silence)
+        .service(analysis::trends)
+        .service(analysis::forecast)
+        .service(analysis::runway)
+        .service(analysis::preview_rule)
+        .service(receivers::list_receivers)
+        .service(receivers::get_receiver)
+        .service(receivers::put_receiver)
+        .service(receivers::delete_receiver)
         .service(sources::list_sources)
         .service(sources::get_source)
         .service(sources::put_source)

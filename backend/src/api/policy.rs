@@ -41,7 +41,7 @@ impl Access {
 }
 
 /// Routes that read secrets or who did what: admins only, even to read.
-const ADMIN_READS: [&str; 3] = ["/api/users", "/api/tokens", "/api/audit"];
+const ADMIN_READS: [&str; 4] = ["/api/users", "/api/tokens", "/api/audit", "/api/receivers"];
 /// Routes that change something and are open: logging in needs no login, and logging out
 /// only ends the caller's own session.
 const OPEN_CHANGES: [&str; 2] = ["/api/login", "/api/logout"];

@@ -39,6 +39,8 @@ pub struct ApiState {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The S3 sources' status.
     pub sources: crate::ingest::SourceBoard,
+    /// Pushes alerts changed through the API (acknowledged, silenced) to every node's clients.
+    pub updates: crate::stream::UpdatePublisher,
 }
 
 pub async fn not_found(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -111,6 +113,8 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
 pub struct WindowsQuery {
     /// `L1` to `L7`; all layers when absent.
     layer: Option<String>,
+    /// One entity's windows only (`/api/windows`; needs `layer`).
+    entity: Option<String>,
     /// Window length: `10s`, `1m`, `1h` (humantime) or plain seconds; one of the stored lengths.
     len: Option<String>,
     /// Start of the span: RFC 3339 or epoch milliseconds.
@@ -145,14 +149,28 @@ pub async fn windows(
     query: web::Query<WindowsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (len, layer, from, to) = len_layer_and_span(&state, &query)?;
+    let entity = query.entity.clone().filter(|e| !e.is_empty());
+    if entity.is_some() && layer.is_none() {
+        return Err(ApiError::BadRequest(
+            "entity needs a layer (an entity name is per layer)".into(),
+        ));
+    }
     let db = state.db.clone();
     let base_len = state.window_len_ms;
     let lengths = state.window_lengths_ms.clone();
     let body = web::block(move || {
         let mut conn = db.conn()?;
+        let entity = entity.as_deref();
         if len == base_len {
-            let rows =
-                store::windows::series_windows(&mut conn, len, layer, from, to, MAX_WINDOW_ROWS)?;
+            let rows = store::windows::series_windows_of(
+                &mut conn,
+                len,
+                layer,
+                entity,
+                from,
+                to,
+                MAX_WINDOW_ROWS,
+            )?;
             return Ok::<_, ApiError>(
                 rows.into_iter()
                     .filter_map(|r| r.into_series_window())
@@ -166,6 +184,7 @@ pub async fn windows(
             &mut conn,
             &levels,
             layer,
+            entity,
             from,
             to,
             MAX_WINDOW_ROWS,
@@ -384,6 +403,10 @@ pub async fn partition_status(state: web::Data<ApiState>) -> Result<HttpResponse
 )]
 #[get("/metrics")]
 pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<ApiState>) -> HttpResponse {
+    // The analysis' gauges come from the database: a stale figure is better than none, so a
+    // failed read keeps the last one.
+    let (db, metrics) = (state.db.clone(), state.metrics.clone());
+    let _ = web::block(move || refresh_analysis_gauges(&db, &metrics)).await;
     // Prometheus asks for OpenMetrics; other clients get the classic text format.
     let open_metrics = req
         .headers()
@@ -399,6 +422,38 @@ pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<ApiState>) ->
             .content_type("text/plain; version=0.0.4; charset=utf-8")
             .body(state.metrics.render_classic())
     }
+}
+
+fn refresh_analysis_gauges(db: &Db, m: &crate::metrics::Metrics) -> Result<(), ApiError> {
+    use crate::metrics::{RuleLabel, SeriesMetricLabel};
+    let mut conn = db.conn()?;
+    let runways = store::analysis::runways(&mut conn, 100_000)?;
+    let firing = store::analysis::firing_counts(&mut conn)?;
+    let pending = store::notifications::pending(&mut conn)?;
+    m.series_runway_days.clear();
+    for r in runways {
+        let days = match r.state.as_str() {
+            "full" => 0.0,
+            "filling" => r.days_until_full.unwrap_or(f64::INFINITY),
+            "never" => f64::INFINITY,
+            _ => continue,
+        };
+        m.series_runway_days
+            .get_or_create(&SeriesMetricLabel {
+                layer: r.layer.as_str().to_owned(),
+                entity: r.entity,
+                metric: r.metric,
+            })
+            .set(days);
+    }
+    m.alerts_firing.clear();
+    for (rule, layer, count) in firing {
+        m.alerts_firing
+            .get_or_create(&RuleLabel { rule, layer })
+            .set(count);
+    }
+    m.notifications_pending.set(pending);
+    Ok(())
 }
 
 /// What the inbox and the S3 sources read: the ledger's objects, malformed-line samples, and

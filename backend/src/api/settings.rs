@@ -48,8 +48,8 @@ pub fn save<T: Serialize>(
             by,
             &action,
             &format!("{kind}:{name}"),
-            before.and_then(|b| serde_json::from_str(&b).ok()),
-            serde_json::to_value(value).ok(),
+            before.and_then(|b| serde_json::from_str(&b).ok()).map(redact),
+            serde_json::to_value(value).ok().map(redact),
         )?;
         Ok(created)
     })
@@ -67,10 +67,29 @@ pub fn remove(db: &Db, by: &Principal, kind: &str, name: &str) -> Result<(), Api
             by,
             &format!("{kind}.delete"),
             &format!("{kind}:{name}"),
-            serde_json::from_str(&before).ok(),
+            serde_json::from_str(&before).ok().map(redact),
             None,
         )
     })
+}
+
+/// Fields that hold a secret: stored, used, never shown again (reads and the audit log say
+/// `(set)`).
+pub const SECRET_FIELDS: [&str; 1] = ["authorization"];
+pub const SECRET_SHOWN: &str = "(set)";
+
+/// A setting as the audit log and reads show it.
+pub fn redact(mut value: serde_json::Value) -> serde_json::Value {
+    if let Some(object) = value.as_object_mut() {
+        for field in SECRET_FIELDS {
+            if let Some(v) = object.get_mut(field) {
+                if !v.is_null() {
+                    *v = serde_json::Value::String(SECRET_SHOWN.into());
+                }
+            }
+        }
+    }
+    value
 }
 
 pub fn created_or_ok<T: Serialize>(created: bool, body: &T) -> HttpResponse {

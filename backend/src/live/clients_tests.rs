@@ -21,6 +21,12 @@ fn window(start_ms: i64, events: u64) -> LayerWindow {
         end_ms: start_ms + 10_000,
         events,
         bytes: events,
+        packets: 0,
+        connections: 0,
+        requests: 0,
+        errors: 0,
+        error_rate: None,
+        error_classes: Default::default(),
         is_final: false,
     }
 }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use layercast_shared::{
-    LayerWindow, OsiLayer, SeriesWindow, ServerMsg, UpdateMsg, WindowAnomaly, UPDATE_VERSION,
+    Alert, LayerWindow, OsiLayer, SeriesRunway, SeriesTrend, SeriesWindow, ServerMsg, UpdateMsg,
+    WindowAnomaly, UPDATE_VERSION,
 };
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -55,6 +56,22 @@ pub struct Broadcast {
     pub windows: Vec<LayerWindow>,
     pub series: Vec<SeriesWindow>,
     pub anomalies: Vec<WindowAnomaly>,
+    pub alerts: Vec<Alert>,
+    pub trends: Vec<SeriesTrend>,
+    pub runways: Vec<SeriesRunway>,
+}
+
+impl From<UpdateMsg> for Broadcast {
+    fn from(u: UpdateMsg) -> Self {
+        Broadcast {
+            windows: u.windows,
+            series: u.series,
+            anomalies: u.anomalies,
+            alerts: u.alerts,
+            trends: u.trends,
+            runways: u.runways,
+        }
+    }
 }
 
 /// A client asks for series windows (`ClientMsg::Subscribe`).
@@ -240,6 +257,15 @@ impl Handler<Broadcast> for Hub {
                 .v2
                 .publish(|seq, epoch| Update::series(seq, epoch, window.clone())));
         }
+        for alert in msg.alerts {
+            add(self.v2.publish(|seq, epoch| Update::alert(seq, epoch, alert.clone())));
+        }
+        for trend in msg.trends {
+            add(self.v2.publish(|seq, epoch| Update::trend(seq, epoch, trend.clone())));
+        }
+        for runway in msg.runways {
+            add(self.v2.publish(|seq, epoch| Update::runway(seq, epoch, runway.clone())));
+        }
         self.v2.published_through();
         self.count_cuts(cuts);
         if msg.series.is_empty() {
@@ -316,14 +342,9 @@ pub fn follow_updates(
             }
             let decoded = message.payload().map(serde_json::from_slice::<UpdateMsg>);
             let hub_alive = match decoded {
-                Some(Ok(update)) if update.v == UPDATE_VERSION => hub
-                    .send(Broadcast {
-                        windows: update.windows,
-                        series: update.series,
-                        anomalies: update.anomalies,
-                    })
-                    .await
-                    .is_ok(),
+                Some(Ok(update)) if update.v == UPDATE_VERSION => {
+                    hub.send(Broadcast::from(update)).await.is_ok()
+                }
                 Some(Ok(update)) => {
                     tracing::warn!(version = update.v, "update of an unknown version skipped");
                     true
@@ -360,6 +381,12 @@ mod tests {
             end_ms: start_ms + 10_000,
             events,
             bytes: events * 10,
+            packets: 0,
+            connections: 0,
+            requests: 0,
+            errors: 0,
+            error_rate: None,
+            error_classes: Default::default(),
             is_final: false,
         }
     }
@@ -407,6 +434,8 @@ mod tests {
             bytes_per_s: 0.1,
             events_per_s: 0.1,
             latency: None,
+            error_rate: None,
+            error_classes: Default::default(),
             is_final,
             closed_at_ms: None,
         }

@@ -1,12 +1,15 @@
 //! One numbered update of protocol 2, encoded once for every client, and the subscription
 //! filter that decides who gets it. Pure: no actors, no sockets.
 
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use bytestring::ByteString;
 use layercast_shared::v2::{Frame, Kind, ServerMsg, Subscription};
-use layercast_shared::{LayerWindow, OsiLayer, SeriesWindow, WindowAnomaly};
+use layercast_shared::{
+    Alert, LayerWindow, OsiLayer, SeriesRunway, SeriesTrend, SeriesWindow, WindowAnomaly,
+};
 
 /// What a newer update replaces while a client is behind: the same kind, layer, entity and
 /// window (start and end, since roll-ups share starts with their base windows). Anomalies add
@@ -18,7 +21,9 @@ pub struct Key {
     pub entity: String,
     pub start_ms: i64,
     pub end_ms: i64,
-    pub detail: &'static str,
+    /// What else tells two updates of a series apart: an anomaly's metric, an alert's id, a
+    /// trend's or a runway's metric.
+    pub detail: Cow<'static, str>,
 }
 
 /// A numbered update with its frame text, shared (`Arc`) by the ring and every client queue.
@@ -40,7 +45,7 @@ impl Update {
             entity: String::new(),
             start_ms: window.start_ms,
             end_ms: window.end_ms,
-            detail: "",
+            detail: Cow::Borrowed(""),
         };
         let is_final = window.is_final;
         Self::encode(seq, epoch, key, is_final, ServerMsg::Layer { window })
@@ -53,7 +58,7 @@ impl Update {
             entity: window.entity.clone(),
             start_ms: window.start_ms,
             end_ms: window.end_ms,
-            detail: "",
+            detail: Cow::Borrowed(""),
         };
         let is_final = window.is_final;
         Self::encode(seq, epoch, key, is_final, ServerMsg::Series { window })
@@ -66,9 +71,46 @@ impl Update {
             entity: anomaly.entity.clone(),
             start_ms: anomaly.start_ms,
             end_ms: anomaly.end_ms,
-            detail: anomaly.metric.as_str(),
+            detail: Cow::Borrowed(anomaly.metric.as_str()),
         };
         Self::encode(seq, epoch, key, true, ServerMsg::Anomaly { anomaly })
+    }
+
+    /// An alert's new state: a newer one replaces it in a slow client's queue.
+    pub fn alert(seq: u64, epoch: u64, alert: Alert) -> Option<Update> {
+        let key = Key {
+            kind: Kind::Alerts,
+            layer: alert.layer,
+            entity: alert.entity.clone(),
+            start_ms: 0,
+            end_ms: 0,
+            detail: Cow::Owned(alert.id.clone()),
+        };
+        Self::encode(seq, epoch, key, true, ServerMsg::Alert { alert })
+    }
+
+    pub fn trend(seq: u64, epoch: u64, trend: SeriesTrend) -> Option<Update> {
+        let key = Key {
+            kind: Kind::Trends,
+            layer: trend.layer,
+            entity: trend.entity.clone(),
+            start_ms: 0,
+            end_ms: 0,
+            detail: Cow::Owned(trend.metric.clone()),
+        };
+        Self::encode(seq, epoch, key, true, ServerMsg::Trend { trend })
+    }
+
+    pub fn runway(seq: u64, epoch: u64, runway: SeriesRunway) -> Option<Update> {
+        let key = Key {
+            kind: Kind::Runway,
+            layer: runway.layer,
+            entity: runway.entity.clone(),
+            start_ms: 0,
+            end_ms: 0,
+            detail: Cow::Owned(runway.metric.clone()),
+        };
+        Self::encode(seq, epoch, key, true, ServerMsg::Runway { runway })
     }
 
     fn encode(seq: u64, epoch: u64, key: Key, is_final: bool, msg: ServerMsg) -> Option<Update> {
@@ -228,6 +270,8 @@ mod tests {
             bytes_per_s: 0.1,
             events_per_s: 0.1,
             latency: None,
+            error_rate: None,
+            error_classes: Default::default(),
             is_final,
             closed_at_ms: None,
         };

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Handler, Message, SyncContext};
-use layercast_shared::{SeriesWindow, WindowAnomaly};
+use layercast_shared::{Alert, SeriesWindow, WindowAnomaly};
 
 use super::db::write_transaction;
 use super::late::{self, LateDrop};
 use super::offsets::Position;
 use super::windows::{self, WindowRow};
+use super::analysis::{self, SavedState, StoredFindings};
 use super::{anomalies, offsets, Db, DbConn, StoreError};
 use crate::metrics::Metrics;
 use crate::stream::window::Window;
@@ -82,6 +83,22 @@ pub struct LoadHistory {
     pub len_ms: i64,
     pub since_ms: i64,
     pub limit: i64,
+}
+
+/// What the analysis found in a batch of closed windows, stored in one transaction.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<Alert>, StoreError>")]
+pub struct WriteFindings {
+    pub partition: i32,
+    pub findings: StoredFindings,
+    pub now_ms: i64,
+}
+
+/// The pending and firing alerts and the trackers' states of a partition (`analysis::load`).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(Vec<Alert>, Vec<SavedState>), StoreError>")]
+pub struct LoadAnalysis {
+    pub partition: i32,
 }
 
 /// A sync actor: diesel blocks, so these run on their own threads (`SyncArbiter`), never on
@@ -262,6 +279,29 @@ impl Handler<LoadHistory> for Aggregator {
                 .collect()
         })
         .map_err(StoreError::from);
+        self.keep(conn, &result);
+        result
+    }
+}
+
+impl Handler<WriteFindings> for Aggregator {
+    type Result = Result<Vec<Alert>, StoreError>;
+
+    fn handle(&mut self, msg: WriteFindings, _: &mut SyncContext<Self>) -> Self::Result {
+        let mut conn = self.connection()?;
+        let result = analysis::write(&mut conn, msg.partition, &msg.findings, msg.now_ms)
+            .map_err(StoreError::from);
+        self.keep(conn, &result);
+        result
+    }
+}
+
+impl Handler<LoadAnalysis> for Aggregator {
+    type Result = Result<(Vec<Alert>, Vec<SavedState>), StoreError>;
+
+    fn handle(&mut self, msg: LoadAnalysis, _: &mut SyncContext<Self>) -> Self::Result {
+        let mut conn = self.connection()?;
+        let result = analysis::load(&mut conn, msg.partition).map_err(StoreError::from);
         self.keep(conn, &result);
         result
     }

@@ -5,12 +5,13 @@
 use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
-use layercast_shared::{LayerSeriesWindow, LayerWindow, OsiLayer};
+use layercast_shared::{error_rate, LayerSeriesWindow, LayerWindow, OsiLayer};
 
 use super::schema::{layer_progress, layer_sources, layer_windows};
 use super::DbConn;
+use layercast_shared::ErrorClassCounts;
 
-/// Rows per INSERT: 12 binds a row, far below SQLite's and MySQL's placeholder limits.
+/// Rows per INSERT: 13 binds a row, far below SQLite's and MySQL's placeholder limits.
 const UPSERT_CHUNK: usize = 500;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -28,19 +29,42 @@ pub struct LayerWindowRow {
     pub is_final: bool,
     pub closed_at_ms: Option<i64>,
     pub sources: i32,
+    /// JSON object of errors per class; `NULL` when none.
+    pub error_classes: Option<String>,
 }
 
 impl LayerWindowRow {
     /// `None` for a row whose layer is not one of ours.
     pub fn into_layer_window(self) -> Option<LayerWindow> {
+        let count = |v: i64| u64::try_from(v).unwrap_or(0);
+        let layer: OsiLayer = self.layer.parse().ok()?;
         Some(LayerWindow {
-            layer: self.layer.parse().ok()?,
+            layer,
             start_ms: self.window_start,
             end_ms: self.window_start + self.window_len_ms,
-            events: u64::try_from(self.events).unwrap_or(0),
-            bytes: u64::try_from(self.bytes).unwrap_or(0),
+            events: count(self.events),
+            bytes: count(self.bytes),
+            packets: count(self.packets),
+            connections: count(self.connections),
+            requests: count(self.requests),
+            errors: count(self.errors),
+            error_rate: error_rate(
+                layer,
+                count(self.errors),
+                count(self.packets),
+                count(self.connections),
+                count(self.requests),
+            ),
+            error_classes: self.classes(),
             is_final: self.is_final,
         })
+    }
+
+    fn classes(&self) -> std::collections::BTreeMap<String, u64> {
+        self.error_classes
+            .as_deref()
+            .map(|text| ErrorClassCounts::from_json(text).to_map())
+            .unwrap_or_default()
     }
 }
 
@@ -49,8 +73,18 @@ impl LayerWindowRow {
     pub fn into_series(self) -> Option<LayerSeriesWindow> {
         let secs = self.window_len_ms.max(1) as f64 / 1000.0;
         let count = |v: i64| u64::try_from(v).unwrap_or(0);
+        let layer: OsiLayer = self.layer.parse().ok()?;
+        let error_classes = self.classes();
         Some(LayerSeriesWindow {
-            layer: self.layer.parse().ok()?,
+            layer,
+            error_rate: error_rate(
+                layer,
+                count(self.errors),
+                count(self.packets),
+                count(self.connections),
+                count(self.requests),
+            ),
+            error_classes,
             start_ms: self.window_start,
             end_ms: self.window_start + self.window_len_ms,
             events: count(self.events),
@@ -71,7 +105,7 @@ impl LayerWindowRow {
 /// Writes the rows, replacing what is stored, except that a provisional row never replaces a
 /// final one (a node that lost the layer without noticing may still write provisional values).
 pub fn upsert(conn: &mut DbConn, rows: &[LayerWindowRow]) -> QueryResult<()> {
-    const SET: [&str; 9] = [
+    const SET: [&str; 10] = [
         "events",
         "bytes",
         "packets",
@@ -80,12 +114,13 @@ pub fn upsert(conn: &mut DbConn, rows: &[LayerWindowRow]) -> QueryResult<()> {
         "errors",
         "closed_at_ms",
         "sources",
+        "error_classes",
         "is_final",
     ];
     let head = "INSERT INTO layer_windows (layer, window_start, window_len_ms, events, bytes, packets, connections, \
-                requests, errors, closed_at_ms, sources, is_final) VALUES ";
+                requests, errors, closed_at_ms, sources, error_classes, is_final) VALUES ";
     for chunk in rows.chunks(UPSERT_CHUNK) {
-        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         match conn {
             DbConn::Mysql(c) => {
                 // MySQL assigns left to right and later terms see earlier assignments, so
@@ -131,6 +166,7 @@ where
     i32: diesel::serialize::ToSql<Integer, DB>,
     bool: diesel::serialize::ToSql<Bool, DB>,
     Option<i64>: diesel::serialize::ToSql<Nullable<BigInt>, DB>,
+    Option<&'a str>: diesel::serialize::ToSql<Nullable<Text>, DB>,
 {
     for r in rows {
         query = query
@@ -145,6 +181,7 @@ where
             .bind::<BigInt, _>(r.errors)
             .bind::<Nullable<BigInt>, _>(r.closed_at_ms)
             .bind::<Integer, _>(r.sources)
+            .bind::<Nullable<Text>, _>(r.error_classes.as_deref())
             .bind::<Bool, _>(r.is_final);
     }
     query
@@ -367,6 +404,7 @@ mod tests {
             is_final,
             closed_at_ms: is_final.then_some(99),
             sources: 2,
+            error_classes: Some(r#"{"rejected":3}"#.into()),
         }
     }
 

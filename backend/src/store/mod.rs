@@ -3,12 +3,14 @@
 //! writes window batches from the stream, `layer_writer` the one of the layer stage.
 
 mod aggregator;
+pub mod analysis;
 pub mod anomalies;
 pub mod audit;
 mod db;
 pub mod ingest;
 pub mod late;
 pub mod layer_windows;
+pub mod notifications;
 mod layer_writer;
 pub mod offsets;
 pub mod retention;
@@ -20,8 +22,8 @@ pub mod users;
 pub mod windows;
 
 pub use aggregator::{
-    Aggregator, DeliveredFirst, LoadHistory, LoadOpenWindows, LoadPendingRollups, WriteAnomalies,
-    WriteBatch,
+    Aggregator, DeliveredFirst, LoadHistory, LoadOpenWindows, LoadAnalysis, LoadPendingRollups,
+    WriteAnomalies, WriteBatch, WriteFindings,
 };
 pub(crate) use db::write_transaction;
 pub use db::{Db, DbConn, DbUrl, StoreError};

@@ -19,6 +19,7 @@ diesel::table! {
         partition_id -> Integer,
         is_final -> Bool,
         closed_at_ms -> Nullable<BigInt>,
+        error_classes -> Nullable<Text>,
     }
 }
 
@@ -95,6 +96,7 @@ diesel::table! {
         is_final -> Bool,
         closed_at_ms -> Nullable<BigInt>,
         sources -> Integer,
+        error_classes -> Nullable<Text>,
     }
 }
 
@@ -174,5 +176,94 @@ diesel::table! {
         name -> Text,
         spec -> Text,
         updated_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> Text,
+        rule -> Text,
+        layer -> Text,
+        entity -> Text,
+        metric -> Text,
+        state -> Text,
+        since_ms -> BigInt,
+        changed_ms -> BigInt,
+        value -> Double,
+        threshold -> Double,
+        signal_name -> Text,
+        acknowledged -> Bool,
+        acknowledged_by -> Nullable<Text>,
+        silenced_until_ms -> Nullable<BigInt>,
+        precursor -> Nullable<Text>,
+        partition_id -> Integer,
+    }
+}
+
+diesel::table! {
+    alert_changes (alert_id, at_ms, to_state) {
+        alert_id -> Text,
+        at_ms -> BigInt,
+        to_state -> Text,
+        from_state -> Text,
+        rule -> Text,
+        layer -> Text,
+        entity -> Text,
+        metric -> Text,
+        value -> Double,
+        notify -> Bool,
+    }
+}
+
+diesel::table! {
+    series_trends (layer, entity, metric) {
+        layer -> Text,
+        entity -> Text,
+        metric -> Text,
+        direction -> Text,
+        slope_per_day -> Double,
+        slope_low -> Double,
+        slope_high -> Double,
+        p_value -> Double,
+        buckets -> Integer,
+        at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    series_runways (layer, entity, metric) {
+        layer -> Text,
+        entity -> Text,
+        metric -> Text,
+        capacity -> Double,
+        current_value -> Double,
+        days_until_full -> Nullable<Double>,
+        state -> Text,
+        at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    analysis_state (partition_id, layer, entity) {
+        partition_id -> Integer,
+        layer -> Text,
+        entity -> Text,
+        last_start_ms -> BigInt,
+        state -> Text,
+    }
+}
+
+diesel::table! {
+    notifications (receiver, alert_id, at_ms, to_state) {
+        receiver -> Text,
+        alert_id -> Text,
+        at_ms -> BigInt,
+        to_state -> Text,
+        payload -> Text,
+        attempts -> Integer,
+        due_ms -> BigInt,
+        claimed_until_ms -> Nullable<BigInt>,
+        sent_ms -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
     }
 }

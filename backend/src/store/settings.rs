@@ -11,6 +11,8 @@ pub const SOURCE: &str = "source";
 pub const CAPACITY: &str = "capacity";
 pub const RULE: &str = "rule";
 pub const GROUP: &str = "group";
+/// Where alert notifications go (webhooks, Alertmanagers); admin-only even to read.
+pub const RECEIVER: &str = "receiver";
 
 /// (name, settings JSON) of every input of `kind`, by name.
 pub fn list(conn: &mut DbConn, kind: &str) -> QueryResult<Vec<(String, String)>> {

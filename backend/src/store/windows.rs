@@ -9,6 +9,7 @@ use layercast_shared::{OsiLayer, SeriesWindow};
 
 use super::schema::windows;
 use super::DbConn;
+use layercast_shared::ErrorClassCounts;
 use crate::stream::window::{roll_up, Latency, Window, WindowAgg};
 
 /// Rows per INSERT statement: 14 binds a row keeps us far below SQLite's 32,766 and MySQL's
@@ -34,6 +35,8 @@ pub struct WindowRow {
     pub partition_id: i32,
     pub is_final: bool,
     pub closed_at_ms: Option<i64>,
+    /// JSON object of errors per class; `NULL` when the window has none.
+    pub error_classes: Option<String>,
 }
 
 fn to_u64(v: i64) -> u64 {
@@ -57,6 +60,10 @@ impl WindowRow {
                 .as_deref()
                 .and_then(Latency::from_bytes)
                 .map(Box::new),
+            error_classes: self
+                .error_classes
+                .as_deref()
+                .map(|text| Box::new(ErrorClassCounts::from_json(text))),
         };
         Some(Window {
             layer: self.layer.parse().ok()?,
@@ -88,13 +95,22 @@ pub fn put(
     closed_at_ms: Option<i64>,
 ) -> QueryResult<()> {
     for chunk in whole.chunks(UPSERT_CHUNK) {
-        let sketches: Vec<Option<Vec<u8>>> = chunk
+        let extras: Vec<Extras> = chunk
             .iter()
-            .map(|w| w.agg.latency.as_ref().map(|l| l.to_bytes()))
+            .map(|w| Extras {
+                sketch: w.agg.latency.as_ref().map(|l| l.to_bytes()),
+                error_classes: w.agg.error_classes.as_ref().and_then(|c| c.to_json()),
+            })
             .collect();
-        upsert(conn, partition, chunk, &sketches, closed_at_ms)?;
+        upsert(conn, partition, chunk, &extras, closed_at_ms)?;
     }
     Ok(())
+}
+
+/// A row's encoded columns, made before the statement borrows them.
+struct Extras {
+    sketch: Option<Vec<u8>>,
+    error_classes: Option<String>,
 }
 
 /// Replaces the rows of `chunk` (inserting the missing ones); final when `closed_at_ms` is set.
@@ -102,12 +118,13 @@ fn upsert(
     conn: &mut DbConn,
     partition: i32,
     chunk: &[Window],
-    sketches: &[Option<Vec<u8>>],
+    extras: &[Extras],
     closed_at_ms: Option<i64>,
 ) -> QueryResult<()> {
-    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
     let head = "INSERT INTO windows (layer, entity, window_start, window_len_ms, partition_id, events, bytes, packets, \
-                connections, requests, errors, bytes_min, bytes_max, latency_sketch, is_final, closed_at_ms) VALUES ";
+                connections, requests, errors, bytes_min, bytes_max, latency_sketch, is_final, closed_at_ms, \
+                error_classes) VALUES ";
     let mysql = matches!(conn, DbConn::Mysql(_));
     let new = |f: &str| {
         if mysql {
@@ -132,6 +149,7 @@ fn upsert(
         "is_final",
         "closed_at_ms",
         "partition_id",
+        "error_classes",
     ])
     .map(|f| format!("{f} = {}", new(f)))
     .collect();
@@ -146,7 +164,7 @@ fn upsert(
             diesel::sql_query(sql).into_boxed(),
             partition,
             chunk,
-            sketches,
+            extras,
             closed_at_ms,
         )
         .execute(c)?,
@@ -154,7 +172,7 @@ fn upsert(
             diesel::sql_query(sql).into_boxed(),
             partition,
             chunk,
-            sketches,
+            extras,
             closed_at_ms,
         )
         .execute(c)?,
@@ -166,7 +184,7 @@ fn bind_windows<'a, DB>(
     mut query: BoxedSqlQuery<'a, DB, SqlQuery>,
     partition: i32,
     chunk: &'a [Window],
-    sketches: &'a [Option<Vec<u8>>],
+    extras: &'a [Extras],
     closed_at_ms: Option<i64>,
 ) -> BoxedSqlQuery<'a, DB, SqlQuery>
 where
@@ -182,8 +200,9 @@ where
     bool: diesel::serialize::ToSql<Bool, DB>,
     Option<i64>: diesel::serialize::ToSql<Nullable<BigInt>, DB>,
     Option<&'a [u8]>: diesel::serialize::ToSql<Nullable<Binary>, DB>,
+    Option<&'a str>: diesel::serialize::ToSql<Nullable<Text>, DB>,
 {
-    for (w, sketch) in chunk.iter().zip(sketches) {
+    for (w, extra) in chunk.iter().zip(extras) {
         let a = &w.agg;
         // An empty window has no smallest record; it is never written, but stay in range.
         let bytes_min = if a.events == 0 { 0 } else { a.bytes_min };
@@ -201,9 +220,10 @@ where
             .bind::<BigInt, _>(to_i64(a.errors))
             .bind::<BigInt, _>(to_i64(bytes_min))
             .bind::<BigInt, _>(to_i64(a.bytes_max))
-            .bind::<Nullable<Binary>, _>(sketch.as_deref())
+            .bind::<Nullable<Binary>, _>(extra.sketch.as_deref())
             .bind::<Bool, _>(closed_at_ms.is_some())
-            .bind::<Nullable<BigInt>, _>(closed_at_ms);
+            .bind::<Nullable<BigInt>, _>(closed_at_ms)
+            .bind::<Nullable<Text>, _>(extra.error_classes.as_deref());
     }
     query
 }
@@ -266,6 +286,19 @@ pub fn series_windows(
     to_ms: i64,
     limit: i64,
 ) -> QueryResult<Vec<WindowRow>> {
+    series_windows_of(conn, len_ms, layer, None, from_ms, to_ms, limit)
+}
+
+/// As [`series_windows`], of one entity when `entity` is given.
+pub fn series_windows_of(
+    conn: &mut DbConn,
+    len_ms: i64,
+    layer: Option<OsiLayer>,
+    entity: Option<&str>,
+    from_ms: i64,
+    to_ms: i64,
+    limit: i64,
+) -> QueryResult<Vec<WindowRow>> {
     let mut query = windows::table
         .filter(windows::window_len_ms.eq(len_ms))
         .filter(windows::window_start.ge(from_ms))
@@ -273,6 +306,9 @@ pub fn series_windows(
         .into_boxed();
     if let Some(layer) = layer {
         query = query.filter(windows::layer.eq(layer.as_str()));
+    }
+    if let Some(entity) = entity {
+        query = query.filter(windows::entity.eq(entity.to_owned()));
     }
     query
         .order((windows::window_start, windows::layer, windows::entity))
@@ -425,6 +461,7 @@ pub fn rollup_windows(
     conn: &mut DbConn,
     levels: &[i64],
     layer: Option<OsiLayer>,
+    entity: Option<&str>,
     from_ms: i64,
     to_ms: i64,
     limit: i64,
@@ -436,7 +473,7 @@ pub fn rollup_windows(
     type Key = (i64, OsiLayer, String);
     let mut merged: BTreeMap<Key, (Window, bool, Option<i64>)> = BTreeMap::new();
     // Rows written non-final by earlier versions are left out: the rows below hold them.
-    for row in series_windows(conn, len_ms, layer, from_ms, to_ms, limit)?
+    for row in series_windows_of(conn, len_ms, layer, entity, from_ms, to_ms, limit)?
         .into_iter()
         .filter(|r| r.is_final)
     {
@@ -456,7 +493,7 @@ pub fn rollup_windows(
     };
     for w in pending_rollups(conn, levels, &scope, true)?
         .into_iter()
-        .filter(|w| w.len_ms == len_ms)
+        .filter(|w| w.len_ms == len_ms && entity.is_none_or(|e| w.entity == e))
     {
         merged
             .entry((w.start_ms, w.layer, w.entity.clone()))
@@ -641,7 +678,7 @@ mod tests {
             None,
         )
         .expect("a row an earlier version left open");
-        let got = rollup_windows(&mut conn, &LEVELS, Some(OsiLayer::L3), 0, 7_200_000, 100)
+        let got = rollup_windows(&mut conn, &LEVELS, Some(OsiLayer::L3), None, 0, 7_200_000, 100)
             .expect("hours");
         let seen: Vec<_> = got
             .iter()
@@ -656,7 +693,7 @@ mod tests {
             ]
         );
         let got =
-            rollup_windows(&mut conn, &LEVELS[..2], None, 60_000, 180_000, 100).expect("minutes");
+            rollup_windows(&mut conn, &LEVELS[..2], None, None, 60_000, 180_000, 100).expect("minutes");
         let seen: Vec<_> = got
             .iter()
             .map(|w| (w.entity.as_str(), w.start_ms, w.events, w.is_final))

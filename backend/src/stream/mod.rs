@@ -7,7 +7,9 @@
 //! per layer. Both stages run their consumer groups through `group`.
 
 mod cursor;
+mod findings;
 mod group;
+pub mod inputs;
 pub mod layers;
 pub mod origins;
 mod outputs;

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use layercast_shared::{LayerWindow, SeriesWindow, UpdateMsg, WindowAnomaly, UPDATE_VERSION};
+use layercast_shared::{
+    Alert, LayerWindow, SeriesRunway, SeriesTrend, SeriesWindow, UpdateMsg, WindowAnomaly,
+    UPDATE_VERSION,
+};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -64,6 +67,7 @@ impl UpdatePublisher {
                     windows: totals.take().unwrap_or_default(),
                     series: chunk,
                     anomalies: Vec::new(),
+                    ..UpdateMsg::default()
                 };
                 self.send(layer.as_str(), msg);
             }
@@ -84,7 +88,29 @@ impl UpdatePublisher {
                     windows: Vec::new(),
                     series: Vec::new(),
                     anomalies: of_layer,
+                    ..UpdateMsg::default()
                 };
+                self.send(layer.as_str(), msg);
+            }
+        }
+    }
+
+    /// Alerts as stored after their change, and trends and runways that changed, per layer.
+    pub fn publish_findings(
+        &self,
+        alerts: Vec<Alert>,
+        trends: Vec<SeriesTrend>,
+        runways: Vec<SeriesRunway>,
+    ) {
+        for layer in layercast_shared::OsiLayer::ALL {
+            let msg = UpdateMsg {
+                v: UPDATE_VERSION,
+                alerts: alerts.iter().filter(|a| a.layer == layer).cloned().collect(),
+                trends: trends.iter().filter(|t| t.layer == layer).cloned().collect(),
+                runways: runways.iter().filter(|r| r.layer == layer).cloned().collect(),
+                ..UpdateMsg::default()
+            };
+            if !(msg.alerts.is_empty() && msg.trends.is_empty() && msg.runways.is_empty()) {
                 self.send(layer.as_str(), msg);
             }
         }
@@ -109,11 +135,7 @@ impl UpdatePublisher {
         if let Err((e, _)) = self.producer.send_result(record) {
             tracing::warn!(error = %e, "update not published; the other nodes' dashboards catch up on the next one");
         }
-        self.local.hub.do_send(Broadcast {
-            windows: msg.windows,
-            series: msg.series,
-            anomalies: msg.anomalies,
-        });
+        self.local.hub.do_send(Broadcast::from(msg));
     }
 }
 

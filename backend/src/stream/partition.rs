@@ -21,15 +21,17 @@ use super::watermark::Watermark;
 use super::window::{
     roll_up, series_window, window_start, Purpose, TumblingWindows, Window, WindowAgg,
 };
+use super::findings;
 use crate::analysis::anomaly::AnomalyConfig;
 use crate::analysis::live::LiveDetectors;
+use crate::analysis::{Analysis, Findings, Inputs};
 use crate::config::EventTime;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::late::LateDrop;
 use crate::store::offsets::Position;
 use crate::store::{
-    Aggregator, DeliveredFirst, LoadHistory, LoadOpenWindows, LoadPendingRollups, StoreError,
-    WriteAnomalies, WriteBatch,
+    Aggregator, DeliveredFirst, LoadAnalysis, LoadHistory, LoadOpenWindows, LoadPendingRollups,
+    StoreError, WriteAnomalies, WriteBatch,
 };
 
 /// How often the actor looks at its clock: idleness, windows due to close, writes due.
@@ -136,6 +138,9 @@ pub struct PartitionActor {
     /// The partition is being handed back: the last write is under way, no other may start.
     stopping: bool,
     detectors: LiveDetectors,
+    /// Trends, forecasts, runway and alert rules of the partition's series.
+    analysis: Analysis,
+    inputs: watch::Receiver<Arc<Inputs>>,
     /// Records whose payload was not a valid `EventMsg`; skipped, counted, logged.
     malformed: u64,
     writer: Addr<Aggregator>,
@@ -169,6 +174,8 @@ pub struct PartitionDeps {
     pub fresh_log: bool,
     pub control: UnboundedSender<Control>,
     pub metrics: Arc<Metrics>,
+    /// Capacities, rules and groups as admins set them (`stream::inputs`).
+    pub inputs: watch::Receiver<Arc<Inputs>>,
 }
 
 /// (length, start, layer, entity) of a roll-up window.
@@ -247,6 +254,8 @@ impl PartitionActor {
                 .saturating_add(SLACK_BINS),
             stopping: false,
             detectors: LiveDetectors::new(AnomalyConfig::default(), len_ms),
+            analysis: Analysis::new(len_ms),
+            inputs: deps.inputs,
             malformed: 0,
             writer: deps.writer,
             committer: deps.committer,
@@ -260,6 +269,8 @@ impl PartitionActor {
             control: deps.control,
             metrics: deps.metrics,
         };
+        let inputs = actor.inputs.borrow_and_update().clone();
+        actor.analysis.set_inputs(inputs);
         actor.closed_through = actor
             .closes_of(actor.clock.closed_through(len_ms))
             .into_iter()
@@ -759,24 +770,64 @@ impl PartitionActor {
     /// Feeds the windows that just closed to the detectors; what they find is written (an
     /// upsert on the window's key, so a replay rewrites the same rows) and then published.
     fn detect(&mut self, finals: &[SeriesWindow], ctx: &mut Context<Self>) {
+        if self.inputs.has_changed().unwrap_or(false) {
+            let inputs = self.inputs.borrow_and_update().clone();
+            self.analysis.set_inputs(inputs);
+        }
         let mut ordered: Vec<&SeriesWindow> = finals.iter().collect();
         ordered.sort_by_key(|w| w.start_ms);
-        let found: Vec<_> = ordered
-            .into_iter()
-            .flat_map(|w| self.detectors.observe(w))
-            .collect();
-        if found.is_empty() {
+        let mut found = Vec::new();
+        let mut findings = Findings::default();
+        for w in ordered {
+            let (anomalies, scores) = self.detectors.observe_scored(w);
+            found.extend(anomalies);
+            findings.extend(self.analysis.observe(w, &scores));
+        }
+        if found.is_empty() && findings.is_empty() {
             return;
         }
-        let updates = self.updates.clone();
+        let (updates, writer) = (self.updates.clone(), self.writer.clone());
         let partition = self.partition;
-        let write = self.writer.send(WriteAnomalies(found.clone()));
+        // Anomalies first: an alert that starts in these windows looks its precursor up
+        // among the stored anomalies.
         ctx.spawn(actix::fut::wrap_future(async move {
-            match write.await {
-                Ok(Ok(())) => updates.publish_anomalies(found),
-                Ok(Err(e)) => tracing::warn!(partition, error = %e, "anomalies not stored"),
-                Err(e) => tracing::warn!(partition, error = %e, "anomalies not stored"),
+            if !found.is_empty() {
+                match writer.send(WriteAnomalies(found.clone())).await {
+                    Ok(Ok(())) => updates.publish_anomalies(found),
+                    Ok(Err(e)) => tracing::warn!(partition, error = %e, "anomalies not stored"),
+                    Err(e) => tracing::warn!(partition, error = %e, "anomalies not stored"),
+                }
             }
+            if !findings.is_empty() {
+                if let Err(e) =
+                    findings::store_and_publish(writer, updates, partition, findings).await
+                {
+                    tracing::warn!(partition, error = %e, "alerts, trends and runways not stored");
+                }
+            }
+        }));
+    }
+
+    /// Takes the partition's alerts and trackers as the last owner stored them, before the
+    /// history warms them (the windows after the stored state).
+    fn load_analysis(&mut self, ctx: &mut Context<Self>) {
+        let read = self.writer.send(LoadAnalysis {
+            partition: self.partition,
+        });
+        ctx.wait(read.into_actor(self).map(|result, act, _| match result {
+            Ok(Ok((alerts, states))) => {
+                for s in &states {
+                    if let Some(state) = findings::decode_state(s) {
+                        act.analysis.restore_state(s.layer, &s.entity, state);
+                    }
+                }
+                for a in &alerts {
+                    act.analysis.restore_alert(&a.rule, a.layer, &a.entity, &a.metric, findings::stored_alert(a));
+                }
+                tracing::info!(partition = act.partition, alerts = alerts.len(), series = states.len(), "analysis state taken over");
+            }
+            Ok(Err(e)) => tracing::warn!(partition = act.partition, error = %e, "no stored analysis state; series learn afresh"),
+            Err(e) => tracing::warn!(partition = act.partition, error = %e, "no stored analysis state; series learn afresh"),
         }));
     }
 
@@ -919,6 +970,7 @@ impl PartitionActor {
             Ok(Ok(history)) => {
                 for w in &history {
                     act.detectors.warm(w);
+                    act.analysis.warm(w);
                 }
                 tracing::info!(partition = act.partition, windows = history.len(), series = act.detectors.series(), "detectors warmed");
             }
@@ -952,6 +1004,7 @@ impl Actor for PartitionActor {
         if self.adopt_open {
             self.adopt_open_windows(ctx);
         }
+        self.load_analysis(ctx);
         self.warm_detectors(ctx);
         ctx.run_interval(TICK_EVERY, |act, ctx| act.flush(ctx));
         tracing::info!(partition = self.partition, offset = self.cursor.next_offset(), watermark = ?self.clock.watermark_ms(), "partition actor started");

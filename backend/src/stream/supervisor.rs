@@ -38,6 +38,8 @@ pub struct StreamSettings {
     pub layers: LayerFeed,
     /// The broker's log began with this process (embedded mode).
     pub fresh_log: bool,
+    /// Capacities, rules and groups (`stream::inputs::follow`).
+    pub inputs: tokio::sync::watch::Receiver<Arc<crate::analysis::Inputs>>,
 }
 
 impl Worker for Addr<PartitionActor> {
@@ -93,6 +95,7 @@ impl Workers for PartitionActors {
             updates: self.updates.clone(),
             control: group.control.clone(),
             metrics: self.settings.metrics.clone(),
+            inputs: self.settings.inputs.clone(),
         };
         PartitionActor::new(partition, position, after_seek, deps).start()
     }

@@ -5,6 +5,7 @@ use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use hashbrown::{Equivalent, HashMap};
+use layercast_shared::ErrorClassCounts;
 use layercast_shared::{Event, LatencySummary, OsiLayer, SeriesWindow};
 use sketches_ddsketch::{Config, DDSketch};
 
@@ -107,6 +108,8 @@ pub struct WindowAgg {
     /// `None` until a record with a latency arrives: most layers have none, and a sketch is
     /// a few hundred bytes.
     pub latency: Option<Box<Latency>>,
+    /// `None` while the window has no classified error: most windows have none.
+    pub error_classes: Option<Box<ErrorClassCounts>>,
 }
 
 impl Default for WindowAgg {
@@ -121,6 +124,7 @@ impl Default for WindowAgg {
             bytes_min: u64::MAX,
             bytes_max: 0,
             latency: None,
+            error_classes: None,
         }
     }
 }
@@ -135,6 +139,11 @@ impl WindowAgg {
         self.errors = self.errors.saturating_add(e.errors);
         self.bytes_min = self.bytes_min.min(e.bytes);
         self.bytes_max = self.bytes_max.max(e.bytes);
+        if let (Some(class), 1..) = (e.error_class, e.errors) {
+            self.error_classes
+                .get_or_insert_with(Box::default)
+                .add(class, e.errors);
+        }
         if let Some(ms) = e.latency_ms.filter(|v| v.is_finite()) {
             self.latency
                 .get_or_insert_with(|| Box::new(Latency::new()))
@@ -153,6 +162,12 @@ impl WindowAgg {
         self.errors = self.errors.saturating_add(o.errors);
         self.bytes_min = self.bytes_min.min(o.bytes_min);
         self.bytes_max = self.bytes_max.max(o.bytes_max);
+        if let Some(theirs) = &o.error_classes {
+            match &mut self.error_classes {
+                Some(ours) => ours.merge(theirs),
+                None => self.error_classes = Some(theirs.clone()),
+            }
+        }
     }
 
     pub fn merge(&mut self, o: &WindowAgg) {
@@ -550,6 +565,18 @@ pub fn series_window(
         bytes_per_s: a.bytes as f64 / secs,
         events_per_s: a.events as f64 / secs,
         latency: a.latency.as_ref().and_then(|l| l.summary()),
+        error_rate: layercast_shared::error_rate(
+            layer,
+            a.errors,
+            a.packets,
+            a.connections,
+            a.requests,
+        ),
+        error_classes: a
+            .error_classes
+            .as_ref()
+            .map(|c| c.to_map())
+            .unwrap_or_default(),
         is_final,
         closed_at_ms,
     }

@@ -9,6 +9,7 @@
 //! installs in `~/.cache/layercast/moto-venv`).
 
 mod access;
+mod alerts;
 mod analysis_inputs;
 mod embedded;
 mod inbox_takeover;

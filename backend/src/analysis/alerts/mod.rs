@@ -22,7 +22,7 @@ use std::sync::Arc;
 use layercast_shared::OsiLayer;
 use serde::{Deserialize, Serialize};
 
-pub use state::{AlertState, AlertTransition, Observation, SeriesAlerts};
+pub use state::{AlertState, AlertTransition, Observation, SeriesAlerts, StoredAlert};
 
 /// One series: what a detector runs on and an alert is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -238,6 +238,27 @@ impl RuleSet {
     pub fn for_series(&self, series: SeriesKey) -> SeriesAlerts {
         let rules = self.matching(&series);
         SeriesAlerts::new(series, rules)
+    }
+
+    /// The metrics of `(layer, entity)` that some rule is about.
+    pub fn metrics_of(&self, layer: OsiLayer, entity: &str) -> Vec<String> {
+        let mut metrics: Vec<String> = self
+            .rules
+            .iter()
+            .filter(|r| r.layer == layer && glob::matches(&r.entity, entity))
+            .map(|r| r.metric.clone())
+            .collect();
+        metrics.sort();
+        metrics.dedup();
+        metrics
+    }
+
+    pub fn get(&self, id: &str) -> Option<&AlertRule> {
+        self.rules.iter().map(|r| r.as_ref()).find(|r| r.id == id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
     }
 
     fn matching(&self, series: &SeriesKey) -> Vec<Arc<AlertRule>> {

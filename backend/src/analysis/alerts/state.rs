@@ -48,6 +48,15 @@ pub struct Observation {
     pub runway_days: Option<f64>,
 }
 
+/// An alert's state as stored, to restore it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoredAlert {
+    pub state: AlertState,
+    pub active_since_ms: Option<i64>,
+    pub acknowledged: bool,
+    pub silenced_until_ms: Option<i64>,
+}
+
 /// One rule's state on the series.
 #[derive(Debug, Clone)]
 struct RuleAlert {
@@ -155,6 +164,24 @@ impl SeriesAlerts {
                 None => RuleAlert::new(rule),
             })
             .collect();
+    }
+
+    /// Puts a rule's alert back where a stored state left it (a node taking the series over):
+    /// a firing alert stays firing, neither fired again nor resolved, until the values say so.
+    pub fn restore(&mut self, rule_id: &str, stored: StoredAlert) -> Result<(), AlertError> {
+        let alert = self.find(rule_id)?;
+        alert.state = stored.state;
+        alert.active_since_ms = stored.active_since_ms;
+        alert.acknowledged = stored.acknowledged;
+        alert.silenced_until_ms = stored.silenced_until_ms;
+        Ok(())
+    }
+
+    /// Whether any rule's alert is pending or firing.
+    pub fn is_active(&self) -> bool {
+        self.alerts
+            .iter()
+            .any(|a| matches!(a.state, AlertState::Pending | AlertState::Firing))
     }
 
     fn find(&mut self, rule_id: &str) -> Result<&mut RuleAlert, AlertError> {

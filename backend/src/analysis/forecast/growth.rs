@@ -26,7 +26,7 @@ pub(super) enum Growth {
 }
 
 /// Memory: 28 days of three f64 (672 bytes), an open day (40 bytes) and the cached rate.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct GrowthShape {
     /// (season number, sum, sum of squares, count) of the season being filled.
     open: Option<(i64, f64, f64, u32)>,

@@ -114,7 +114,7 @@ pub struct ForecastPoint {
     pub upper: f64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct OpenBucket {
     index: i64,
     sum: f64,
@@ -122,7 +122,7 @@ struct OpenBucket {
 }
 
 /// Holt-Winters state once it has started.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Model {
     level: f64,
     trend: f64,
@@ -146,7 +146,8 @@ struct Model {
 /// most 84 buckets of 24 bytes, 4 KiB), the last season's levels (8 bytes per bucket of the
 /// season), 28 days of daily mean and swing (672 bytes) and about 350 bytes of fixed fields.
 /// Nothing grows with history.
-#[derive(Debug, Clone)]
+/// Serializable, so that a node taking a partition over continues with the same answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Forecaster {
     config: ForecastConfig,
     open: Option<OpenBucket>,

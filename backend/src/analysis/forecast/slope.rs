@@ -17,7 +17,7 @@ const LONG_FACTOR: i64 = 16;
 const LONG_TAKES_OVER_AT: usize = WINDOW_BUCKETS / 2;
 
 /// Memory: two trend trackers, at most 84 buckets of 24 bytes each (4 KiB together).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct RobustSlope {
     short: TrendTracker,
     long: TrendTracker,

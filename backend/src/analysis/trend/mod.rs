@@ -113,7 +113,7 @@ pub struct TrendEstimate {
 }
 
 /// A completed bucket: its index (bucket start / width) and mean time and value.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Bucket {
     index: i64,
     mean_ts_ms: f64,
@@ -121,7 +121,7 @@ struct Bucket {
 }
 
 /// The bucket being filled.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct OpenBucket {
     index: i64,
     sum_ts_ms: f64,
@@ -134,7 +134,8 @@ struct OpenBucket {
 /// Memory: 24 bytes per completed bucket, at most [`MAX_BUCKETS`] of them (2.3 KiB), plus about
 /// 150 bytes of fixed fields; nothing grows with history. The per-recompute scratch (pairwise
 /// slopes, up to 36 KiB) is allocated only while a bucket completes.
-#[derive(Debug, Clone)]
+/// Serializable, so that a node taking a partition over continues with the same answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrendTracker {
     config: TrendConfig,
     buckets: VecDeque<Bucket>,

@@ -5,11 +5,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use layercast_shared::{LayerPartial, OsiLayer, LAYER_PARTIAL_VERSION};
+use layercast_shared::{LayerPartial, LayerWindow, OsiLayer, SeriesWindow, LAYER_PARTIAL_VERSION};
+use tokio::sync::watch;
 
 use super::state::{LayerState, Pending};
 use crate::metrics::{LayerLabel, LayerLenLabel, Metrics, PartitionLabel};
-use crate::store::{LayerWriter, LoadProgress, StoreError, WriteLayers};
+use crate::analysis::anomaly::AnomalyConfig;
+use crate::analysis::live::LiveDetectors;
+use crate::analysis::{Analysis, Findings, Inputs};
+use crate::store::{
+    Aggregator, LayerWriter, LoadAnalysis, LoadProgress, StoreError, WriteAnomalies, WriteLayers,
+};
+use crate::stream::findings;
 use crate::stream::cursor::{Cursor, Taken};
 use crate::stream::group::{Control, GroupLink};
 use crate::stream::UpdatePublisher;
@@ -54,6 +61,41 @@ pub struct LayerDeps {
     pub updates: UpdatePublisher,
     pub group: GroupLink,
     pub metrics: Arc<Metrics>,
+    /// Where the analysis of the layer-wide series is stored.
+    pub analysis_writer: Addr<Aggregator>,
+    pub inputs: watch::Receiver<Arc<Inputs>>,
+}
+
+/// The analysis' stored state of a layer actor's series goes under this "partition" of the
+/// layers topic: below zero, apart from the events topic's partitions.
+fn state_partition(layers_partition: i32) -> i32 {
+    -1 - layers_partition
+}
+
+/// A final layer window as a series of the analysis: the layer as a whole (entity `""`).
+fn layer_series(w: &LayerWindow) -> SeriesWindow {
+    let len_s = (w.end_ms - w.start_ms).max(1) as f64 / 1000.0;
+    SeriesWindow {
+        layer: w.layer,
+        entity: String::new(),
+        start_ms: w.start_ms,
+        end_ms: w.end_ms,
+        events: w.events,
+        bytes: w.bytes,
+        packets: w.packets,
+        connections: w.connections,
+        requests: w.requests,
+        errors: w.errors,
+        bytes_min: 0,
+        bytes_max: 0,
+        bytes_per_s: w.bytes as f64 / len_s,
+        events_per_s: w.events as f64 / len_s,
+        latency: None,
+        error_rate: w.error_rate,
+        error_classes: w.error_classes.clone(),
+        is_final: w.is_final,
+        closed_at_ms: None,
+    }
 }
 
 pub struct LayerActor {
@@ -67,6 +109,8 @@ pub struct LayerActor {
     retry_after: Duration,
     /// Records whose payload was not a layer partial of our version; skipped, logged.
     malformed: u64,
+    detectors: LiveDetectors,
+    analysis: Analysis,
     deps: LayerDeps,
 }
 
@@ -92,8 +136,69 @@ impl LayerActor {
             last_publish: None,
             retry_after: RETRY_FIRST,
             malformed: 0,
+            detectors: LiveDetectors::new(AnomalyConfig::default(), deps.base_len_ms),
+            analysis: Analysis::new(deps.base_len_ms),
             deps,
         }
+    }
+
+    /// The layer-wide series' analysis, as each base window becomes final.
+    fn analyse(&mut self, finals: Vec<SeriesWindow>, ctx: &mut Context<Self>) {
+        if self.deps.inputs.has_changed().unwrap_or(false) {
+            let inputs = self.deps.inputs.borrow_and_update().clone();
+            self.analysis.set_inputs(inputs);
+        }
+        let mut found = Vec::new();
+        let mut findings = Findings::default();
+        for w in &finals {
+            let (anomalies, scores) = self.detectors.observe_scored(w);
+            found.extend(anomalies);
+            findings.extend(self.analysis.observe(w, &scores));
+        }
+        if found.is_empty() && findings.is_empty() {
+            return;
+        }
+        let (writer, updates) = (self.deps.analysis_writer.clone(), self.deps.updates.clone());
+        let partition = state_partition(self.partition);
+        ctx.spawn(actix::fut::wrap_future(async move {
+            if !found.is_empty() {
+                match writer.send(WriteAnomalies(found.clone())).await {
+                    Ok(Ok(())) => updates.publish_anomalies(found),
+                    Ok(Err(e)) => tracing::warn!(partition, error = %e, "layer anomalies not stored"),
+                    Err(e) => tracing::warn!(partition, error = %e, "layer anomalies not stored"),
+                }
+            }
+            if !findings.is_empty() {
+                if let Err(e) =
+                    findings::store_and_publish(writer, updates, partition, findings).await
+                {
+                    tracing::warn!(partition, error = %e, "layer alerts, trends and runways not stored");
+                }
+            }
+        }));
+    }
+
+    /// The layer-wide series' alerts and trackers as the last owner stored them.
+    fn load_analysis(&mut self, ctx: &mut Context<Self>) {
+        let inputs = self.deps.inputs.borrow_and_update().clone();
+        self.analysis.set_inputs(inputs);
+        let read = self.deps.analysis_writer.send(LoadAnalysis {
+            partition: state_partition(self.partition),
+        });
+        ctx.wait(read.into_actor(self).map(|result, act, _| match result {
+            Ok(Ok((alerts, states))) => {
+                for s in &states {
+                    if let Some(state) = findings::decode_state(s) {
+                        act.analysis.restore_state(s.layer, &s.entity, state);
+                    }
+                }
+                for a in &alerts {
+                    act.analysis.restore_alert(&a.rule, a.layer, &a.entity, &a.metric, findings::stored_alert(a));
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(partition = act.partition, error = %e, "no stored layer analysis; layers learn afresh"),
+            Err(e) => tracing::warn!(partition = act.partition, error = %e, "no stored layer analysis; layers learn afresh"),
+        }));
     }
 
     fn take(&mut self, record: LayerRecord) {
@@ -222,6 +327,17 @@ impl LayerActor {
                 if !done.publish.is_empty() {
                     self.deps.updates.publish(&done.publish, &[]);
                 }
+                let base = self.deps.base_len_ms;
+                let mut finals: Vec<SeriesWindow> = done
+                    .publish
+                    .iter()
+                    .filter(|w| w.is_final && w.end_ms - w.start_ms == base)
+                    .map(layer_series)
+                    .collect();
+                finals.sort_by_key(|w| (w.start_ms, w.layer));
+                if !finals.is_empty() {
+                    self.analyse(finals, ctx);
+                }
             }
             Ok(Err(e)) if !e.is_retryable() => {
                 // Another node wrote this partition since we read its position: our view is
@@ -282,6 +398,7 @@ impl Actor for LayerActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
         self.restore(ctx);
+        self.load_analysis(ctx);
         ctx.run_interval(CLOSE_EVERY, |act, ctx| act.tick(ctx));
         tracing::info!(partition = self.partition, layers = ?self.layers, offset = self.durable, "layer actor started");
     }

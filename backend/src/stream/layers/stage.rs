@@ -11,7 +11,7 @@ use super::actor::{FlushAndStop, LayerActor, LayerDeps, LayerRecord};
 use crate::kafka::Broker;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::offsets::Position;
-use crate::store::{Db, LayerWriter};
+use crate::store::{Aggregator, Db, LayerWriter};
 use crate::stream::group::{
     self, Delivered, GroupHandle, GroupLink, GroupSettings, Worker, Workers,
 };
@@ -35,6 +35,8 @@ pub struct LayerStageSettings {
     pub session_timeout_ms: u32,
     pub rebalance_timeout_ms: u32,
     pub metrics: Arc<Metrics>,
+    /// Capacities, rules and groups: the layer-wide series (entity `""`) are analysed too.
+    pub inputs: tokio::sync::watch::Receiver<Arc<crate::analysis::Inputs>>,
 }
 
 impl Worker for Addr<LayerActor> {
@@ -60,6 +62,7 @@ impl Worker for Addr<LayerActor> {
 
 struct LayerActors {
     writer: Addr<LayerWriter>,
+    analysis_writer: Addr<Aggregator>,
     updates: UpdatePublisher,
     settings: LayerStageSettings,
 }
@@ -86,6 +89,8 @@ impl Workers for LayerActors {
             updates: self.updates.clone(),
             group: group.clone(),
             metrics: s.metrics.clone(),
+            analysis_writer: self.analysis_writer.clone(),
+            inputs: s.inputs.clone(),
         };
         LayerActor::new(partition, position.next_offset, after_seek, deps).start()
     }
@@ -96,6 +101,7 @@ pub fn start(
     broker: &Broker,
     db: Db,
     writer: Addr<LayerWriter>,
+    analysis_writer: Addr<Aggregator>,
     updates: UpdatePublisher,
     settings: LayerStageSettings,
 ) -> Result<GroupHandle, KafkaError> {
@@ -134,6 +140,7 @@ pub fn start(
         Some(on_stats),
         LayerActors {
             writer,
+            analysis_writer,
             updates,
             settings,
         },

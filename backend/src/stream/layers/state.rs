@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use layercast_shared::{LayerPartial, LayerWindow, OsiLayer, PartialWindow};
 
 use crate::store::layer_windows::{FinalThrough, LayerWindowRow, Progress, SourceClosed};
+use layercast_shared::ErrorClassCounts;
 use crate::stream::window::WindowAgg;
 
 /// The sums of a layer window, from one source or from all.
@@ -30,6 +31,7 @@ pub struct Totals {
     pub connections: u64,
     pub requests: u64,
     pub errors: u64,
+    pub error_classes: ErrorClassCounts,
 }
 
 impl Totals {
@@ -42,6 +44,7 @@ impl Totals {
             connections: a.connections,
             requests: a.requests,
             errors: a.errors,
+            error_classes: a.error_classes.as_deref().copied().unwrap_or_default(),
         }
     }
 
@@ -53,6 +56,7 @@ impl Totals {
             connections,
             requests,
             errors,
+            error_classes,
         } = self;
         PartialWindow {
             start_ms,
@@ -63,6 +67,7 @@ impl Totals {
             connections,
             requests,
             errors,
+            error_classes: error_classes.to_map(),
             is_final,
         }
     }
@@ -75,6 +80,7 @@ impl Totals {
             connections: w.connections,
             requests: w.requests,
             errors: w.errors,
+            error_classes: ErrorClassCounts::from_map(&w.error_classes),
         }
     }
 
@@ -85,6 +91,7 @@ impl Totals {
         self.connections = self.connections.saturating_add(o.connections);
         self.requests = self.requests.saturating_add(o.requests);
         self.errors = self.errors.saturating_add(o.errors);
+        self.error_classes.merge(&o.error_classes);
     }
 }
 
@@ -484,6 +491,7 @@ fn row(
         is_final: closed_at_ms.is_some(),
         closed_at_ms,
         sources: i32::try_from(window.by_source.len()).unwrap_or(i32::MAX),
+        error_classes: t.error_classes.to_json(),
     }
 }
 

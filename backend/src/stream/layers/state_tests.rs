@@ -19,6 +19,7 @@ fn window(start_ms: i64, events: u64, is_final: bool) -> PartialWindow {
         connections: 0,
         requests: 0,
         errors: 0,
+        error_classes: Default::default(),
         is_final,
     }
 }

@@ -1,0 +1,2 @@
+ALTER TABLE layer_windows DROP COLUMN error_classes;
+ALTER TABLE windows DROP COLUMN error_classes;
