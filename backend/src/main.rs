@@ -229,6 +229,10 @@ struct ReplayArgs {
     /// (e.g. `L2:fra1-spine1/et49=9e9`); repeat for several.
     #[arg(long)]
     capacity: Vec<layercast::replay::Capacity>,
+    /// Alert rules to run over the windows: a JSON array of rules as `POST /api/rules` takes
+    /// them; their changes are the report's `alerts`.
+    #[arg(long)]
+    rules: Option<PathBuf>,
 }
 
 /// `layercast ingest`: the deployment's broker and database, one bucket, once.
@@ -350,10 +354,22 @@ fn main() -> anyhow::Result<()> {
         Command::Replay(args) => {
             let window_secs = args.window.as_secs();
             anyhow::ensure!(window_secs > 0, "--window must be at least one second");
+            let rules = match &args.rules {
+                None => layercast::analysis::RuleSet::default(),
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    let rules: Vec<layercast::analysis::AlertRule> = serde_json::from_str(&text)
+                        .with_context(|| format!("{}: not a JSON array of rules", path.display()))?;
+                    layercast::analysis::RuleSet::new(rules)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                }
+            };
             let options = layercast::replay::ReplayOptions {
                 format: Format::ALL.into_iter().find(|f| f.name() == args.format),
                 window_secs,
                 capacities: args.capacity,
+                rules,
                 ..Default::default()
             };
             let files = layercast::replay::collect_files(&args.input)?;
@@ -362,11 +378,12 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(&args.report, json)
                 .with_context(|| format!("cannot write {}", args.report.display()))?;
             eprintln!(
-                "{} files, {} records, {} malformed lines, {} incidents; report in {}",
+                "{} files, {} records, {} malformed lines, {} incidents, {} alert changes; report in {}",
                 report.inputs.len(),
                 report.records_total,
                 report.errors_total,
                 report.incidents.len(),
+                report.alerts.len(),
                 args.report.display()
             );
             if let Some(first) = failures.first() {

@@ -330,6 +330,12 @@ pub struct ReplayReport {
     pub incidents: Vec<ReplayIncident>,
     /// Days until full of every series given a capacity, soonest first.
     pub runway: Vec<ReplayRunway>,
+    /// The latest trend of every series' metrics, as the live analysis reports them.
+    #[serde(default)]
+    pub trends: Vec<crate::SeriesTrend>,
+    /// Every change of the alert rules given with `--rules`, in time order.
+    #[serde(default)]
+    pub alerts: Vec<crate::AlertChange>,
     pub elapsed_ms: u64,
 }
 

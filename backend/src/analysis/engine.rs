@@ -305,13 +305,15 @@ impl Analysis {
             completed |= changed;
             // Computed when a bucket completes (its cost is a search over the horizon), and
             // the first time (a capacity just set, or a restored series).
-            if changed || !series.runway_days.contains_key(metric) {
+            let first = !series.runway_days.contains_key(metric);
+            if changed || first {
                 let runway = forecaster.runway(Some(*capacity), DEFAULT_MAX_HORIZON_MS);
                 let r = series_runway(w, metric, *capacity, forecaster, runway);
                 series
                     .runway_days
                     .insert(metric.clone(), runway.days_until_full().unwrap_or(f64::NAN));
-                if report && changed {
+                // The first one too: a capacity just set shows at once, as learning.
+                if report {
                     found.runways.push(r);
                 }
             }

@@ -5,9 +5,16 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, SecondsFormat};
-use layercast_shared::{OsiLayer, ReplayIncident, ReplayRunway, WindowMetric as Metric};
+use std::sync::Arc;
+
+use layercast_shared::{
+    AlertChange, LatencySummary, OsiLayer, ReplayIncident, ReplayRunway, SeriesTrend,
+    SeriesWindow, WindowMetric as Metric,
+};
 
 use crate::analysis::anomaly::{AnomalyConfig, AnomalyDetector};
+use crate::analysis::live::LiveDetectors;
+use crate::analysis::{Analysis, Capacity as EngineCapacity, Inputs, RuleSet};
 use crate::analysis::{
     rank_by_days_until_full, ForecastConfig, Forecaster, Runway, DEFAULT_MAX_HORIZON_MS,
 };
@@ -136,13 +143,82 @@ fn metric_value(metric: Metric, w: Option<&Window>, window_ms: i64) -> Option<f6
     }
 }
 
-/// Runs the detectors over every series of `sink` and returns the incidents (in time order)
-/// and the runway of every series with a capacity (soonest full first).
+/// What the detectors found over a replay's windows.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// In time order.
+    pub incidents: Vec<ReplayIncident>,
+    /// Soonest full first.
+    pub runway: Vec<ReplayRunway>,
+    /// The latest trend of every series' metrics.
+    pub trends: Vec<SeriesTrend>,
+    /// Every change of the alert rules, in time order.
+    pub alerts: Vec<AlertChange>,
+}
+
+/// A replay window as the live analysis takes it: one series' window, final.
+fn series_window(layer: OsiLayer, entity: &str, start: i64, w: Option<&Window>, window_ms: i64) -> SeriesWindow {
+    let w = w.copied().unwrap_or_default();
+    let secs = window_ms as f64 / MS_PER_S as f64;
+    let latency = (w.latency_count > 0).then(|| {
+        let mean = w.latency_sum_ms / w.latency_count as f64;
+        LatencySummary {
+            count: w.latency_count,
+            min_ms: mean,
+            max_ms: mean,
+            mean_ms: mean,
+            p50_ms: mean,
+            p95_ms: mean,
+            p99_ms: mean,
+        }
+    });
+    SeriesWindow {
+        layer,
+        entity: entity.to_owned(),
+        start_ms: start,
+        end_ms: start + window_ms,
+        events: 0,
+        bytes: w.bytes,
+        packets: 0,
+        connections: 0,
+        requests: 0,
+        errors: w.errors,
+        bytes_min: 0,
+        bytes_max: 0,
+        bytes_per_s: w.bytes as f64 / secs,
+        events_per_s: 0.0,
+        latency,
+        error_rate: None,
+        error_classes: Default::default(),
+        is_final: true,
+        closed_at_ms: None,
+    }
+}
+
+/// Runs the detectors over every series of `sink`: the anomaly detector's incidents, the
+/// runway of every series with a capacity, and the live analysis (trends, the alert rules).
 pub fn find(
     sink: WindowSink,
     capacities: &[Capacity],
     anomaly: &AnomalyConfig,
-) -> (Vec<ReplayIncident>, Vec<ReplayRunway>) {
+    rules: &RuleSet,
+) -> Found {
+    let mut analysis = Analysis::new(sink.window_ms);
+    analysis.set_inputs(Arc::new(Inputs::new(
+        capacities
+            .iter()
+            .map(|c| EngineCapacity {
+                layer: c.layer,
+                entity: c.entity.clone(),
+                metric: "bytes_per_s".into(),
+                capacity: c.bytes_per_s,
+            })
+            .collect(),
+        rules.clone(),
+        Vec::new(),
+    )));
+    let mut trends: BTreeMap<(OsiLayer, String, String), SeriesTrend> = BTreeMap::new();
+    let mut alerts: Vec<AlertChange> = Vec::new();
     let window_ms = sink.window_ms;
     // The start of the last complete window (nothing is complete when nothing was measured).
     let last_complete = sink
@@ -165,6 +241,29 @@ pub fn find(
             continue;
         };
         let starts = timeline(windows, last.min(last_complete), window_ms);
+        let mut live = LiveDetectors::new(*anomaly, window_ms);
+        for &start in &starts {
+            let w = series_window(*layer, entity, start, windows.get(&start), window_ms);
+            let (_, scores) = live.observe_scored(&w);
+            let found = analysis.observe(&w, &scores);
+            for t in found.trends {
+                trends.insert((t.layer, t.entity.clone(), t.metric.clone()), t);
+            }
+            for c in found.alerts.iter().filter_map(crate::stream::new_change) {
+                alerts.push(AlertChange {
+                    alert_id: c.id,
+                    rule: c.rule,
+                    layer: c.layer,
+                    entity: c.entity,
+                    metric: c.metric,
+                    from: c.from,
+                    to: c.to,
+                    at_ms: c.at_ms,
+                    value: c.value,
+                    notify: true,
+                });
+            }
+        }
         for metric in METRICS {
             let Ok(mut detector) = AnomalyDetector::new(*anomaly) else {
                 continue;
@@ -242,7 +341,13 @@ pub fn find(
                     upper_bound_days: upper,
                 }
             });
-    (incidents, runway.collect())
+    alerts.sort_by(|a, b| (a.at_ms, a.layer, &a.entity).cmp(&(b.at_ms, b.layer, &b.entity)));
+    Found {
+        incidents,
+        runway: runway.collect(),
+        trends: trends.into_values().collect(),
+        alerts,
+    }
 }
 
 /// The window starts a series is judged on, up to `last`: every window with data, and the
@@ -310,7 +415,8 @@ mod tests {
     #[test]
     fn nothing_measured_finds_nothing_and_lists_capacities_as_warming() {
         let capacity: Capacity = "L2:sw1/et1=100".parse().expect("capacity");
-        let (incidents, runway) = find(WindowSink::new(60), &[capacity], &AnomalyConfig::default());
+        let found = find(WindowSink::new(60), &[capacity], &AnomalyConfig::default(), &RuleSet::default());
+        let (incidents, runway) = (found.incidents, found.runway);
         assert!(incidents.is_empty());
         assert_eq!(runway.len(), 1);
         assert_eq!(runway[0].state, "warming");
@@ -346,7 +452,7 @@ mod tests {
         // The data end 10 s into a last window: its bytes look like a collapse, but it is
         // not complete and is not judged.
         sink.measurement(&measurement(start + 120 * 60_000, 0));
-        let (incidents, _) = find(sink, &[], &AnomalyConfig::default());
+        let incidents = find(sink, &[], &AnomalyConfig::default(), &RuleSet::default()).incidents;
         let errors: Vec<_> = incidents.iter().filter(|i| i.metric == "errors").collect();
         assert_eq!(errors.len(), 1, "{incidents:#?}");
         assert_eq!(errors[0].at_ms, start + 90 * 60_000);
@@ -354,5 +460,45 @@ mod tests {
             incidents.iter().all(|i| i.at_ms < start + 120 * 60_000),
             "{incidents:#?}"
         );
+    }
+
+    #[test]
+    fn the_live_analysis_runs_over_the_windows_trends_and_rules() {
+        use crate::analysis::{AlertRule, Condition, Op, Signal};
+        let mut sink = WindowSink::new(60);
+        let start = 1_790_000_040_000_i64;
+        // A day of traffic rising steadily, over 1,000 bytes a second for the last six hours.
+        for minute in 0..1_440 {
+            let mut m = measurement(start + minute * 60_000, 0);
+            m.bytes = 30_000 + minute as u64 * 50;
+            sink.measurement(&m);
+        }
+        let rule = AlertRule {
+            id: "busy".into(),
+            layer: OsiLayer::L2,
+            entity: "sw1/*".into(),
+            metric: "bytes_per_s".into(),
+            condition: Condition {
+                signal: Signal::Value,
+                op: Op::Above,
+                fire: 1_000.0,
+                resolve: None,
+            },
+            for_ms: 0,
+        };
+        let rules = RuleSet::new(vec![rule]).expect("rules");
+        let found = find(sink, &[], &AnomalyConfig::default(), &rules);
+        let trend = found
+            .trends
+            .iter()
+            .find(|t| t.metric == "bytes_per_s")
+            .expect("a throughput trend");
+        assert_eq!(trend.direction, "up");
+        assert!((trend.slope_per_day - 50.0 * 1_440.0 / 60.0).abs() < 60.0, "{trend:?}");
+        assert_eq!(found.alerts.len(), 1, "{:?}", found.alerts);
+        let fired = &found.alerts[0];
+        assert_eq!((fired.rule.as_str(), fired.to), ("busy", layercast_shared::AlertStatus::Firing));
+        // 30,000 + 50 m bytes a minute is over 1,000 a second from minute 601 on.
+        assert_eq!(fired.at_ms, start + 602 * 60_000);
     }
 }

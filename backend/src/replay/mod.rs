@@ -29,6 +29,8 @@ pub struct ReplayOptions {
     /// Series whose runway to compute.
     pub capacities: Vec<Capacity>,
     pub anomaly: AnomalyConfig,
+    /// Alert rules run over the windows (`--rules`).
+    pub rules: crate::analysis::RuleSet,
 }
 
 impl Default for ReplayOptions {
@@ -38,6 +40,7 @@ impl Default for ReplayOptions {
             window_secs: DEFAULT_WINDOW_SECS,
             capacities: Vec::new(),
             anomaly: AnomalyConfig::default(),
+            rules: crate::analysis::RuleSet::default(),
         }
     }
 }
@@ -190,7 +193,7 @@ pub fn replay(files: &[PathBuf], options: &ReplayOptions) -> (ReplayReport, Vec<
         .iter()
         .map(|l| (*l, sink.layers.remove(l).unwrap_or_default()))
         .collect();
-    let (incidents, runway) = findings::find(sink.windows, &options.capacities, &options.anomaly);
+    let found = findings::find(sink.windows, &options.capacities, &options.anomaly, &options.rules);
     let report = ReplayReport {
         records_total: inputs.iter().map(|i| i.records).sum(),
         errors_total: inputs.iter().map(|i| i.errors).sum(),
@@ -198,8 +201,10 @@ pub fn replay(files: &[PathBuf], options: &ReplayOptions) -> (ReplayReport, Vec<
         layers,
         error_samples: samples,
         window_secs: options.window_secs,
-        incidents,
-        runway,
+        incidents: found.incidents,
+        runway: found.runway,
+        trends: found.trends,
+        alerts: found.alerts,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
     (report, failures)

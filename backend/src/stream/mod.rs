@@ -8,6 +8,7 @@
 
 mod cursor;
 mod findings;
+pub use findings::new_change;
 mod group;
 pub mod inputs;
 pub mod layers;

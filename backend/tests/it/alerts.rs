@@ -251,13 +251,6 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
     wait_for("node A to own partitions", Duration::from_secs(60), || {
         (!a.partitions().is_empty()).then_some(())
     });
-    let mut b = Node::start("node-b", &config, dir.path());
-    b.wait_healthy();
-    wait_for("both nodes to own partitions", Duration::from_secs(60), || {
-        let (pa, pb) = (a.partitions(), b.partitions());
-        (!pa.is_empty() && !pb.is_empty() && pa.len() + pb.len() == PARTITIONS as usize)
-            .then_some(())
-    });
     let token = {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_layercast"))
             .args(["token", "create", "--name", "admin", "--role", "admin", "--config"])
@@ -273,7 +266,24 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
         assert!(answer.status < 300, "{method} {path}: {} {}", answer.status, answer.body);
         answer
     };
-
+    // Capacities before node B starts: it reads them as it starts, so they apply to the first
+    // window of the partitions it takes (the growing link is chosen among these on B).
+    let candidates: Vec<String> = (0..8).map(|j| format!("link-{j}")).collect();
+    for name in &candidates {
+        admin(
+            a.port,
+            "PUT",
+            &format!("/api/capacities/L3/{name}"),
+            json!({"metric": "bytes_per_s", "capacity": CAPACITY}),
+        );
+    }
+    let mut b = Node::start("node-b", &config, dir.path());
+    b.wait_healthy();
+    wait_for("both nodes to own partitions", Duration::from_secs(60), || {
+        let (pa, pb) = (a.partitions(), b.partitions());
+        (!pa.is_empty() && !pb.is_empty() && pa.len() + pb.len() == PARTITIONS as usize)
+            .then_some(())
+    });
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker.bootstrap)
         .set("enable.idempotence", "true")
@@ -285,8 +295,7 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
     // theirs. A probe that is not an event (skipped) tells where a name goes.
     let on_b = b.partitions();
     let mut names: Vec<(String, bool)> = Vec::new();
-    for j in 0..64 {
-        let name = format!("link-{j}");
+    for name in candidates.iter().cloned().chain((8..64).map(|j| format!("link-{j}"))) {
         let delivery = producer
             .send(FutureRecord::to(&topic).key(&name).payload("probe"), Timeout::Never)
             .await
@@ -294,7 +303,13 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
             .expect("probe delivered");
         names.push((name, on_b.contains(&i64::from(delivery.partition))));
     }
-    let grower = names.iter().find(|(_, b)| *b).expect("a name on B").0.clone();
+    let grower = names
+        .iter()
+        .take(candidates.len())
+        .find(|(_, b)| *b)
+        .expect("a name with a capacity on B")
+        .0
+        .clone();
     let mut flat: Vec<String> = names
         .iter()
         .filter(|(n, b)| *b && *n != grower)
@@ -310,13 +325,7 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
     flat.extend(others);
     assert_eq!(flat.len(), 3);
 
-    // A capacity, then a day of the growing link's history, one record a minute.
-    admin(
-        a.port,
-        "PUT",
-        &format!("/api/capacities/L3/{grower}"),
-        json!({"metric": "bytes_per_s", "capacity": CAPACITY}),
-    );
+    // A day of the growing link's history, one record a minute.
     let history_records: Vec<(String, Vec<u8>)> = (0..1440)
         .map(|m| {
             let ts = T0 + m * 60_000;
