@@ -1,8 +1,19 @@
 //! The stream engine end to end on this machine: a real broker (tansu, in-memory storage) and
-//! MariaDB on loopback, one `layercast serve` node. The bars: at least 200,000 events per
-//! second made durable, sustained, and under 500 ms at p99 from a window's close to its final
-//! row being pushed to a WebSocket client. The broker's own produce-and-consume rate is
-//! measured in the same run as the ceiling.
+//! MariaDB on loopback, one `layercast serve` node with every detector on (anomaly, trends,
+//! forecasts and runways for the series with a capacity, alert rules) over 10,000 series. The
+//! bars: at least 200,000 events per second made durable, sustained; under 500 ms at p99 from
+//! a window's close to its final row being pushed to a WebSocket client; under 1 s at p99 from
+//! a window's close to the alert it causes reaching that client. The broker's own
+//! produce-and-consume rate is measured in the same run as the ceiling.
+//!
+//! Before producing, the bench installs through the API (with an admin token from `layercast
+//! token create`) `LAYERCAST_BENCH_E2E_RULES` rules over patterns of the generated entities,
+//! most of which never fire, capacities on `LAYERCAST_BENCH_E2E_CAPACITIES` entities, and the
+//! probe rule on one probe entity whose traffic alternates above and below it every window, so
+//! that its alert fires and resolves at every close (`stream_events/analysis.rs`). One
+//! protocol-2 WebSocket client subscribes to the final series windows and the alerts; a probe
+//! alert's delay is its arrival minus the `closed_at_ms` of the probe's window whose end is
+//! the alert's `changed_ms`.
 //!
 //! ```text
 //! cargo build --release -p layercast --bin layercast
@@ -16,6 +27,10 @@
 //!   combined one;
 //! - `LAYERCAST_BENCH_E2E_PARTITIONS` (4), `LAYERCAST_BENCH_E2E_WRITERS` (4): serve's
 //!   `kafka.partitions` and `database.writers`;
+//! - `LAYERCAST_BENCH_E2E_ENTITIES` (10000): entities (series) of the generated records,
+//!   besides the probe;
+//! - `LAYERCAST_BENCH_E2E_RULES` (20): alert rules besides the probe's;
+//! - `LAYERCAST_BENCH_E2E_CAPACITIES` (100): entities with a capacity (forecast and runway);
 //! - `LAYERCAST_BENCH_E2E_EVENT_RATE` (20000): records per second of event time (so a
 //!   10-s window holds 200,000 records and closes about once a second at 200,000/s);
 //! - `LAYERCAST_BIN` (the `layercast` next to this bench's build), `TANSU_BIN` (`tansu` on
@@ -36,6 +51,7 @@
 //!
 //! Output: progress on stderr, `key=value` lines on stdout.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -50,7 +66,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Nullable};
 use diesel::{Connection, MysqlConnection, QueryableByName, RunQueryDsl};
-use layercast_shared::{EventMsg, ServerMsg};
+use layercast_shared::v2::{Frame, ServerMsg};
+use layercast_shared::{AlertStatus, Event, EventMsg};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -62,11 +79,15 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 #[path = "stream_events/mod.rs"]
 mod stream_events;
 use stream_events::EventGen;
+#[path = "stream_events/analysis.rs"]
+mod analysis;
+use analysis::Probed;
 
-const ENTITIES: u64 = 5_000;
 const WINDOW_SECS: i64 = 10;
 const BAR_EVENTS_PER_SECOND: f64 = 200_000.0;
 const BAR_P99_MS: f64 = 500.0;
+/// From a window's close to its alert on a WebSocket client, p99.
+const BAR_ALERT_P99_MS: f64 = 1_000.0;
 const EVENTS_TOPIC: &str = "layercast.events";
 
 /// Extra librdkafka settings for the ceiling's consumer and for serve (`kafka.client_options`),
@@ -131,6 +152,76 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     Some((status, body))
+}
+
+/// A request with a bearer token and a JSON body: (status, body).
+fn http_send(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &serde_json::Value,
+) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let body = body.to_string();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// Installs the analysis inputs through the API as an admin: capacities, the background
+/// rules, the probe rule. Serve applies them within a second, from the next window close.
+fn install_analysis(
+    layercast: &Path,
+    config: &Path,
+    port: u16,
+    entities: u64,
+    rules: usize,
+    capacities: usize,
+) -> Result<()> {
+    let out = Command::new(layercast)
+        .args(["token", "create", "--name", "bench", "--role", "admin", "--config"])
+        .arg(config)
+        .output()
+        .context("layercast token create")?;
+    if !out.status.success() {
+        bail!(
+            "layercast token create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let mut requests: Vec<(&str, String, serde_json::Value)> = Vec::new();
+    for entity in analysis::capacity_entities(capacities, entities) {
+        let path = format!("/api/capacities/L2/{entity}");
+        requests.push(("PUT", path, analysis::capacity_body()));
+    }
+    for rule in analysis::rules(rules).into_iter().chain([analysis::probe_rule()]) {
+        requests.push(("POST", "/api/rules".to_owned(), rule));
+    }
+    for (method, path, body) in &requests {
+        match http_send(port, method, path, &token, body) {
+            Some((status, _)) if status < 300 => {}
+            Some((status, answer)) => bail!("{method} {path}: {status} {answer}"),
+            None => bail!("{method} {path}: no answer"),
+        }
+    }
+    Ok(())
 }
 
 /// A child process, killed when dropped.
@@ -373,7 +464,7 @@ fn send(
 fn produce(
     producer: &ThreadedProducer<CountingContext>,
     topic: &str,
-    events: &mut EventGen,
+    next_event: &mut impl FnMut() -> Event,
     limit: u64,
     stop: &AtomicBool,
     sent: &AtomicU64,
@@ -398,7 +489,7 @@ fn produce(
                 thread::sleep(early);
             }
         }
-        let event = events.next_event();
+        let event = next_event();
         let key = event.entity.clone();
         payload.clear();
         serde_json::to_writer(&mut payload, &EventMsg::new(event))?;
@@ -531,11 +622,12 @@ fn ceiling(
     event_rate: u64,
     tansu: u32,
     batch_records: u64,
+    entities: u64,
 ) -> Result<f64> {
     let topic = "bench.ceiling";
     create_topic(bootstrap, topic, partitions)?;
     let start_ms = now_ms() - 3_600_000;
-    let mut events = EventGen::new(ENTITIES, start_ms, event_rate, 1_500, 30_000);
+    let mut events = EventGen::new(entities, start_ms, event_rate, 1_500, 30_000);
     let (producer, delivered) = producer(bootstrap, batch_records)?;
     let sent = AtomicU64::new(0);
     let never = AtomicBool::new(false);
@@ -549,7 +641,7 @@ fn ceiling(
     produce(
         &producer,
         topic,
-        &mut events,
+        &mut || events.next_event(),
         records,
         &never,
         &sent,
@@ -639,7 +731,7 @@ fn ceiling(
             let n = produce(
                 &producer,
                 topic,
-                &mut events,
+                &mut || events.next_event(),
                 u64::MAX,
                 &stop,
                 &sent,
@@ -680,22 +772,39 @@ fn ceiling(
     Ok(rate)
 }
 
-/// Final windows pushed on the WebSocket: (window length ms, now - closed_at ms).
-type Delays = Arc<Mutex<Vec<(i64, i64)>>>;
+/// What the WebSocket client saw.
+#[derive(Default)]
+struct Seen {
+    /// Final series windows: (window length ms, arrival − `closed_at_ms`, ms).
+    delays: Vec<(i64, i64)>,
+    /// The probe's final base windows: end → `closed_at_ms`.
+    probe_closed: HashMap<i64, i64>,
+    /// The probe rule's alert frames: (`changed_ms`, arrival ms, state).
+    probe_alerts: Vec<(i64, i64, AlertStatus)>,
+    /// Alert frames of the other rules.
+    other_alerts: u64,
+    /// Series window frames.
+    series_frames: u64,
+    /// The server cut the client for falling behind.
+    too_slow: bool,
+}
 
-fn ws_client(
-    port: u16,
-    stop: Arc<AtomicBool>,
-    delays: Delays,
-    messages: Arc<AtomicU64>,
-) -> Result<thread::JoinHandle<()>> {
+type Feed = Arc<Mutex<Seen>>;
+
+/// A protocol-2 client subscribed to the final series windows and the alerts.
+fn ws_client(port: u16, stop: Arc<AtomicBool>, feed: Feed) -> Result<thread::JoinHandle<()>> {
     let stream = TcpStream::connect(("127.0.0.1", port))?;
-    let (mut socket, _) =
-        tungstenite::client::client(format!("ws://127.0.0.1:{port}/ws"), stream.try_clone()?)
-            .map_err(|e| anyhow!("websocket handshake: {e}"))?;
+    let (mut socket, _) = tungstenite::client::client(
+        format!("ws://127.0.0.1:{port}/ws?v=2"),
+        stream.try_clone()?,
+    )
+    .map_err(|e| anyhow!("websocket handshake: {e}"))?;
     socket.send(tungstenite::Message::text(
-        r#"{"type":"subscribe","final_only":true}"#,
+        r#"{"type":"subscribe","kinds":["windows","alerts"],"final_only":true}"#,
     ))?;
+    // Protocol 2 sends updates once the client is in sync: a snapshot (of the layer windows,
+    // which this subscription leaves out), then every update after it.
+    socket.send(tungstenite::Message::text(r#"{"type":"resync"}"#))?;
     stream.set_read_timeout(Some(Duration::from_millis(200)))?;
     Ok(thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
@@ -718,14 +827,33 @@ fn ws_client(
             let tungstenite::Message::Text(text) = msg else {
                 continue;
             };
-            if let Ok(ServerMsg::Series { windows }) = serde_json::from_str::<ServerMsg>(&text) {
-                messages.fetch_add(1, Ordering::Relaxed);
-                let mut d = delays.lock().expect("delays");
-                for w in windows.iter().filter(|w| w.is_final) {
-                    if let Some(closed) = w.closed_at_ms {
-                        d.push((w.end_ms - w.start_ms, now - closed));
+            let Ok(frame) = serde_json::from_str::<Frame>(&text) else {
+                continue;
+            };
+            let mut seen = feed.lock().expect("feed");
+            match frame.msg {
+                ServerMsg::Series { window: w } => {
+                    seen.series_frames += 1;
+                    if let (true, Some(closed)) = (w.is_final, w.closed_at_ms) {
+                        let len = w.end_ms - w.start_ms;
+                        seen.delays.push((len, now - closed));
+                        if len == WINDOW_SECS * 1000
+                            && w.layer == analysis::PROBE_LAYER
+                            && w.entity == analysis::PROBE_ENTITY
+                        {
+                            seen.probe_closed.insert(w.end_ms, closed);
+                        }
                     }
                 }
+                ServerMsg::Alert { alert } if alert.rule == analysis::PROBE_RULE => {
+                    seen.probe_alerts.push((alert.changed_ms, now, alert.state));
+                }
+                ServerMsg::Alert { .. } => seen.other_alerts += 1,
+                ServerMsg::TooSlow => {
+                    seen.too_slow = true;
+                    eprintln!("websocket: the server cut the client (too_slow)");
+                }
+                _ => {}
             }
         }
         let _ = socket.close(None);
@@ -788,6 +916,11 @@ fn main() -> Result<()> {
     let batch_records = env_u64("LAYERCAST_BENCH_E2E_BATCH_RECORDS", 10_000).max(1);
     let max_lead = env_u64("LAYERCAST_BENCH_E2E_MAX_LEAD", 1_000_000).max(1);
     let pace = Some(env_u64("LAYERCAST_BENCH_E2E_RATE", 0)).filter(|&r| r > 0);
+    let workload = Workload {
+        entities: env_u64("LAYERCAST_BENCH_E2E_ENTITIES", 10_000).max(1),
+        rules: env_u64("LAYERCAST_BENCH_E2E_RULES", 20) as usize,
+        capacities: env_u64("LAYERCAST_BENCH_E2E_CAPACITIES", 100) as usize,
+    };
     let layercast = layercast_bin()?;
 
     let dir = std::env::temp_dir().join(format!("layercast-bench-e2e-{}", std::process::id()));
@@ -805,6 +938,7 @@ fn main() -> Result<()> {
         batch_records,
         max_lead,
         pace,
+        &workload,
     );
     if keep || result.is_err() {
         eprintln!("logs kept in {}", dir.display());
@@ -812,6 +946,16 @@ fn main() -> Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     result
+}
+
+/// What the records and the analysis cover.
+struct Workload {
+    /// Entities of the generated records (the probe besides).
+    entities: u64,
+    /// Alert rules besides the probe's.
+    rules: usize,
+    /// Entities with a capacity.
+    capacities: usize,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -827,6 +971,7 @@ fn run(
     batch_records: u64,
     max_lead: u64,
     pace: Option<u64>,
+    workload: &Workload,
 ) -> Result<()> {
     println!(
         "cores={}",
@@ -843,7 +988,9 @@ fn run(
     }
     println!("partitions={partitions}");
     println!("writers={writers}");
-    println!("entities={ENTITIES}");
+    println!("entities={}", workload.entities);
+    println!("rules={}", workload.rules);
+    println!("capacities={}", workload.capacities);
     println!("event_time_records_per_second={event_rate}");
     println!("producer_batch_records={batch_records}");
     println!("producer_max_lead={max_lead}");
@@ -879,6 +1026,7 @@ fn run(
             event_rate,
             tansu.pid(),
             batch_records,
+            workload.entities,
         )?
     } else {
         0.0
@@ -958,16 +1106,25 @@ fn run(
         return Err(e);
     }
     eprintln!("serve healthy on 127.0.0.1:{http_port}, {partitions} partitions");
+    if let Err(e) = install_analysis(
+        layercast,
+        &config_path,
+        http_port,
+        workload.entities,
+        workload.rules,
+        workload.capacities,
+    ) {
+        eprintln!("{}", serve.tail());
+        return Err(e);
+    }
+    eprintln!(
+        "{} rules, the probe rule and {} capacities installed",
+        workload.rules, workload.capacities
+    );
 
     let stop_ws = Arc::new(AtomicBool::new(false));
-    let delays: Delays = Arc::default();
-    let ws_messages = Arc::new(AtomicU64::new(0));
-    let ws = ws_client(
-        http_port,
-        stop_ws.clone(),
-        delays.clone(),
-        ws_messages.clone(),
-    )?;
+    let feed: Feed = Arc::default();
+    let ws = ws_client(http_port, stop_ws.clone(), feed.clone())?;
     thread::sleep(Duration::from_millis(500));
 
     let mariadb = find_pid(&["mariadbd", "mysqld"]);
@@ -987,19 +1144,21 @@ fn run(
     let sent = Arc::new(AtomicU64::new(0));
     let (producer, delivered) = producer(&bootstrap, batch_records)?;
     let durable_now = Arc::new(AtomicU64::new(0));
+    let entities = workload.entities;
     let producer_thread = {
         let stop = stop.clone();
         let sent = sent.clone();
         let durable_now = durable_now.clone();
         thread::spawn(move || -> Result<u64> {
             let _ = bootstrap_p;
-            let mut events =
-                EventGen::new(ENTITIES, now_ms() - 1_800_000, event_rate, 1_500, 30_000);
+            let events =
+                EventGen::new(entities, now_ms() - 1_800_000, event_rate, 1_500, 30_000);
+            let mut events = Probed::new(events, WINDOW_SECS * 1000);
             let lead = Some((&*durable_now, max_lead));
             let n = produce(
                 &producer,
                 EVENTS_TOPIC,
-                &mut events,
+                &mut || events.next_event(),
                 u64::MAX,
                 &stop,
                 &sent,
@@ -1121,8 +1280,10 @@ fn run(
         println!("ours_vs_ceiling={:.3}", rate / ceiling_rate);
     }
     // Latency: per final window pushed, now - closed_at.
-    let delays = delays.lock().expect("delays").clone();
-    println!("ws_series_messages={}", ws_messages.load(Ordering::Relaxed));
+    let seen = feed.lock().expect("feed");
+    let delays = &seen.delays;
+    println!("ws_series_messages={}", seen.series_frames);
+    println!("ws_too_slow={}", seen.too_slow);
     let base: Vec<i64> = delays
         .iter()
         .filter(|(len, _)| *len == WINDOW_SECS * 1000)
@@ -1131,6 +1292,26 @@ fn run(
     let all: Vec<i64> = delays.iter().map(|(_, d)| *d).collect();
     let p99 = print_delays("ws_final_delay", &all);
     print_delays("ws_final_delay_base", &base);
+    // Close → alert: per probe alert frame, its arrival minus the close of the probe's window
+    // that caused it (the one ending at the alert's changed_ms).
+    let alert_delays: Vec<i64> = seen
+        .probe_alerts
+        .iter()
+        .filter_map(|(changed, at, _)| seen.probe_closed.get(changed).map(|closed| at - closed))
+        .collect();
+    let count_state = |state: AlertStatus| {
+        seen.probe_alerts
+            .iter()
+            .filter(|(_, _, s)| *s == state)
+            .count()
+    };
+    println!("probe_final_windows={}", seen.probe_closed.len());
+    println!("probe_alerts={}", seen.probe_alerts.len());
+    println!("probe_alerts_firing={}", count_state(AlertStatus::Firing));
+    println!("probe_alerts_resolved={}", count_state(AlertStatus::Resolved));
+    println!("ws_other_alerts={}", seen.other_alerts);
+    let alert_p99 = print_delays("alert", &alert_delays);
+    drop(seen);
 
     let metrics = http_get(http_port, "/metrics")
         .map(|(_, b)| b)
@@ -1172,9 +1353,11 @@ fn run(
             println!("stalled=true");
             println!("rate_bar_met=false");
             println!("latency_bar_met=false");
+            println!("alert_bar_met=false");
             println!("counts_match=false");
             println!("bar_events_per_second={BAR_EVENTS_PER_SECOND:.0}");
             println!("bar_p99_ms={BAR_P99_MS:.0}");
+            println!("bar_alert_p99_ms={BAR_ALERT_P99_MS:.0}");
             eprintln!("{}", serve.tail());
             return Err(e);
         }
@@ -1213,10 +1396,13 @@ fn run(
 
     let rate_ok = rate >= BAR_EVENTS_PER_SECOND;
     let latency_ok = !all.is_empty() && p99 < BAR_P99_MS;
+    let alert_ok = !alert_delays.is_empty() && alert_p99 < BAR_ALERT_P99_MS;
     println!("bar_events_per_second={BAR_EVENTS_PER_SECOND:.0}");
     println!("bar_p99_ms={BAR_P99_MS:.0}");
+    println!("bar_alert_p99_ms={BAR_ALERT_P99_MS:.0}");
     println!("rate_bar_met={rate_ok}");
     println!("latency_bar_met={latency_ok}");
+    println!("alert_bar_met={alert_ok}");
     drop(serve);
     drop(db);
     drop(tansu);

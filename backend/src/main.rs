@@ -360,7 +360,9 @@ fn main() -> anyhow::Result<()> {
                     let text = std::fs::read_to_string(path)
                         .with_context(|| format!("cannot read {}", path.display()))?;
                     let rules: Vec<layercast::analysis::AlertRule> = serde_json::from_str(&text)
-                        .with_context(|| format!("{}: not a JSON array of rules", path.display()))?;
+                        .with_context(|| {
+                            format!("{}: not a JSON array of rules", path.display())
+                        })?;
                     layercast::analysis::RuleSet::new(rules)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
                 }

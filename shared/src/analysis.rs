@@ -26,7 +26,13 @@ pub const METRIC_NAMES: [&str; 12] = [
 /// L4-L6 (a failed handshake, a reset, a TLS failure is one connection), packets on L1-L3
 /// (interface counters and flow logs count frames and packets). `None` when the window has
 /// none of that denominator (a rate out of nothing is not zero, it is unknown).
-pub fn error_rate(layer: OsiLayer, errors: u64, packets: u64, connections: u64, requests: u64) -> Option<f64> {
+pub fn error_rate(
+    layer: OsiLayer,
+    errors: u64,
+    packets: u64,
+    connections: u64,
+    requests: u64,
+) -> Option<f64> {
     let out_of = match layer {
         OsiLayer::L7 => requests,
         OsiLayer::L4 | OsiLayer::L5 | OsiLayer::L6 => connections,
@@ -244,9 +250,16 @@ mod tests {
 
     #[test]
     fn alert_status_names_round_trip() {
-        for s in [AlertStatus::Pending, AlertStatus::Firing, AlertStatus::Resolved] {
+        for s in [
+            AlertStatus::Pending,
+            AlertStatus::Firing,
+            AlertStatus::Resolved,
+        ] {
             assert_eq!(AlertStatus::parse(s.as_str()), Some(s));
-            assert_eq!(serde_json::to_string(&s).expect("encode"), format!("\"{}\"", s.as_str()));
+            assert_eq!(
+                serde_json::to_string(&s).expect("encode"),
+                format!("\"{}\"", s.as_str())
+            );
         }
         assert_eq!(AlertStatus::parse("inactive"), None);
     }

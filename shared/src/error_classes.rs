@@ -93,7 +93,9 @@ mod tests {
         assert_eq!(ErrorClassCounts::from_json(&text), a);
         assert_eq!(ErrorClassCounts::default().to_json(), None);
         assert_eq!(
-            ErrorClassCounts::from_json(r#"{"a_new_class":4,"rejected":1}"#).to_map().len(),
+            ErrorClassCounts::from_json(r#"{"a_new_class":4,"rejected":1}"#)
+                .to_map()
+                .len(),
             1
         );
     }

@@ -17,8 +17,8 @@ pub use access::{
     ApiToken, AuditEntry, CreatedToken, LoginRequest, Me, NewToken, NewUser, Role, User, UserUpdate,
 };
 pub use analysis::{
-    error_rate, Alert, AlertChange, AlertPrecursor, AlertStatus, Forecast, ForecastValue, SeriesRunway,
-    SeriesTrend, SilenceRequest, METRIC_NAMES,
+    error_rate, Alert, AlertChange, AlertPrecursor, AlertStatus, Forecast, ForecastValue,
+    SeriesRunway, SeriesTrend, SilenceRequest, METRIC_NAMES,
 };
 pub use error_classes::ErrorClassCounts;
 pub use event::{ErrorClass, Event, EventMsg, Origin, EVENT_VERSION};

@@ -25,7 +25,7 @@ impl Rng {
 const LAYERS: [OsiLayer; 4] = [OsiLayer::L2, OsiLayer::L3, OsiLayer::L4, OsiLayer::L7];
 
 /// Entity `i`: its layer and a name as the parsers would give it.
-fn entity(i: u64) -> (OsiLayer, String) {
+pub fn entity(i: u64) -> (OsiLayer, String) {
     let layer = LAYERS[(i % 4) as usize];
     let name = match layer {
         OsiLayer::L2 => format!("sw{}-eth{}", i / 48, i % 48),

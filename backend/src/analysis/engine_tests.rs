@@ -75,7 +75,10 @@ fn a_rule_added_later_fires_on_the_next_window_and_resolves_with_hysteresis() {
     let fired = a.observe(&window(LEN, 1000.0), &none);
     assert_eq!(states(&fired), vec![AlertState::Firing]);
     assert_eq!(fired.alerts[0].threshold, 900.0);
-    assert_eq!(fired.alerts[0].id, alert_id("hot", OsiLayer::L3, "link", "bytes_per_s"));
+    assert_eq!(
+        fired.alerts[0].id,
+        alert_id("hot", OsiLayer::L3, "link", "bytes_per_s")
+    );
     // Inside the band: still firing, no change; below the resolve threshold: resolved once.
     assert!(a.observe(&window(2 * LEN, 700.0), &none).alerts.is_empty());
     assert_eq!(
@@ -148,7 +151,11 @@ fn runway_from_steady_growth_is_near_the_truth_and_survives_a_restore() {
     let text = serde_json::to_string(&state).expect("encode");
     let mut b = Analysis::new(LEN);
     b.set_inputs(inputs(vec![], Some(capacity)));
-    b.restore_state(OsiLayer::L3, "link", serde_json::from_str(&text).expect("decode"));
+    b.restore_state(
+        OsiLayer::L3,
+        "link",
+        serde_json::from_str(&text).expect("decode"),
+    );
     let mut t = saved_at + step;
     while t < end {
         b.warm(&window(t, value(t)));
@@ -180,5 +187,8 @@ fn trends_are_reported_when_a_bucket_completes_not_on_every_window() {
             .len();
     }
     assert!(reported > 0, "a trend once eight buckets are complete");
-    assert!(reported < 100, "{reported} trend reports for {windows} windows");
+    assert!(
+        reported < 100,
+        "{reported} trend reports for {windows} windows"
+    );
 }

@@ -20,10 +20,10 @@ pub use forecast::{
     rank_by_days_until_full, ForecastConfig, ForecastError, ForecastPoint, Forecaster, Runway,
     DEFAULT_MAX_HORIZON_MS,
 };
+pub use layercast_shared::METRIC_NAMES;
 pub use precursor::{
     AnomalyEvent, EntityGroup, LeadStat, Precursor, PrecursorConfig, PrecursorError,
     PrecursorFinder,
 };
-pub use layercast_shared::METRIC_NAMES;
 
 pub use trend::{Direction, Trend, TrendConfig, TrendError, TrendEstimate, TrendTracker};

@@ -4,8 +4,8 @@
 use actix_web::{get, post, web, HttpResponse};
 use chrono::Utc;
 use layercast_shared::{
-    Alert, AlertChange, AlertStatus, ApiErrorBody, Forecast, ForecastValue, OsiLayer,
-    SeriesRunway, SeriesTrend, SeriesWindow, SilenceRequest, METRIC_NAMES,
+    Alert, AlertChange, AlertStatus, ApiErrorBody, Forecast, ForecastValue, OsiLayer, SeriesRunway,
+    SeriesTrend, SeriesWindow, SilenceRequest, METRIC_NAMES,
 };
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +14,9 @@ use super::auth::Principal;
 use super::{ApiError, ApiState};
 use crate::analysis::anomaly::AnomalyConfig;
 use crate::analysis::live::LiveDetectors;
-use crate::analysis::{AlertRule, AlertState, Forecaster, Observation, RuleSet, SeriesKey, SeriesState};
+use crate::analysis::{
+    AlertRule, AlertState, Forecaster, Observation, RuleSet, SeriesKey, SeriesState,
+};
 use crate::store::analysis::{self as stored, AlertActionError};
 use crate::store::{self, windows};
 
@@ -100,10 +102,14 @@ pub async fn history(
     state: web::Data<ApiState>,
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let to = query.to.unwrap_or_else(|| Utc::now().timestamp_millis() + 1);
-    let from = query.from.unwrap_or(to - DAY_MS);
+    let to = query
+        .to
+        .unwrap_or_else(|| Utc::now().timestamp_millis() + 1);
+    let from = query.from.unwrap_or_else(|| to.saturating_sub(DAY_MS));
     if from > to {
-        return Err(ApiError::BadRequest(format!("from ({from}) is after to ({to})")));
+        return Err(ApiError::BadRequest(format!(
+            "from ({from}) is after to ({to})"
+        )));
     }
     let db = state.db.clone();
     let list = web::block(move || {
@@ -145,7 +151,9 @@ async fn change_alert(
         })
     })
     .await??;
-    state.updates.publish_findings(vec![alert.clone()], vec![], vec![]);
+    state
+        .updates
+        .publish_findings(vec![alert.clone()], vec![], vec![]);
     Ok(HttpResponse::Ok().json(alert))
 }
 
@@ -191,9 +199,13 @@ pub async fn silence(
         )));
     }
     let until = (until > now).then_some(until);
-    change_alert(&state, by, id.into_inner(), "alert.silence", move |conn, id, _| {
-        stored::silence(conn, id, until)
-    })
+    change_alert(
+        &state,
+        by,
+        id.into_inner(),
+        "alert.silence",
+        move |conn, id, _| stored::silence(conn, id, until),
+    )
     .await
 }
 
@@ -215,7 +227,9 @@ fn layer_of(text: Option<&str>) -> Result<Option<OsiLayer>, ApiError> {
         Some(l) => l
             .parse()
             .map(Some)
-            .map_err(|e: layercast_shared::UnknownLayer| ApiError::BadRequest(format!("layer: {e}"))),
+            .map_err(|e: layercast_shared::UnknownLayer| {
+                ApiError::BadRequest(format!("layer: {e}"))
+            }),
     }
 }
 
@@ -322,7 +336,9 @@ pub async fn forecast(
             .and_then(|d| i64::try_from(d.as_millis()).ok())
             .filter(|ms| (1..=MAX_HORIZON_MS).contains(ms))
             .ok_or_else(|| {
-                ApiError::BadRequest(format!("horizon: {text:?} is not a duration of 1 ms to 90 days such as 7d"))
+                ApiError::BadRequest(format!(
+                    "horizon: {text:?} is not a duration of 1 ms to 90 days such as 7d"
+                ))
             })?,
     };
     let db = state.db.clone();
@@ -438,7 +454,8 @@ pub async fn preview_rule(
     body: web::Json<AlertRule>,
 ) -> Result<HttpResponse, ApiError> {
     let rule = body.into_inner();
-    rule.validate().map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    rule.validate()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if !METRIC_NAMES.contains(&rule.metric.as_str()) {
         return Err(ApiError::BadRequest(format!(
             "metric: {:?} is not one of {}",
@@ -473,8 +490,13 @@ pub async fn preview_rule(
 
 /// Runs one rule over windows (oldest first) as the live analysis would, with the anomaly
 /// detectors for a rule on the score.
-pub fn preview(rule: &AlertRule, windows: &[SeriesWindow], len_ms: i64) -> Result<RulePreview, ApiError> {
-    let rules = RuleSet::new(vec![rule.clone()]).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+pub fn preview(
+    rule: &AlertRule,
+    windows: &[SeriesWindow],
+    len_ms: i64,
+) -> Result<RulePreview, ApiError> {
+    let rules =
+        RuleSet::new(vec![rule.clone()]).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let mut detectors = LiveDetectors::new(AnomalyConfig::default(), len_ms);
     let mut states: std::collections::HashMap<String, crate::analysis::SeriesAlerts> =
         Default::default();
@@ -525,7 +547,8 @@ pub fn preview(rule: &AlertRule, windows: &[SeriesWindow], len_ms: i64) -> Resul
         }
     }
     let note = (rule.condition.signal == crate::analysis::Signal::RunwayDays).then(|| {
-        "a runway_days rule reads the live forecast; the stored windows of a day cannot show it".to_owned()
+        "a runway_days rule reads the live forecast; the stored windows of a day cannot show it"
+            .to_owned()
     });
     Ok(RulePreview {
         windows: tried,
@@ -589,8 +612,18 @@ mod tests {
         assert_eq!(
             p.alerts,
             vec![
-                PreviewAlert { entity: "link-a".into(), since_ms: 20_000, until_ms: Some(40_000), value: 200.0 },
-                PreviewAlert { entity: "link-a".into(), since_ms: 50_000, until_ms: None, value: 300.0 },
+                PreviewAlert {
+                    entity: "link-a".into(),
+                    since_ms: 20_000,
+                    until_ms: Some(40_000),
+                    value: 200.0
+                },
+                PreviewAlert {
+                    entity: "link-a".into(),
+                    since_ms: 50_000,
+                    until_ms: None,
+                    value: 300.0
+                },
             ]
         );
     }

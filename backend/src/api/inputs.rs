@@ -17,7 +17,6 @@ use crate::store::settings;
 const MAX_GROUP_ENTITIES: usize = 1_000;
 const MAX_ENTITY_CHARS: usize = 255;
 
-
 /// `PUT /api/capacities/{layer}/{entity}`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -86,7 +86,10 @@ pub async fn put_receiver(
     }
     let url = body.url.trim().to_owned();
     let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
-    if !scheme_ok || url.len() > MAX_URL_CHARS || url.contains(|c: char| c.is_whitespace() || c.is_control()) {
+    if !scheme_ok
+        || url.len() > MAX_URL_CHARS
+        || url.contains(|c: char| c.is_whitespace() || c.is_control())
+    {
         return Err(ApiError::BadRequest(format!(
             "url: an http:// or https:// URL of at most {MAX_URL_CHARS} characters"
         )));

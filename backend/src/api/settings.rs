@@ -48,7 +48,9 @@ pub fn save<T: Serialize>(
             by,
             &action,
             &format!("{kind}:{name}"),
-            before.and_then(|b| serde_json::from_str(&b).ok()).map(redact),
+            before
+                .and_then(|b| serde_json::from_str(&b).ok())
+                .map(redact),
             serde_json::to_value(value).ok().map(redact),
         )?;
         Ok(created)

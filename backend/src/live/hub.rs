@@ -258,13 +258,19 @@ impl Handler<Broadcast> for Hub {
                 .publish(|seq, epoch| Update::series(seq, epoch, window.clone())));
         }
         for alert in msg.alerts {
-            add(self.v2.publish(|seq, epoch| Update::alert(seq, epoch, alert.clone())));
+            add(self
+                .v2
+                .publish(|seq, epoch| Update::alert(seq, epoch, alert.clone())));
         }
         for trend in msg.trends {
-            add(self.v2.publish(|seq, epoch| Update::trend(seq, epoch, trend.clone())));
+            add(self
+                .v2
+                .publish(|seq, epoch| Update::trend(seq, epoch, trend.clone())));
         }
         for runway in msg.runways {
-            add(self.v2.publish(|seq, epoch| Update::runway(seq, epoch, runway.clone())));
+            add(self
+                .v2
+                .publish(|seq, epoch| Update::runway(seq, epoch, runway.clone())));
         }
         self.v2.published_through();
         self.count_cuts(cuts);

@@ -72,7 +72,10 @@ pub fn backoff_ms(attempts: i32) -> i64 {
         .min(BACKOFF_MAX_MS)
 }
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<Bytes>>;
+type HttpClient = Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+>;
 
 fn client() -> Result<HttpClient, SendError> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
@@ -111,7 +114,8 @@ async fn send_due(db: &Db, client: &HttpClient, metrics: &Metrics) -> Result<(),
     let db2 = db.clone();
     let (due, receivers) = tokio::task::spawn_blocking(move || {
         let mut conn = db2.conn().map_err(|e| e.to_string())?;
-        let due = notifications::claim_due(&mut conn, now_ms(), BATCH).map_err(|e| e.to_string())?;
+        let due =
+            notifications::claim_due(&mut conn, now_ms(), BATCH).map_err(|e| e.to_string())?;
         let receivers: Vec<Receiver> = if due.is_empty() {
             Vec::new()
         } else {
@@ -142,7 +146,9 @@ async fn send_due(db: &Db, client: &HttpClient, metrics: &Metrics) -> Result<(),
             let mut conn = db.conn().map_err(|e| e.to_string())?;
             match error {
                 None => notifications::delivered(&mut conn, &o, now_ms()),
-                Some(e) => notifications::failed(&mut conn, &o, &e, now_ms() + backoff_ms(o.attempts + 1)),
+                Some(e) => {
+                    notifications::failed(&mut conn, &o, &e, now_ms() + backoff_ms(o.attempts + 1))
+                }
             }
             .map_err(|e| e.to_string())
         })

@@ -114,6 +114,9 @@ mod tests {
         assert_eq!(body["change_key"], "abc:1700000060000:firing");
         assert_eq!(body["alert"]["rule"], "hot-link");
         let resolved = webhook(&notice(AlertStatus::Resolved));
-        assert_eq!(resolved["dedup_key"], body["dedup_key"], "one episode, one key");
+        assert_eq!(
+            resolved["dedup_key"], body["dedup_key"],
+            "one episode, one key"
+        );
     }
 }

@@ -8,16 +8,16 @@ use chrono::{DateTime, SecondsFormat};
 use std::sync::Arc;
 
 use layercast_shared::{
-    AlertChange, LatencySummary, OsiLayer, ReplayIncident, ReplayRunway, SeriesTrend,
-    SeriesWindow, WindowMetric as Metric,
+    AlertChange, LatencySummary, OsiLayer, ReplayIncident, ReplayRunway, SeriesTrend, SeriesWindow,
+    WindowMetric as Metric,
 };
 
 use crate::analysis::anomaly::{AnomalyConfig, AnomalyDetector};
 use crate::analysis::live::LiveDetectors;
-use crate::analysis::{Analysis, Capacity as EngineCapacity, Inputs, RuleSet};
 use crate::analysis::{
     rank_by_days_until_full, ForecastConfig, Forecaster, Runway, DEFAULT_MAX_HORIZON_MS,
 };
+use crate::analysis::{Analysis, Capacity as EngineCapacity, Inputs, RuleSet};
 use crate::ingest::parse::{Measurement, Sink};
 
 const MS_PER_S: i64 = 1000;
@@ -157,7 +157,13 @@ pub struct Found {
 }
 
 /// A replay window as the live analysis takes it: one series' window, final.
-fn series_window(layer: OsiLayer, entity: &str, start: i64, w: Option<&Window>, window_ms: i64) -> SeriesWindow {
+fn series_window(
+    layer: OsiLayer,
+    entity: &str,
+    start: i64,
+    w: Option<&Window>,
+    window_ms: i64,
+) -> SeriesWindow {
     let w = w.copied().unwrap_or_default();
     let secs = window_ms as f64 / MS_PER_S as f64;
     let latency = (w.latency_count > 0).then(|| {
@@ -415,7 +421,12 @@ mod tests {
     #[test]
     fn nothing_measured_finds_nothing_and_lists_capacities_as_warming() {
         let capacity: Capacity = "L2:sw1/et1=100".parse().expect("capacity");
-        let found = find(WindowSink::new(60), &[capacity], &AnomalyConfig::default(), &RuleSet::default());
+        let found = find(
+            WindowSink::new(60),
+            &[capacity],
+            &AnomalyConfig::default(),
+            &RuleSet::default(),
+        );
         let (incidents, runway) = (found.incidents, found.runway);
         assert!(incidents.is_empty());
         assert_eq!(runway.len(), 1);
@@ -494,10 +505,16 @@ mod tests {
             .find(|t| t.metric == "bytes_per_s")
             .expect("a throughput trend");
         assert_eq!(trend.direction, "up");
-        assert!((trend.slope_per_day - 50.0 * 1_440.0 / 60.0).abs() < 60.0, "{trend:?}");
+        assert!(
+            (trend.slope_per_day - 50.0 * 1_440.0 / 60.0).abs() < 60.0,
+            "{trend:?}"
+        );
         assert_eq!(found.alerts.len(), 1, "{:?}", found.alerts);
         let fired = &found.alerts[0];
-        assert_eq!((fired.rule.as_str(), fired.to), ("busy", layercast_shared::AlertStatus::Firing));
+        assert_eq!(
+            (fired.rule.as_str(), fired.to),
+            ("busy", layercast_shared::AlertStatus::Firing)
+        );
         // 30,000 + 50 m bytes a minute is over 1,000 a second from minute 601 on.
         assert_eq!(fired.at_ms, start + 602 * 60_000);
     }

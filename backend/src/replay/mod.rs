@@ -193,7 +193,12 @@ pub fn replay(files: &[PathBuf], options: &ReplayOptions) -> (ReplayReport, Vec<
         .iter()
         .map(|l| (*l, sink.layers.remove(l).unwrap_or_default()))
         .collect();
-    let found = findings::find(sink.windows, &options.capacities, &options.anomaly, &options.rules);
+    let found = findings::find(
+        sink.windows,
+        &options.capacities,
+        &options.anomaly,
+        &options.rules,
+    );
     let report = ReplayReport {
         records_total: inputs.iter().map(|i| i.records).sum(),
         errors_total: inputs.iter().map(|i| i.errors).sum(),

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use actix::{Actor, Handler, Message, SyncContext};
 use layercast_shared::{Alert, SeriesWindow, WindowAnomaly};
 
+use super::analysis::{self, SavedState, StoredFindings};
 use super::db::write_transaction;
 use super::late::{self, LateDrop};
 use super::offsets::Position;
 use super::windows::{self, WindowRow};
-use super::analysis::{self, SavedState, StoredFindings};
 use super::{anomalies, offsets, Db, DbConn, StoreError};
 use crate::metrics::Metrics;
 use crate::stream::window::Window;

@@ -8,7 +8,9 @@ use layercast_shared::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::schema::{alert_changes, alerts, analysis_state, anomalies, series_runways, series_trends};
+use super::schema::{
+    alert_changes, alerts, analysis_state, anomalies, series_runways, series_trends,
+};
 use super::{settings, DbConn};
 
 /// How far back an alert's precursor may be: the anomaly's window start before the alert's.
@@ -110,15 +112,34 @@ fn is_mysql(conn: &DbConn) -> bool {
 
 /// `INSERT ... ON DUPLICATE KEY UPDATE` / `ON CONFLICT DO UPDATE` setting `update` to the new
 /// values.
-fn upsert_sql(conn: &DbConn, table: &str, columns: &[&str], key: &[&str], update: &[&str]) -> String {
+fn upsert_sql(
+    conn: &DbConn,
+    table: &str,
+    columns: &[&str],
+    key: &[&str],
+    update: &[&str],
+) -> String {
     let marks = vec!["?"; columns.len()].join(", ");
-    let head = format!("INSERT INTO {table} ({}) VALUES ({marks})", columns.join(", "));
+    let head = format!(
+        "INSERT INTO {table} ({}) VALUES ({marks})",
+        columns.join(", ")
+    );
     if is_mysql(conn) {
-        let set: Vec<String> = update.iter().map(|c| format!("{c} = VALUES({c})")).collect();
+        let set: Vec<String> = update
+            .iter()
+            .map(|c| format!("{c} = VALUES({c})"))
+            .collect();
         format!("{head} ON DUPLICATE KEY UPDATE {}", set.join(", "))
     } else {
-        let set: Vec<String> = update.iter().map(|c| format!("{c} = excluded.{c}")).collect();
-        format!("{head} ON CONFLICT ({}) DO UPDATE SET {}", key.join(", "), set.join(", "))
+        let set: Vec<String> = update
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        format!(
+            "{head} ON CONFLICT ({}) DO UPDATE SET {}",
+            key.join(", "),
+            set.join(", ")
+        )
     }
 }
 
@@ -126,7 +147,12 @@ fn upsert_sql(conn: &DbConn, table: &str, columns: &[&str], key: &[&str], update
 /// new episode clears its acknowledgement and looks for a precursor), their changes, the
 /// outbox entries of every receiver for changes that are not silenced, trends, runways and
 /// states. Returns the alerts as stored after the changes, to publish.
-pub fn write(conn: &mut DbConn, partition: i32, found: &StoredFindings, now_ms: i64) -> QueryResult<Vec<Alert>> {
+pub fn write(
+    conn: &mut DbConn,
+    partition: i32,
+    found: &StoredFindings,
+    now_ms: i64,
+) -> QueryResult<Vec<Alert>> {
     conn.transaction(|conn| {
         let receivers: Vec<String> = settings::list(conn, settings::RECEIVER)?
             .into_iter()
@@ -176,10 +202,15 @@ fn record_change(
     let notify = silenced_until_ms.is_none_or(|until| c.at_ms >= until);
     let precursor = match (&old, new_episode) {
         (_, true) => find_precursor(conn, c)?,
-        (Some(o), false) => o.precursor.as_deref().and_then(|p| serde_json::from_str(p).ok()),
+        (Some(o), false) => o
+            .precursor
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok()),
         (None, false) => None,
     };
-    let precursor_json = precursor.as_ref().and_then(|p| serde_json::to_string(p).ok());
+    let precursor_json = precursor
+        .as_ref()
+        .and_then(|p| serde_json::to_string(p).ok());
     diesel::delete(alerts::table.find(&c.id)).execute(conn)?;
     diesel::insert_into(alerts::table)
         .values((
@@ -204,7 +235,18 @@ fn record_change(
     let sql = upsert_sql(
         conn,
         "alert_changes",
-        &["alert_id", "at_ms", "to_state", "from_state", "rule", "layer", "entity", "metric", "value", "notify"],
+        &[
+            "alert_id",
+            "at_ms",
+            "to_state",
+            "from_state",
+            "rule",
+            "layer",
+            "entity",
+            "metric",
+            "value",
+            "notify",
+        ],
         &["alert_id", "at_ms", "to_state"],
         &["value", "notify"],
     );
@@ -306,9 +348,28 @@ fn upsert_trend(conn: &mut DbConn, t: &SeriesTrend) -> QueryResult<()> {
     let sql = upsert_sql(
         conn,
         "series_trends",
-        &["layer", "entity", "metric", "direction", "slope_per_day", "slope_low", "slope_high", "p_value", "buckets", "at_ms"],
+        &[
+            "layer",
+            "entity",
+            "metric",
+            "direction",
+            "slope_per_day",
+            "slope_low",
+            "slope_high",
+            "p_value",
+            "buckets",
+            "at_ms",
+        ],
         &["layer", "entity", "metric"],
-        &["direction", "slope_per_day", "slope_low", "slope_high", "p_value", "buckets", "at_ms"],
+        &[
+            "direction",
+            "slope_per_day",
+            "slope_low",
+            "slope_high",
+            "p_value",
+            "buckets",
+            "at_ms",
+        ],
     );
     diesel::sql_query(sql)
         .bind::<Text, _>(t.layer.as_str())
@@ -338,9 +399,24 @@ fn upsert_runway(conn: &mut DbConn, r: &SeriesRunway) -> QueryResult<()> {
     let sql = upsert_sql(
         conn,
         "series_runways",
-        &["layer", "entity", "metric", "capacity", "current_value", "days_until_full", "state", "at_ms"],
+        &[
+            "layer",
+            "entity",
+            "metric",
+            "capacity",
+            "current_value",
+            "days_until_full",
+            "state",
+            "at_ms",
+        ],
         &["layer", "entity", "metric"],
-        &["capacity", "current_value", "days_until_full", "state", "at_ms"],
+        &[
+            "capacity",
+            "current_value",
+            "days_until_full",
+            "state",
+            "at_ms",
+        ],
     );
     diesel::sql_query(sql)
         .bind::<Text, _>(r.layer.as_str())
@@ -424,8 +500,7 @@ pub fn list(conn: &mut DbConn, state: Option<AlertStatus>, limit: i64) -> QueryR
     if let Some(s) = state {
         q = q.filter(alerts::state.eq(s.as_str()));
     }
-    Ok(q
-        .order((alerts::changed_ms.desc(), alerts::id))
+    Ok(q.order((alerts::changed_ms.desc(), alerts::id))
         .limit(limit)
         .select(AlertRow::as_select())
         .load(conn)?
@@ -444,8 +519,24 @@ pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<Alert>> {
 }
 
 /// Changes at `[from_ms, to_ms)`, newest first.
-pub fn history(conn: &mut DbConn, from_ms: i64, to_ms: i64, limit: i64) -> QueryResult<Vec<AlertChange>> {
-    type Row = (String, i64, String, String, String, String, String, String, f64, bool);
+pub fn history(
+    conn: &mut DbConn,
+    from_ms: i64,
+    to_ms: i64,
+    limit: i64,
+) -> QueryResult<Vec<AlertChange>> {
+    type Row = (
+        String,
+        i64,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        f64,
+        bool,
+    );
     let rows: Vec<Row> = alert_changes::table
         .filter(alert_changes::at_ms.ge(from_ms))
         .filter(alert_changes::at_ms.lt(to_ms))
@@ -466,20 +557,22 @@ pub fn history(conn: &mut DbConn, from_ms: i64, to_ms: i64, limit: i64) -> Query
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .filter_map(|(alert_id, at_ms, to, from, rule, layer, entity, metric, value, notify)| {
-            Some(AlertChange {
-                alert_id,
-                rule,
-                layer: layer.parse().ok()?,
-                entity,
-                metric,
-                from,
-                to: AlertStatus::parse(&to)?,
-                at_ms,
-                value,
-                notify,
-            })
-        })
+        .filter_map(
+            |(alert_id, at_ms, to, from, rule, layer, entity, metric, value, notify)| {
+                Some(AlertChange {
+                    alert_id,
+                    rule,
+                    layer: layer.parse().ok()?,
+                    entity,
+                    metric,
+                    from,
+                    to: AlertStatus::parse(&to)?,
+                    at_ms,
+                    value,
+                    notify,
+                })
+            },
+        )
         .collect())
 }
 
@@ -505,7 +598,10 @@ pub fn acknowledge(conn: &mut DbConn, id: &str, by: &str) -> Result<Alert, Alert
             });
         }
         diesel::update(alerts::table.find(id))
-            .set((alerts::acknowledged.eq(true), alerts::acknowledged_by.eq(by)))
+            .set((
+                alerts::acknowledged.eq(true),
+                alerts::acknowledged_by.eq(by),
+            ))
             .execute(conn)?;
         Ok(Alert {
             acknowledged: true,
@@ -516,7 +612,11 @@ pub fn acknowledge(conn: &mut DbConn, id: &str, by: &str) -> Result<Alert, Alert
 }
 
 /// Silences an alert's notifications until `until_ms` (`None` lifts the silence).
-pub fn silence(conn: &mut DbConn, id: &str, until_ms: Option<i64>) -> Result<Alert, AlertActionError> {
+pub fn silence(
+    conn: &mut DbConn,
+    id: &str,
+    until_ms: Option<i64>,
+) -> Result<Alert, AlertActionError> {
     conn.transaction(|conn| {
         let alert = get(conn, id)?.ok_or_else(|| AlertActionError::NotFound(id.to_owned()))?;
         diesel::update(alerts::table.find(id))
@@ -548,7 +648,11 @@ pub fn trends(
     }
     type Row = (String, String, String, String, f64, f64, f64, f64, i32, i64);
     let rows: Vec<Row> = q
-        .order((series_trends::layer, series_trends::entity, series_trends::metric))
+        .order((
+            series_trends::layer,
+            series_trends::entity,
+            series_trends::metric,
+        ))
         .limit(limit)
         .select((
             series_trends::layer,
@@ -565,9 +669,9 @@ pub fn trends(
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .filter_map(|(layer, entity, metric, direction, slope_per_day, slope_low, slope_high, p_value, buckets, at_ms)| {
-            Some(SeriesTrend {
-                layer: layer.parse().ok()?,
+        .filter_map(
+            |(
+                layer,
                 entity,
                 metric,
                 direction,
@@ -575,17 +679,34 @@ pub fn trends(
                 slope_low,
                 slope_high,
                 p_value,
-                buckets: u32::try_from(buckets).unwrap_or(0),
+                buckets,
                 at_ms,
-            })
-        })
+            )| {
+                Some(SeriesTrend {
+                    layer: layer.parse().ok()?,
+                    entity,
+                    metric,
+                    direction,
+                    slope_per_day,
+                    slope_low,
+                    slope_high,
+                    p_value,
+                    buckets: u32::try_from(buckets).unwrap_or(0),
+                    at_ms,
+                })
+            },
+        )
         .collect())
 }
 
 pub fn runways(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<SeriesRunway>> {
     type Row = (String, String, String, f64, f64, Option<f64>, String, i64);
     let rows: Vec<Row> = series_runways::table
-        .order((series_runways::layer, series_runways::entity, series_runways::metric))
+        .order((
+            series_runways::layer,
+            series_runways::entity,
+            series_runways::metric,
+        ))
         .limit(limit)
         .select((
             series_runways::layer,
@@ -600,18 +721,20 @@ pub fn runways(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<SeriesRunway>> 
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .filter_map(|(layer, entity, metric, capacity, current, days_until_full, state, at_ms)| {
-            Some(SeriesRunway {
-                layer: layer.parse().ok()?,
-                entity,
-                metric,
-                capacity,
-                current,
-                days_until_full,
-                state,
-                at_ms,
-            })
-        })
+        .filter_map(
+            |(layer, entity, metric, capacity, current, days_until_full, state, at_ms)| {
+                Some(SeriesRunway {
+                    layer: layer.parse().ok()?,
+                    entity,
+                    metric,
+                    capacity,
+                    current,
+                    days_until_full,
+                    state,
+                    at_ms,
+                })
+            },
+        )
         .collect())
 }
 

@@ -31,50 +31,116 @@ fn batch(changes: Vec<NewChange>) -> StoredFindings {
 fn an_alert_never_goes_back_and_a_new_episode_clears_its_acknowledgement() {
     let (_dir, db) = sqlite_db();
     let mut conn = db.conn().expect("conn");
-    write(&mut conn, 0, &batch(vec![change("inactive", AlertStatus::Firing, 1_000, 1_000)]), 0)
-        .expect("fire");
+    write(
+        &mut conn,
+        0,
+        &batch(vec![change("inactive", AlertStatus::Firing, 1_000, 1_000)]),
+        0,
+    )
+    .expect("fire");
     let acked = acknowledge(&mut conn, "a1", "ops").expect("ack");
     assert!(acked.acknowledged);
     // A replay of an older change after a takeover changes nothing.
-    let stale = write(&mut conn, 0, &batch(vec![change("firing", AlertStatus::Resolved, 500, 1_000)]), 0)
-        .expect("stale");
+    let stale = write(
+        &mut conn,
+        0,
+        &batch(vec![change("firing", AlertStatus::Resolved, 500, 1_000)]),
+        0,
+    )
+    .expect("stale");
     assert!(stale.is_empty());
-    assert_eq!(get(&mut conn, "a1").expect("get").expect("alert").state, AlertStatus::Firing);
+    assert_eq!(
+        get(&mut conn, "a1").expect("get").expect("alert").state,
+        AlertStatus::Firing
+    );
     // Resolved, then a new episode: not acknowledged any more.
-    write(&mut conn, 0, &batch(vec![change("firing", AlertStatus::Resolved, 2_000, 1_000)]), 0).expect("resolve");
-    assert!(matches!(acknowledge(&mut conn, "a1", "ops"), Err(AlertActionError::NotFiring { .. })));
-    let again = write(&mut conn, 0, &batch(vec![change("resolved", AlertStatus::Firing, 3_000, 3_000)]), 0)
-        .expect("fire again");
+    write(
+        &mut conn,
+        0,
+        &batch(vec![change("firing", AlertStatus::Resolved, 2_000, 1_000)]),
+        0,
+    )
+    .expect("resolve");
+    assert!(matches!(
+        acknowledge(&mut conn, "a1", "ops"),
+        Err(AlertActionError::NotFiring { .. })
+    ));
+    let again = write(
+        &mut conn,
+        0,
+        &batch(vec![change("resolved", AlertStatus::Firing, 3_000, 3_000)]),
+        0,
+    )
+    .expect("fire again");
     assert!(!again[0].acknowledged);
     let changes = history(&mut conn, 0, i64::MAX, 100).expect("history");
-    assert_eq!(changes.len(), 3, "the stale change is not recorded: {changes:?}");
+    assert_eq!(
+        changes.len(),
+        3,
+        "the stale change is not recorded: {changes:?}"
+    );
 }
 
 #[test]
 fn silenced_changes_are_recorded_but_not_queued_for_receivers() {
     let (_dir, db) = sqlite_db();
     let mut conn = db.conn().expect("conn");
-    settings::put(&mut conn, settings::RECEIVER, "hook", r#"{"name":"hook","kind":"webhook","url":"http://x"}"#, 0)
-        .expect("receiver");
-    write(&mut conn, 0, &batch(vec![change("inactive", AlertStatus::Firing, 1_000, 1_000)]), 0).expect("fire");
+    settings::put(
+        &mut conn,
+        settings::RECEIVER,
+        "hook",
+        r#"{"name":"hook","kind":"webhook","url":"http://x"}"#,
+        0,
+    )
+    .expect("receiver");
+    write(
+        &mut conn,
+        0,
+        &batch(vec![change("inactive", AlertStatus::Firing, 1_000, 1_000)]),
+        0,
+    )
+    .expect("fire");
     silence(&mut conn, "a1", Some(10_000)).expect("silence");
-    write(&mut conn, 0, &batch(vec![change("firing", AlertStatus::Resolved, 2_000, 1_000)]), 0).expect("resolve");
+    write(
+        &mut conn,
+        0,
+        &batch(vec![change("firing", AlertStatus::Resolved, 2_000, 1_000)]),
+        0,
+    )
+    .expect("resolve");
     let changes = history(&mut conn, 0, i64::MAX, 100).expect("history");
     let notify: Vec<bool> = changes.iter().map(|c| c.notify).collect();
-    assert_eq!(notify, vec![false, true], "newest first: the resolve was silenced");
+    assert_eq!(
+        notify,
+        vec![false, true],
+        "newest first: the resolve was silenced"
+    );
     assert_eq!(notifications::pending(&mut conn).expect("pending"), 1);
     // One claim at a time: a second claimant gets nothing while the lease holds.
     let claimed = notifications::claim_due(&mut conn, 5_000, 10).expect("claim");
     assert_eq!(claimed.len(), 1);
-    assert!(notifications::claim_due(&mut conn, 5_001, 10).expect("claim").is_empty());
+    assert!(notifications::claim_due(&mut conn, 5_001, 10)
+        .expect("claim")
+        .is_empty());
     notifications::failed(&mut conn, &claimed[0], "down", 6_000).expect("failed");
-    assert!(notifications::claim_due(&mut conn, 5_500, 10).expect("claim").is_empty(), "not due yet");
+    assert!(
+        notifications::claim_due(&mut conn, 5_500, 10)
+            .expect("claim")
+            .is_empty(),
+        "not due yet"
+    );
     let retried = notifications::claim_due(&mut conn, 6_000, 10).expect("claim");
     assert_eq!(retried[0].attempts, 1);
     notifications::delivered(&mut conn, &retried[0], 6_100).expect("delivered");
     assert_eq!(notifications::pending(&mut conn).expect("pending"), 0);
     // The same change stored again (a replay) queues nothing new.
-    write(&mut conn, 0, &batch(vec![change("inactive", AlertStatus::Firing, 1_000, 1_000)]), 0).expect("replay");
+    write(
+        &mut conn,
+        0,
+        &batch(vec![change("inactive", AlertStatus::Firing, 1_000, 1_000)]),
+        0,
+    )
+    .expect("replay");
     assert_eq!(notifications::pending(&mut conn).expect("pending"), 0);
 }
 
@@ -82,8 +148,14 @@ fn silenced_changes_are_recorded_but_not_queued_for_receivers() {
 fn an_alert_carries_the_latest_lower_layer_anomaly_of_its_group_before_it() {
     let (_dir, db) = sqlite_db();
     let mut conn = db.conn().expect("conn");
-    settings::put(&mut conn, settings::GROUP, "edge", r#"{"name":"edge","entities":["sw1/eth3","api"]}"#, 0)
-        .expect("group");
+    settings::put(
+        &mut conn,
+        settings::GROUP,
+        "edge",
+        r#"{"name":"edge","entities":["sw1/eth3","api"]}"#,
+        0,
+    )
+    .expect("group");
     let anomaly = |layer, entity: &str, start_ms| WindowAnomaly {
         layer,
         entity: entity.into(),
@@ -105,10 +177,23 @@ fn an_alert_carries_the_latest_lower_layer_anomaly_of_its_group_before_it() {
         ],
     )
     .expect("anomalies");
-    let stored = write(&mut conn, 0, &batch(vec![change("inactive", AlertStatus::Firing, 500_000, 500_000)]), 0)
-        .expect("fire");
+    let stored = write(
+        &mut conn,
+        0,
+        &batch(vec![change(
+            "inactive",
+            AlertStatus::Firing,
+            500_000,
+            500_000,
+        )]),
+        0,
+    )
+    .expect("fire");
     let p = stored[0].precursor.clone().expect("a precursor");
-    assert_eq!((p.layer, p.entity.as_str(), p.start_ms, p.lag_ms), (OsiLayer::L2, "sw1/eth3", 400_000, 100_000));
+    assert_eq!(
+        (p.layer, p.entity.as_str(), p.start_ms, p.lag_ms),
+        (OsiLayer::L2, "sw1/eth3", 400_000, 100_000)
+    );
     assert_eq!(p.group, "edge");
     // More than 15 minutes before: none.
     let mut late = change("inactive", AlertStatus::Firing, 2_000_000, 2_000_000);

@@ -10,8 +10,8 @@ mod db;
 pub mod ingest;
 pub mod late;
 pub mod layer_windows;
-pub mod notifications;
 mod layer_writer;
+pub mod notifications;
 pub mod offsets;
 pub mod retention;
 pub mod schema;
@@ -22,7 +22,7 @@ pub mod users;
 pub mod windows;
 
 pub use aggregator::{
-    Aggregator, DeliveredFirst, LoadHistory, LoadOpenWindows, LoadAnalysis, LoadPendingRollups,
+    Aggregator, DeliveredFirst, LoadAnalysis, LoadHistory, LoadOpenWindows, LoadPendingRollups,
     WriteAnomalies, WriteBatch, WriteFindings,
 };
 pub(crate) use db::write_transaction;

@@ -54,7 +54,11 @@ pub fn claim_due(conn: &mut DbConn, now_ms: i64, limit: i64) -> QueryResult<Vec<
         let due: Vec<Outgoing> = n::table
             .filter(n::sent_ms.is_null())
             .filter(n::due_ms.le(now_ms))
-            .filter(n::claimed_until_ms.is_null().or(n::claimed_until_ms.lt(now_ms)))
+            .filter(
+                n::claimed_until_ms
+                    .is_null()
+                    .or(n::claimed_until_ms.lt(now_ms)),
+            )
             .order((n::at_ms, n::alert_id))
             .limit(limit)
             .select(Outgoing::as_select())
@@ -66,7 +70,11 @@ pub fn claim_due(conn: &mut DbConn, now_ms: i64, limit: i64) -> QueryResult<Vec<
                 n::table
                     .find((&o.receiver, &o.alert_id, o.at_ms, &o.to_state))
                     .filter(n::sent_ms.is_null())
-                    .filter(n::claimed_until_ms.is_null().or(n::claimed_until_ms.lt(now_ms))),
+                    .filter(
+                        n::claimed_until_ms
+                            .is_null()
+                            .or(n::claimed_until_ms.lt(now_ms)),
+                    ),
             )
             .set(n::claimed_until_ms.eq(now_ms + CLAIM_MS))
             .execute(conn)?;
@@ -114,6 +122,10 @@ pub fn pending(conn: &mut DbConn) -> QueryResult<i64> {
 
 /// Entries for a receiver that is gone are dropped with it.
 pub fn drop_receiver(conn: &mut DbConn, receiver: &str) -> QueryResult<usize> {
-    diesel::delete(n::table.filter(n::receiver.eq(receiver)).filter(n::sent_ms.is_null()))
-        .execute(conn)
+    diesel::delete(
+        n::table
+            .filter(n::receiver.eq(receiver))
+            .filter(n::sent_ms.is_null()),
+    )
+    .execute(conn)
 }

@@ -9,8 +9,8 @@ use layercast_shared::{OsiLayer, SeriesWindow};
 
 use super::schema::windows;
 use super::DbConn;
-use layercast_shared::ErrorClassCounts;
 use crate::stream::window::{roll_up, Latency, Window, WindowAgg};
+use layercast_shared::ErrorClassCounts;
 
 /// Rows per INSERT statement: 14 binds a row keeps us far below SQLite's 32,766 and MySQL's
 /// 65,535 placeholders, while one round trip still carries many rows.
@@ -121,7 +121,8 @@ fn upsert(
     extras: &[Extras],
     closed_at_ms: Option<i64>,
 ) -> QueryResult<()> {
-    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+    let values =
+        vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
     let head = "INSERT INTO windows (layer, entity, window_start, window_len_ms, partition_id, events, bytes, packets, \
                 connections, requests, errors, bytes_min, bytes_max, latency_sketch, is_final, closed_at_ms, \
                 error_classes) VALUES ";
@@ -678,8 +679,16 @@ mod tests {
             None,
         )
         .expect("a row an earlier version left open");
-        let got = rollup_windows(&mut conn, &LEVELS, Some(OsiLayer::L3), None, 0, 7_200_000, 100)
-            .expect("hours");
+        let got = rollup_windows(
+            &mut conn,
+            &LEVELS,
+            Some(OsiLayer::L3),
+            None,
+            0,
+            7_200_000,
+            100,
+        )
+        .expect("hours");
         let seen: Vec<_> = got
             .iter()
             .map(|w| (w.entity.as_str(), w.start_ms, w.events, w.is_final))
@@ -692,8 +701,8 @@ mod tests {
                 ("b", 3_600_000, 7, false)
             ]
         );
-        let got =
-            rollup_windows(&mut conn, &LEVELS[..2], None, None, 60_000, 180_000, 100).expect("minutes");
+        let got = rollup_windows(&mut conn, &LEVELS[..2], None, None, 60_000, 180_000, 100)
+            .expect("minutes");
         let seen: Vec<_> = got
             .iter()
             .map(|w| (w.entity.as_str(), w.start_ms, w.events, w.is_final))

@@ -54,7 +54,11 @@ pub fn new_change(c: &engine::AlertChange) -> Option<NewChange> {
         at_ms: t.at_ms,
         since_ms: t.active_since_ms.unwrap_or(t.at_ms),
         value: if t.value.is_finite() { t.value } else { 0.0 },
-        threshold: if c.threshold.is_finite() { c.threshold } else { 0.0 },
+        threshold: if c.threshold.is_finite() {
+            c.threshold
+        } else {
+            0.0
+        },
         signal: signal_name(t.signal).to_owned(),
     })
 }
@@ -131,10 +135,7 @@ pub async fn store_and_publish(
         findings: stored,
         now_ms: chrono::Utc::now().timestamp_millis(),
     };
-    let alerts = writer
-        .send(write)
-        .await
-        .map_err(FindingsError::Writer)??;
+    let alerts = writer.send(write).await.map_err(FindingsError::Writer)??;
     updates.publish_findings(alerts, trends, runways);
     Ok(())
 }

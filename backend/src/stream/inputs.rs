@@ -18,9 +18,11 @@ pub fn follow(db: Db) -> watch::Receiver<Arc<Inputs>> {
     let (tx, rx) = watch::channel(Arc::new(Inputs::default()));
     let mut last: Option<Raw> = None;
     let mut step = move || {
-        let raw = match db.conn().map_err(|e| e.to_string()).and_then(|mut c| {
-            read(&mut c).map_err(|e| e.to_string())
-        }) {
+        let raw = match db
+            .conn()
+            .map_err(|e| e.to_string())
+            .and_then(|mut c| read(&mut c).map_err(|e| e.to_string()))
+        {
             Ok(raw) => raw,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read capacities and rules; keeping the last ones");

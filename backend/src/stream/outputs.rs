@@ -105,9 +105,21 @@ impl UpdatePublisher {
         for layer in layercast_shared::OsiLayer::ALL {
             let msg = UpdateMsg {
                 v: UPDATE_VERSION,
-                alerts: alerts.iter().filter(|a| a.layer == layer).cloned().collect(),
-                trends: trends.iter().filter(|t| t.layer == layer).cloned().collect(),
-                runways: runways.iter().filter(|r| r.layer == layer).cloned().collect(),
+                alerts: alerts
+                    .iter()
+                    .filter(|a| a.layer == layer)
+                    .cloned()
+                    .collect(),
+                trends: trends
+                    .iter()
+                    .filter(|t| t.layer == layer)
+                    .cloned()
+                    .collect(),
+                runways: runways
+                    .iter()
+                    .filter(|r| r.layer == layer)
+                    .cloned()
+                    .collect(),
                 ..UpdateMsg::default()
             };
             if !(msg.alerts.is_empty() && msg.trends.is_empty() && msg.runways.is_empty()) {

@@ -13,6 +13,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
 use super::cursor::{Cursor, Taken};
+use super::findings;
 use super::layers::{partials_of, LayerFeed};
 use super::origins::Origins;
 use super::outputs::{LateRecord, LateSink, UpdatePublisher};
@@ -21,7 +22,6 @@ use super::watermark::Watermark;
 use super::window::{
     roll_up, series_window, window_start, Purpose, TumblingWindows, Window, WindowAgg,
 };
-use super::findings;
 use crate::analysis::anomaly::AnomalyConfig;
 use crate::analysis::live::LiveDetectors;
 use crate::analysis::{Analysis, Findings, Inputs};

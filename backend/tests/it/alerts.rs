@@ -19,7 +19,7 @@ use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 
-use crate::support::{free_port, http, wait_for, Broker, Node, TestDb};
+use crate::support::{free_port, http, http_get, wait_for, Broker, Node, Proc, TestDb};
 
 const PARTITIONS: i32 = 4;
 const DAY_MS: i64 = 86_400_000;
@@ -65,10 +65,13 @@ async fn send(producer: &FutureProducer, topic: &str, records: Vec<(String, Vec<
     }
 }
 
+/// A request a receiver got: its `Authorization` header and its JSON body.
+type Received = (Option<String>, Value);
+
 /// A webhook receiver on a port nobody listens on until `listen`.
 struct Webhook {
     port: u16,
-    bodies: Arc<Mutex<Vec<(Option<String>, Value)>>>,
+    bodies: Arc<Mutex<Vec<Received>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -99,7 +102,7 @@ impl Webhook {
         });
     }
 
-    fn received(&self) -> Vec<(Option<String>, Value)> {
+    fn received(&self) -> Vec<Received> {
         self.bodies.lock().expect("bodies").clone()
     }
 }
@@ -111,7 +114,7 @@ impl Drop for Webhook {
 }
 
 /// One HTTP request: its Authorization header and JSON body; answered 200.
-fn read_request(mut stream: TcpStream) -> Option<(Option<String>, Value)> {
+fn read_request(mut stream: TcpStream) -> Option<Received> {
     stream.set_nonblocking(false).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut raw = Vec::new();
@@ -215,8 +218,51 @@ impl Drop for AlertFeed {
     }
 }
 
+/// An Alertmanager of the test's own (Debian's `prometheus-alertmanager`, or `ALERTMANAGER`),
+/// routing everything to a receiver that sends nothing.
+fn start_alertmanager(dir: &std::path::Path) -> (Proc, u16) {
+    let port = free_port();
+    let home = dir.join("alertmanager");
+    std::fs::create_dir_all(&home).expect("alertmanager dir");
+    let config = home.join("alertmanager.yml");
+    std::fs::write(&config, "route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n")
+        .expect("alertmanager config");
+    let bin = std::env::var("ALERTMANAGER").unwrap_or_else(|_| "prometheus-alertmanager".into());
+    let mut command = std::process::Command::new(bin);
+    command
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", home.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        // No cluster: it would listen on 0.0.0.0:9094.
+        .arg("--cluster.listen-address=");
+    let proc = Proc::spawn("alertmanager", command, dir);
+    wait_for("Alertmanager to answer", Duration::from_secs(30), || {
+        http_get(port, "/-/ready").filter(|(status, _)| *status == 200)
+    });
+    (proc, port)
+}
+
+/// The `busy` alerts Alertmanager holds as active, by entity.
+fn alertmanager_active(port: u16) -> BTreeSet<String> {
+    let Some((_, body)) = http_get(port, "/api/v2/alerts?active=true&silenced=false&inhibited=false") else {
+        return BTreeSet::new();
+    };
+    let alerts: Vec<Value> = serde_json::from_str(&body).unwrap_or_default();
+    alerts
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == "busy" && a["status"]["state"] == "active")
+        .filter_map(|a| a["labels"]["entity"].as_str().map(str::to_owned))
+        .collect()
+}
+
 fn alerts_of(port: u16, state: &str) -> Vec<Alert> {
-    let answer = http(port, "GET", &format!("/api/alerts?state={state}"), &[], None);
+    let answer = http(
+        port,
+        "GET",
+        &format!("/api/alerts?state={state}"),
+        &[],
+        None,
+    );
     serde_json::from_str(&answer.body).unwrap_or_default()
 }
 
@@ -227,7 +273,10 @@ fn history(port: u16) -> Vec<Value> {
 
 /// A link's runway: (days until full, when it was worked out).
 fn runway(port: u16, entity: &str) -> Option<(f64, i64)> {
-    let list: Vec<Value> = http(port, "GET", "/api/runway", &[], None).json().as_array()?.clone();
+    let list: Vec<Value> = http(port, "GET", "/api/runway", &[], None)
+        .json()
+        .as_array()?
+        .clone();
     let r = list.iter().find(|r| r["entity"] == entity)?;
     Some((r["days_until_full"].as_f64()?, r["at_ms"].as_i64()?))
 }
@@ -253,17 +302,34 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
     });
     let token = {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_layercast"))
-            .args(["token", "create", "--name", "admin", "--role", "admin", "--config"])
+            .args([
+                "token", "create", "--name", "admin", "--role", "admin", "--config",
+            ])
             .arg(dir.path().join("node-a").join("layercast.toml"))
             .output()
             .expect("token create");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
     let auth = format!("Bearer {token}");
     let admin = |port: u16, method: &str, path: &str, body: Value| {
-        let answer = http(port, method, path, &[("Authorization", &auth)], Some(&body.to_string()));
-        assert!(answer.status < 300, "{method} {path}: {} {}", answer.status, answer.body);
+        let answer = http(
+            port,
+            method,
+            path,
+            &[("Authorization", &auth)],
+            Some(&body.to_string()),
+        );
+        assert!(
+            answer.status < 300,
+            "{method} {path}: {} {}",
+            answer.status,
+            answer.body
+        );
         answer
     };
     // Capacities before node B starts: it reads them as it starts, so they apply to the first
@@ -279,11 +345,15 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
     }
     let mut b = Node::start("node-b", &config, dir.path());
     b.wait_healthy();
-    wait_for("both nodes to own partitions", Duration::from_secs(60), || {
-        let (pa, pb) = (a.partitions(), b.partitions());
-        (!pa.is_empty() && !pb.is_empty() && pa.len() + pb.len() == PARTITIONS as usize)
-            .then_some(())
-    });
+    wait_for(
+        "both nodes to own partitions",
+        Duration::from_secs(60),
+        || {
+            let (pa, pb) = (a.partitions(), b.partitions());
+            (!pa.is_empty() && !pb.is_empty() && pa.len() + pb.len() == PARTITIONS as usize)
+                .then_some(())
+        },
+    );
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker.bootstrap)
         .set("enable.idempotence", "true")
@@ -295,9 +365,16 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
     // theirs. A probe that is not an event (skipped) tells where a name goes.
     let on_b = b.partitions();
     let mut names: Vec<(String, bool)> = Vec::new();
-    for name in candidates.iter().cloned().chain((8..64).map(|j| format!("link-{j}"))) {
+    for name in candidates
+        .iter()
+        .cloned()
+        .chain((8..64).map(|j| format!("link-{j}")))
+    {
         let delivery = producer
-            .send(FutureRecord::to(&topic).key(&name).payload("probe"), Timeout::Never)
+            .send(
+                FutureRecord::to(&topic).key(&name).payload("probe"),
+                Timeout::Never,
+            )
             .await
             .map_err(|(e, _)| e)
             .expect("probe delivered");
@@ -364,19 +441,27 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
         })
     };
 
-    let (days, _) = wait_for("the growing link's runway", Duration::from_secs(120), || {
-        runway(a.port, &grower).filter(|(d, at)| d.is_finite() && *at > T0 + DAY_MS)
-    });
+    let (days, _) = wait_for(
+        "the growing link's runway",
+        Duration::from_secs(120),
+        || runway(a.port, &grower).filter(|(d, at)| d.is_finite() && *at > T0 + DAY_MS),
+    );
     let truth = (CAPACITY - link0(T0 + DAY_MS)) / GROWTH_PER_DAY;
     assert!(
         (days - truth).abs() / truth < 0.15,
         "runway {days:.2} days, truth {truth:.2}"
     );
-    let trends: Vec<Value> = http(a.port, "GET", &format!("/api/trends?layer=L3&entity={grower}&metric=bytes_per_s"), &[], None)
-        .json()
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let trends: Vec<Value> = http(
+        a.port,
+        "GET",
+        &format!("/api/trends?layer=L3&entity={grower}&metric=bytes_per_s"),
+        &[],
+        None,
+    )
+    .json()
+    .as_array()
+    .cloned()
+    .unwrap_or_default();
     assert!(
         trends.iter().any(|t| t["direction"] == "up"),
         "the growing link trends up: {trends:?}"
@@ -390,6 +475,13 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
         "/api/receivers/hook",
         json!({"kind": "webhook", "url": format!("http://127.0.0.1:{}/hook", hook.port), "authorization": SECRET}),
     );
+    let (_alertmanager, am_port) = start_alertmanager(dir.path());
+    admin(
+        b.port,
+        "PUT",
+        "/api/receivers/team",
+        json!({"kind": "alertmanager", "url": format!("http://127.0.0.1:{am_port}")}),
+    );
     let feed = AlertFeed::connect(a.port);
     let rule = json!({"id": "busy", "layer": "L3", "entity": "link-*", "metric": "bytes_per_s",
         "condition": {"signal": "value", "op": "above", "fire": 5e6, "resolve": 4e6}});
@@ -398,7 +490,10 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
     wait_for("30 windows under the rule", Duration::from_secs(30), || {
         (step.load(Ordering::Relaxed) > quiet_until).then_some(())
     });
-    assert!(alerts_of(a.port, "all").is_empty(), "nothing is above 5 MB/s");
+    assert!(
+        alerts_of(a.port, "all").is_empty(),
+        "nothing is above 5 MB/s"
+    );
 
     // Lowered below the traffic on node B: every link fires, and node A's client sees it.
     let mut lowered = rule.clone();
@@ -406,18 +501,27 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
     lowered["condition"]["resolve"] = json!(2e4);
     admin(b.port, "PUT", "/api/rules/busy", lowered);
     let links: BTreeSet<String> = flat.iter().chain([&grower]).cloned().collect();
-    wait_for("node A's client to see every link fire", Duration::from_secs(60), || {
-        let firing: BTreeSet<String> = feed
-            .seen()
-            .into_iter()
-            .filter(|a| a.state == AlertStatus::Firing)
-            .map(|a| a.entity)
-            .collect();
-        (firing == links).then_some(())
+    wait_for(
+        "node A's client to see every link fire",
+        Duration::from_secs(60),
+        || {
+            let firing: BTreeSet<String> = feed
+                .seen()
+                .into_iter()
+                .filter(|a| a.state == AlertStatus::Firing)
+                .map(|a| a.entity)
+                .collect();
+            (firing == links).then_some(())
+        },
+    );
+    wait_for("Alertmanager to hold every firing link", Duration::from_secs(60), || {
+        (alertmanager_active(am_port) == links).then_some(())
     });
     let firing = alerts_of(b.port, "firing");
     assert_eq!(firing.len(), 4, "{firing:?}");
-    assert!(firing.iter().all(|a| a.threshold == 5e4 && a.value > 5e4 && a.signal == "value"));
+    assert!(firing
+        .iter()
+        .all(|a| a.threshold == 5e4 && a.value > 5e4 && a.signal == "value"));
 
     // The failed sends are counted; once the receiver listens it gets every change to notify.
     wait_for("failed sends", Duration::from_secs(30), || {
@@ -433,39 +537,79 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
         changes
             .iter()
             .filter(|c| c["notify"] == true)
-            .map(|c| format!("{}:{}:{}", c["alert_id"].as_str().unwrap_or(""), c["at_ms"], c["to"].as_str().unwrap_or("")))
+            .map(|c| {
+                format!(
+                    "{}:{}:{}",
+                    c["alert_id"].as_str().unwrap_or(""),
+                    c["at_ms"],
+                    c["to"].as_str().unwrap_or("")
+                )
+            })
             .collect()
     };
-    wait_for("the webhook to get every firing", Duration::from_secs(60), || {
-        let got: BTreeSet<String> = hook
-            .received()
-            .iter()
-            .filter_map(|(_, b)| b["change_key"].as_str().map(str::to_owned))
-            .collect();
-        let want = notified(&history(a.port));
-        (want.len() >= 4 && want.is_subset(&got)).then_some(())
-    });
+    wait_for(
+        "the webhook to get every firing",
+        Duration::from_secs(60),
+        || {
+            let got: BTreeSet<String> = hook
+                .received()
+                .iter()
+                .filter_map(|(_, b)| b["change_key"].as_str().map(str::to_owned))
+                .collect();
+            let want = notified(&history(a.port));
+            (want.len() >= 4 && want.is_subset(&got)).then_some(())
+        },
+    );
     for (auth, body) in hook.received() {
         assert_eq!(auth.as_deref(), Some(SECRET));
-        assert_eq!(body["alert"]["state"], body["to"], "the alert as stored after the change");
-        assert!(body["dedup_key"].as_str().is_some_and(|k| k.starts_with(body["alert"]["id"].as_str().unwrap_or("?"))));
+        assert_eq!(
+            body["alert"]["state"], body["to"],
+            "the alert as stored after the change"
+        );
+        assert!(body["dedup_key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with(body["alert"]["id"].as_str().unwrap_or("?"))));
     }
-    let shown = http(a.port, "GET", "/api/receivers/hook", &[("Authorization", &auth)], None).json();
+    let shown = http(
+        a.port,
+        "GET",
+        "/api/receivers/hook",
+        &[("Authorization", &auth)],
+        None,
+    )
+    .json();
     assert_eq!(shown["authorization"], "(set)");
-    let audit = http(a.port, "GET", "/api/audit", &[("Authorization", &auth)], None).body;
-    assert!(audit.contains("receiver") && !audit.contains("s3cret"), "{audit}");
+    let audit = http(
+        a.port,
+        "GET",
+        "/api/audit",
+        &[("Authorization", &auth)],
+        None,
+    )
+    .body;
+    assert!(
+        audit.contains("receiver") && !audit.contains("s3cret"),
+        "{audit}"
+    );
 
     // Kill node B: node A takes its partitions; the alerts stay firing, none fires again.
     let (before_days, before_at) = runway(a.port, &grower).expect("runway");
     let firings_before: BTreeMap<String, usize> = count_firings(&history(a.port));
     b.proc.kill();
-    assert!(!b.proc.log_text().contains("s3cret"), "no secret in a node's log");
-    wait_for("node A to own every partition", Duration::from_secs(90), || {
-        (a.partitions().len() == PARTITIONS as usize).then_some(())
-    });
-    let (after_days, _) = wait_for("a runway worked out after the takeover", Duration::from_secs(120), || {
-        runway(a.port, &grower).filter(|(_, at)| *at > before_at + 3_600_000)
-    });
+    assert!(
+        !b.proc.log_text().contains("s3cret"),
+        "no secret in a node's log"
+    );
+    wait_for(
+        "node A to own every partition",
+        Duration::from_secs(90),
+        || (a.partitions().len() == PARTITIONS as usize).then_some(()),
+    );
+    let (after_days, _) = wait_for(
+        "a runway worked out after the takeover",
+        Duration::from_secs(120),
+        || runway(a.port, &grower).filter(|(_, at)| *at > before_at + 3_600_000),
+    );
     assert!(
         (after_days - before_days).abs() / before_days < 0.10,
         "runway {before_days:.2} days before the takeover, {after_days:.2} after"
@@ -477,16 +621,59 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
     wait_for("30 windows in the band", Duration::from_secs(30), || {
         (step.load(Ordering::Relaxed) > band_until).then_some(())
     });
-    assert_eq!(alerts_of(a.port, "firing").len(), 4, "in the band they keep firing");
+    assert_eq!(
+        alerts_of(a.port, "firing").len(),
+        4,
+        "in the band they keep firing"
+    );
     level.store(10_000, Ordering::Relaxed);
     wait_for("links 1-3 to resolve", Duration::from_secs(60), || {
-        let resolved: BTreeSet<String> = alerts_of(a.port, "resolved").into_iter().map(|a| a.entity).collect();
+        let resolved: BTreeSet<String> = alerts_of(a.port, "resolved")
+            .into_iter()
+            .map(|a| a.entity)
+            .collect();
         (resolved.len() == 3 && !resolved.contains(&grower)).then_some(())
+    });
+    wait_for("Alertmanager to drop the resolved links", Duration::from_secs(60), || {
+        (alertmanager_active(am_port) == BTreeSet::from([grower.clone()])).then_some(())
     });
     running.store(false, Ordering::Relaxed);
     let _ = traffic.join();
+
+    // The gauges for Prometheus, and names promtool finds nothing wrong with.
+    let metrics = http(a.port, "GET", "/metrics", &[], None).body;
+    assert!(
+        metrics.contains(&format!("layercast_series_runway_days{{layer=\"L3\",entity=\"{grower}\",metric=\"bytes_per_s\"}}")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("layercast_alerts_firing{rule=\"busy\",layer=\"L3\"} 1"), "{metrics}");
+    let promtool = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".into());
+    let mut check = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; scripts/setup --test installs it)");
+    check
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(metrics.as_bytes())
+        .expect("metrics to promtool");
+    let out = check.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let changes = history(a.port);
-    assert_eq!(count_firings(&changes), firings_before, "no alert fired twice across the takeover");
+    assert_eq!(
+        count_firings(&changes),
+        firings_before,
+        "no alert fired twice across the takeover"
+    );
     let resolutions = changes.iter().filter(|c| c["to"] == "resolved").count();
     assert_eq!(resolutions, 3, "each resolved once: {changes:?}");
 }
@@ -494,7 +681,9 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
 fn count_firings(changes: &[Value]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for c in changes.iter().filter(|c| c["to"] == "firing") {
-        *counts.entry(c["entity"].as_str().unwrap_or("").to_owned()).or_insert(0) += 1;
+        *counts
+            .entry(c["entity"].as_str().unwrap_or("").to_owned())
+            .or_insert(0) += 1;
     }
     counts
 }

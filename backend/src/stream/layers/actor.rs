@@ -9,15 +9,15 @@ use layercast_shared::{LayerPartial, LayerWindow, OsiLayer, SeriesWindow, LAYER_
 use tokio::sync::watch;
 
 use super::state::{LayerState, Pending};
-use crate::metrics::{LayerLabel, LayerLenLabel, Metrics, PartitionLabel};
 use crate::analysis::anomaly::AnomalyConfig;
 use crate::analysis::live::LiveDetectors;
 use crate::analysis::{Analysis, Findings, Inputs};
+use crate::metrics::{LayerLabel, LayerLenLabel, Metrics, PartitionLabel};
 use crate::store::{
     Aggregator, LayerWriter, LoadAnalysis, LoadProgress, StoreError, WriteAnomalies, WriteLayers,
 };
-use crate::stream::findings;
 use crate::stream::cursor::{Cursor, Taken};
+use crate::stream::findings;
 use crate::stream::group::{Control, GroupLink};
 use crate::stream::UpdatePublisher;
 

@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use layercast_shared::{LayerPartial, LayerWindow, OsiLayer, PartialWindow};
 
 use crate::store::layer_windows::{FinalThrough, LayerWindowRow, Progress, SourceClosed};
-use layercast_shared::ErrorClassCounts;
 use crate::stream::window::WindowAgg;
+use layercast_shared::ErrorClassCounts;
 
 /// The sums of a layer window, from one source or from all.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
