@@ -2,6 +2,8 @@
 //! the layer-wide windows, re-keyed by layer for the second stage (the repartition pattern of
 //! Kafka Streams).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::OsiLayer;
@@ -40,6 +42,9 @@ pub struct PartialWindow {
     pub connections: u64,
     pub requests: u64,
     pub errors: u64,
+    /// Errors per class (classes without one left out).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_classes: BTreeMap<String, u64>,
     /// The source has closed the window: this value is its last. A provisional value
     /// (`false`) never replaces a final one.
     pub is_final: bool,

@@ -4,6 +4,7 @@
 //! backend decode exactly the same shapes.
 
 mod access;
+mod analysis;
 mod event;
 mod layer;
 mod layers;
@@ -13,6 +14,10 @@ mod ws2;
 
 pub use access::{
     ApiToken, AuditEntry, CreatedToken, LoginRequest, Me, NewToken, NewUser, Role, User, UserUpdate,
+};
+pub use analysis::{
+    error_rate, Alert, AlertChange, AlertPrecursor, AlertStatus, Forecast, ForecastValue, SeriesRunway,
+    SeriesTrend, SilenceRequest, METRIC_NAMES,
 };
 pub use event::{ErrorClass, Event, EventMsg, Origin, EVENT_VERSION};
 pub use layer::{OsiLayer, UnknownLayer};

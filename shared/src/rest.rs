@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::OsiLayer;
@@ -88,6 +90,14 @@ pub struct SeriesWindow {
     /// Latency of the records that carry one; `None` when none did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencySummary>,
+    /// `errors` out of what they are counted against on the layer (see [`crate::error_rate`]);
+    /// `None` when the window has none of that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// The errors per class (`failed_handshake`, `connection_reset`, `server_error`, ...), as
+    /// the parsers classify them; classes without an error are left out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_classes: BTreeMap<String, u64>,
     /// `true` once the watermark has passed the window's end plus the grace period: the values
     /// will not change again. `false` for a provisional value of a window still filling.
     #[serde(default, rename = "final")]

@@ -1,6 +1,8 @@
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::{OsiLayer, SeriesWindow, WindowAnomaly};
+use crate::{Alert, OsiLayer, SeriesRunway, SeriesTrend, SeriesWindow, WindowAnomaly};
 
 /// Version of the WebSocket protocol spoken on `/ws`; sent in [`ServerMsg::Hello`].
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -19,6 +21,21 @@ pub struct LayerWindow {
     pub end_ms: i64,
     pub events: u64,
     pub bytes: u64,
+    #[serde(default)]
+    pub packets: u64,
+    #[serde(default)]
+    pub connections: u64,
+    #[serde(default)]
+    pub requests: u64,
+    #[serde(default)]
+    pub errors: u64,
+    /// `errors` out of requests (L7), connections (L4-L6) or packets (L1-L3); `None` without
+    /// any of that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// Errors per class over every entity of the layer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_classes: BTreeMap<String, u64>,
     /// Every source partition has closed the window: these totals are its last. `false`: the
     /// sum of what the sources have sent so far, while the window is open. Updates from
     /// before the layer stage carry no such field and were final totals of stored rows.
@@ -75,6 +92,14 @@ pub struct UpdateMsg {
     pub series: Vec<SeriesWindow>,
     #[serde(default)]
     pub anomalies: Vec<WindowAnomaly>,
+    /// Alerts that changed state (or were acknowledged or silenced), as stored.
+    #[serde(default)]
+    pub alerts: Vec<Alert>,
+    /// Trends whose estimate changed (a roll-up bucket completed).
+    #[serde(default)]
+    pub trends: Vec<SeriesTrend>,
+    #[serde(default)]
+    pub runways: Vec<SeriesRunway>,
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{LayerWindow, OsiLayer, SeriesWindow, WindowAnomaly};
+use crate::{Alert, LayerWindow, OsiLayer, SeriesRunway, SeriesTrend, SeriesWindow, WindowAnomaly};
 
 /// The version number of this protocol, in [`ServerMsg::Hello`].
 pub const PROTOCOL: u16 = 2;
@@ -54,6 +54,12 @@ pub enum ServerMsg {
     Series { window: SeriesWindow },
     /// Kind `anomalies`: a window the anomaly detector found unusual, as it closes.
     Anomaly { anomaly: WindowAnomaly },
+    /// Kind `alerts`: an alert changed state, or was acknowledged or silenced.
+    Alert { alert: Alert },
+    /// Kind `trends`: a series' trend estimate changed.
+    Trend { trend: SeriesTrend },
+    /// Kind `runway`: a series' days until full changed.
+    Runway { runway: SeriesRunway },
     /// The answer to [`ClientMsg::Ping`].
     Pong,
     /// The client fell further behind than the server keeps for it; the connection closes
@@ -85,10 +91,11 @@ pub enum Kind {
     Layers,
     /// Anomalies ([`ServerMsg::Anomaly`]).
     Anomalies,
-    /// Alerts, trends and runway: accepted; the live stream does not produce them yet (they
-    /// run offline, see the README's known limitations).
+    /// Alerts ([`ServerMsg::Alert`]).
     Alerts,
+    /// Trends ([`ServerMsg::Trend`]).
     Trends,
+    /// Runway ([`ServerMsg::Runway`]).
     Runway,
 }
 
