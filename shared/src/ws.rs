@@ -12,7 +12,7 @@ pub const UPDATE_VERSION: u16 = 2;
 /// The totals of one layer over one tumbling window, summed over every entity of the layer.
 /// Values are totals, not increments, so a client that applies the same window twice (or a
 /// snapshot after an update) stays right.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerWindow {
     pub layer: OsiLayer,
     /// Window start, milliseconds since the Unix epoch (inclusive).
