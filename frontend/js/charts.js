@@ -47,6 +47,15 @@ function utcLabel(seconds) {
   return `${new Date(seconds * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
 
+/** Time axis labels in UTC, 24-hour: `14:20`, with the date when the span passes a day. */
+function timeLabels(u, vals) {
+  const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
+  return vals.map((v) => {
+    const iso = new Date(v * 1000).toISOString();
+    return span > 86_400 ? `${iso.slice(5, 10)} ${iso.slice(11, 16)}` : iso.slice(11, 16);
+  });
+}
+
 function columns(data) {
   return [data.x, ...data.ys];
 }
@@ -65,7 +74,7 @@ function options(spec, width) {
     axes: spec.sparkline
       ? [{ show: false }, { show: false }]
       : [
-          { stroke: axisColor, grid: { stroke: gridColor }, ticks: { stroke: gridColor } },
+          { stroke: axisColor, grid: { stroke: gridColor }, ticks: { stroke: gridColor }, values: timeLabels },
           {
             stroke: axisColor,
             grid: { stroke: gridColor },

@@ -173,7 +173,7 @@ fn LayerChart(
             Load::Ready(Forecast {
                 runway: Some(r), ..
             }) => format!("runway {}", crate::model::runway::runway_text(r)),
-            Load::Ready(_) => "no capacity set".to_owned(),
+            Load::Ready(_) => "no runway yet".to_owned(),
             Load::Failed(e) => format!("forecast: {e}"),
             Load::Loading => "forecast: loading…".to_owned(),
         })

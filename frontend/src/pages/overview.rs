@@ -122,7 +122,7 @@ fn IngestHealth() -> impl IntoView {
                     <dl class="summary">
                         <div><dt>"files or objects behind"</dt>
                             <dd data-testid="ingest-behind">{behind}</dd></div>
-                        <div><dt>"records"</dt><dd>{format::si(r.records_total as f64, "")}</dd></div>
+                        <div><dt>"records"</dt><dd>{r.records_total}</dd></div>
                         <div><dt>"malformed records"</dt>
                             <dd data-testid="ingest-errors">{r.errors_total}</dd></div>
                     </dl>
