@@ -23,11 +23,10 @@ impl<T> Load<T> {
     }
 }
 
-/// What a failed fetch tells the viewer. A 404 from an `/api` route means this server does not
-/// have that route (an older backend), which is not the viewer's fault nor a crash.
+/// What a failed fetch tells the viewer: the server's reason (a 404 names what is missing: a
+/// series without a forecast yet, or a route an older server does not have).
 pub fn failure_text(failure: &ApiFailure) -> String {
     match failure.status {
-        404 => format!("not available on this server ({})", failure.message),
         403 => "only admins may see this".to_owned(),
         0 => format!("the server does not answer ({})", failure.message),
         _ => failure.message.clone(),

@@ -67,6 +67,9 @@ pub struct RulePreview {
     pub alerts: Vec<PreviewAlert>,
     /// Windows the preview evaluated.
     pub windows: u64,
+    /// What the preview could not take into account, when anything.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -185,6 +185,7 @@ fn Rules() -> impl IntoView {
                 Ok(p) => view! {
                     <div data-testid="preview">
                         <p>{format!("Would have fired {} times over {} windows.", p.alerts.len(), p.windows)}</p>
+                        {p.note.map(|n| view! { <p class="muted">{n}</p> })}
                         <ul>{p.alerts.into_iter().map(|a| view! {
                             <li>{format!("{} from {}{}: {}", a.entity, format::datetime_utc(a.since_ms),
                                 a.until_ms.map(|u| format!(" to {}", format::datetime_utc(u))).unwrap_or_default(),
