@@ -186,13 +186,14 @@ for (const scheme of SCHEMES) {
       await page.waitForURL((url) => url.pathname.startsWith('/entities/L3/'));
       await page.getByTestId('chart-entity-L3').waitFor();
       // The chart's columns hold the entity's throughput and its capacity line.
-      const chart = await page.waitForFunction(() => {
+      const drawn = await page.waitForFunction(() => {
         const c = window.__layercastCharts?.['entity-L3'];
-        return c && c.data.x.length > 0 ? c : null;
-      }, null, { timeout: UI_DEADLINE_MS }).then((h) => h.jsonValue());
-      const labels = chart.spec.series.map((s) => s.label);
-      assert.ok(chart.data.ys[labels.indexOf('throughput')].some((v) => v !== null), 'throughput drawn');
-      assert.ok(chart.data.ys[labels.indexOf('capacity')].every((v) => v !== null), 'capacity line');
+        const at = (label) => c?.data.ys[c.spec.series.findIndex((s) => s.label === label)] ?? [];
+        return at('throughput').some((v) => v !== null) && at('capacity').length > 0 &&
+          at('capacity').every((v) => v !== null);
+      }, null, { timeout: UI_DEADLINE_MS }).then(() => true, () => false);
+      const chart = await page.evaluate(() => window.__layercastCharts?.['entity-L3']);
+      assert.ok(drawn, `throughput and capacity line in the chart's data: ${JSON.stringify(chart).slice(0, 600)}`);
 
       const anonymous = await browser.newContext({ viewport: VIEWPORT, colorScheme: scheme });
       try {
