@@ -66,8 +66,10 @@ pub const UPPER: usize = 2;
 pub const LOWER: usize = 3;
 pub const CAPACITY: usize = 4;
 pub const ANOMALY: usize = 5;
+pub const ALERT: usize = 6;
 
-/// An entity's throughput on one layer with its forecast, band, capacity and anomalies.
+/// An entity's throughput on one layer with its forecast, band, capacity, anomalies and alert
+/// periods.
 pub fn entity_spec(title: &str) -> ChartSpec {
     let mut forecast = SeriesSpec::new("forecast", "bit/s", "--chart-2");
     forecast.dashed = true;
@@ -75,6 +77,8 @@ pub fn entity_spec(title: &str) -> ChartSpec {
     capacity.dashed = true;
     let mut anomaly = SeriesSpec::new("anomaly", "bit/s", "--chart-warn");
     anomaly.points = true;
+    let mut alert = SeriesSpec::new("alert", "bit/s", "--chart-bad");
+    alert.points = true;
     ChartSpec {
         title: title.to_owned(),
         series: vec![
@@ -84,6 +88,7 @@ pub fn entity_spec(title: &str) -> ChartSpec {
             SeriesSpec::new("forecast lower", "bit/s", "--chart-band"),
             capacity,
             anomaly,
+            alert,
         ],
         band: Some((UPPER, LOWER)),
         sparkline: false,
@@ -92,12 +97,15 @@ pub fn entity_spec(title: &str) -> ChartSpec {
 }
 
 /// The columns of [`entity_spec`]: history (bytes/s spoken as bits/s), the forecast after
-/// it, the capacity as a flat line over the whole span, anomalies at their windows' starts.
+/// it, the capacity as a flat line over the whole span, anomalies at their windows' starts,
+/// and the throughput again, marked, in every window inside an alert's period (`(since,
+/// until)` in ms; an open one runs to `i64::MAX`).
 pub fn entity_data(
     history: &[SeriesWindow],
     forecast: Option<&Forecast>,
     capacity_bytes_per_s: Option<f64>,
     anomalies: &[WindowAnomaly],
+    alert_periods: &[(i64, i64)],
 ) -> ChartData {
     let mut x: Vec<i64> = history.iter().map(|w| w.start_ms).collect();
     if let Some(f) = forecast {
@@ -106,10 +114,17 @@ pub fn entity_data(
     x.sort_unstable();
     x.dedup();
     let at = |ts: i64| x.binary_search(&ts).ok();
-    let mut ys = vec![vec![None; x.len()]; ANOMALY + 1];
+    let mut ys = vec![vec![None; x.len()]; ALERT + 1];
     for w in history {
         if let Some(i) = at(w.start_ms) {
-            ys[THROUGHPUT][i] = Some(w.bytes_per_s * BITS_PER_BYTE);
+            let value = Some(w.bytes_per_s * BITS_PER_BYTE);
+            ys[THROUGHPUT][i] = value;
+            if alert_periods
+                .iter()
+                .any(|&(since, until)| w.end_ms > since && w.start_ms < until)
+            {
+                ys[ALERT][i] = value;
+            }
         }
     }
     if let Some(f) = forecast {
@@ -204,7 +219,13 @@ mod tests {
             value: 110.0,
             score: 0.99,
         };
-        let data = entity_data(&history, Some(&forecast), Some(150.0), &[anomaly]);
+        let data = entity_data(
+            &history,
+            Some(&forecast),
+            Some(150.0),
+            &[anomaly],
+            &[(70_000, i64::MAX)],
+        );
         assert_eq!(data.x, [0.0, 60.0, 120.0]);
         assert_eq!(data.ys[THROUGHPUT], [Some(800.0), Some(880.0), None]);
         assert_eq!(data.ys[FORECAST], [None, None, Some(960.0)]);
@@ -212,12 +233,22 @@ mod tests {
         assert_eq!(data.ys[LOWER][2], Some(800.0));
         assert_eq!(data.ys[CAPACITY], [Some(1200.0); 3]);
         assert_eq!(data.ys[ANOMALY], [None, Some(880.0), None]);
+        assert_eq!(
+            data.ys[ALERT],
+            [None, Some(880.0), None],
+            "the window the alert began in"
+        );
         assert_eq!(entity_spec("L3").series.len(), data.ys.len());
     }
 
     #[test]
     fn without_forecast_or_capacity_those_series_stay_empty() {
-        let data = entity_data(&[window(0, 1.0)], None, None, &[]);
+        let data = entity_data(&[window(0, 1.0)], None, None, &[], &[(60_000, 120_000)]);
+        assert_eq!(
+            data.ys[ALERT],
+            [None],
+            "a period after the window marks nothing"
+        );
         assert_eq!(data.ys[CAPACITY], [None]);
         assert_eq!(data.ys[FORECAST], [None]);
     }

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use layercast_shared::{Forecast, OsiLayer, SeriesTrend, SeriesWindow, WindowAnomaly};
+use layercast_shared::{
+    Alert, AlertStatus, Forecast, OsiLayer, SeriesTrend, SeriesWindow, WindowAnomaly,
+};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_query_map};
 
@@ -135,6 +137,7 @@ fn LayerChart(
             to - zoom.get().span_ms()
         )
     });
+    let alerts = load::<Vec<Alert>>(|| "/api/alerts?state=all".to_owned());
     let capacity = Memo::new(move |_| {
         let e = entity.get();
         capacities.with(|c| {
@@ -152,7 +155,22 @@ fn LayerChart(
                 .map(|a| a.iter().filter(|a| a.entity == e).cloned().collect())
                 .unwrap_or_default()
         });
-        forecast.with(|f| entity_data(&history.get(), f.ready(), capacity.get(), &marks))
+        let periods: Vec<(i64, i64)> = alerts.with(|a| {
+            a.ready()
+                .map(|a| {
+                    a.iter()
+                        .filter(|a| {
+                            a.layer == layer && a.entity == e && a.state != AlertStatus::Pending
+                        })
+                        .map(|a| match a.state {
+                            AlertStatus::Resolved => (a.since_ms, a.changed_ms),
+                            _ => (a.since_ms, i64::MAX),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        forecast.with(|f| entity_data(&history.get(), f.ready(), capacity.get(), &marks, &periods))
     });
     let trend = move || {
         trends.with(|t| match t {
