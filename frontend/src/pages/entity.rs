@@ -196,6 +196,34 @@ fn LayerChart(
             Load::Loading => "forecast: loading…".to_owned(),
         })
     };
+    // A precursor: the lower-layer anomaly that came before an alert of this chart, as a link
+    // to the chart it is on.
+    let precursors = move || {
+        let e = entity.get();
+        alerts.with(|a| {
+            a.ready().map(|a| {
+                a.iter()
+                    .filter(|a| a.layer == layer && a.entity == e)
+                    .filter_map(|a| a.precursor.clone().map(|p| (a.rule.clone(), p)))
+                    .map(|(rule, p)| {
+                        let href = Page::Entity {
+                            layer: p.layer,
+                            entity: p.entity.clone(),
+                        }
+                        .href();
+                        view! {
+                            <a class="precursor" href=href data-testid=format!("precursor-{layer}")>
+                                {format!(
+                                    "{rule}: preceded by a {} anomaly on {} {}, {} s earlier",
+                                    p.metric, p.layer, p.entity, p.lag_ms / 1_000
+                                )}
+                            </a>
+                        }
+                    })
+                    .collect_view()
+            })
+        })
+    };
     let capacity_text = move || {
         capacity.get().map_or("no capacity".to_owned(), |c| {
             format!("capacity {}", format::bits_per_s(c))
@@ -210,6 +238,7 @@ fn LayerChart(
                 <span class="muted" data-testid=format!("runway-{layer}")>{runway}</span>
                 <span class="muted">{capacity_text}</span>
             </header>
+            {precursors}
             <Chart id=format!("entity-{layer}") spec=entity_spec(&format!("{layer} throughput")) data />
         </article>
     }
