@@ -65,6 +65,13 @@ fn decode<T: DeserializeOwned>(text: &str) -> Result<T, ApiFailure> {
     })
 }
 
+/// `GET path`, decoded from JSON, keeping the status of a refusal (a page tells "not on this
+/// server yet", a 404 of a route still to come, from a failure).
+pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiFailure> {
+    let request = web_sys::Request::new_with_str(path).map_err(js)?;
+    decode(&send(request).await?)
+}
+
 /// `GET path`, decoded from JSON.
 pub async fn get_json<T: DeserializeOwned>(path: &str) -> Result<T, String> {
     let request = web_sys::Request::new_with_str(path).map_err(|e| js(e).message)?;

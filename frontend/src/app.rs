@@ -1,12 +1,24 @@
-//! The root component: asks who is logged in, then shows the login page or the dashboard with
-//! its live feed.
+//! The root component: asks who is logged in, then shows the login page or the app: the
+//! header and the page the address names (client-side routes, see `model/route.rs`).
 
 use leptos::prelude::*;
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::hooks::use_navigate;
+use leptos_router::path;
 
+use crate::components::Shell;
 use crate::live::provide_live_feed;
-use crate::pages::dashboard::Dashboard;
+use crate::pages::admin::{
+    AuditPage, CapacitiesPage, GroupsPage, RulesPage, TokensPage, UsersPage,
+};
+use crate::pages::alerts::AlertsPage;
+use crate::pages::capacity::CapacityPage;
+use crate::pages::entity::EntityPage;
+use crate::pages::ingest::IngestPage;
+use crate::pages::layer::LayerPage;
 use crate::pages::login::Login;
-use crate::session::provide_session;
+use crate::pages::overview::Overview;
+use crate::session::{provide_session, use_session};
 
 /// The login page at `/login`, and wherever the server wants credentials before anything can
 /// be seen (`auth.anonymous_viewer` off).
@@ -44,9 +56,46 @@ pub fn App() -> impl IntoView {
 }
 
 /// The signed-in app: the live feed is opened once, here, so that every page reads the same
-/// socket through context.
+/// socket through context, and stays open while the viewer moves between pages.
 #[component]
 fn Live() -> impl IntoView {
     provide_live_feed();
-    view! { <Dashboard /> }
+    view! {
+        <Router>
+            <Shell />
+            <main class="page">
+                <Routes fallback=|| view! {
+                    <p class="state empty" data-testid="not-found">"No such page. " <a href="/">"Overview"</a></p>
+                }>
+                    <Route path=path!("/") view=Overview />
+                    <Route path=path!("/layers/:layer") view=LayerPage />
+                    <Route path=path!("/entities/:layer/*entity") view=EntityPage />
+                    <Route path=path!("/alerts") view=AlertsPage />
+                    <Route path=path!("/capacity") view=CapacityPage />
+                    <Route path=path!("/ingest") view=IngestPage />
+                    <Route path=path!("/admin/capacities") view=CapacitiesPage />
+                    <Route path=path!("/admin/rules") view=RulesPage />
+                    <Route path=path!("/admin/groups") view=GroupsPage />
+                    <Route path=path!("/admin/users") view=UsersPage />
+                    <Route path=path!("/admin/tokens") view=TokensPage />
+                    <Route path=path!("/admin/audit") view=AuditPage />
+                    <Route path=path!("/login") view=LoginRoute />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// `/login` reached from inside the app (an anonymous viewer's "Log in" link): the form, and
+/// back to the overview once signed in.
+#[component]
+fn LoginRoute() -> impl IntoView {
+    let session = use_session();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if session.me.get().is_some_and(|m| m.name.is_some()) {
+            navigate("/", Default::default());
+        }
+    });
+    view! { <Login /> }
 }

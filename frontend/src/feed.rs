@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use layercast_shared::v2::{ClientMsg, Frame, Kind, ServerMsg, SnapshotCause, PROTOCOL};
-use layercast_shared::{LayerWindow, WindowAnomaly};
+use layercast_shared::{Alert, LayerWindow, SeriesRunway, SeriesTrend, WindowAnomaly};
 
 /// Wait before the first reconnection attempt: short, because a restarting server is usually
 /// back within a second.
@@ -73,6 +73,12 @@ pub enum Effect {
     Apply(LayerWindow),
     /// New anomalies were found.
     Anomaly(WindowAnomaly),
+    /// An alert changed state, or was acknowledged or silenced.
+    Alert(Alert),
+    /// A series' trend estimate changed.
+    Trend(SeriesTrend),
+    /// A series' days until full changed.
+    Runway(SeriesRunway),
     /// Nothing to do.
     None,
 }
@@ -133,12 +139,22 @@ impl Feed {
         self.last_ping_ms = now_ms;
     }
 
-    /// What the dashboard subscribes to: layer windows and anomalies of every layer.
-    fn subscribe() -> ClientMsg {
+    /// What the dashboard subscribes to: layer windows, anomalies, alerts, trends and runway
+    /// of every layer. Series windows are left out: the pages that chart one entity fetch its
+    /// history when its layer's window closes, rather than every page taking every series.
+    /// A server without the analysis kinds ignores the whole message and keeps sending its
+    /// default (layers and anomalies), so the page works with it too.
+    pub fn subscribe() -> ClientMsg {
         ClientMsg::Subscribe {
             layers: Vec::new(),
             entities: None,
-            kinds: vec![Kind::Layers, Kind::Anomalies],
+            kinds: vec![
+                Kind::Layers,
+                Kind::Anomalies,
+                Kind::Alerts,
+                Kind::Trends,
+                Kind::Runway,
+            ],
             final_only: false,
         }
     }
@@ -183,6 +199,9 @@ impl Feed {
             }
             ServerMsg::Layer { window } if self.in_sync => Effect::Apply(window),
             ServerMsg::Anomaly { anomaly } if self.in_sync => Effect::Anomaly(anomaly),
+            ServerMsg::Alert { alert } if self.in_sync => Effect::Alert(alert),
+            ServerMsg::Trend { trend } if self.in_sync => Effect::Trend(trend),
+            ServerMsg::Runway { runway } if self.in_sync => Effect::Runway(runway),
             // The socket closes after it; the close handler reconnects and resumes.
             ServerMsg::TooSlow => Effect::None,
             _ => Effect::None,
@@ -242,20 +261,16 @@ mod tests {
     }
 
     fn window(events: u64) -> LayerWindow {
-        LayerWindow {
-            layer: OsiLayer::L3,
-            start_ms: 0,
-            end_ms: 10_000,
-            events,
-            bytes: events,
-            packets: 0,
-            connections: 0,
-            requests: 0,
-            errors: 0,
-            error_rate: None,
-            error_classes: Default::default(),
-            is_final: false,
-        }
+        // From JSON, so that fields added with a default need no change here.
+        serde_json::from_value(serde_json::json!({
+            "layer": "L3",
+            "start_ms": 0,
+            "end_ms": 10_000,
+            "events": events,
+            "bytes": events,
+            "is_final": false,
+        }))
+        .expect("a layer window")
     }
 
     fn sent(effect: Effect) -> Vec<ClientMsg> {
@@ -384,5 +399,52 @@ mod tests {
         feed.on_frame(frame(0, 1, ServerMsg::Pong), 11_000.0);
         assert_eq!(feed.on_tick(30_000.0), Tick::Ping);
         assert_eq!(feed.on_tick(36_001.0), Tick::Reconnect);
+    }
+
+    #[test]
+    fn the_page_subscribes_to_the_analysis_and_applies_its_updates() {
+        let mut feed = Feed::default();
+        feed.on_open(0.0);
+        let msgs = sent(feed.on_frame(frame(0, 9, hello()), 0.0));
+        let ClientMsg::Subscribe { kinds, .. } = &msgs[0] else {
+            panic!("first a subscribe, got {msgs:?}");
+        };
+        for kind in [Kind::Alerts, Kind::Trends, Kind::Runway, Kind::Layers] {
+            assert!(kinds.contains(&kind), "{kind:?}");
+        }
+        let runway = SeriesRunway {
+            layer: OsiLayer::L3,
+            entity: "core-1".into(),
+            metric: "bytes_per_s".into(),
+            capacity: 10.0,
+            current: 5.0,
+            days_until_full: Some(3.0),
+            state: "filling".into(),
+            at_ms: 0,
+        };
+        let update = ServerMsg::Runway {
+            runway: runway.clone(),
+        };
+        assert_eq!(
+            feed.on_frame(frame(1, 9, update.clone()), 0.0),
+            Effect::None,
+            "before the sync, nothing applies"
+        );
+        feed.on_frame(
+            frame(
+                2,
+                9,
+                ServerMsg::Snapshot {
+                    cause: SnapshotCause::Initial,
+                    windows: vec![],
+                },
+            ),
+            0.0,
+        );
+        assert_eq!(
+            feed.on_frame(frame(3, 9, update), 0.0),
+            Effect::Runway(runway)
+        );
+        assert_eq!(feed.position(), Some((9, 3)));
     }
 }

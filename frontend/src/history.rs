@@ -74,20 +74,16 @@ mod tests {
     use super::*;
 
     fn window(layer: OsiLayer, start_s: i64, events: u64) -> LayerWindow {
-        LayerWindow {
-            layer,
-            start_ms: start_s * 1000,
-            end_ms: (start_s + 10) * 1000,
-            events,
-            bytes: events * 100,
-            packets: 0,
-            connections: 0,
-            requests: 0,
-            errors: 0,
-            error_rate: None,
-            error_classes: Default::default(),
-            is_final: true,
-        }
+        // From JSON, so that fields added with a default need no change here.
+        serde_json::from_value(serde_json::json!({
+            "layer": layer,
+            "start_ms": start_s * 1000,
+            "end_ms": (start_s + 10) * 1000,
+            "events": events,
+            "bytes": events * 100,
+            "is_final": true,
+        }))
+        .expect("a layer window")
     }
 
     fn starts(h: &LayerHistory) -> Vec<i64> {

@@ -12,16 +12,23 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use layercast_shared::v2::{ClientMsg, Frame};
-use layercast_shared::OsiLayer;
+use layercast_shared::{OsiLayer, SeriesRunway, SeriesTrend};
 use leptos::logging::{error, log, warn};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
+use std::collections::BTreeMap;
 use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
 pub use crate::feed::ConnectionState;
 use crate::feed::{Effect, Feed, Tick};
 use crate::history::{self, LayerHistory, LAYER_COUNT};
+use crate::model::alerts::AlertBoard;
+
+/// Key of a series' trend or runway in the live maps: `L3/core-1/bytes_per_s`.
+pub fn series_key(layer: OsiLayer, entity: &str, metric: &str) -> String {
+    format!("{layer}/{entity}/{metric}")
+}
 
 /// Path of the WebSocket endpoint, on the origin that served the page: protocol 2.
 const WS_PATH: &str = "/ws?v=2";
@@ -39,6 +46,12 @@ pub struct LiveFeed {
     layers: [ReadSignal<LayerHistory>; LAYER_COUNT],
     /// Anomalies pushed since the page opened: a count, for lists that reload on news.
     pub anomalies_seen: ReadSignal<u64>,
+    /// Every alert change pushed since the page opened, newest per alert: pages lay it over
+    /// what `/api/alerts` gave them ([`AlertBoard::merged`]).
+    pub alerts: ReadSignal<AlertBoard>,
+    /// Trend and runway changes pushed since the page opened, by [`series_key`].
+    pub trends: ReadSignal<BTreeMap<String, SeriesTrend>>,
+    pub runway: ReadSignal<BTreeMap<String, SeriesRunway>>,
 }
 
 impl LiveFeed {
@@ -58,17 +71,26 @@ pub fn provide_live_feed() -> LiveFeed {
     let (node, set_node) = signal(None);
     let layers = OsiLayer::ALL.map(|_| signal(LayerHistory::default()));
     let (anomalies_seen, set_anomalies_seen) = signal(0_u64);
+    let (alerts, set_alerts) = signal(AlertBoard::default());
+    let (trends, set_trends) = signal(BTreeMap::new());
+    let (runway, set_runway) = signal(BTreeMap::new());
     let feed = LiveFeed {
         state,
         node,
         layers: layers.map(|(read, _)| read),
         anomalies_seen,
+        alerts,
+        trends,
+        runway,
     };
     let sinks = Sinks {
         state: set_state,
         node: set_node,
         layers: layers.map(|(_, write)| write),
         anomalies_seen: set_anomalies_seen,
+        alerts: set_alerts,
+        trends: set_trends,
+        runway: set_runway,
     };
     provide_context(feed);
 
@@ -89,6 +111,9 @@ struct Sinks {
     node: WriteSignal<Option<String>>,
     layers: [WriteSignal<LayerHistory>; LAYER_COUNT],
     anomalies_seen: WriteSignal<u64>,
+    alerts: WriteSignal<AlertBoard>,
+    trends: WriteSignal<BTreeMap<String, SeriesTrend>>,
+    runway: WriteSignal<BTreeMap<String, SeriesRunway>>,
 }
 
 /// The socket, its protocol state and its timers. Shared as `Rc<RefCell<_>>` between the
@@ -311,6 +336,16 @@ fn apply(connection: &Rc<RefCell<Connection>>, frame: Frame) {
             sinks.layers[history::slot(window.layer)].update(|h| h.apply(window));
         }
         Effect::Anomaly(_) => sinks.anomalies_seen.update(|n| *n += 1),
+        Effect::Alert(alert) => sinks.alerts.update(|board| board.apply(alert)),
+        Effect::Trend(trend) => sinks.trends.update(|map| {
+            map.insert(series_key(trend.layer, &trend.entity, &trend.metric), trend);
+        }),
+        Effect::Runway(runway) => sinks.runway.update(|map| {
+            map.insert(
+                series_key(runway.layer, &runway.entity, &runway.metric),
+                runway,
+            );
+        }),
         Effect::None => {}
     }
     // Only a change notifies: most frames leave the state as it is.

@@ -1,15 +1,18 @@
 //! LayerCast's dashboard, a Leptos client-side app that Trunk builds (see `Trunk.toml` and
 //! `scripts/build-frontend`). This file only mounts the root component; `app.rs` is where the
-//! application starts.
+//! application starts and routes.
 
 mod api;
 mod app;
 mod components;
+mod download;
 mod feed;
 mod format;
 mod history;
 mod live;
+mod model;
 mod pages;
+mod remote;
 mod session;
 
 fn main() {

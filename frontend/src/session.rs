@@ -2,7 +2,7 @@
 //! for every component (the header's user menu, and the admin pages to come, which show their
 //! buttons to admins only).
 
-use layercast_shared::{LoginRequest, Me};
+use layercast_shared::{LoginRequest, Me, Role};
 use leptos::prelude::*;
 
 use crate::api;
@@ -16,6 +16,17 @@ pub struct Session {
 }
 
 impl Session {
+    /// Whether the signed-in user may change settings (the admin pages, acknowledge,
+    /// silence). Tracked: a view reading it follows a login or logout.
+    pub fn is_admin(self) -> bool {
+        self.me.get().is_some_and(|m| m.role == Some(Role::Admin))
+    }
+
+    /// The token every change must carry (`X-CSRF-Token`), for a browser session.
+    pub fn csrf(self) -> Option<String> {
+        self.me.get_untracked().and_then(|m| m.csrf_token)
+    }
+
     /// Asks the server who this browser is.
     pub fn refresh(self) {
         leptos::task::spawn_local(async move {

@@ -1,9 +1,13 @@
 use layercast_shared::OsiLayer;
 use leptos::prelude::*;
 
-use crate::components::WindowTable;
-use crate::format::{hms_utc, human_bytes};
+use crate::components::{Chart, WindowTable};
+use crate::format::{self, hms_utc, human_bytes};
 use crate::live::use_live_feed;
+use crate::model::chart_data::sparkline_spec;
+use crate::model::overview::{trend_arrow, LayerSummary};
+use crate::model::route::Page;
+use crate::model::runway::runway_text;
 
 /// One OSI layer: the totals of its newest window in large type, then its recent windows,
 /// or "no data yet" until the server has sent any.
@@ -11,6 +15,9 @@ use crate::live::use_live_feed;
 pub fn LayerCard(
     /// The layer this card shows.
     layer: OsiLayer,
+    /// Throughput, error rate, sparkline, trend, runway and anomalies of the layer.
+    #[prop(into)]
+    summary: Signal<LayerSummary>,
 ) -> impl IntoView {
     let history = use_live_feed().history(layer);
     let id = layer.as_str();
@@ -25,12 +32,36 @@ pub fn LayerCard(
             .map(|w| format!("window {}–{} UTC", hms_utc(w.start_ms), hms_utc(w.end_ms)))
     };
     let is_empty = move || history.with(|h| h.is_empty());
+    let throughput =
+        move || summary.with(|s| s.bytes_per_s.map_or("—".to_owned(), format::bits_per_s));
+    let provisional = move || summary.with(|s| s.bytes_per_s.is_some() && !s.is_final);
+    let error_rate = move || summary.with(|s| format::percent(s.error_rate));
+    let trend = move || {
+        summary.with(|s| {
+            s.trend.as_ref().map_or("no trend yet".to_owned(), |t| {
+                format!(
+                    "{} {}",
+                    trend_arrow(&t.direction),
+                    format::slope_per_day(&t.metric, t.slope_per_day)
+                )
+            })
+        })
+    };
+    let runway = move || {
+        summary.with(|s| {
+            s.runway.as_ref().map_or("no capacity set".to_owned(), |r| {
+                format!("{} ({})", runway_text(r), r.entity)
+            })
+        })
+    };
+    let anomalies = move || summary.with(|s| s.anomalies);
+    let sparkline = Signal::derive(move || summary.with(|s| s.sparkline.clone()));
 
     view! {
         <article class="layer-card" data-testid=format!("layer-{id}")>
             <header>
                 <span class="layer-id">{id}</span>
-                <h2>{layer.title()}</h2>
+                <h2><a href=Page::Layer(layer).href() data-testid=format!("open-{id}")>{layer.title()}</a></h2>
             </header>
             <dl class="latest">
                 <div>
@@ -45,6 +76,34 @@ pub fn LayerCard(
                     </dd>
                 </div>
             </dl>
+            <dl class="summary">
+                <div>
+                    <dt>"throughput"</dt>
+                    <dd data-testid=format!("throughput-{id}") class:provisional=provisional
+                        title=move || if provisional() { "provisional: the window is still open" } else { "" }>
+                        {throughput}
+                    </dd>
+                </div>
+                <div>
+                    <dt>"error rate"</dt>
+                    <dd data-testid=format!("error-rate-{id}")>{error_rate}</dd>
+                </div>
+                <div>
+                    <dt>"trend"</dt>
+                    <dd data-testid=format!("trend-{id}")>{trend}</dd>
+                </div>
+                <div>
+                    <dt>"runway"</dt>
+                    <dd data-testid=format!("runway-{id}")>{runway}</dd>
+                </div>
+            </dl>
+            <Show when=move || { anomalies() > 0 }>
+                <span class="badge warn" data-testid=format!("anomaly-badge-{id}")>
+                    {move || format!("{} anomalies in the last hour", anomalies())}
+                </span>
+            </Show>
+            <Chart id=format!("spark-{id}") spec=sparkline_spec(&format!("{id} throughput"), "bit/s")
+                data=sparkline />
             <p class="window-label">{window_label}</p>
             <Show
                 when=is_empty
