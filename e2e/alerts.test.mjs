@@ -5,8 +5,7 @@
 // band and a capacity line (read from `window.__layercastCharts`, not from pixels). The server
 // restarts and both pages reconnect by themselves.
 //
-// Needs the live analysis in the backend (alerts, forecasts, runway): skipped unless
-// LAYERCAST_ANALYSIS is set. Environment otherwise as e2e/dashboard.test.mjs.
+// Environment as e2e/dashboard.test.mjs.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +20,6 @@ import {
   ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, Server, UI_DEADLINE_MS, eventually, expectText, freePort,
 } from './support.mjs';
 
-const SKIP = !process.env.LAYERCAST_ANALYSIS;
 const VIEWPORT = { width: 1280, height: 800 };
 /** History before now, so that the forecaster has something to stand on (it needs an hour). */
 const HISTORY_HOURS = 2;
@@ -68,7 +66,6 @@ async function change(who, method, route, data) {
 }
 
 before(async () => {
-  if (SKIP) return;
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'layercast-e2e-alerts-'));
   server = new Server({ port: await freePort(), dataDir, logFile: path.join(ARTIFACTS, 'alerts-server.log') });
@@ -112,7 +109,7 @@ after(async () => {
 });
 
 test('an admin lowers a threshold; the planner sees the alert fire live, then acknowledged',
-  { skip: SKIP, timeout: 300_000 }, async () => {
+  { timeout: 300_000 }, async () => {
     await planner.page.goto(`${server.base}/alerts`);
     await expectText(planner.page, 'connection', 'live', { attr: 'data-state' });
 
@@ -140,7 +137,7 @@ test('an admin lowers a threshold; the planner sees the alert fire live, then ac
     assert.deepEqual([...admin.errors, ...planner.errors], []);
   });
 
-test('the entity page charts a forecast band and a capacity line', { skip: SKIP, timeout: 300_000 },
+test('the entity page charts a forecast band and a capacity line', { timeout: 300_000 },
   async () => {
     const rows = await server.json(`/api/windows?layer=L3`);
     const now = rows.filter((r) => r.entity === entity).reduce((a, b) => (b.start_ms > a.start_ms ? b : a));
@@ -161,7 +158,7 @@ test('the entity page charts a forecast band and a capacity line', { skip: SKIP,
     assert.ok(Math.abs(capacity - want) <= want * 1e-12, `the capacity line is in bits/s: ${capacity}, want ${want}`);
   });
 
-test('after a server restart both pages reconnect by themselves', { skip: SKIP, timeout: 300_000 },
+test('after a server restart both pages reconnect by themselves', { timeout: 300_000 },
   async () => {
     const status = await server.stop();
     assert.deepEqual(status, { code: 0, signal: null });

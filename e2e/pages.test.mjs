@@ -4,15 +4,11 @@
 // user documentation, docs/dashboard.md, shows them). Then a viewer: no admin links, no
 // acknowledge buttons, and the API refuses the viewer's acknowledge with 403.
 //
-// The analysis routes (/api/alerts, /api/trends, /api/forecast, /api/runway, /api/rules/preview,
-// `entity=` on /api/windows) come with the live analysis. Without LAYERCAST_ANALYSIS set, the
-// pages are expected to show their error or empty state for them, and the browser's own
-// "Failed to load resource" lines for those routes (404, or 400 for `entity=`) are not counted
-// as console errors; every other console error fails the test. Neither is a 404 of
-// /api/forecast for a series with too little history for a forecast.
+// Every console error fails the test but the browser's own "Failed to load resource" line for
+// a 404 of /api/forecast: a series with too little history has no forecast yet, which the page
+// shows as such.
 //
-// Environment: as e2e/dashboard.test.mjs (LAYERCAST_BIN, LAYERCAST_STATIC_DIR, CHROMIUM_PATH),
-// and LAYERCAST_ANALYSIS (set: the backend has the analysis routes).
+// Environment: as e2e/dashboard.test.mjs (LAYERCAST_BIN, LAYERCAST_STATIC_DIR, CHROMIUM_PATH).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,12 +30,6 @@ const SCHEMES = ['light', 'dark'];
 const SIMULATED_MINUTES = 20;
 /** Deadline for the simulator's files to be read into durable windows. */
 const INGEST_DEADLINE_MS = 180_000;
-const ANALYSIS = Boolean(process.env.LAYERCAST_ANALYSIS);
-/** Routes of the live analysis, missing from a backend without it. */
-const ANALYSIS_ROUTES = [
-  /\/api\/alerts/, /\/api\/trends/, /\/api\/forecast/, /\/api\/runway/, /\/api\/rules\/preview/,
-  /\/api\/windows\?entity=/,
-];
 const VIEWER = { name: 'planner', password: 'planner-password-1', role: 'viewer' };
 
 let server;
@@ -77,15 +67,14 @@ async function adminChange(ctx, me, method, route, data) {
 }
 
 /**
- * Whether a console error is the browser reporting an expected refusal: an analysis route this
- * backend lacks, or a series without a forecast yet (`/api/forecast` answers 404 until it has
- * an hour of history, which the page shows as such).
+ * Whether a console error is the browser reporting an expected refusal: a series without a
+ * forecast yet (`/api/forecast` answers 404 until it has an hour of history, which the page
+ * shows as such).
  */
 function expectedRefusal(msg) {
   const url = msg.location()?.url ?? '';
   const status = /Failed to load resource: the server responded with a status of (\d+)/.exec(msg.text())?.[1];
-  if (status === '404' && /\/api\/forecast\?/.test(url)) return true;
-  return !ANALYSIS && (status === '404' || status === '400') && ANALYSIS_ROUTES.some((route) => route.test(url));
+  return status === '404' && /\/api\/forecast\?/.test(url);
 }
 
 /** A browser context in `scheme`, logged in as `who` (none: anonymous), recording errors. */

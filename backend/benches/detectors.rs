@@ -118,12 +118,19 @@ fn run(points: i64) -> Result<(Duration, u64)> {
 
 /// One final base window of series `i` at window `k`: traffic around a level of its own, a
 /// daily cycle and noise; a latency on L7 and on one series in four of the others.
-fn window(i: u64, layer: OsiLayer, entity: &str, k: i64, rng: &mut stream_events::Rng) -> SeriesWindow {
+fn window(
+    i: u64,
+    layer: OsiLayer,
+    entity: &str,
+    k: i64,
+    rng: &mut stream_events::Rng,
+) -> SeriesWindow {
     let start_ms = START_MS + k * WINDOW_MS;
     let t_days = (k * WINDOW_MS) as f64 / DAY_MS as f64;
     let level = 20.0 + (i % 50) as f64;
     let noise = rng.below(1_000) as f64 / 1_000.0;
-    let events = (level * (1.0 + 0.3 * (t_days * std::f64::consts::TAU).sin() + 0.2 * noise)) as u64;
+    let events =
+        (level * (1.0 + 0.3 * (t_days * std::f64::consts::TAU).sin() + 0.2 * noise)) as u64;
     let bytes = events * (500 + rng.below(1_000));
     let packets = events + bytes / 1_000;
     let connections = if layer == OsiLayer::L4 { events } else { 0 };
@@ -178,7 +185,12 @@ struct AnalysisCost {
 /// `windows` window closes of `series` series: per close, every series' window through its
 /// anomaly detectors and the analysis, in the order serve's partition actor calls them.
 /// Building the windows is not timed.
-fn analysis_cost(series: u64, windows: i64, rules: usize, capacities: usize) -> Result<AnalysisCost> {
+fn analysis_cost(
+    series: u64,
+    windows: i64,
+    rules: usize,
+    capacities: usize,
+) -> Result<AnalysisCost> {
     let rules = workload::rules(rules)
         .into_iter()
         .map(serde_json::from_value::<AlertRule>)

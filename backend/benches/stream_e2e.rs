@@ -195,7 +195,9 @@ fn install_analysis(
     capacities: usize,
 ) -> Result<()> {
     let out = Command::new(layercast)
-        .args(["token", "create", "--name", "bench", "--role", "admin", "--config"])
+        .args([
+            "token", "create", "--name", "bench", "--role", "admin", "--config",
+        ])
         .arg(config)
         .output()
         .context("layercast token create")?;
@@ -211,7 +213,10 @@ fn install_analysis(
         let path = format!("/api/capacities/L2/{entity}");
         requests.push(("PUT", path, analysis::capacity_body()));
     }
-    for rule in analysis::rules(rules).into_iter().chain([analysis::probe_rule()]) {
+    for rule in analysis::rules(rules)
+        .into_iter()
+        .chain([analysis::probe_rule()])
+    {
         requests.push(("POST", "/api/rules".to_owned(), rule));
     }
     for (method, path, body) in &requests {
@@ -794,11 +799,9 @@ type Feed = Arc<Mutex<Seen>>;
 /// A protocol-2 client subscribed to the final series windows and the alerts.
 fn ws_client(port: u16, stop: Arc<AtomicBool>, feed: Feed) -> Result<thread::JoinHandle<()>> {
     let stream = TcpStream::connect(("127.0.0.1", port))?;
-    let (mut socket, _) = tungstenite::client::client(
-        format!("ws://127.0.0.1:{port}/ws?v=2"),
-        stream.try_clone()?,
-    )
-    .map_err(|e| anyhow!("websocket handshake: {e}"))?;
+    let (mut socket, _) =
+        tungstenite::client::client(format!("ws://127.0.0.1:{port}/ws?v=2"), stream.try_clone()?)
+            .map_err(|e| anyhow!("websocket handshake: {e}"))?;
     socket.send(tungstenite::Message::text(
         r#"{"type":"subscribe","kinds":["windows","alerts"],"final_only":true}"#,
     ))?;
@@ -1151,8 +1154,7 @@ fn run(
         let durable_now = durable_now.clone();
         thread::spawn(move || -> Result<u64> {
             let _ = bootstrap_p;
-            let events =
-                EventGen::new(entities, now_ms() - 1_800_000, event_rate, 1_500, 30_000);
+            let events = EventGen::new(entities, now_ms() - 1_800_000, event_rate, 1_500, 30_000);
             let mut events = Probed::new(events, WINDOW_SECS * 1000);
             let lead = Some((&*durable_now, max_lead));
             let n = produce(
@@ -1308,7 +1310,10 @@ fn run(
     println!("probe_final_windows={}", seen.probe_closed.len());
     println!("probe_alerts={}", seen.probe_alerts.len());
     println!("probe_alerts_firing={}", count_state(AlertStatus::Firing));
-    println!("probe_alerts_resolved={}", count_state(AlertStatus::Resolved));
+    println!(
+        "probe_alerts_resolved={}",
+        count_state(AlertStatus::Resolved)
+    );
     println!("ws_other_alerts={}", seen.other_alerts);
     let alert_p99 = print_delays("alert", &alert_delays);
     drop(seen);

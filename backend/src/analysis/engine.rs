@@ -31,33 +31,38 @@ pub struct Capacity {
 /// What admins set that the analysis reads: it applies from the next window after a change.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
-    /// By (layer, entity, metric).
-    pub capacities: HashMap<(OsiLayer, String, String), f64>,
+    /// Per layer and entity, (metric, capacity) by metric: looked up for every window, by a
+    /// borrowed name.
+    capacities: HashMap<OsiLayer, HashMap<String, Vec<(String, f64)>>>,
     pub rules: RuleSet,
     pub groups: Vec<EntityGroup>,
 }
 
 impl Inputs {
     pub fn new(capacities: Vec<Capacity>, rules: RuleSet, groups: Vec<EntityGroup>) -> Self {
+        let mut by_series: HashMap<OsiLayer, HashMap<String, Vec<(String, f64)>>> = HashMap::new();
+        for c in capacities {
+            let of_series = by_series
+                .entry(c.layer)
+                .or_default()
+                .entry(c.entity)
+                .or_default();
+            of_series.retain(|(m, _)| *m != c.metric);
+            of_series.push((c.metric, c.capacity));
+            of_series.sort_by(|a, b| a.0.cmp(&b.0));
+        }
         Inputs {
-            capacities: capacities
-                .into_iter()
-                .map(|c| ((c.layer, c.entity, c.metric), c.capacity))
-                .collect(),
+            capacities: by_series,
             rules,
             groups,
         }
     }
 
-    fn capacities_of(&self, layer: OsiLayer, entity: &str) -> Vec<(String, f64)> {
-        let mut out: Vec<(String, f64)> = self
-            .capacities
-            .iter()
-            .filter(|((l, e, _), _)| *l == layer && e == entity)
-            .map(|((_, _, m), c)| (m.clone(), *c))
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+    fn capacities_of(&self, layer: OsiLayer, entity: &str) -> &[(String, f64)] {
+        self.capacities
+            .get(&layer)
+            .and_then(|by_entity| by_entity.get(entity))
+            .map_or(&[], |c| c.as_slice())
     }
 }
 
@@ -131,7 +136,8 @@ pub struct Analysis {
     forecast: ForecastConfig,
     inputs: Arc<Inputs>,
     generation: u64,
-    series: HashMap<(OsiLayer, String), Series>,
+    /// Per layer, by entity: looked up for every window by a borrowed name.
+    series: HashMap<OsiLayer, HashMap<String, Series>>,
 }
 
 impl Analysis {
@@ -157,7 +163,7 @@ impl Analysis {
     }
 
     pub fn series(&self) -> usize {
-        self.series.len()
+        self.series.values().map(HashMap::len).sum()
     }
 
     /// A series' trackers as a node stored them (before it replays the windows after them).
@@ -184,27 +190,50 @@ impl Analysis {
     /// The runway of one metric of a series now, if it has a forecaster.
     pub fn forecaster(&self, layer: OsiLayer, entity: &str, metric: &str) -> Option<&Forecaster> {
         self.series
-            .get(&(layer, entity.to_owned()))?
+            .get(&layer)?
+            .get(entity)?
             .state
             .forecasts
             .get(metric)
     }
 
     fn series_mut(&mut self, layer: OsiLayer, entity: &str) -> &mut Series {
-        let inputs = &self.inputs;
-        let generation = self.generation;
-        let series = self
-            .series
-            .entry((layer, entity.to_owned()))
-            .or_insert_with(|| Series {
-                state: SeriesState {
-                    last_start_ms: i64::MIN,
-                    ..SeriesState::default()
+        Self::series_in(
+            &mut self.series,
+            &self.inputs,
+            self.generation,
+            layer,
+            entity,
+        )
+    }
+
+    /// A series' state, made when new and brought to the inputs' generation (its alerts under
+    /// the rules that apply to it now).
+    fn series_in<'a>(
+        all: &'a mut HashMap<OsiLayer, HashMap<String, Series>>,
+        inputs: &Inputs,
+        generation: u64,
+        layer: OsiLayer,
+        entity: &str,
+    ) -> &'a mut Series {
+        let of_layer = all.entry(layer).or_default();
+        if !of_layer.contains_key(entity) {
+            of_layer.insert(
+                entity.to_owned(),
+                Series {
+                    state: SeriesState {
+                        last_start_ms: i64::MIN,
+                        ..SeriesState::default()
+                    },
+                    alerts: BTreeMap::new(),
+                    generation: u64::MAX,
+                    runway_days: BTreeMap::new(),
                 },
-                alerts: BTreeMap::new(),
-                generation: u64::MAX,
-                runway_days: BTreeMap::new(),
-            });
+            );
+        }
+        let Some(series) = of_layer.get_mut(entity) else {
+            unreachable!("inserted above")
+        };
         if series.generation != generation {
             let metrics = inputs.rules.metrics_of(layer, entity);
             series.alerts.retain(|m, _| metrics.contains(m));
@@ -241,9 +270,10 @@ impl Analysis {
         if w.end_ms - w.start_ms != self.len_ms {
             return found;
         }
-        let (trend_config, forecast_config) = (self.trend.clone(), self.forecast.clone());
         let inputs = Arc::clone(&self.inputs);
-        let series = self.series_mut(w.layer, &w.entity);
+        let (trend_config, forecast_config) = (&self.trend, &self.forecast);
+        let generation = self.generation;
+        let series = Self::series_in(&mut self.series, &inputs, generation, w.layer, &w.entity);
         if w.start_ms <= series.state.last_start_ms {
             return found;
         }
@@ -251,18 +281,20 @@ impl Analysis {
         let capacities = inputs.capacities_of(w.layer, &w.entity);
         let mut completed = false;
 
-        let trend_metrics = TREND_METRICS
-            .iter()
-            .map(|m| m.to_string())
-            .chain(capacities.iter().map(|(m, _)| m.clone()));
+        let trend_metrics = TREND_METRICS.iter().copied().chain(
+            capacities
+                .iter()
+                .map(|(m, _)| m.as_str())
+                .filter(|m| !TREND_METRICS.contains(m)),
+        );
         for metric in trend_metrics {
-            let Some(value) = w.metric(&metric) else {
+            let Some(value) = w.metric(metric) else {
                 continue;
             };
-            let tracker = match series.state.trends.get_mut(&metric) {
+            let tracker = match series.state.trends.get_mut(metric) {
                 Some(t) => t,
                 None => match TrendTracker::new(trend_config.clone()) {
-                    Ok(t) => series.state.trends.entry(metric.clone()).or_insert(t),
+                    Ok(t) => series.state.trends.entry(metric.to_owned()).or_insert(t),
                     Err(_) => continue,
                 },
             };
@@ -275,7 +307,7 @@ impl Analysis {
                     found.trends.push(SeriesTrend {
                         layer: w.layer,
                         entity: w.entity.clone(),
-                        metric: metric.clone(),
+                        metric: metric.to_owned(),
                         direction: format!("{:?}", e.direction).to_lowercase(),
                         slope_per_day: e.slope_per_day,
                         slope_low: e.slope_low_per_day,
@@ -288,7 +320,7 @@ impl Analysis {
             }
         }
 
-        for (metric, capacity) in &capacities {
+        for (metric, capacity) in capacities {
             let Some(value) = w.metric(metric) else {
                 continue;
             };

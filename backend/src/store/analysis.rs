@@ -587,45 +587,43 @@ pub enum AlertActionError {
     Db(#[from] diesel::result::Error),
 }
 
-/// Marks a firing alert acknowledged by `by` (until its episode ends).
+/// Marks a firing alert acknowledged by `by` (until its episode ends). Call inside the
+/// transaction that audits it (`store::write_transaction`).
 pub fn acknowledge(conn: &mut DbConn, id: &str, by: &str) -> Result<Alert, AlertActionError> {
-    conn.transaction(|conn| {
-        let alert = get(conn, id)?.ok_or_else(|| AlertActionError::NotFound(id.to_owned()))?;
-        if alert.state != AlertStatus::Firing {
-            return Err(AlertActionError::NotFiring {
-                id: id.to_owned(),
-                state: alert.state.as_str().to_owned(),
-            });
-        }
-        diesel::update(alerts::table.find(id))
-            .set((
-                alerts::acknowledged.eq(true),
-                alerts::acknowledged_by.eq(by),
-            ))
-            .execute(conn)?;
-        Ok(Alert {
-            acknowledged: true,
-            acknowledged_by: Some(by.to_owned()),
-            ..alert
-        })
+    let alert = get(conn, id)?.ok_or_else(|| AlertActionError::NotFound(id.to_owned()))?;
+    if alert.state != AlertStatus::Firing {
+        return Err(AlertActionError::NotFiring {
+            id: id.to_owned(),
+            state: alert.state.as_str().to_owned(),
+        });
+    }
+    diesel::update(alerts::table.find(id))
+        .set((
+            alerts::acknowledged.eq(true),
+            alerts::acknowledged_by.eq(by),
+        ))
+        .execute(conn)?;
+    Ok(Alert {
+        acknowledged: true,
+        acknowledged_by: Some(by.to_owned()),
+        ..alert
     })
 }
 
-/// Silences an alert's notifications until `until_ms` (`None` lifts the silence).
+/// Silences an alert's notifications until `until_ms` (`None` lifts the silence). Call inside
+/// the transaction that audits it.
 pub fn silence(
     conn: &mut DbConn,
     id: &str,
     until_ms: Option<i64>,
 ) -> Result<Alert, AlertActionError> {
-    conn.transaction(|conn| {
-        let alert = get(conn, id)?.ok_or_else(|| AlertActionError::NotFound(id.to_owned()))?;
-        diesel::update(alerts::table.find(id))
-            .set(alerts::silenced_until_ms.eq(until_ms))
-            .execute(conn)?;
-        Ok(Alert {
-            silenced_until_ms: until_ms,
-            ..alert
-        })
+    let alert = get(conn, id)?.ok_or_else(|| AlertActionError::NotFound(id.to_owned()))?;
+    diesel::update(alerts::table.find(id))
+        .set(alerts::silenced_until_ms.eq(until_ms))
+        .execute(conn)?;
+    Ok(Alert {
+        silenced_until_ms: until_ms,
+        ..alert
     })
 }
 

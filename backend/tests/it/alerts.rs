@@ -225,8 +225,11 @@ fn start_alertmanager(dir: &std::path::Path) -> (Proc, u16) {
     let home = dir.join("alertmanager");
     std::fs::create_dir_all(&home).expect("alertmanager dir");
     let config = home.join("alertmanager.yml");
-    std::fs::write(&config, "route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n")
-        .expect("alertmanager config");
+    std::fs::write(
+        &config,
+        "route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n",
+    )
+    .expect("alertmanager config");
     let bin = std::env::var("ALERTMANAGER").unwrap_or_else(|_| "prometheus-alertmanager".into());
     let mut command = std::process::Command::new(bin);
     command
@@ -244,7 +247,10 @@ fn start_alertmanager(dir: &std::path::Path) -> (Proc, u16) {
 
 /// The `busy` alerts Alertmanager holds as active, by entity.
 fn alertmanager_active(port: u16) -> BTreeSet<String> {
-    let Some((_, body)) = http_get(port, "/api/v2/alerts?active=true&silenced=false&inhibited=false") else {
+    let Some((_, body)) = http_get(
+        port,
+        "/api/v2/alerts?active=true&silenced=false&inhibited=false",
+    ) else {
         return BTreeSet::new();
     };
     let alerts: Vec<Value> = serde_json::from_str(&body).unwrap_or_default();
@@ -514,9 +520,11 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
             (firing == links).then_some(())
         },
     );
-    wait_for("Alertmanager to hold every firing link", Duration::from_secs(60), || {
-        (alertmanager_active(am_port) == links).then_some(())
-    });
+    wait_for(
+        "Alertmanager to hold every firing link",
+        Duration::from_secs(60),
+        || (alertmanager_active(am_port) == links).then_some(()),
+    );
     let firing = alerts_of(b.port, "firing");
     assert_eq!(firing.len(), 4, "{firing:?}");
     assert!(firing
@@ -634,9 +642,11 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
             .collect();
         (resolved.len() == 3 && !resolved.contains(&grower)).then_some(())
     });
-    wait_for("Alertmanager to drop the resolved links", Duration::from_secs(60), || {
-        (alertmanager_active(am_port) == BTreeSet::from([grower.clone()])).then_some(())
-    });
+    wait_for(
+        "Alertmanager to drop the resolved links",
+        Duration::from_secs(60),
+        || (alertmanager_active(am_port) == BTreeSet::from([grower.clone()])).then_some(()),
+    );
     running.store(false, Ordering::Relaxed);
     let _ = traffic.join();
 
@@ -646,7 +656,10 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
         metrics.contains(&format!("layercast_series_runway_days{{layer=\"L3\",entity=\"{grower}\",metric=\"bytes_per_s\"}}")),
         "{metrics}"
     );
-    assert!(metrics.contains("layercast_alerts_firing{rule=\"busy\",layer=\"L3\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("layercast_alerts_firing{rule=\"busy\",layer=\"L3\"} 1"),
+        "{metrics}"
+    );
     let promtool = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".into());
     let mut check = std::process::Command::new(promtool)
         .args(["check", "metrics"])

@@ -21,6 +21,7 @@ mod s3_faults;
 mod s3_large_object;
 mod s3_notifications;
 mod s3_source;
+mod scenario;
 mod sources_api;
 mod stream_engine;
 mod support;
