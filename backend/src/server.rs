@@ -125,7 +125,6 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             let db = db.clone();
             move || LayerWriter::new(db.clone())
         }),
-        writers.clone(),
         UpdatePublisher::new(
             producer.clone(),
             config.kafka.updates_topic.clone(),

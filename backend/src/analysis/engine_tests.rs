@@ -192,3 +192,33 @@ fn trends_are_reported_when_a_bucket_completes_not_on_every_window() {
         "{reported} trend reports for {windows} windows"
     );
 }
+
+/// What a series' stored state weighs once every tracker is full (30 days of one window a
+/// minute): with and without a capacity. The numbers are in docs/detectors.md.
+#[test]
+fn a_series_state_stays_within_its_bound_however_long_the_history() {
+    let sizes = |capacity: Option<f64>| {
+        let mut a = Analysis::new(LEN);
+        a.set_inputs(inputs(vec![], capacity));
+        let mut last = None;
+        let none = Scores::default();
+        let mut t = 0;
+        while t < 30 * DAY {
+            if let Some((_, _, s)) = a
+                .observe(&window(t, 1.0e6 + (t % DAY) as f64), &none)
+                .states
+                .pop()
+            {
+                last = Some(s);
+            }
+            t += 6 * LEN;
+        }
+        serde_json::to_string(&last.expect("a state"))
+            .expect("encode")
+            .len()
+    };
+    let (with, without) = (sizes(Some(3.0e6)), sizes(None));
+    eprintln!("stored state per series: {without} bytes, {with} with a capacity");
+    assert!(without < 16_000, "{without} bytes without a capacity");
+    assert!(with < 32_000, "{with} bytes with a capacity");
+}

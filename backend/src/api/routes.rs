@@ -113,7 +113,8 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
 pub struct WindowsQuery {
     /// `L1` to `L7`; all layers when absent.
     layer: Option<String>,
-    /// One entity's windows only (`/api/windows`; needs `layer`).
+    /// One entity's windows only (`/api/windows`), on every layer it is measured on unless
+    /// `layer` is given.
     entity: Option<String>,
     /// Window length: `10s`, `1m`, `1h` (humantime) or plain seconds; one of the stored lengths.
     len: Option<String>,
@@ -150,11 +151,6 @@ pub async fn windows(
 ) -> Result<HttpResponse, ApiError> {
     let (len, layer, from, to) = len_layer_and_span(&state, &query)?;
     let entity = query.entity.clone().filter(|e| !e.is_empty());
-    if entity.is_some() && layer.is_none() {
-        return Err(ApiError::BadRequest(
-            "entity needs a layer (an entity name is per layer)".into(),
-        ));
-    }
     let db = state.db.clone();
     let base_len = state.window_len_ms;
     let lengths = state.window_lengths_ms.clone();

@@ -102,3 +102,44 @@ impl Handler<LoadProgress> for LayerWriter {
         self.with_conn(|conn| Ok(layer_windows::load_progress(conn, &msg.layers)?))
     }
 }
+
+// The layer stage's analysis (its layer-wide series) goes through this writer too, not the
+// event partitions' aggregators: a layer actor starting during a rebalance must not wait
+// behind their batches, which wait for Kafka deliveries.
+
+impl Handler<super::WriteFindings> for LayerWriter {
+    type Result = Result<Vec<layercast_shared::Alert>, StoreError>;
+
+    fn handle(&mut self, msg: super::WriteFindings, _: &mut SyncContext<Self>) -> Self::Result {
+        self.with_conn(|conn| {
+            Ok(super::analysis::write(
+                conn,
+                msg.partition,
+                &msg.findings,
+                msg.now_ms,
+            )?)
+        })
+    }
+}
+
+impl Handler<super::LoadAnalysis> for LayerWriter {
+    type Result = Result<
+        (
+            Vec<layercast_shared::Alert>,
+            Vec<super::analysis::SavedState>,
+        ),
+        StoreError,
+    >;
+
+    fn handle(&mut self, msg: super::LoadAnalysis, _: &mut SyncContext<Self>) -> Self::Result {
+        self.with_conn(|conn| Ok(super::analysis::load(conn, msg.partition)?))
+    }
+}
+
+impl Handler<super::WriteAnomalies> for LayerWriter {
+    type Result = Result<(), StoreError>;
+
+    fn handle(&mut self, msg: super::WriteAnomalies, _: &mut SyncContext<Self>) -> Self::Result {
+        self.with_conn(|conn| Ok(super::anomalies::upsert(conn, &msg.0)?))
+    }
+}

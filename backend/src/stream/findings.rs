@@ -3,12 +3,12 @@
 //! and at a bucket boundary every series of the partition has one), then stored in one
 //! transaction with the alerts, trends and runways, then pushed to the live feed.
 
-use actix::Addr;
+use actix::Recipient;
 
 use crate::analysis::{engine, Findings, SeriesState, StoredAlert};
 use crate::analysis::{AlertState, Signal};
 use crate::store::analysis::{NewChange, SavedState, StoredFindings};
-use crate::store::{Aggregator, StoreError, WriteFindings};
+use crate::store::{StoreError, WriteFindings};
 use layercast_shared::{Alert, AlertStatus};
 
 use super::outputs::UpdatePublisher;
@@ -98,7 +98,7 @@ pub enum FindingsError {
 
 /// Stores what was found (states encoded on a blocking thread), then publishes it.
 pub async fn store_and_publish(
-    writer: Addr<Aggregator>,
+    writer: Recipient<WriteFindings>,
     updates: UpdatePublisher,
     partition: i32,
     findings: Findings,

@@ -800,7 +800,8 @@ impl PartitionActor {
             }
             if !findings.is_empty() {
                 if let Err(e) =
-                    findings::store_and_publish(writer, updates, partition, findings).await
+                    findings::store_and_publish(writer.recipient(), updates, partition, findings)
+                        .await
                 {
                     tracing::warn!(partition, error = %e, "alerts, trends and runways not stored");
                 }

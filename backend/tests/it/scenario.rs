@@ -27,7 +27,8 @@ const SCENARIO_START_MS: i64 = 1_795_392_000_000;
 /// aggregate a minute and roll every five) take a few windows.
 const LATE_MS: i64 = 3 * 60_000;
 /// The growth scenario of the replay's runway test: one 40 Gbps link at 55% growing 5% a
-/// week, a ±40% daily cycle, 5% noise.
+/// week, a ±40% daily cycle, 5% noise; on a switch of its own (the built-in scenario's links
+/// would add their traffic to its series).
 const GROWTH: &str = r#"
 name = "growth"
 
@@ -46,9 +47,9 @@ alb_object = "5m"
 zeek_object = "5m"
 
 [[links]]
-site = "fra1"
-switch = "fra1-spine1"
-port = "et49"
+site = "ams9"
+switch = "ams9-spine1"
+port = "et1"
 speed_gbps = 40.0
 utilisation = 0.55
 growth_per_week = 0.05

@@ -14,7 +14,7 @@ use crate::analysis::live::LiveDetectors;
 use crate::analysis::{Analysis, Findings, Inputs};
 use crate::metrics::{LayerLabel, LayerLenLabel, Metrics, PartitionLabel};
 use crate::store::{
-    Aggregator, LayerWriter, LoadAnalysis, LoadProgress, StoreError, WriteAnomalies, WriteLayers,
+    LayerWriter, LoadAnalysis, LoadProgress, StoreError, WriteAnomalies, WriteLayers,
 };
 use crate::stream::cursor::{Cursor, Taken};
 use crate::stream::findings;
@@ -61,8 +61,6 @@ pub struct LayerDeps {
     pub updates: UpdatePublisher,
     pub group: GroupLink,
     pub metrics: Arc<Metrics>,
-    /// Where the analysis of the layer-wide series is stored.
-    pub analysis_writer: Addr<Aggregator>,
     pub inputs: watch::Receiver<Arc<Inputs>>,
 }
 
@@ -158,7 +156,7 @@ impl LayerActor {
         if found.is_empty() && findings.is_empty() {
             return;
         }
-        let (writer, updates) = (self.deps.analysis_writer.clone(), self.deps.updates.clone());
+        let (writer, updates) = (self.deps.writer.clone(), self.deps.updates.clone());
         let partition = state_partition(self.partition);
         ctx.spawn(actix::fut::wrap_future(async move {
             if !found.is_empty() {
@@ -170,7 +168,8 @@ impl LayerActor {
             }
             if !findings.is_empty() {
                 if let Err(e) =
-                    findings::store_and_publish(writer, updates, partition, findings).await
+                    findings::store_and_publish(writer.recipient(), updates, partition, findings)
+                        .await
                 {
                     tracing::warn!(partition, error = %e, "layer alerts, trends and runways not stored");
                 }
@@ -182,7 +181,7 @@ impl LayerActor {
     fn load_analysis(&mut self, ctx: &mut Context<Self>) {
         let inputs = self.deps.inputs.borrow_and_update().clone();
         self.analysis.set_inputs(inputs);
-        let read = self.deps.analysis_writer.send(LoadAnalysis {
+        let read = self.deps.writer.send(LoadAnalysis {
             partition: state_partition(self.partition),
         });
         ctx.wait(read.into_actor(self).map(|result, act, _| match result {

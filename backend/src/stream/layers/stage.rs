@@ -11,7 +11,7 @@ use super::actor::{FlushAndStop, LayerActor, LayerDeps, LayerRecord};
 use crate::kafka::Broker;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::offsets::Position;
-use crate::store::{Aggregator, Db, LayerWriter};
+use crate::store::{Db, LayerWriter};
 use crate::stream::group::{
     self, Delivered, GroupHandle, GroupLink, GroupSettings, Worker, Workers,
 };
@@ -62,7 +62,6 @@ impl Worker for Addr<LayerActor> {
 
 struct LayerActors {
     writer: Addr<LayerWriter>,
-    analysis_writer: Addr<Aggregator>,
     updates: UpdatePublisher,
     settings: LayerStageSettings,
 }
@@ -89,7 +88,6 @@ impl Workers for LayerActors {
             updates: self.updates.clone(),
             group: group.clone(),
             metrics: s.metrics.clone(),
-            analysis_writer: self.analysis_writer.clone(),
             inputs: s.inputs.clone(),
         };
         LayerActor::new(partition, position.next_offset, after_seek, deps).start()
@@ -101,7 +99,6 @@ pub fn start(
     broker: &Broker,
     db: Db,
     writer: Addr<LayerWriter>,
-    analysis_writer: Addr<Aggregator>,
     updates: UpdatePublisher,
     settings: LayerStageSettings,
 ) -> Result<GroupHandle, KafkaError> {
@@ -140,7 +137,6 @@ pub fn start(
         Some(on_stats),
         LayerActors {
             writer,
-            analysis_writer,
             updates,
             settings,
         },
