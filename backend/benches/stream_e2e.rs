@@ -1072,6 +1072,8 @@ fn run(
         std::env::var("LAYERCAST_BENCH_CLIENT_OPTIONS")
             .unwrap_or_else(|_| DEFAULT_CLIENT_OPTIONS.into())
     );
+    // Anonymous viewing on (off by default with MariaDB): the WebSocket client and the counts
+    // read as a viewer without credentials; rules and capacities need the admin token.
     std::fs::write(
         &config_path,
         format!(
@@ -1079,7 +1081,8 @@ fn run(
              [kafka]\nbrokers = \"{bootstrap}\"\npartitions = {partitions}\n\
              [kafka.client_options]\n{options}\
              [database]\nurl = \"{}\"\nwriters = {writers}\n\
-             [windows]\nlength_secs = {WINDOW_SECS}\nout_of_order_secs = {out_of_order}\ngrace_secs = 1\nidle_timeout_secs = 5\n{rollups_toml}",
+             [windows]\nlength_secs = {WINDOW_SECS}\nout_of_order_secs = {out_of_order}\ngrace_secs = 1\nidle_timeout_secs = 5\n{rollups_toml}\
+             [auth]\nanonymous_viewer = true\n",
             db.url()
         ),
     )?;
