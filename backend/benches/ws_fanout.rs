@@ -292,6 +292,7 @@ fn main() -> Result<()> {
                 errors: 0,
                 error_rate: None,
                 error_classes: Default::default(),
+                latency: None,
                 is_final: false,
             }],
             series: vec![],

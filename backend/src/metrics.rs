@@ -163,9 +163,9 @@ pub struct Metrics {
     pub notifications_sent: Counter,
     pub notifications_failed: Counter,
     pub notifications_pending: Gauge,
-    /// Per series with a capacity: days until full at its trend (from the database, so every
-    /// node reports every series; +Inf when it does not fill).
-    pub series_runway_days: Family<SeriesMetricLabel, Gauge<f64, AtomicU64>>,
+    /// Per series with a capacity: seconds until full at its trend (from the database, so
+    /// every node reports every series; +Inf when it does not fill).
+    pub series_runway_seconds: Family<SeriesMetricLabel, Gauge<f64, AtomicU64>>,
     /// Per rule and layer: alerts firing now (from the database).
     pub alerts_firing: Family<RuleLabel, Gauge>,
 }
@@ -212,7 +212,7 @@ impl Metrics {
             notifications_sent: Counter::default(),
             notifications_failed: Counter::default(),
             notifications_pending: Gauge::default(),
-            series_runway_days: Family::default(),
+            series_runway_seconds: Family::default(),
             alerts_firing: Family::default(),
             registry: Registry::default(),
         };
@@ -398,9 +398,9 @@ impl Metrics {
             m.notifications_pending.clone(),
         );
         registry.register(
-            "series_runway_days",
-            "Days until a series reaches its capacity at its trend",
-            m.series_runway_days.clone(),
+            "series_runway_seconds",
+            "Time until a series reaches its capacity at its trend",
+            m.series_runway_seconds.clone(),
         );
         registry.register(
             "alerts_firing",

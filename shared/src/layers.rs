@@ -45,6 +45,10 @@ pub struct PartialWindow {
     /// Errors per class (classes without one left out).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub error_classes: BTreeMap<String, u64>,
+    /// The source's latency sketch of the window (its entities' merged), encoded: on final
+    /// values only (a provisional one every second would cost a merge per entity each time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_sketch: Option<Vec<u8>>,
     /// The source has closed the window: this value is its last. A provisional value
     /// (`false`) never replaces a final one.
     pub is_final: bool,
@@ -71,6 +75,7 @@ mod tests {
                 requests: 6,
                 errors: 7,
                 error_classes: Default::default(),
+                latency_sketch: None,
                 is_final: true,
             }],
         };

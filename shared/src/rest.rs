@@ -410,6 +410,9 @@ pub struct LayerSeriesWindow {
     pub error_rate: Option<f64>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub error_classes: BTreeMap<String, u64>,
+    /// Latency over every entity of the layer (their sketches merged); final windows only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencySummary>,
     /// Every partition of the events topic has closed the window; `false`: the sum of what
     /// they have sent so far.
     #[serde(rename = "final")]

@@ -36,6 +36,9 @@ pub struct LayerWindow {
     /// Errors per class over every entity of the layer.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub error_classes: BTreeMap<String, u64>,
+    /// Latency over every entity of the layer (their sketches merged); on final windows only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<crate::LatencySummary>,
     /// Every source partition has closed the window: these totals are its last. `false`: the
     /// sum of what the sources have sent so far, while the window is open. Updates from
     /// before the layer stage carry no such field and were final totals of stored rows.
@@ -121,6 +124,7 @@ mod tests {
                 errors: 0,
                 error_rate: None,
                 error_classes: Default::default(),
+                latency: None,
                 is_final: false,
             },
         };

@@ -420,13 +420,16 @@ pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<ApiState>) ->
     }
 }
 
+/// Prometheus' base unit of time: the runway goes out in seconds, not the API's days.
+const SECONDS_PER_DAY: f64 = 86_400.0;
+
 fn refresh_analysis_gauges(db: &Db, m: &crate::metrics::Metrics) -> Result<(), ApiError> {
     use crate::metrics::{RuleLabel, SeriesMetricLabel};
     let mut conn = db.conn()?;
     let runways = store::analysis::runways(&mut conn, 100_000)?;
     let firing = store::analysis::firing_counts(&mut conn)?;
     let pending = store::notifications::pending(&mut conn)?;
-    m.series_runway_days.clear();
+    m.series_runway_seconds.clear();
     for r in runways {
         let days = match r.state.as_str() {
             "full" => 0.0,
@@ -434,13 +437,13 @@ fn refresh_analysis_gauges(db: &Db, m: &crate::metrics::Metrics) -> Result<(), A
             "never" => f64::INFINITY,
             _ => continue,
         };
-        m.series_runway_days
+        m.series_runway_seconds
             .get_or_create(&SeriesMetricLabel {
                 layer: r.layer.as_str().to_owned(),
                 entity: r.entity,
                 metric: r.metric,
             })
-            .set(days);
+            .set(days * SECONDS_PER_DAY);
     }
     m.alerts_firing.clear();
     for (rule, layer, count) in firing {

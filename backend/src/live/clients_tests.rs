@@ -27,6 +27,7 @@ fn window(start_ms: i64, events: u64) -> LayerWindow {
         errors: 0,
         error_rate: None,
         error_classes: Default::default(),
+        latency: None,
         is_final: false,
     }
 }

@@ -393,6 +393,7 @@ mod tests {
             errors: 0,
             error_rate: None,
             error_classes: Default::default(),
+            latency: None,
             is_final: false,
         }
     }

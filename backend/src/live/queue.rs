@@ -163,6 +163,7 @@ mod tests {
             errors: 0,
             error_rate: None,
             error_classes: Default::default(),
+            latency: None,
             is_final: false,
         };
         Arc::new(Update::layer(seq, 1, window).expect("encodes"))

@@ -4,14 +4,15 @@
 
 use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Binary, Bool, Integer, Nullable, Text};
 use layercast_shared::{error_rate, LayerSeriesWindow, LayerWindow, OsiLayer};
 
 use super::schema::{layer_progress, layer_sources, layer_windows};
 use super::DbConn;
+use crate::stream::window::Latency;
 use layercast_shared::ErrorClassCounts;
 
-/// Rows per INSERT: 13 binds a row, far below SQLite's and MySQL's placeholder limits.
+/// Rows per INSERT: 14 binds a row, far below SQLite's and MySQL's placeholder limits.
 const UPSERT_CHUNK: usize = 500;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -31,6 +32,8 @@ pub struct LayerWindowRow {
     pub sources: i32,
     /// JSON object of errors per class; `NULL` when none.
     pub error_classes: Option<String>,
+    /// The entities' latency sketches merged (final rows only); `NULL` without latency.
+    pub latency_sketch: Option<Vec<u8>>,
 }
 
 impl LayerWindowRow {
@@ -56,8 +59,16 @@ impl LayerWindowRow {
                 count(self.requests),
             ),
             error_classes: self.classes(),
+            latency: self.latency(),
             is_final: self.is_final,
         })
+    }
+
+    fn latency(&self) -> Option<layercast_shared::LatencySummary> {
+        self.latency_sketch
+            .as_deref()
+            .and_then(Latency::from_bytes)
+            .and_then(|l| l.summary())
     }
 
     fn classes(&self) -> std::collections::BTreeMap<String, u64> {
@@ -85,6 +96,7 @@ impl LayerWindowRow {
                 count(self.requests),
             ),
             error_classes,
+            latency: self.latency(),
             start_ms: self.window_start,
             end_ms: self.window_start + self.window_len_ms,
             events: count(self.events),
@@ -105,7 +117,7 @@ impl LayerWindowRow {
 /// Writes the rows, replacing what is stored, except that a provisional row never replaces a
 /// final one (a node that lost the layer without noticing may still write provisional values).
 pub fn upsert(conn: &mut DbConn, rows: &[LayerWindowRow]) -> QueryResult<()> {
-    const SET: [&str; 10] = [
+    const SET: [&str; 11] = [
         "events",
         "bytes",
         "packets",
@@ -115,12 +127,13 @@ pub fn upsert(conn: &mut DbConn, rows: &[LayerWindowRow]) -> QueryResult<()> {
         "closed_at_ms",
         "sources",
         "error_classes",
+        "latency_sketch",
         "is_final",
     ];
     let head = "INSERT INTO layer_windows (layer, window_start, window_len_ms, events, bytes, packets, connections, \
-                requests, errors, closed_at_ms, sources, error_classes, is_final) VALUES ";
+                requests, errors, closed_at_ms, sources, error_classes, latency_sketch, is_final) VALUES ";
     for chunk in rows.chunks(UPSERT_CHUNK) {
-        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         match conn {
             DbConn::Mysql(c) => {
                 // MySQL assigns left to right and later terms see earlier assignments, so
@@ -160,13 +173,15 @@ where
         + diesel::sql_types::HasSqlType<Text>
         + diesel::sql_types::HasSqlType<BigInt>
         + diesel::sql_types::HasSqlType<Integer>
-        + diesel::sql_types::HasSqlType<Bool>,
+        + diesel::sql_types::HasSqlType<Bool>
+        + diesel::sql_types::HasSqlType<Binary>,
     &'a str: diesel::serialize::ToSql<Text, DB>,
     i64: diesel::serialize::ToSql<BigInt, DB>,
     i32: diesel::serialize::ToSql<Integer, DB>,
     bool: diesel::serialize::ToSql<Bool, DB>,
     Option<i64>: diesel::serialize::ToSql<Nullable<BigInt>, DB>,
     Option<&'a str>: diesel::serialize::ToSql<Nullable<Text>, DB>,
+    Option<&'a [u8]>: diesel::serialize::ToSql<Nullable<Binary>, DB>,
 {
     for r in rows {
         query = query
@@ -182,6 +197,7 @@ where
             .bind::<Nullable<BigInt>, _>(r.closed_at_ms)
             .bind::<Integer, _>(r.sources)
             .bind::<Nullable<Text>, _>(r.error_classes.as_deref())
+            .bind::<Nullable<Binary>, _>(r.latency_sketch.as_deref())
             .bind::<Bool, _>(r.is_final);
     }
     query
@@ -405,6 +421,7 @@ mod tests {
             closed_at_ms: is_final.then_some(99),
             sources: 2,
             error_classes: Some(r#"{"rejected":3}"#.into()),
+            latency_sketch: None,
         }
     }
 

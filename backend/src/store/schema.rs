@@ -97,6 +97,7 @@ diesel::table! {
         closed_at_ms -> Nullable<BigInt>,
         sources -> Integer,
         error_classes -> Nullable<Text>,
+        latency_sketch -> Nullable<Binary>,
     }
 }
 

@@ -27,12 +27,18 @@ fn sketch_config() -> Config {
 #[derive(Clone)]
 pub struct Latency(DDSketch);
 
+impl Default for Latency {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Latency {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Latency(DDSketch::new(sketch_config()))
     }
 
-    fn add(&mut self, ms: f64) {
+    pub fn add(&mut self, ms: f64) {
         // The sketch's log mapping is for positive values; a clock that says a request took
         // -1 ms is measuring nothing, so it counts as zero.
         self.0.add(ms.max(0.0));

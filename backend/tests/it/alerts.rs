@@ -653,7 +653,7 @@ async fn rules_fire_notify_and_survive_a_takeover_with_the_runway() {
     // The gauges for Prometheus, and names promtool finds nothing wrong with.
     let metrics = http(a.port, "GET", "/metrics", &[], None).body;
     assert!(
-        metrics.contains(&format!("layercast_series_runway_days{{layer=\"L3\",entity=\"{grower}\",metric=\"bytes_per_s\"}}")),
+        metrics.contains(&format!("layercast_series_runway_seconds{{layer=\"L3\",entity=\"{grower}\",metric=\"bytes_per_s\"}}")),
         "{metrics}"
     );
     assert!(

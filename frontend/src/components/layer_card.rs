@@ -36,6 +36,7 @@ pub fn LayerCard(
         move || summary.with(|s| s.bytes_per_s.map_or("—".to_owned(), format::bits_per_s));
     let provisional = move || summary.with(|s| s.bytes_per_s.is_some() && !s.is_final);
     let error_rate = move || summary.with(|s| format::percent(s.error_rate));
+    let latency = move || summary.with(|s| format::latency_ms(s.latency_p95_ms));
     let trend = move || {
         summary.with(|s| {
             s.trend.as_ref().map_or("no trend yet".to_owned(), |t| {
@@ -83,6 +84,10 @@ pub fn LayerCard(
                         title=move || if provisional() { "provisional: the window is still open" } else { "" }>
                         {throughput}
                     </dd>
+                </div>
+                <div>
+                    <dt>"latency p95"</dt>
+                    <dd data-testid=format!("latency-{id}")>{latency}</dd>
                 </div>
                 <div>
                     <dt>"error rate"</dt>

@@ -20,6 +20,9 @@ pub struct LayerSummary {
     /// The newest window's values are final (a provisional one is shown as such).
     pub is_final: bool,
     pub error_rate: Option<f64>,
+    /// Latency p95 of the newest window that has one: final windows only carry the layer's
+    /// latency (its entities' sketches merged when the window closes).
+    pub latency_p95_ms: Option<f64>,
     /// Throughput in bits/s over the last hour.
     pub sparkline: ChartData,
     /// The layer-wide series' throughput trend.
@@ -59,7 +62,7 @@ pub fn summarize(
         .iter()
         .filter(|w| w.layer == layer)
         .max_by_key(|w| w.start_ms);
-    let newest_rest = rest.max_by_key(|w| w.start_ms);
+    let newest_rest = rest.clone().max_by_key(|w| w.start_ms);
     let (bytes_per_s, is_final, error_rate) = match (newest_live, newest_rest) {
         (Some(l), Some(r)) if r.start_ms > l.start_ms => (
             Some(r.bytes_per_s),
@@ -78,10 +81,22 @@ pub fn summarize(
         ),
         (None, None) => (None, false, None),
     };
+    let latency_live = live
+        .iter()
+        .filter(|w| w.layer == layer)
+        .filter_map(|w| Some((w.start_ms, w.latency.as_ref()?.p95_ms)));
+    let latency_rest = rest
+        .clone()
+        .filter_map(|w| Some((w.start_ms, w.latency.as_ref()?.p95_ms)));
+    let latency_p95_ms = latency_live
+        .chain(latency_rest)
+        .max_by_key(|(start, _)| *start)
+        .map(|(_, p95)| p95);
     LayerSummary {
         bytes_per_s,
         is_final,
         error_rate,
+        latency_p95_ms,
         sparkline,
         trend: trends
             .iter()
@@ -187,5 +202,37 @@ mod tests {
         );
         assert_eq!(s.runway.map(|r| r.entity), Some("b".to_owned()));
         assert_eq!(s.trend.map(|t| trend_arrow(&t.direction)), Some("↗"));
+    }
+
+    #[test]
+    fn the_layer_latency_is_the_newest_final_windows_p95() {
+        let with_latency = |start_ms: i64, p95: f64| -> LayerSeriesWindow {
+            let mut w = stored(start_ms, 10.0);
+            w.latency = Some(layercast_shared::LatencySummary {
+                count: 10,
+                min_ms: 1.0,
+                max_ms: p95 * 2.0,
+                mean_ms: p95 / 2.0,
+                p50_ms: p95 / 2.0,
+                p95_ms: p95,
+                p99_ms: p95 * 1.5,
+            });
+            w
+        };
+        let s = summarize(
+            OsiLayer::L3,
+            &[
+                with_latency(0, 40.0),
+                with_latency(10_000, 55.0),
+                stored(20_000, 1.0),
+            ],
+            &[live(30_000, 1_000, false)],
+            &[],
+            &[],
+            &[],
+        );
+        assert_eq!(s.latency_p95_ms, Some(55.0), "the open windows carry none");
+        let none = summarize(OsiLayer::L3, &[stored(0, 1.0)], &[], &[], &[], &[]);
+        assert_eq!(none.latency_p95_ms, None);
     }
 }

@@ -3,7 +3,8 @@
 //! partition lag).
 
 use layercast_shared::{
-    Alert, IngestReport, LayerSeriesWindow, OsiLayer, SeriesRunway, SeriesTrend, WindowAnomaly,
+    Alert, IngestReport, LayerSeriesWindow, OsiLayer, PartitionStatus, SeriesRunway, SeriesTrend,
+    WindowAnomaly,
 };
 use leptos::prelude::*;
 
@@ -113,6 +114,20 @@ fn AlertRibbon() -> impl IntoView {
 #[component]
 fn IngestHealth() -> impl IntoView {
     let report = load::<IngestReport>(|| "/api/ingest".to_owned());
+    let partitions = load::<Vec<PartitionStatus>>(|| "/api/partitions".to_owned());
+    // Records the partitions' consumers have still to make durable, over every partition
+    // whose lag the broker told; unknown while none did.
+    let lag = move || match partitions.get() {
+        Load::Ready(p) => {
+            let known: Vec<i64> = p.iter().filter_map(|p| p.lag).collect();
+            if known.is_empty() {
+                "—".to_owned()
+            } else {
+                known.iter().sum::<i64>().to_string()
+            }
+        }
+        _ => "…".to_owned(),
+    };
     view! {
         <section class="ingest-health" data-testid="ingest-health">
             <h2><a href="/ingest">"Ingest"</a></h2>
@@ -125,6 +140,8 @@ fn IngestHealth() -> impl IntoView {
                         <div><dt>"records"</dt><dd>{r.records_total}</dd></div>
                         <div><dt>"malformed records"</dt>
                             <dd data-testid="ingest-errors">{r.errors_total}</dd></div>
+                        <div><dt>"partition lag (records)"</dt>
+                            <dd data-testid="partition-lag">{lag}</dd></div>
                     </dl>
                 }.into_any()
             })}

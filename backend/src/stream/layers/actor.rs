@@ -88,7 +88,7 @@ fn layer_series(w: &LayerWindow) -> SeriesWindow {
         bytes_max: 0,
         bytes_per_s: w.bytes as f64 / len_s,
         events_per_s: w.events as f64 / len_s,
-        latency: None,
+        latency: w.latency.clone(),
         error_rate: w.error_rate,
         error_classes: w.error_classes.clone(),
         is_final: w.is_final,

@@ -11,7 +11,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use super::state::Totals;
 use crate::kafka::Broker;
-use crate::stream::window::Window;
+use crate::stream::window::{Latency, Window};
 
 /// Windows per message at most: a message stays far below Kafka's default 1 MB limit (a
 /// window is about 150 bytes of JSON).
@@ -49,12 +49,23 @@ pub fn partials_of(
     is_final: impl Fn(i64, i64) -> bool,
 ) -> Vec<LayerPartial> {
     let mut sums: BTreeMap<OsiLayer, BTreeMap<(i64, i64), Totals>> = BTreeMap::new();
+    // Latency of final windows only: merging every entity's sketch for each provisional send
+    // (every second) cost the stream's thread more than the rest of the stage.
+    let mut latency: BTreeMap<(OsiLayer, i64, i64), Latency> = BTreeMap::new();
     for w in windows {
         sums.entry(w.layer)
             .or_default()
             .entry((w.start_ms, w.len_ms))
             .or_default()
             .add(&Totals::of_agg(&w.agg));
+        if let Some(sketch) = w.agg.latency.as_deref() {
+            if is_final(w.len_ms, w.start_ms) {
+                latency
+                    .entry((w.layer, w.start_ms, w.len_ms))
+                    .or_insert_with(Latency::new)
+                    .merge(sketch);
+            }
+        }
     }
     if !closed_through.is_empty() {
         for layer in OsiLayer::ALL {
@@ -65,7 +76,11 @@ pub fn partials_of(
     for (layer, windows) in sums {
         let windows: Vec<PartialWindow> = windows
             .into_iter()
-            .map(|((start, len), t)| t.into_partial(start, len, is_final(len, start)))
+            .map(|((start, len), t)| {
+                let mut p = t.into_partial(start, len, is_final(len, start));
+                p.latency_sketch = latency.get(&(layer, start, len)).map(Latency::to_bytes);
+                p
+            })
             .collect();
         let chunks: Vec<&[PartialWindow]> = if windows.is_empty() {
             vec![&[]]

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use layercast_shared::{LayerPartial, LayerWindow, OsiLayer, PartialWindow};
 
 use crate::store::layer_windows::{FinalThrough, LayerWindowRow, Progress, SourceClosed};
-use crate::stream::window::WindowAgg;
+use crate::stream::window::{Latency, WindowAgg};
 use layercast_shared::ErrorClassCounts;
 
 /// The sums of a layer window, from one source or from all.
@@ -68,6 +68,7 @@ impl Totals {
             requests,
             errors,
             error_classes: error_classes.to_map(),
+            latency_sketch: None,
             is_final,
         }
     }
@@ -96,9 +97,11 @@ impl Totals {
 }
 
 /// One source's latest value of one window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Contribution {
     totals: Totals,
+    /// The source's latency sketch of the window, encoded (final values carry one).
+    latency: Option<Vec<u8>>,
     is_final: bool,
     /// Offset (layers topic) of the record that carried it: the stage's position may not pass
     /// it while the window is open, so that a new owner reads it again.
@@ -119,6 +122,17 @@ impl OpenWindow {
             t.add(&c.totals);
         }
         t
+    }
+
+    /// The sources' latency sketches merged, encoded; `None` when none carries one.
+    fn latency(&self) -> Option<Vec<u8>> {
+        let mut merged: Option<Latency> = None;
+        for sketch in self.by_source.values().filter_map(|c| c.latency.as_deref()) {
+            if let Some(theirs) = Latency::from_bytes(sketch) {
+                merged.get_or_insert_with(Latency::new).merge(&theirs);
+            }
+        }
+        merged.map(|l| l.to_bytes())
     }
 }
 
@@ -267,6 +281,7 @@ impl LayerState {
             let window = self.open.entry((layer, w.len_ms, w.start_ms)).or_default();
             let new = Contribution {
                 totals: Totals::of(w),
+                latency: w.latency_sketch.clone(),
                 is_final: w.is_final,
                 offset,
             };
@@ -275,7 +290,7 @@ impl LayerState {
                 // comes from a node that lost the partition, or was overtaken by the close).
                 Some(old) if old.is_final && !new.is_final => {}
                 Some(old) => {
-                    window.changed |= old.totals != new.totals;
+                    window.changed |= old.totals != new.totals || old.latency != new.latency;
                     *old = new;
                 }
                 None => {
@@ -492,6 +507,8 @@ fn row(
         closed_at_ms,
         sources: i32::try_from(window.by_source.len()).unwrap_or(i32::MAX),
         error_classes: t.error_classes.to_json(),
+        // Merged when the window closes, once: provisional rows carry none.
+        latency_sketch: closed_at_ms.and_then(|_| window.latency()),
     }
 }
 

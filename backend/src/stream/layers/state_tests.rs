@@ -20,6 +20,7 @@ fn window(start_ms: i64, events: u64, is_final: bool) -> PartialWindow {
         requests: 0,
         errors: 0,
         error_classes: Default::default(),
+        latency_sketch: None,
         is_final,
     }
 }
@@ -227,4 +228,42 @@ fn stored_watermarks_spare_a_takeover_from_waiting_for_every_source() {
         vec![(20_000, 4, true)],
         "source 1's close came from the database"
     );
+}
+
+#[test]
+fn a_final_layer_window_merges_its_sources_latency_sketches_and_a_provisional_one_has_none() {
+    use crate::stream::window::Latency;
+    let sketch = |values: &[f64]| {
+        let mut l = Latency::new();
+        for v in values {
+            l.add(*v);
+        }
+        Some(l.to_bytes())
+    };
+    let mut s = LayerState::new(2, IDLE_MS, LEN, 0, 0);
+    let mut a = window(0, 2, true);
+    a.latency_sketch = sketch(&[10.0, 20.0]);
+    let mut b = window(0, 3, true);
+    b.latency_sketch = sketch(&[30.0, 40.0, 1_000.0]);
+    s.take(0, &partial(0, Some(0), vec![a]), 1);
+    s.take(1, &partial(1, None, vec![window(10_000, 1, false)]), 1);
+    s.take(2, &partial(1, Some(0), vec![b]), 1);
+    s.close(2);
+    let pending = s.pending(true);
+    let closed = pending
+        .rows
+        .iter()
+        .find(|r| r.is_final)
+        .expect("the final row");
+    let merged =
+        Latency::from_bytes(closed.latency_sketch.as_deref().expect("a sketch")).expect("decodes");
+    let summary = merged.summary().expect("a summary");
+    assert_eq!(summary.count, 5, "every record of both sources");
+    assert!((summary.max_ms - 1_000.0).abs() < 20.0, "{summary:?}");
+    let open = pending
+        .rows
+        .iter()
+        .find(|r| !r.is_final)
+        .expect("the open row");
+    assert_eq!(open.latency_sketch, None);
 }
