@@ -619,6 +619,8 @@ fn metric_value(text: &str, name: &str) -> Option<f64> {
 
 /// The ceiling: a minimal producer and consumer on a topic of the same partition count, with
 /// records of the same size.
+// Each argument is one of the run's knobs, read from its own environment variable.
+#[allow(clippy::too_many_arguments)]
 fn ceiling(
     bootstrap: &str,
     partitions: i32,

@@ -139,7 +139,7 @@ impl Probed {
 
     pub fn next_event(&mut self) -> Event {
         self.n += 1;
-        if self.n % PROBE_EVERY == 0 && self.newest_ms != i64::MIN {
+        if self.n.is_multiple_of(PROBE_EVERY) && self.newest_ms != i64::MIN {
             let high = self.newest_ms.div_euclid(self.window_ms) % 2 == 0;
             let bytes = if high {
                 PROBE_HIGH_BYTES

@@ -62,7 +62,7 @@ pub fn partials_of(
             if is_final(w.len_ms, w.start_ms) {
                 latency
                     .entry((w.layer, w.start_ms, w.len_ms))
-                    .or_insert_with(Latency::new)
+                    .or_default()
                     .merge(sketch);
             }
         }
