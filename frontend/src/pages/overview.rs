@@ -141,7 +141,7 @@ fn IngestHealth() -> impl IntoView {
                         <div><dt>"malformed records"</dt>
                             <dd data-testid="ingest-errors">{r.errors_total}</dd></div>
                         <div><dt>"partition lag (records)"</dt>
-                            <dd data-testid="partition-lag">{lag}</dd></div>
+                            <dd data-testid="ingest-lag">{lag}</dd></div>
                     </dl>
                 }.into_any()
             })}
