@@ -5,11 +5,14 @@
 
 use actix::Recipient;
 
-use crate::analysis::{engine, Findings, SeriesState, StoredAlert};
+use crate::analysis::live::LiveDetectors;
+use crate::analysis::{engine, Analysis, Findings, Inputs, SeriesState, StoredAlert};
 use crate::analysis::{AlertState, Signal};
 use crate::store::analysis::{NewChange, SavedState, StoredFindings};
-use crate::store::{StoreError, WriteFindings};
-use layercast_shared::{Alert, AlertStatus};
+use crate::store::{StoreError, WriteAnomalies, WriteFindings};
+use layercast_shared::{Alert, AlertStatus, SeriesWindow, WindowAnomaly};
+use std::sync::Arc;
+use tokio::sync::watch;
 
 use super::outputs::UpdatePublisher;
 
@@ -96,8 +99,67 @@ pub enum FindingsError {
     Writer(actix::MailboxError),
 }
 
+/// Runs closed windows (oldest first) through the anomaly detectors and the analysis, with the
+/// inputs as they are now: what the partition actors and the layer stage do at each close.
+pub fn analyse(
+    detectors: &mut LiveDetectors,
+    analysis: &mut Analysis,
+    inputs: &mut watch::Receiver<Arc<Inputs>>,
+    windows: &[&SeriesWindow],
+) -> (Vec<WindowAnomaly>, Findings) {
+    if inputs.has_changed().unwrap_or(false) {
+        analysis.set_inputs(inputs.borrow_and_update().clone());
+    }
+    let mut found = Vec::new();
+    let mut findings = Findings::default();
+    for w in windows {
+        let (anomalies, scores) = detectors.observe_scored(w);
+        found.extend(anomalies);
+        findings.extend(analysis.observe(w, &scores));
+    }
+    (found, findings)
+}
+
+/// Puts a partition's stored alerts and trackers back into its analysis (a new owner, before
+/// the history after them warms it).
+pub fn restore(analysis: &mut Analysis, alerts: &[Alert], states: &[SavedState]) {
+    for s in states {
+        if let Some(state) = decode_state(s) {
+            analysis.restore_state(s.layer, &s.entity, state);
+        }
+    }
+    for a in alerts {
+        analysis.restore_alert(&a.rule, a.layer, &a.entity, &a.metric, stored_alert(a));
+    }
+}
+
+/// Stores the anomalies and publishes them, then the rest (anomalies first: an alert that
+/// starts in these windows looks its precursor up among the stored anomalies). Failures are
+/// logged: the next windows carry on.
+pub async fn store_all(
+    anomaly_writer: Recipient<WriteAnomalies>,
+    findings_writer: Recipient<WriteFindings>,
+    updates: UpdatePublisher,
+    partition: i32,
+    found: Vec<WindowAnomaly>,
+    findings: Findings,
+) {
+    if !found.is_empty() {
+        match anomaly_writer.send(WriteAnomalies(found.clone())).await {
+            Ok(Ok(())) => updates.publish_anomalies(found),
+            Ok(Err(e)) => tracing::warn!(partition, error = %e, "anomalies not stored"),
+            Err(e) => tracing::warn!(partition, error = %e, "anomalies not stored"),
+        }
+    }
+    if !findings.is_empty() {
+        if let Err(e) = store_and_publish(findings_writer, updates, partition, findings).await {
+            tracing::warn!(partition, error = %e, "alerts, trends and runways not stored");
+        }
+    }
+}
+
 /// Stores what was found (states encoded on a blocking thread), then publishes it.
-pub async fn store_and_publish(
+async fn store_and_publish(
     writer: Recipient<WriteFindings>,
     updates: UpdatePublisher,
     partition: i32,

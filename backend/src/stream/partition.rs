@@ -24,14 +24,14 @@ use super::window::{
 };
 use crate::analysis::anomaly::AnomalyConfig;
 use crate::analysis::live::LiveDetectors;
-use crate::analysis::{Analysis, Findings, Inputs};
+use crate::analysis::{Analysis, Inputs};
 use crate::config::EventTime;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::late::LateDrop;
 use crate::store::offsets::Position;
 use crate::store::{
     Aggregator, DeliveredFirst, LoadAnalysis, LoadHistory, LoadOpenWindows, LoadPendingRollups,
-    StoreError, WriteAnomalies, WriteBatch,
+    StoreError, WriteBatch,
 };
 
 /// How often the actor looks at its clock: idleness, windows due to close, writes due.
@@ -770,43 +770,26 @@ impl PartitionActor {
     /// Feeds the windows that just closed to the detectors; what they find is written (an
     /// upsert on the window's key, so a replay rewrites the same rows) and then published.
     fn detect(&mut self, finals: &[SeriesWindow], ctx: &mut Context<Self>) {
-        if self.inputs.has_changed().unwrap_or(false) {
-            let inputs = self.inputs.borrow_and_update().clone();
-            self.analysis.set_inputs(inputs);
-        }
         let mut ordered: Vec<&SeriesWindow> = finals.iter().collect();
         ordered.sort_by_key(|w| w.start_ms);
-        let mut found = Vec::new();
-        let mut findings = Findings::default();
-        for w in ordered {
-            let (anomalies, scores) = self.detectors.observe_scored(w);
-            found.extend(anomalies);
-            findings.extend(self.analysis.observe(w, &scores));
-        }
+        let (found, findings) = findings::analyse(
+            &mut self.detectors,
+            &mut self.analysis,
+            &mut self.inputs,
+            &ordered,
+        );
         if found.is_empty() && findings.is_empty() {
             return;
         }
-        let (updates, writer) = (self.updates.clone(), self.writer.clone());
-        let partition = self.partition;
-        // Anomalies first: an alert that starts in these windows looks its precursor up
-        // among the stored anomalies.
-        ctx.spawn(actix::fut::wrap_future(async move {
-            if !found.is_empty() {
-                match writer.send(WriteAnomalies(found.clone())).await {
-                    Ok(Ok(())) => updates.publish_anomalies(found),
-                    Ok(Err(e)) => tracing::warn!(partition, error = %e, "anomalies not stored"),
-                    Err(e) => tracing::warn!(partition, error = %e, "anomalies not stored"),
-                }
-            }
-            if !findings.is_empty() {
-                if let Err(e) =
-                    findings::store_and_publish(writer.recipient(), updates, partition, findings)
-                        .await
-                {
-                    tracing::warn!(partition, error = %e, "alerts, trends and runways not stored");
-                }
-            }
-        }));
+        let writer = self.writer.clone();
+        ctx.spawn(actix::fut::wrap_future(findings::store_all(
+            writer.clone().recipient(),
+            writer.recipient(),
+            self.updates.clone(),
+            self.partition,
+            found,
+            findings,
+        )));
     }
 
     /// Takes the partition's alerts and trackers as the last owner stored them, before the
@@ -817,14 +800,7 @@ impl PartitionActor {
         });
         ctx.wait(read.into_actor(self).map(|result, act, _| match result {
             Ok(Ok((alerts, states))) => {
-                for s in &states {
-                    if let Some(state) = findings::decode_state(s) {
-                        act.analysis.restore_state(s.layer, &s.entity, state);
-                    }
-                }
-                for a in &alerts {
-                    act.analysis.restore_alert(&a.rule, a.layer, &a.entity, &a.metric, findings::stored_alert(a));
-                }
+                findings::restore(&mut act.analysis, &alerts, &states);
                 tracing::info!(partition = act.partition, alerts = alerts.len(), series = states.len(), "analysis state taken over");
             }
             Ok(Err(e)) => tracing::warn!(partition = act.partition, error = %e, "no stored analysis state; series learn afresh"),

@@ -11,11 +11,9 @@ use tokio::sync::watch;
 use super::state::{LayerState, Pending};
 use crate::analysis::anomaly::AnomalyConfig;
 use crate::analysis::live::LiveDetectors;
-use crate::analysis::{Analysis, Findings, Inputs};
+use crate::analysis::{Analysis, Inputs};
 use crate::metrics::{LayerLabel, LayerLenLabel, Metrics, PartitionLabel};
-use crate::store::{
-    LayerWriter, LoadAnalysis, LoadProgress, StoreError, WriteAnomalies, WriteLayers,
-};
+use crate::store::{LayerWriter, LoadAnalysis, LoadProgress, StoreError, WriteLayers};
 use crate::stream::cursor::{Cursor, Taken};
 use crate::stream::findings;
 use crate::stream::group::{Control, GroupLink};
@@ -142,39 +140,25 @@ impl LayerActor {
 
     /// The layer-wide series' analysis, as each base window becomes final.
     fn analyse(&mut self, finals: Vec<SeriesWindow>, ctx: &mut Context<Self>) {
-        if self.deps.inputs.has_changed().unwrap_or(false) {
-            let inputs = self.deps.inputs.borrow_and_update().clone();
-            self.analysis.set_inputs(inputs);
-        }
-        let mut found = Vec::new();
-        let mut findings = Findings::default();
-        for w in &finals {
-            let (anomalies, scores) = self.detectors.observe_scored(w);
-            found.extend(anomalies);
-            findings.extend(self.analysis.observe(w, &scores));
-        }
+        let ordered: Vec<&SeriesWindow> = finals.iter().collect();
+        let (found, findings) = findings::analyse(
+            &mut self.detectors,
+            &mut self.analysis,
+            &mut self.deps.inputs,
+            &ordered,
+        );
         if found.is_empty() && findings.is_empty() {
             return;
         }
-        let (writer, updates) = (self.deps.writer.clone(), self.deps.updates.clone());
-        let partition = state_partition(self.partition);
-        ctx.spawn(actix::fut::wrap_future(async move {
-            if !found.is_empty() {
-                match writer.send(WriteAnomalies(found.clone())).await {
-                    Ok(Ok(())) => updates.publish_anomalies(found),
-                    Ok(Err(e)) => tracing::warn!(partition, error = %e, "layer anomalies not stored"),
-                    Err(e) => tracing::warn!(partition, error = %e, "layer anomalies not stored"),
-                }
-            }
-            if !findings.is_empty() {
-                if let Err(e) =
-                    findings::store_and_publish(writer.recipient(), updates, partition, findings)
-                        .await
-                {
-                    tracing::warn!(partition, error = %e, "layer alerts, trends and runways not stored");
-                }
-            }
-        }));
+        let writer = self.deps.writer.clone();
+        ctx.spawn(actix::fut::wrap_future(findings::store_all(
+            writer.clone().recipient(),
+            writer.recipient(),
+            self.deps.updates.clone(),
+            state_partition(self.partition),
+            found,
+            findings,
+        )));
     }
 
     /// The layer-wide series' alerts and trackers as the last owner stored them.
@@ -185,16 +169,7 @@ impl LayerActor {
             partition: state_partition(self.partition),
         });
         ctx.wait(read.into_actor(self).map(|result, act, _| match result {
-            Ok(Ok((alerts, states))) => {
-                for s in &states {
-                    if let Some(state) = findings::decode_state(s) {
-                        act.analysis.restore_state(s.layer, &s.entity, state);
-                    }
-                }
-                for a in &alerts {
-                    act.analysis.restore_alert(&a.rule, a.layer, &a.entity, &a.metric, findings::stored_alert(a));
-                }
-            }
+            Ok(Ok((alerts, states))) => findings::restore(&mut act.analysis, &alerts, &states),
             Ok(Err(e)) => tracing::warn!(partition = act.partition, error = %e, "no stored layer analysis; layers learn afresh"),
             Err(e) => tracing::warn!(partition = act.partition, error = %e, "no stored layer analysis; layers learn afresh"),
         }));
