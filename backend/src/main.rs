@@ -8,6 +8,12 @@ use layercast::ingest::parse::Format;
 use rust_embed::RustEmbed;
 use tracing_subscriber::EnvFilter;
 
+/// glibc's `malloc` and `free` took about a quarter of the stream thread's time in a profile
+/// of `serve` under the end-to-end benchmark: every record, window and frame is a handful of
+/// small allocations, freed on another thread as often as not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The dashboard as `scripts/build-frontend` left it when this binary was built: in release
 /// builds the files themselves, in debug builds read from the folder at run time. Here, in the
 /// binary rather than the library, so that a new frontend build recompiles only this file.

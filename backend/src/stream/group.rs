@@ -9,6 +9,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt as _;
+
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
@@ -30,6 +32,10 @@ const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
 const RESYNC_RETRY: Duration = Duration::from_secs(1);
 /// How often librdkafka reports offsets and lag (for /metrics), milliseconds.
 const STATISTICS_INTERVAL_MS: u32 = 1_000;
+/// Records the group's task takes from the consumer's queue before it hands them to the
+/// workers, as many as are there already (it never waits to fill a batch). The workers'
+/// mailboxes are sized in batches of this many.
+pub const MAX_BATCH: usize = 64;
 
 /// What the rebalance callback and the workers tell the group's task.
 #[derive(Debug)]
@@ -176,6 +182,7 @@ impl Committer {
 /// A record of the group's topic, as a worker receives it.
 #[derive(Debug)]
 pub struct Delivered {
+    pub partition: i32,
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
@@ -200,11 +207,37 @@ where
     }
 }
 
+/// Records taken from the consumer and not yet handed to the workers, per partition in the
+/// order they came (offset order within a partition).
+#[derive(Debug, Default)]
+struct Batch {
+    partitions: Vec<(i32, Vec<Delivered>)>,
+}
+
+impl Batch {
+    fn extend(&mut self, record: Option<Delivered>) {
+        let Some(record) = record else { return };
+        // A linear search: a node owns a handful of partitions.
+        match self
+            .partitions
+            .iter_mut()
+            .find(|(p, _)| *p == record.partition)
+        {
+            Some((_, records)) => records.push(record),
+            None => self.partitions.push((record.partition, vec![record])),
+        }
+    }
+
+    fn take(&mut self) -> Vec<(i32, Vec<Delivered>)> {
+        std::mem::take(&mut self.partitions)
+    }
+}
+
 /// The handle of a running worker, one per assigned partition.
 pub trait Worker {
-    /// Hands a record to the worker, waiting while its mailbox is full (the backpressure);
-    /// `false` when the worker has stopped.
-    fn deliver(&self, record: Delivered) -> impl Future<Output = bool>;
+    /// Hands consecutive records of the partition to the worker, waiting while its mailbox is
+    /// full (the backpressure); `false` when the worker has stopped.
+    fn deliver(&self, records: Vec<Delivered>) -> impl Future<Output = bool>;
     /// Makes what the worker holds durable (or leaves it for the next owner to replay), then
     /// stops it; resolves when it has answered.
     fn stop(&self) -> impl Future<Output = ()>;
@@ -363,39 +396,62 @@ impl<W: Workers> Group<W> {
                 _ = &mut shutdown => break,
                 Some(msg) = control.recv() => self.on_control(msg).await,
                 received = consumer.recv() => {
-                    let message = match received {
-                        Ok(m) => m,
-                        Err(e) => {
-                            tracing::warn!(topic = %self.settings.topic, error = %e, "consumer error");
-                            continue;
-                        }
-                    };
-                    let partition = message.partition();
-                    let record = Delivered {
-                        offset: message.offset(),
-                        key: message.key().map(<[u8]>::to_vec),
-                        payload: message.payload().map(<[u8]>::to_vec),
-                    };
-                    drop(message);
-                    // The rebalance callback runs inside `recv`, so its news may be queued
-                    // behind this very record: apply it first.
-                    while let Ok(msg) = control.try_recv() {
-                        self.on_control(msg).await;
-                    }
-                    match self.running.get(&partition) {
-                        Some(worker) => {
-                            if !worker.deliver(record).await {
-                                tracing::debug!(partition, "record for a stopped worker dropped; it is replayed after resync");
+                    let mut batch = Batch::default();
+                    let (mut next, mut taken) = (Some(received), 1);
+                    while let Some(received) = next.take() {
+                        let record = match received {
+                            Ok(message) => Some(Delivered {
+                                partition: message.partition(),
+                                offset: message.offset(),
+                                key: message.key().map(<[u8]>::to_vec),
+                                payload: message.payload().map(<[u8]>::to_vec),
+                            }),
+                            Err(e) => {
+                                tracing::warn!(topic = %self.settings.topic, error = %e, "consumer error");
+                                None
+                            }
+                        };
+                        // The rebalance callback runs inside `recv`, so its news may be queued
+                        // behind this very record: what came before goes to the workers of
+                        // before, then the news is applied.
+                        if !control.is_empty() {
+                            self.deliver(&mut batch).await;
+                            while let Ok(msg) = control.try_recv() {
+                                self.on_control(msg).await;
                             }
                         }
-                        None => tracing::debug!(partition, "record for a partition we do not own dropped"),
+                        batch.extend(record);
+                        if taken < MAX_BATCH {
+                            next = consumer.recv().now_or_never();
+                            taken += 1;
+                        }
                     }
+                    self.deliver(&mut batch).await;
                 }
             }
         }
         let all: Vec<i32> = self.running.keys().copied().collect();
         self.stop_workers(&all).await;
         consumer.unsubscribe();
+    }
+
+    /// Hands every partition's records of the batch to its worker, and empties the batch.
+    async fn deliver(&mut self, batch: &mut Batch) {
+        for (partition, records) in batch.take() {
+            match self.running.get(&partition) {
+                Some(worker) => {
+                    if !worker.deliver(records).await {
+                        tracing::debug!(
+                            partition,
+                            "records for a stopped worker dropped; they are replayed after resync"
+                        );
+                    }
+                }
+                None => {
+                    tracing::debug!(partition, "records for a partition we do not own dropped")
+                }
+            }
+        }
     }
 
     async fn on_control(&mut self, msg: Control) {
@@ -475,5 +531,35 @@ impl<W: Workers> Group<W> {
             tracing::warn!(topic = %self.settings.topic, partition, error = %e, "seek failed; the partition may have moved");
         }
         self.start_worker(partition, position, true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(partition: i32, offset: i64) -> Option<Delivered> {
+        Some(Delivered {
+            partition,
+            offset,
+            key: None,
+            payload: None,
+        })
+    }
+
+    #[test]
+    fn a_batch_keeps_each_partitions_records_in_the_order_they_came() {
+        let mut batch = Batch::default();
+        for (partition, offset) in [(2, 10), (0, 5), (2, 11), (2, 12), (0, 6)] {
+            batch.extend(record(partition, offset));
+        }
+        batch.extend(None);
+        let taken: Vec<(i32, Vec<i64>)> = batch
+            .take()
+            .into_iter()
+            .map(|(p, records)| (p, records.iter().map(|r| r.offset).collect()))
+            .collect();
+        assert_eq!(taken, vec![(2, vec![10, 11, 12]), (0, vec![5, 6])]);
+        assert!(batch.take().is_empty(), "taking empties the batch");
     }
 }

@@ -40,15 +40,18 @@ pub struct LayerStageSettings {
 }
 
 impl Worker for Addr<LayerActor> {
-    async fn deliver(&self, r: Delivered) -> bool {
-        group::enqueue(
-            self,
-            LayerRecord {
+    /// A message per record: the layers topic carries a few records per window close.
+    async fn deliver(&self, records: Vec<Delivered>) -> bool {
+        for r in records {
+            let record = LayerRecord {
                 offset: r.offset,
                 payload: r.payload,
-            },
-        )
-        .await
+            };
+            if !group::enqueue(self, record).await {
+                return false;
+            }
+        }
+        true
     }
 
     async fn stop(&self) {
