@@ -215,8 +215,7 @@ struct Batch {
 }
 
 impl Batch {
-    fn extend(&mut self, record: Option<Delivered>) {
-        let Some(record) = record else { return };
+    fn push(&mut self, record: Delivered) {
         // A linear search: a node owns a handful of partitions.
         match self
             .partitions
@@ -420,7 +419,9 @@ impl<W: Workers> Group<W> {
                                 self.on_control(msg).await;
                             }
                         }
-                        batch.extend(record);
+                        if let Some(record) = record {
+                            batch.push(record);
+                        }
                         if taken < MAX_BATCH {
                             next = consumer.recv().now_or_never();
                             taken += 1;
@@ -538,22 +539,21 @@ impl<W: Workers> Group<W> {
 mod tests {
     use super::*;
 
-    fn record(partition: i32, offset: i64) -> Option<Delivered> {
-        Some(Delivered {
+    fn record(partition: i32, offset: i64) -> Delivered {
+        Delivered {
             partition,
             offset,
             key: None,
             payload: None,
-        })
+        }
     }
 
     #[test]
     fn a_batch_keeps_each_partitions_records_in_the_order_they_came() {
         let mut batch = Batch::default();
         for (partition, offset) in [(2, 10), (0, 5), (2, 11), (2, 12), (0, 6)] {
-            batch.extend(record(partition, offset));
+            batch.push(record(partition, offset));
         }
-        batch.extend(None);
         let taken: Vec<(i32, Vec<i64>)> = batch
             .take()
             .into_iter()

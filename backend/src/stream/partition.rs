@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::cursor::{Cursor, Taken};
 use super::findings;
+use super::group::{Delivered, MAX_BATCH};
 use super::layers::{partials_of, LayerFeed};
 use super::origins::Origins;
 use super::outputs::{LateRecord, LateSink, UpdatePublisher};
@@ -47,16 +48,16 @@ const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// than the wall clock (a backlog, a replay) windows close within a second or two, and
 /// saving them first doubled the rows written.
 const SAVE_EVERY: Duration = Duration::from_secs(5);
-/// Batches of records queued in the mailbox before the group's task waits: with batches of
-/// at most `group::MAX_BATCH` (64), 128 records. An actor handles its whole mailbox in one
-/// turn of the node's stream thread, and that thread looks at its timers and at wake-ups from
-/// other threads (write completions, Kafka deliveries) only between batches of about 60 turns
-/// (tokio's `LocalSet`): with 1,024 records a turn took ~5 ms under load, the thread answered
-/// 170 ms late on average (up to half a second), and a close waited half a second for Kafka
-/// deliveries acknowledged in 5 ms. 128 cut that lag to ~15 ms and the close delay from 1.3 s
-/// to 0.26 s, at no cost in throughput (BENCHMARKS.md; `layercast_stream_thread_lag_seconds`
-/// shows it).
-const MAILBOX_CAPACITY: usize = 2;
+/// Records queued in the mailbox (in batches of at most `MAX_BATCH`) before the group's task
+/// waits. An actor handles its whole mailbox in one turn of the node's stream thread, and that
+/// thread looks at its timers and at wake-ups from other threads (write completions, Kafka
+/// deliveries) only between batches of about 60 turns (tokio's `LocalSet`): with 1,024 records
+/// a turn took ~5 ms under load, the thread answered 170 ms late on average (up to half a
+/// second), and a close waited half a second for Kafka deliveries acknowledged in 5 ms. 128
+/// cut that lag to ~15 ms and the close delay from 1.3 s to 0.26 s, at no cost in throughput
+/// (BENCHMARKS.md; `layercast_stream_thread_lag_seconds` shows it).
+const MAILBOX_RECORDS: usize = 128;
+const MAILBOX_CAPACITY: usize = MAILBOX_RECORDS / MAX_BATCH;
 /// Bins of windows held beyond those the watermark keeps open before the actor stops taking
 /// records until its write in flight is done: the backpressure that keeps a slow database from
 /// filling memory with windows closed but not yet written.
@@ -72,20 +73,12 @@ const WARMUP_WINDOWS: i64 = 540;
 /// Rows of history read at most, whatever the number of series.
 const WARMUP_ROWS: i64 = 200_000;
 
-/// A record of the events topic.
-#[derive(Debug)]
-pub struct Record {
-    pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub payload: Option<Vec<u8>>,
-}
-
 /// Consecutive records of the partition, in offset order: one message for many records,
 /// because a message per record (its envelope, its turn of the mailbox) cost more than the
 /// window's work on the record.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct Records(pub Vec<Record>);
+pub struct Records(pub Vec<Delivered>);
 
 /// Write what is pending, then stop: the partition was revoked or the node is shutting down.
 #[derive(Debug, Message)]
@@ -327,7 +320,7 @@ impl PartitionActor {
             .collect()
     }
 
-    fn take(&mut self, record: Record) -> Taken {
+    fn take(&mut self, record: Delivered) -> Taken {
         let taken = self.cursor.take(record.offset);
         if taken != Taken::Yes {
             return taken;
@@ -1020,7 +1013,7 @@ impl Handler<Records> for PartitionActor {
 impl PartitionActor {
     /// Takes one record, and writes or waits as its windows ask; `false` once the actor is
     /// stopping for a resynchronisation.
-    fn handle_record(&mut self, record: Record, ctx: &mut Context<Self>) -> bool {
+    fn handle_record(&mut self, record: Delivered, ctx: &mut Context<Self>) -> bool {
         match self.take(record) {
             Taken::Yes => {
                 if self.pending.is_some() {

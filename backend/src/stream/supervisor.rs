@@ -9,7 +9,7 @@ use rdkafka::error::KafkaError;
 use super::group::{self, Delivered, GroupHandle, GroupLink, GroupSettings, Worker, Workers};
 use super::layers::LayerFeed;
 use super::outputs::{LateSink, UpdatePublisher};
-use super::partition::{FlushAndStop, PartitionActor, PartitionDeps, Record, Records};
+use super::partition::{FlushAndStop, PartitionActor, PartitionDeps, Records};
 use crate::config::EventTime;
 use crate::kafka::Broker;
 use crate::metrics::{Metrics, PartitionLabel};
@@ -44,14 +44,6 @@ pub struct StreamSettings {
 
 impl Worker for Addr<PartitionActor> {
     async fn deliver(&self, records: Vec<Delivered>) -> bool {
-        let records = records
-            .into_iter()
-            .map(|r| Record {
-                offset: r.offset,
-                key: r.key,
-                payload: r.payload,
-            })
-            .collect();
         group::enqueue(self, Records(records)).await
     }
 

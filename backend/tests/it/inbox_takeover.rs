@@ -10,6 +10,7 @@ use layercast::store::{Db, DbUrl};
 
 use crate::support::{
     assert_windows_exact, http_get, settle, stored_window_totals, wait_for, Broker, Node, TestDb,
+    LOADED_GROUP_TIMEOUT_MS,
 };
 
 const PARTITIONS: i32 = 4;
@@ -20,13 +21,6 @@ const ENTITIES: u64 = 40;
 const BASE_MS: i64 = 1_800_000_000_000;
 /// The claim's lease: renewed every quarter of it, taken over this long after the last renewal.
 const LEASE_MS: u64 = 4_000;
-/// The group's session and rebalance timeouts: 30 s, as the stream engine's bigger runs use.
-/// Replaying 300,000 records on three nodes beside the rest of the suite, the SQLite-backed
-/// tansu answered heartbeats later than the default 6 s and a node's loop went past the
-/// default 10 s between polls, so every node kept leaving and rejoining the group, each
-/// rejoin replaying its partitions from their stored positions, and the file's last windows
-/// were still not stored 180 s after it was read.
-const GROUP_TIMEOUT_MS: u32 = 30_000;
 const FILE: &str = "flows-0001.ndjson";
 
 type Key = (String, String, i64);
@@ -91,7 +85,7 @@ async fn a_file_whose_reader_is_killed_is_finished_by_another_node_exactly_once(
         format!(
             "[kafka]\nbrokers = \"{}\"\nevents_topic = \"events-{id}\"\nupdates_topic = \"updates-{id}\"\n\
              layers_topic = \"layers-{id}\"\nlate_topic = \"late-{id}\"\ngroup_id = \"group-{id}\"\npartitions = {PARTITIONS}\n\
-             session_timeout_ms = {GROUP_TIMEOUT_MS}\nrebalance_timeout_ms = {GROUP_TIMEOUT_MS}\n\
+             session_timeout_ms = {LOADED_GROUP_TIMEOUT_MS}\nrebalance_timeout_ms = {LOADED_GROUP_TIMEOUT_MS}\n\
              [database]\nurl = \"{}\"\n\
              [windows]\nlength_secs = {}\nidle_timeout_secs = 86400\n\
              [ingest]\ninbox = \"{}\"\npoll_ms = 100\nclaim_lease_ms = {LEASE_MS}\n",

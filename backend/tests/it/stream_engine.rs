@@ -18,7 +18,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 
-use crate::support::{wait_for, Broker, FinalWindowsFeed, Node, TestDb};
+use crate::support::{wait_for, Broker, FinalWindowsFeed, Node, TestDb, LOADED_GROUP_TIMEOUT_MS};
 
 const PARTITIONS: i32 = 6;
 const ENTITIES_PER_PARTITION: usize = 8;
@@ -227,11 +227,9 @@ async fn three_nodes_keep_every_window_exact_through_a_crash_with_late_records()
     let database = TestDb::create();
     let id = std::process::id();
     let (topic, late_topic) = (format!("events-{id}"), format!("late-{id}"));
-    // The defaults (6 s, 10 s), except for bigger runs: loaded with more records, the
-    // SQLite-backed tansu answers group heartbeats later than 6 s and the nodes keep
-    // rejoining the group.
+    // The defaults (6 s, 10 s), except for bigger runs.
     let (session_ms, rebalance_ms) = if total > 200_000 {
-        (30_000, 30_000)
+        (LOADED_GROUP_TIMEOUT_MS, LOADED_GROUP_TIMEOUT_MS)
     } else {
         (6_000, 10_000)
     };

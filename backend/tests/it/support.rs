@@ -22,6 +22,13 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// The group's session and rebalance timeouts of tests that load the SQLite-backed tansu with
+/// hundreds of thousands of records: it then answers heartbeats later than the default 6 s,
+/// and a node replaying a partition can go past the default 10 s between polls, so with the
+/// defaults every node kept leaving and rejoining the group, each rejoin replaying its
+/// partitions from their stored positions (docs/operations.md, known limitations).
+pub const LOADED_GROUP_TIMEOUT_MS: u32 = 30_000;
+
 /// Polls `check` until it gives a value or `deadline` passes. For conditions that only an
 /// outside process can make true (a port opening, rows appearing in another process's DB).
 pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
