@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 /// glibc's `malloc` and `free` took about a quarter of the stream thread's time in a profile
 /// of `serve` under the end-to-end benchmark (every record, window and frame is a handful of
 /// small allocations); with mimalloc serve's CPU per durable record fell from 5.6 to 4.1 µs
-/// (BENCHMARKS.md, stream engine).
+/// in back-to-back paced runs of `stream_e2e` (2026-12-07).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
