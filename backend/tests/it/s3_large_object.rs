@@ -25,8 +25,12 @@ const LEN_MS: i64 = 10_000;
 const OBJECT_BYTES: u64 = 105 * 1_000_000;
 /// The object read before it.
 const WARM_UP_BYTES: u64 = 20 * 1_000_000;
-/// What the node's peak memory may grow by while it reads the object.
-const MAX_GROWTH_BYTES: u64 = 32 * 1024 * 1024;
+/// What the node's peak memory may grow by while it reads the object: far less than the
+/// object, which a reader holding it whole would add. With glibc's `malloc` it grew by about
+/// 15 MB; with mimalloc (serve's allocator since 2026-12-07), which keeps freed pages for reuse
+/// in each thread's heap, by 27 MB alone and 35 MB beside the rest of the suite, past the
+/// 32 MiB this bound was before.
+const MAX_GROWTH_BYTES: u64 = 48 * 1024 * 1024;
 const ENTITIES: u64 = 50;
 /// Flow starts, seconds since the epoch.
 const BASE_SECS: i64 = 1_800_000_000;
