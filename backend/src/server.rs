@@ -21,6 +21,10 @@ use crate::NodeId;
 /// Seconds open connections (WebSockets above all) get to finish after SIGTERM; the
 /// dashboards reconnect to another node, or to this one when it is back.
 const SHUTDOWN_GRACE_SECS: u64 = 1;
+/// Writer threads (each with its connection) for what the analysis finds in closed windows, on
+/// a database that takes concurrent writers: an alert's row is written beside the window
+/// batches instead of behind them, where it waited up to a close's whole batch.
+const ANALYSIS_WRITERS: usize = 2;
 /// Windows per layer in a snapshot: what the dashboard shows.
 const SNAPSHOT_WINDOWS: i64 = 6;
 
@@ -90,17 +94,24 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
 
     let metrics = Metrics::new();
     crate::metrics::watch_thread_lag(metrics.clone());
-    let writers = {
+    let start_writers = |threads: usize| {
         let (db, metrics) = (db.clone(), metrics.clone());
-        // SQLite takes one writer at a time: more threads would only queue on its lock.
-        let writers = if matches!(db_url, store::DbUrl::Sqlite(_)) {
-            1
-        } else {
-            config.database.writers
-        };
-        SyncArbiter::start(writers, move || {
+        SyncArbiter::start(threads, move || {
             Aggregator::new(db.clone(), metrics.clone())
         })
+    };
+    // SQLite takes one writer at a time: more threads would only queue on its lock.
+    let writers = if matches!(db_url, store::DbUrl::Sqlite(_)) {
+        let one = start_writers(1);
+        stream::StreamWriters {
+            windows: one.clone(),
+            analysis: one,
+        }
+    } else {
+        stream::StreamWriters {
+            windows: start_writers(config.database.writers),
+            analysis: start_writers(ANALYSIS_WRITERS),
+        }
     };
     let hub = Hub::new(metrics.clone(), config.live.clone()).start();
     // Per process, not per node id: two processes given the same id by mistake must still
@@ -148,7 +159,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
     let stream = stream::start(
         &broker,
         db.clone(),
-        writers.clone(),
+        writers,
         UpdatePublisher::new(
             producer.clone(),
             config.kafka.updates_topic.clone(),

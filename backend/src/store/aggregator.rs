@@ -34,10 +34,12 @@ pub struct WriteBatch {
     pub closed_at_ms: i64,
     /// Base windows still open whose values changed: provisional, replaced by the next write.
     pub open: Vec<Window>,
-    /// The roll-up windows whose last base window is in `closed`: their whole, final values
-    /// (the partition actor holds them). A roll-up has no row before that; until then it is
-    /// read from the rows below it (`windows::pending_rollups`).
+    /// The roll-up windows whose last base window is final (made so by an earlier batch):
+    /// their whole, final values (the partition actor holds them). A roll-up has no row before
+    /// that; until then it is read from the rows below it (`windows::pending_rollups`).
     pub rollups: Vec<Window>,
+    /// When the close that ended them was due (wall clock, ms).
+    pub rollups_closed_at_ms: i64,
     pub late: Vec<LateDrop>,
     /// The node writing, kept with the offset to show who owned the partition last.
     pub node: String,
@@ -154,7 +156,7 @@ impl Aggregator {
                 conn,
                 batch.partition,
                 &batch.rollups,
-                Some(batch.closed_at_ms),
+                Some(batch.rollups_closed_at_ms),
             )?;
             windows::put(conn, batch.partition, &batch.open, None)?;
             late::add(conn, &batch.late)?;
@@ -338,6 +340,7 @@ mod tests {
             closed_at_ms: 1,
             open: Vec::new(),
             rollups: Vec::new(),
+            rollups_closed_at_ms: 1,
             late: Vec::new(),
             node: "n".into(),
             delivered_first: Some(delivered_first),

@@ -21,4 +21,4 @@ pub mod window;
 
 pub use group::GroupHandle;
 pub use outputs::{LateSink, UpdatePublisher};
-pub use supervisor::{start, StreamHandle, StreamSettings};
+pub use supervisor::{start, StreamHandle, StreamSettings, StreamWriters};

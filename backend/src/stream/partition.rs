@@ -46,7 +46,9 @@ const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// database's work, and only the REST API and the dashboards' first snapshot read them. A
 /// window opened less than this ago is left for the next save: when event time runs faster
 /// than the wall clock (a backlog, a replay) windows close within a second or two, and
-/// saving them first doubled the rows written.
+/// saving them first doubled the rows written. So is a window the watermark will close
+/// within this much event time: its final row comes about as soon, and in live traffic that
+/// save came just before the close and made the close wait for the database.
 const SAVE_EVERY: Duration = Duration::from_secs(5);
 /// Records queued in the mailbox (in batches of at most `MAX_BATCH`) before the group's task
 /// waits. An actor handles its whole mailbox in one turn of the node's stream thread, and that
@@ -121,8 +123,10 @@ pub struct PartitionActor {
     last_write: Instant,
     last_publish: Instant,
     last_save: Instant,
-    /// Per window length, the newest window start made final in the database.
-    closed_through: HashMap<i64, i64>,
+    /// The latest window end the last periodic save passed over as closing soon.
+    passed_over_through: Option<i64>,
+    /// The newest base window start made final in the database.
+    closed_through: Option<i64>,
     /// When the watermark first closed a window that is not yet final in the database.
     close_due_since: Option<(Instant, i64)>,
     retry_after: Duration,
@@ -144,14 +148,20 @@ pub struct PartitionActor {
     /// Records whose payload was not a valid `EventMsg`; skipped, counted, logged.
     malformed: u64,
     writer: Addr<Aggregator>,
+    /// Anomalies and findings: not queued behind the window batches (`StreamWriters`).
+    analysis_writer: Addr<Aggregator>,
     committer: Committer,
     updates: UpdatePublisher,
     late_sink: LateSink,
     /// The open roll-up windows whole: what the closed base windows have added so far. They
-    /// have no rows: the close that ends one writes it, final, from here, and a node taking
-    /// the partition over rebuilds them from the final rows below them. Summed per layer,
-    /// they are the partition's contribution to the layer stage's roll-ups.
+    /// have no rows: once the close that ends one is durable, the write after it (at once)
+    /// writes it, final, from here, and a node taking the partition over rebuilds them from
+    /// the final rows below them. Summed per layer, they are the partition's contribution to
+    /// the layer stage's roll-ups.
     rollups: HashMap<RollupKey, WindowAgg>,
+    /// Roll-ups whose last base window is durable wait for the next write; when that close
+    /// was first due (wall clock, ms), or `None` when it is unknown (taken over).
+    rollups_due: Option<Option<i64>>,
     layers: LayerFeed,
     /// Take the partition's saved open windows over before the first record.
     adopt_open: bool,
@@ -164,6 +174,7 @@ pub struct PartitionDeps {
     pub node: String,
     pub event_time: EventTime,
     pub writer: Addr<Aggregator>,
+    pub analysis_writer: Addr<Aggregator>,
     pub committer: Committer,
     pub updates: UpdatePublisher,
     pub late: LateSink,
@@ -203,12 +214,13 @@ struct InFlight {
     late_records: usize,
     position: Position,
     closed_at_ms: i64,
-    /// (length, newest start) made final, the base length included.
-    close: Vec<(i64, i64)>,
+    /// The newest base window start made final.
+    close: Option<i64>,
     /// What `closed` adds to the open roll-ups, to add to `rollups` once durable.
     rollup_deltas: Vec<Window>,
-    /// The roll-ups made final, whole.
+    /// The roll-ups made final, whole, and when the close that ended them was due.
     rollup_finals: Vec<Window>,
+    rollups_closed_at_ms: i64,
 }
 
 fn wall_ms() -> i64 {
@@ -243,7 +255,8 @@ impl PartitionActor {
             last_write: Instant::now(),
             last_publish: Instant::now(),
             last_save: Instant::now(),
-            closed_through: HashMap::new(),
+            passed_over_through: None,
+            closed_through: None,
             close_due_since: None,
             retry_after: RETRY_FIRST,
             pending: None,
@@ -258,10 +271,12 @@ impl PartitionActor {
             inputs: deps.inputs,
             malformed: 0,
             writer: deps.writer,
+            analysis_writer: deps.analysis_writer,
             committer: deps.committer,
             updates: deps.updates,
             late_sink: deps.late,
             rollups: HashMap::new(),
+            rollups_due: None,
             layers: deps.layers,
             // Only before this process wrote the partition: later the rows hold what the log
             // replays too.
@@ -271,10 +286,7 @@ impl PartitionActor {
         };
         let inputs = actor.inputs.borrow_and_update().clone();
         actor.analysis.set_inputs(inputs);
-        actor.closed_through = actor
-            .closes_of(actor.clock.closed_through(len_ms))
-            .into_iter()
-            .collect();
+        actor.closed_through = actor.clock.closed_through(len_ms);
         actor
     }
 
@@ -376,7 +388,7 @@ impl PartitionActor {
     fn close_due(&self) -> Option<i64> {
         let len = self.time.len_ms;
         let through = self.clock.closed_through(len)?;
-        (self.closed_through.get(&len) != Some(&through)).then_some(through)
+        (self.closed_through != Some(through)).then_some(through)
     }
 
     /// Remembers when a window first became due to close: the start of its close delay.
@@ -410,12 +422,16 @@ impl PartitionActor {
         if self.pending.is_some() || self.stopping || ctx.waiting() {
             return;
         }
-        let closing = self.close_due().is_some();
+        let closing = self.close_due().is_some() || self.rollups_due.is_some();
         if closing || self.last_write.elapsed() >= WRITE_EVERY {
             // A close goes alone: its final values are what the dashboards wait for, and the
             // rewrite of every open window would make its transaction many times larger.
-            let save = !closing && self.last_save.elapsed() >= SAVE_EVERY;
-            if self.write_pending(save, SAVE_EVERY) {
+            let save = if !closing && self.last_save.elapsed() >= SAVE_EVERY {
+                Save::Periodic
+            } else {
+                Save::Nothing
+            };
+            if self.write_pending(save) {
                 if self.retry_after > RETRY_FIRST {
                     // The last write failed: no records until this one has answered.
                     self.block_on_write(ctx);
@@ -484,20 +500,40 @@ impl PartitionActor {
         self.updates.publish(&[], &changed);
     }
 
-    /// Starts the write of everything due, in a task of its own; `false` when the database
-    /// already has it all. `save`: with the provisional values of the open windows that changed.
-    /// `min_age`: of the open windows, only those opened at least this long ago are saved.
-    fn write_pending(&mut self, save: bool, min_age: Duration) -> bool {
+    /// Starts the write of everything due, in a task of its own, with the provisional values of
+    /// the open windows that changed as `save` says; `false` when the database already has it
+    /// all.
+    fn write_pending(&mut self, save: Save) -> bool {
         let base = self.time.len_ms;
         let through = self.close_due();
         let closed = through
             .map(|t| self.open.close_until(t + base))
             .unwrap_or_default();
-        let open = if save && !self.replaying() {
-            self.last_save = Instant::now();
-            self.open.take_changed_older(Purpose::Save, min_age)
-        } else {
-            Vec::new()
+        let open = match save {
+            _ if self.replaying() => Vec::new(),
+            Save::Nothing => Vec::new(),
+            Save::Everything => {
+                self.last_save = Instant::now();
+                self.open.take_changed(Purpose::Save)
+            }
+            Save::Periodic => {
+                self.last_save = Instant::now();
+                // A window closes once the watermark passes its end by the grace period. Each
+                // is passed over once at most: if the watermark stalls (no records, a long
+                // idle timeout) it is saved at the next save after all.
+                let closing_soon = self.clock.watermark_ms().map(|w| {
+                    let ahead = i64::try_from(SAVE_EVERY.as_millis()).unwrap_or(i64::MAX);
+                    w.saturating_add(ahead).saturating_sub(self.time.grace_ms)
+                });
+                let passed_over = match (self.passed_over_through, closing_soon) {
+                    (_, None) => 0..0,
+                    (None, Some(end)) => i64::MIN..end.saturating_add(1),
+                    (Some(before), Some(end)) => before.saturating_add(1)..end.saturating_add(1),
+                };
+                self.passed_over_through = closing_soon.or(self.passed_over_through);
+                self.open
+                    .take_changed_older(Purpose::Save, SAVE_EVERY, passed_over)
+            }
         };
         // Records come in offset order but not in event-time order: the oldest record still
         // open may sit in any open window, not only in the oldest.
@@ -517,49 +553,27 @@ impl PartitionActor {
         );
         position.origins = self.origins.state(replay_from);
         self.last_write = Instant::now();
-        if position == self.durable && closed.is_empty() && open.is_empty() && self.late.is_empty()
+        // Only the roll-ups whose last base window is durable are written, and by the write
+        // after that close rather than with it: the open ones are the sum of rows below them,
+        // and a close that also wrote the minute it ends took twice as long, which every
+        // window of that close waited for (the dashboards, the alerts).
+        let rollups = self.complete_rollups();
+        if rollups.is_empty() {
+            self.rollups_due = None;
+        }
+        if position == self.durable
+            && closed.is_empty()
+            && open.is_empty()
+            && self.late.is_empty()
+            && rollups.is_empty()
         {
             return false;
         }
-        let close: Vec<(i64, i64)> = self
-            .closes_of(through)
-            .into_iter()
-            .filter(|(len, t)| self.closed_through.get(len) != Some(t))
-            .collect();
+        let rollups_closed_at_ms = self.rollups_due.flatten().unwrap_or_else(wall_ms);
         let mut rollup_deltas = Vec::new();
         for &len in &self.time.rollups_ms {
             rollup_deltas.extend(roll_up(&closed, len));
         }
-        // Only the roll-ups this close ends are written: the open ones are the sum of rows
-        // below them, and rewriting them at every close made a close's transaction three
-        // times as large.
-        let ends = |len: i64, start: i64| {
-            close
-                .iter()
-                .any(|&(l, through)| l == len && l != base && start <= through)
-        };
-        let mut rollup_finals: HashMap<RollupKey, WindowAgg> = self
-            .rollups
-            .iter()
-            .filter(|((len, start, ..), _)| ends(*len, *start))
-            .map(|(k, agg)| (k.clone(), agg.clone()))
-            .collect();
-        for delta in rollup_deltas.iter().filter(|d| ends(d.len_ms, d.start_ms)) {
-            rollup_finals
-                .entry(rollup_key(delta))
-                .or_default()
-                .merge(&delta.agg);
-        }
-        let rollups: Vec<Window> = rollup_finals
-            .into_iter()
-            .map(|((len_ms, start_ms, layer, entity), agg)| Window {
-                layer,
-                entity,
-                start_ms,
-                len_ms,
-                agg,
-            })
-            .collect();
         let late: Vec<LateDrop> = self
             .late
             .drain()
@@ -593,6 +607,7 @@ impl PartitionActor {
             closed_at_ms,
             open: open.clone(),
             rollups: rollups.clone(),
+            rollups_closed_at_ms,
             late: late.clone(),
             node: self.node.clone(),
             delivered_first,
@@ -604,9 +619,10 @@ impl PartitionActor {
             late_records: late_records.len(),
             position,
             closed_at_ms,
-            close,
+            close: through,
             rollup_deltas,
             rollup_finals: rollups,
+            rollups_closed_at_ms,
         };
         let writer = self.writer.clone();
         let late_sink = self.late_sink.clone();
@@ -680,10 +696,8 @@ impl PartitionActor {
                 self.durable = done.position.clone();
                 self.late_records
                     .drain(..done.late_records.min(self.late_records.len()));
-                for (len, through) in &done.close {
-                    self.closed_through.insert(*len, *through);
-                }
-                if let Some(&(_, through)) = done.close.first() {
+                if let Some(through) = done.close {
+                    self.closed_through = Some(through);
                     self.first_offset = self.first_offset.split_off(&(through + 1));
                     if let Some((since, _)) = self.close_due_since.take() {
                         self.metrics
@@ -693,20 +707,21 @@ impl PartitionActor {
                     // Windows may have become due while this write was in flight.
                     self.note_closes();
                 }
+                // Roll-ups made final with this batch are not held any more.
+                for w in &done.rollup_finals {
+                    self.rollups.remove(&rollup_key(w));
+                }
+                if !done.rollup_finals.is_empty() {
+                    self.rollups_due = None;
+                }
                 for delta in done.rollup_deltas {
                     self.rollups
                         .entry(rollup_key(&delta))
                         .or_default()
                         .merge(&delta.agg);
                 }
-                // Roll-ups made final with this batch are not held any more.
-                for &(len, through) in done
-                    .close
-                    .iter()
-                    .filter(|(len, _)| *len != self.time.len_ms)
-                {
-                    self.rollups
-                        .retain(|&(l, start, _, _), _| l != len || start > through);
+                if self.rollups_due.is_none() && self.has_complete_rollups() {
+                    self.rollups_due = Some(Some(done.closed_at_ms));
                 }
                 self.metrics
                     .durable_offset
@@ -718,16 +733,21 @@ impl PartitionActor {
                 let finals: Vec<SeriesWindow> = done
                     .closed
                     .iter()
-                    .chain(&done.rollup_finals)
                     .map(|w| w.to_series_window(true, Some(done.closed_at_ms)))
+                    .chain(
+                        done.rollup_finals
+                            .iter()
+                            .map(|w| w.to_series_window(true, Some(done.rollups_closed_at_ms))),
+                    )
                     .collect();
                 if !finals.is_empty() {
                     // Before the detectors: the dashboards wait for these, not for them.
                     self.updates.publish(&[], &finals);
                 }
                 self.detect(&finals[..done.closed.len()], ctx);
-                // The next close, if one became due meanwhile, without waiting for a tick.
-                if self.close_due_since.is_some() {
+                // The next close, if one became due meanwhile, and the roll-ups this one ended,
+                // without waiting for a tick.
+                if self.close_due_since.is_some() || self.rollups_due.is_some() {
                     self.flush(ctx);
                 }
             }
@@ -781,7 +801,7 @@ impl PartitionActor {
         if found.is_empty() && findings.is_empty() {
             return;
         }
-        let writer = self.writer.clone();
+        let writer = self.analysis_writer.clone();
         ctx.spawn(actix::fut::wrap_future(findings::store_all(
             writer.clone().recipient(),
             writer.recipient(),
@@ -808,6 +828,36 @@ impl PartitionActor {
         }));
     }
 
+    /// Whether a roll-up window is whole: its last base window is final in the database.
+    fn is_complete(&self, len_ms: i64, start_ms: i64) -> bool {
+        self.closed_through
+            .is_some_and(|through| start_ms + len_ms <= through + self.time.len_ms)
+    }
+
+    fn has_complete_rollups(&self) -> bool {
+        self.rollups
+            .keys()
+            .any(|&(len, start, ..)| self.is_complete(len, start))
+    }
+
+    /// The roll-ups to write final: whole, and held since no write has made them durable.
+    fn complete_rollups(&self) -> Vec<Window> {
+        if self.rollups_due.is_none() {
+            return Vec::new();
+        }
+        self.rollups
+            .iter()
+            .filter(|((len, start, ..), _)| self.is_complete(*len, *start))
+            .map(|((len_ms, start_ms, layer, entity), agg)| Window {
+                layer: *layer,
+                entity: entity.clone(),
+                start_ms: *start_ms,
+                len_ms: *len_ms,
+                agg: agg.clone(),
+            })
+            .collect()
+    }
+
     /// What the windows closing now contribute to the layer stage: the base windows summed per
     /// layer, final, and the roll-ups with what the base windows add to them (absolute sums,
     /// final for those that close), with how far this partition has closed each length. One
@@ -818,7 +868,12 @@ impl PartitionActor {
             return Vec::new();
         };
         let mut rollups: HashMap<(OsiLayer, i64, i64), WindowAgg> = HashMap::new();
-        for (&(len, start, layer, _), agg) in &self.rollups {
+        // Those already whole were sent final with the close that ended them.
+        for (&(len, start, layer, _), agg) in self
+            .rollups
+            .iter()
+            .filter(|((len, start, ..), _)| !self.is_complete(*len, *start))
+        {
             rollups
                 .entry((layer, len, start))
                 .or_default()
@@ -890,6 +945,10 @@ impl PartitionActor {
             let failure = match result {
                 Ok(Ok(windows)) => {
                     act.rollups = windows.into_iter().map(|w| (rollup_key(&w), w.agg)).collect();
+                    // Whole ones the last owner made final below them but did not write.
+                    if act.has_complete_rollups() {
+                        act.rollups_due = Some(None);
+                    }
                     return;
                 }
                 Ok(Err(e)) => e.to_string(),
@@ -955,6 +1014,17 @@ impl PartitionActor {
             Err(e) => tracing::warn!(partition = act.partition, error = %e, "no detector history; series learn afresh"),
         }));
     }
+}
+
+/// Which provisional values of open windows a write saves.
+#[derive(Debug, Clone, Copy)]
+enum Save {
+    Nothing,
+    /// Those that changed, of windows opened at least `SAVE_EVERY` ago and not closing
+    /// within `SAVE_EVERY` of event time.
+    Periodic,
+    /// Every one that changed: the partition is handed back.
+    Everything,
 }
 
 /// Why a write did not become durable.
@@ -1062,7 +1132,7 @@ impl Handler<FlushAndStop> for PartitionActor {
         // The write in flight first: the last one goes from the position it leaves.
         let last = self.completion().then(|(), act: &mut Self, _| {
             // Every open window: the next owner may have nothing else of them (embedded mode).
-            act.write_pending(true, Duration::ZERO);
+            act.write_pending(Save::Everything);
             act.completion()
         });
         AtomicResponse::new(Box::pin(

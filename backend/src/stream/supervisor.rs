@@ -60,6 +60,7 @@ impl Worker for Addr<PartitionActor> {
 /// Starts a partition actor for every partition of the events topic this node is assigned.
 struct PartitionActors {
     writer: Addr<Aggregator>,
+    analysis_writer: Addr<Aggregator>,
     updates: UpdatePublisher,
     late: LateSink,
     settings: StreamSettings,
@@ -80,6 +81,7 @@ impl Workers for PartitionActors {
             node: self.settings.node.clone(),
             event_time: self.settings.event_time.clone(),
             writer: self.writer.clone(),
+            analysis_writer: self.analysis_writer.clone(),
             late: self.late.clone(),
             layers: self.settings.layers.clone(),
             fresh_log: self.settings.fresh_log,
@@ -93,11 +95,20 @@ impl Workers for PartitionActors {
     }
 }
 
+/// The database writers of the partition actors.
+pub struct StreamWriters {
+    /// Window batches, each with its partition's position.
+    pub windows: Addr<Aggregator>,
+    /// What the analysis finds in closed windows (anomalies, alerts, trends, runways): a pool
+    /// of its own, so that an alert is not queued behind the next close's window rows.
+    pub analysis: Addr<Aggregator>,
+}
+
 /// Subscribes to the events topic and starts supervising. Call from inside an actix system.
 pub fn start(
     broker: &Broker,
     db: Db,
-    writer: Addr<Aggregator>,
+    writers: StreamWriters,
     updates: UpdatePublisher,
     late: LateSink,
     settings: StreamSettings,
@@ -145,7 +156,8 @@ pub fn start(
         group_settings,
         Some(on_stats),
         PartitionActors {
-            writer,
+            writer: writers.windows,
+            analysis_writer: writers.analysis,
             updates,
             late,
             settings,

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use hashbrown::{Equivalent, HashMap};
@@ -425,21 +426,30 @@ impl TumblingWindows {
     /// Copies of the series windows that changed since the last call for `purpose`, oldest
     /// first: the provisional values of windows still filling.
     pub fn take_changed(&mut self, purpose: Purpose) -> Vec<Window> {
-        self.take_changed_older(purpose, Duration::ZERO)
+        self.take_changed_older(purpose, Duration::ZERO, 0..0)
     }
 
     /// As [`take_changed`](Self::take_changed), from the windows opened at least `min_age`
-    /// ago only; the younger ones keep their flags.
-    pub fn take_changed_older(&mut self, purpose: Purpose, min_age: Duration) -> Vec<Window> {
-        self.take_changed_where(purpose, min_age, |layer, entity, start_ms, len_ms, agg| {
-            Window {
+    /// ago and not ending within `passed_over` (window ends, ms) only; the others keep their
+    /// flags.
+    pub fn take_changed_older(
+        &mut self,
+        purpose: Purpose,
+        min_age: Duration,
+        passed_over: Range<i64>,
+    ) -> Vec<Window> {
+        self.take_changed_where(
+            purpose,
+            min_age,
+            passed_over,
+            |layer, entity, start_ms, len_ms, agg| Window {
                 layer,
                 entity: entity.into(),
                 start_ms,
                 len_ms,
                 agg: agg.clone(),
-            }
-        })
+            },
+        )
     }
 
     /// As [`take_changed`](Self::take_changed), each window made into what the caller needs
@@ -449,19 +459,23 @@ impl TumblingWindows {
         purpose: Purpose,
         make: impl FnMut(OsiLayer, &str, i64, i64, &WindowAgg) -> T,
     ) -> Vec<T> {
-        self.take_changed_where(purpose, Duration::ZERO, make)
+        self.take_changed_where(purpose, Duration::ZERO, 0..0, make)
     }
 
     fn take_changed_where<T>(
         &mut self,
         purpose: Purpose,
         min_age: Duration,
+        passed_over: Range<i64>,
         mut make: impl FnMut(OsiLayer, &str, i64, i64, &WindowAgg) -> T,
     ) -> Vec<T> {
         let len_ms = self.len_ms;
         let mut out = Vec::new();
         for bin in self.bins.iter_mut() {
-            if bin.opened_at.elapsed() < min_age || !std::mem::take(bin.changed.flag(purpose)) {
+            if bin.opened_at.elapsed() < min_age
+                || passed_over.contains(&bin.start_ms.saturating_add(len_ms))
+                || !std::mem::take(bin.changed.flag(purpose))
+            {
                 continue;
             }
             let mut changed: Vec<(&SeriesKey, &WindowAgg)> = Vec::new();
@@ -795,13 +809,23 @@ mod tests {
         );
         let hour = Duration::from_secs(3_600);
         assert!(
-            w.take_changed_older(Purpose::Save, hour).is_empty(),
+            w.take_changed_older(Purpose::Save, hour, 0..0).is_empty(),
             "no window is an hour old"
+        );
+        let ending_later: Vec<_> = w
+            .take_changed_older(Purpose::Save, Duration::ZERO, 0..10_001)
+            .iter()
+            .map(|c| (c.start_ms, c.entity.clone()))
+            .collect();
+        assert_eq!(
+            ending_later,
+            vec![(10_000, "b".into())],
+            "a window ending within the range passed over keeps its flags"
         );
         assert_eq!(
             w.take_changed(Purpose::Save).len(),
-            3,
-            "each purpose at its own pace, the young ones kept for later"
+            2,
+            "each purpose at its own pace, the young ones and those ending soon kept for later"
         );
         w.insert(&ev(4_000, OsiLayer::L3, "a", 1));
         assert_eq!(w.close_until(10_000).len(), 2);
