@@ -9,10 +9,10 @@
 //! Before producing, the bench installs through the API (with an admin token from `layercast
 //! token create`) `LAYERCAST_BENCH_E2E_RULES` rules over patterns of the generated entities,
 //! most of which never fire, capacities on `LAYERCAST_BENCH_E2E_CAPACITIES` entities, and the
-//! probe rule on one probe entity whose traffic alternates above and below it every window, so
-//! that its alert fires and resolves at every close (`stream_events/analysis.rs`). One
+//! probe rule on probe entities whose traffic alternates above and below it every window, so
+//! that each one's alert fires and resolves at every close (`stream_events/analysis.rs`). One
 //! protocol-2 WebSocket client subscribes to the final series windows and the alerts; a probe
-//! alert's delay is its arrival minus the `closed_at_ms` of the probe's window whose end is
+//! alert's delay is its arrival minus the `closed_at_ms` of its probe's window whose end is
 //! the alert's `changed_ms`.
 //!
 //! ```text
@@ -30,6 +30,8 @@
 //! - `LAYERCAST_BENCH_E2E_ENTITIES` (10000): entities (series) of the generated records,
 //!   besides the probe;
 //! - `LAYERCAST_BENCH_E2E_RULES` (20): alert rules besides the probe's;
+//! - `LAYERCAST_BENCH_E2E_PROBES` (1): probe entities, each with an alert change at every
+//!   close (`stream_events/analysis.rs`);
 //! - `LAYERCAST_BENCH_E2E_CAPACITIES` (100): entities with a capacity (forecast and runway);
 //! - `LAYERCAST_BENCH_E2E_EVENT_RATE` (20000): records per second of event time (so a
 //!   10-s window holds 200,000 records and closes about once a second at 200,000/s);
@@ -804,10 +806,10 @@ fn ceiling(
 struct Seen {
     /// Final series windows: (window length ms, arrival − `closed_at_ms`, ms).
     delays: Vec<(i64, i64)>,
-    /// The probe's final base windows: end → `closed_at_ms`.
-    probe_closed: HashMap<i64, i64>,
-    /// The probe rule's alert frames: (`changed_ms`, arrival ms, state).
-    probe_alerts: Vec<(i64, i64, AlertStatus)>,
+    /// The probes' final base windows: (entity, end) → `closed_at_ms`.
+    probe_closed: HashMap<(String, i64), i64>,
+    /// The probe rule's alert frames: (entity, `changed_ms`, arrival ms, state).
+    probe_alerts: Vec<(String, i64, i64, AlertStatus)>,
     /// Alert frames of the other rules.
     other_alerts: u64,
     /// Series window frames.
@@ -864,14 +866,15 @@ fn ws_client(port: u16, stop: Arc<AtomicBool>, feed: Feed) -> Result<thread::Joi
                         seen.delays.push((len, now - closed));
                         if len == WINDOW_SECS * 1000
                             && w.layer == analysis::PROBE_LAYER
-                            && w.entity == analysis::PROBE_ENTITY
+                            && analysis::is_probe(&w.entity)
                         {
-                            seen.probe_closed.insert(w.end_ms, closed);
+                            seen.probe_closed.insert((w.entity, w.end_ms), closed);
                         }
                     }
                 }
                 ServerMsg::Alert { alert } if alert.rule == analysis::PROBE_RULE => {
-                    seen.probe_alerts.push((alert.changed_ms, now, alert.state));
+                    seen.probe_alerts
+                        .push((alert.entity, alert.changed_ms, now, alert.state));
                 }
                 ServerMsg::Alert { .. } => seen.other_alerts += 1,
                 ServerMsg::TooSlow => {
@@ -945,6 +948,7 @@ fn main() -> Result<()> {
         entities: env_u64("LAYERCAST_BENCH_E2E_ENTITIES", 10_000).max(1),
         rules: env_u64("LAYERCAST_BENCH_E2E_RULES", 20) as usize,
         capacities: env_u64("LAYERCAST_BENCH_E2E_CAPACITIES", 100) as usize,
+        probes: env_u64("LAYERCAST_BENCH_E2E_PROBES", 1).max(1),
     };
     let layercast = layercast_bin()?;
 
@@ -975,12 +979,14 @@ fn main() -> Result<()> {
 
 /// What the records and the analysis cover.
 struct Workload {
-    /// Entities of the generated records (the probe besides).
+    /// Entities of the generated records (the probes besides).
     entities: u64,
     /// Alert rules besides the probe's.
     rules: usize,
     /// Entities with a capacity.
     capacities: usize,
+    /// Probe entities (`stream_events/analysis.rs`).
+    probes: u64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1016,6 +1022,7 @@ fn run(
     println!("entities={}", workload.entities);
     println!("rules={}", workload.rules);
     println!("capacities={}", workload.capacities);
+    println!("probes={}", workload.probes);
     println!("event_time_records_per_second={event_rate}");
     println!("producer_batch_records={batch_records}");
     println!("producer_max_lead={max_lead}");
@@ -1172,7 +1179,7 @@ fn run(
     let sent = Arc::new(AtomicU64::new(0));
     let (producer, delivered) = producer(&bootstrap, batch_records)?;
     let durable_now = Arc::new(AtomicU64::new(0));
-    let entities = workload.entities;
+    let (entities, probes) = (workload.entities, workload.probes);
     let producer_thread = {
         let stop = stop.clone();
         let sent = sent.clone();
@@ -1180,7 +1187,7 @@ fn run(
         thread::spawn(move || -> Result<u64> {
             let _ = bootstrap_p;
             let events = EventGen::new(entities, now_ms() - 1_800_000, event_rate, 1_500, 30_000);
-            let mut events = Probed::new(events, WINDOW_SECS * 1000);
+            let mut events = Probed::new(events, probes, WINDOW_SECS * 1000);
             let lead = Some((&*durable_now, max_lead));
             let n = produce(
                 &producer,
@@ -1333,17 +1340,21 @@ fn run(
     let all: Vec<i64> = delays.iter().map(|(_, d)| *d).collect();
     let p99 = print_delays("ws_final_delay", &all);
     print_delays("ws_final_delay_base", &base);
-    // Close → alert: per probe alert frame, its arrival minus the close of the probe's window
+    // Close → alert: per probe alert frame, its arrival minus the close of its probe's window
     // that caused it (the one ending at the alert's changed_ms).
     let alert_delays: Vec<i64> = seen
         .probe_alerts
         .iter()
-        .filter_map(|(changed, at, _)| seen.probe_closed.get(changed).map(|closed| at - closed))
+        .filter_map(|(entity, changed, at, _)| {
+            seen.probe_closed
+                .get(&(entity.clone(), *changed))
+                .map(|closed| at - closed)
+        })
         .collect();
     let count_state = |state: AlertStatus| {
         seen.probe_alerts
             .iter()
-            .filter(|(_, _, s)| *s == state)
+            .filter(|(.., s)| *s == state)
             .count()
     };
     println!("probe_final_windows={}", seen.probe_closed.len());

@@ -1,8 +1,12 @@
 //! What the live analysis gets in the end-to-end benchmark: alert rules over the generated
 //! entities (most never fire), capacities on some of them (so that their forecasters and
-//! runways run too), and a probe: one entity whose traffic alternates, window by window, above
-//! and below the probe rule's thresholds, so that its alert fires at one window's close and
-//! resolves at the next. The probe's alerts are what the close → alert latency is measured on.
+//! runways run too), and probes: entities whose traffic alternates, window by window, above
+//! and below the probe rule's thresholds, so that each one's alert fires at one window's close
+//! and resolves at the next. The probes' alerts are what the close → alert latency is measured
+//! on. One probe (the default) gives one alert a close, about 67 in a 60-s run, so their p99
+//! is their slowest; more probes give more alerts, but each adds an alert transition to every
+//! close, which the 10,000 quiet series do not otherwise have (8 probes, whose keys put them on
+//! all 4 partitions, took 0.15 of a core more on 2026-12-07).
 
 use chrono::{TimeZone, Utc};
 use layercast_shared::{Event, OsiLayer};
@@ -10,12 +14,11 @@ use serde_json::{json, Value};
 
 use crate::stream_events::{entity, EventGen};
 
-/// The probe: an L3 entity no other rule's pattern matches.
+/// The probes: L3 entities no other rule's pattern matches.
 pub const PROBE_LAYER: OsiLayer = OsiLayer::L3;
-pub const PROBE_ENTITY: &str = "probe-0";
 pub const PROBE_RULE: &str = "probe";
-/// One record in this many is the probe's (200 a window at 20,000 records a second of event
-/// time and 10-s windows).
+/// One record in this many is a probe's, the probes in turn (200 a window at 20,000 records a
+/// second of event time and 10-s windows).
 const PROBE_EVERY: u64 = 1_000;
 /// Bytes of one probe record in a high and in a low window. One high record alone makes
 /// 10^8 bytes/s in a 10-s window, over the fire threshold; 10,000 low ones stay under the
@@ -88,13 +91,21 @@ pub fn rules(n: usize) -> Vec<Value> {
         .collect()
 }
 
-/// The probe rule: fires when the probe's bytes/s rise over [`PROBE_FIRE`], resolves when they
+pub fn probe_entity(i: u64) -> String {
+    format!("probe-{i}")
+}
+
+pub fn is_probe(entity: &str) -> bool {
+    entity.starts_with("probe-")
+}
+
+/// The probe rule: fires when a probe's bytes/s rise over [`PROBE_FIRE`], resolves when they
 /// fall under [`PROBE_RESOLVE`], at once (`for_ms` 0).
 pub fn probe_rule() -> Value {
     json!({
         "id": PROBE_RULE,
         "layer": PROBE_LAYER.as_str(),
-        "entity": PROBE_ENTITY,
+        "entity": "probe-*",
         "metric": "bytes_per_s",
         "condition": {"signal": "value", "op": "above", "fire": PROBE_FIRE, "resolve": PROBE_RESOLVE},
         "for_ms": 0,
@@ -117,20 +128,22 @@ pub fn capacity_body() -> Value {
     json!({"metric": "bytes_per_s", "capacity": CAPACITY_BYTES_PER_S})
 }
 
-/// The generator's records with the probe's among them: one in [`PROBE_EVERY`], at the newest
+/// The generator's records with the probes' among them: one in [`PROBE_EVERY`], at the newest
 /// event time seen (never late, never in the previous window), high in windows of even index
 /// and low in odd ones.
 pub struct Probed {
     events: EventGen,
+    probes: u64,
     window_ms: i64,
     n: u64,
     newest_ms: i64,
 }
 
 impl Probed {
-    pub fn new(events: EventGen, window_ms: i64) -> Self {
+    pub fn new(events: EventGen, probes: u64, window_ms: i64) -> Self {
         Probed {
             events,
+            probes: probes.max(1),
             window_ms: window_ms.max(1),
             n: 0,
             newest_ms: i64::MIN,
@@ -152,7 +165,7 @@ impl Probed {
                     .single()
                     .expect("in range"),
                 layer: PROBE_LAYER,
-                entity: PROBE_ENTITY.to_owned(),
+                entity: probe_entity(self.n / PROBE_EVERY % self.probes),
                 bytes,
                 packets: 1 + bytes / 1_000,
                 connections: 0,

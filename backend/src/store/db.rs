@@ -191,6 +191,23 @@ impl Db {
         self.url.kind()
     }
 
+    /// InnoDB's buffer pool in bytes; `None` on SQLite.
+    pub fn buffer_pool_bytes(&self) -> Result<Option<u64>, StoreError> {
+        #[derive(diesel::QueryableByName)]
+        struct Pool {
+            #[diesel(sql_type = diesel::sql_types::Unsigned<diesel::sql_types::BigInt>)]
+            bytes: u64,
+        }
+        match &mut *self.conn()? {
+            DbConn::Mysql(c) => Ok(Some(
+                diesel::sql_query("SELECT @@innodb_buffer_pool_size AS bytes")
+                    .get_result::<Pool>(c)?
+                    .bytes,
+            )),
+            DbConn::Sqlite(_) => Ok(None),
+        }
+    }
+
     pub fn conn(&self) -> Result<PooledConn, StoreError> {
         Ok(self.pool.get()?)
     }

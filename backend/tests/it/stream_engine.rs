@@ -271,6 +271,13 @@ async fn three_nodes_keep_every_window_exact_through_a_crash_with_late_records()
     // whichever node closes them.
     let feed = FinalWindowsFeed::connect(a.port);
     let db = Db::open(DbUrl::parse(&database.url).expect("url"), 2).expect("test db");
+    // What serve reads at start to warn of a buffer pool too small for the series.
+    assert!(
+        db.buffer_pool_bytes()
+            .expect("buffer pool size")
+            .is_some_and(|bytes| bytes >= 5 << 20),
+        "MariaDB reports its InnoDB buffer pool"
+    );
     // Batches of records, as real producers write: the SQLite-backed broker serves a node
     // that takes a partition over from an offset inside one.
     let producer: FutureProducer = ClientConfig::new()
