@@ -329,7 +329,7 @@ fn durable_total(conn: &mut MysqlConnection) -> Result<i64> {
 }
 
 /// What docs/operations.md asks of MariaDB for 10,000 series (and scripts/setup gives it).
-const RECOMMENDED_BUFFER_POOL: i64 = 1 << 30;
+const RECOMMENDED_BUFFER_POOL: i64 = layercast::store::RECOMMENDED_BUFFER_POOL_BYTES as i64;
 
 fn buffer_pool_bytes(conn: &mut MysqlConnection) -> Result<i64> {
     query_i64(

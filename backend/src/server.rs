@@ -28,15 +28,11 @@ const ANALYSIS_WRITERS: usize = 2;
 /// Windows per layer in a snapshot: what the dashboard shows.
 const SNAPSHOT_WINDOWS: i64 = 6;
 
-/// The InnoDB buffer pool docs/operations.md ("Database") asks for 10,000 series (and more in
-/// proportion): with less, the pages every close writes to may not stay in memory.
-const RECOMMENDED_BUFFER_POOL_BYTES: u64 = 1 << 30;
-const RECOMMENDED_FOR_SERIES: u64 = 10_000;
-
-/// Says so at start when MariaDB's buffer pool is smaller than `RECOMMENDED_BUFFER_POOL_BYTES`:
+/// Says so at start when MariaDB's buffer pool is smaller than the recommended one:
 /// at Debian's default of 128 MiB the stream benchmark made 153,525 events/s durable instead
 /// of 214,718 or more, reading its pages back from disk at every close.
 async fn warn_of_small_buffer_pool(db: &Db) {
+    use store::{RECOMMENDED_BUFFER_POOL_BYTES, RECOMMENDED_FOR_SERIES};
     let db = db.clone();
     match tokio::task::spawn_blocking(move || db.buffer_pool_bytes()).await {
         Ok(Ok(Some(bytes))) if bytes < RECOMMENDED_BUFFER_POOL_BYTES => tracing::warn!(

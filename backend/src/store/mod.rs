@@ -26,5 +26,7 @@ pub use aggregator::{
     WriteAnomalies, WriteBatch, WriteFindings,
 };
 pub(crate) use db::write_transaction;
-pub use db::{Db, DbConn, DbUrl, StoreError};
+pub use db::{
+    Db, DbConn, DbUrl, StoreError, RECOMMENDED_BUFFER_POOL_BYTES, RECOMMENDED_FOR_SERIES,
+};
 pub use layer_writer::{LayerWriter, LoadProgress, WriteLayers};

@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -500,6 +501,25 @@ impl PartitionActor {
         self.updates.publish(&[], &changed);
     }
 
+    /// The window ends a periodic save passes over: those the watermark closes within
+    /// `SAVE_EVERY` of event time (once it passes their end by the grace period). Each is
+    /// passed over once at most: if the watermark stalls (no records, a long idle timeout), the
+    /// next save writes it after all.
+    fn closing_soon(&mut self) -> Range<i64> {
+        let Some(watermark) = self.clock.watermark_ms() else {
+            return 0..0;
+        };
+        let ahead = i64::try_from(SAVE_EVERY.as_millis()).unwrap_or(i64::MAX);
+        let end = watermark
+            .saturating_add(ahead)
+            .saturating_sub(self.time.grace_ms);
+        let from = self
+            .passed_over_through
+            .map_or(i64::MIN, |before| before.saturating_add(1));
+        self.passed_over_through = Some(end);
+        from..end.saturating_add(1)
+    }
+
     /// Starts the write of everything due, in a task of its own, with the provisional values of
     /// the open windows that changed as `save` says; `false` when the database already has it
     /// all.
@@ -518,19 +538,7 @@ impl PartitionActor {
             }
             Save::Periodic => {
                 self.last_save = Instant::now();
-                // A window closes once the watermark passes its end by the grace period. Each
-                // is passed over once at most: if the watermark stalls (no records, a long
-                // idle timeout) it is saved at the next save after all.
-                let closing_soon = self.clock.watermark_ms().map(|w| {
-                    let ahead = i64::try_from(SAVE_EVERY.as_millis()).unwrap_or(i64::MAX);
-                    w.saturating_add(ahead).saturating_sub(self.time.grace_ms)
-                });
-                let passed_over = match (self.passed_over_through, closing_soon) {
-                    (_, None) => 0..0,
-                    (None, Some(end)) => i64::MIN..end.saturating_add(1),
-                    (Some(before), Some(end)) => before.saturating_add(1)..end.saturating_add(1),
-                };
-                self.passed_over_through = closing_soon.or(self.passed_over_through);
+                let passed_over = self.closing_soon();
                 self.open
                     .take_changed_older(Purpose::Save, SAVE_EVERY, passed_over)
             }
@@ -720,7 +728,9 @@ impl PartitionActor {
                         .or_default()
                         .merge(&delta.agg);
                 }
-                if self.rollups_due.is_none() && self.has_complete_rollups() {
+                // Only a close moves the base windows' edge, and with it what is whole.
+                if done.close.is_some() && self.rollups_due.is_none() && self.has_complete_rollups()
+                {
                     self.rollups_due = Some(Some(done.closed_at_ms));
                 }
                 self.metrics

@@ -59,8 +59,7 @@ impl Worker for Addr<PartitionActor> {
 
 /// Starts a partition actor for every partition of the events topic this node is assigned.
 struct PartitionActors {
-    writer: Addr<Aggregator>,
-    analysis_writer: Addr<Aggregator>,
+    writers: StreamWriters,
     updates: UpdatePublisher,
     late: LateSink,
     settings: StreamSettings,
@@ -80,8 +79,8 @@ impl Workers for PartitionActors {
             topic: self.settings.events_topic.clone(),
             node: self.settings.node.clone(),
             event_time: self.settings.event_time.clone(),
-            writer: self.writer.clone(),
-            analysis_writer: self.analysis_writer.clone(),
+            writer: self.writers.windows.clone(),
+            analysis_writer: self.writers.analysis.clone(),
             late: self.late.clone(),
             layers: self.settings.layers.clone(),
             fresh_log: self.settings.fresh_log,
@@ -156,8 +155,7 @@ pub fn start(
         group_settings,
         Some(on_stats),
         PartitionActors {
-            writer: writers.windows,
-            analysis_writer: writers.analysis,
+            writers,
             updates,
             late,
             settings,
