@@ -400,7 +400,9 @@ pub async fn partition_status(state: web::Data<ApiState>) -> Result<HttpResponse
 #[get("/metrics")]
 pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<ApiState>) -> HttpResponse {
     // The analysis' gauges come from the database: a stale figure is better than none, so a
-    // failed read keeps the last one.
+    // failed read keeps the last one, and the read waits no longer for a connection than the
+    // health check does: Prometheus gives up on a scrape after 10 s by default, and a scrape
+    // that times out loses every other metric too, the database's failure counts among them.
     let (db, metrics) = (state.db.clone(), state.metrics.clone());
     let _ = web::block(move || refresh_analysis_gauges(&db, &metrics)).await;
     // Prometheus asks for OpenMetrics; other clients get the classic text format.
@@ -425,7 +427,7 @@ const SECONDS_PER_DAY: f64 = 86_400.0;
 
 fn refresh_analysis_gauges(db: &Db, m: &crate::metrics::Metrics) -> Result<(), ApiError> {
     use crate::metrics::{RuleLabel, SeriesMetricLabel};
-    let mut conn = db.conn()?;
+    let mut conn = db.conn_within(store::PING_TIMEOUT)?;
     let runways = store::analysis::runways(&mut conn, 100_000)?;
     let firing = store::analysis::firing_counts(&mut conn)?;
     let pending = store::notifications::pending(&mut conn)?;

@@ -17,7 +17,7 @@ const POOL_TIMEOUT: Duration = Duration::from_secs(10);
 /// the database is down the check must still answer (degraded) before the prober gives up
 /// (load balancers and Kubernetes probes wait 1 to 5 s), and a pool that yields no working
 /// connection within it is not healthy, whatever the reason.
-const PING_TIMEOUT: Duration = Duration::from_secs(2);
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// SQLite waits this long on a locked database instead of failing at once: the HTTP handlers
 /// read while the aggregator writes.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
@@ -223,12 +223,16 @@ impl Db {
         self.url.connect()
     }
 
+    /// A pooled connection, waiting at most `timeout` for one: for readers that must answer
+    /// promptly even while the database is away (health checks, metric scrapes).
+    pub fn conn_within(&self, timeout: Duration) -> Result<PooledConn, StoreError> {
+        self.pool.get_timeout(timeout).map_err(|e| {
+            StoreError::Connect(format!("no working connection within {timeout:?}: {e}"))
+        })
+    }
+
     pub fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.pool.get_timeout(PING_TIMEOUT).map_err(|e| {
-            StoreError::Connect(format!(
-                "no working connection within {PING_TIMEOUT:?}: {e}"
-            ))
-        })?;
+        let mut conn = self.conn_within(PING_TIMEOUT)?;
         diesel::sql_query("SELECT 1").execute(&mut *conn)?;
         Ok(())
     }

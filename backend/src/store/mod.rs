@@ -27,6 +27,7 @@ pub use aggregator::{
 };
 pub(crate) use db::write_transaction;
 pub use db::{
-    Db, DbConn, DbUrl, StoreError, RECOMMENDED_BUFFER_POOL_BYTES, RECOMMENDED_FOR_SERIES,
+    Db, DbConn, DbUrl, StoreError, PING_TIMEOUT, RECOMMENDED_BUFFER_POOL_BYTES,
+    RECOMMENDED_FOR_SERIES,
 };
 pub use layer_writer::{LayerWriter, LoadProgress, WriteLayers};

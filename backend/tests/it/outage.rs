@@ -70,6 +70,10 @@ fn durable_records(db: &Db, topic: &str) -> Option<i64> {
 /// A counter or gauge of the node's `/metrics`, summed over its labels.
 fn metric(node: &Node, name: &str) -> Option<f64> {
     let (_, body) = http_get(node.port, "/metrics")?;
+    metric_in(&body, name)
+}
+
+fn metric_in(body: &str, name: &str) -> Option<f64> {
     let values: Vec<f64> = body
         .lines()
         .filter(|l| {
@@ -277,8 +281,17 @@ async fn a_30_s_database_outage_loses_nothing_keeps_memory_bounded_and_heals_alo
                 .min(Duration::from_secs(1)),
         );
     }
+    // A scrape, too, answers while the database is away: Prometheus gives up after 10 s.
+    let asked = Instant::now();
+    let (_, scraped) =
+        http_get_within(node.port, "/metrics", Duration::from_secs(20)).expect("/metrics answers");
+    let scrape_took = asked.elapsed();
+    assert!(
+        scrape_took < Duration::from_secs(5),
+        "/metrics took {scrape_took:?} to answer while the database was down"
+    );
     let failures =
-        metric(&node, "layercast_db_batch_failures_total").unwrap_or(0.0) - failures_before;
+        metric_in(&scraped, "layercast_db_batch_failures_total").unwrap_or(0.0) - failures_before;
     assert!(
         failures > 0.0,
         "no failed batch write in {OUTAGE:?}: was the database really down?"
@@ -324,7 +337,7 @@ async fn a_30_s_database_outage_loses_nothing_keeps_memory_bounded_and_heals_alo
     let log = std::fs::read_to_string(&node.proc.log).unwrap_or_default();
     eprintln!(
         "setup {setup:.1?}; {stored_before} events durable when the database went down; outage \
-         {outage:.1?}: /api/health answered in {health_took:.1?}, {failures} failed batch writes, \
+         {outage:.1?}: /api/health answered in {health_took:.1?} and /metrics in {scrape_took:.1?}, {failures} failed batch writes, \
          {taken_by_then} events taken into windows by its end; after the restart health ok in \
          {healthy_after:.1?}, all durable in {durable_after:.1?}; {} resynchronisations; RSS \
          {:.0} MB at start, peak {:.0} MB; total {:.1?}",
