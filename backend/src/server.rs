@@ -125,15 +125,22 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
         let one = start_writers(1);
         stream::StreamWriters {
             windows: one.clone(),
-            analysis: one,
+            analysis: one.clone(),
+            states: one,
         }
     } else {
         stream::StreamWriters {
             windows: start_writers(config.database.writers),
             analysis: start_writers(ANALYSIS_WRITERS),
+            states: start_writers(1),
         }
     };
-    let hub = Hub::new(metrics.clone(), config.live.clone()).start();
+    // Its thread stops with the system (an `Arbiter` dropped keeps running).
+    let live_thread = actix::Arbiter::new().handle();
+    let hub = Hub::start_in_arbiter(&live_thread, {
+        let (metrics, live) = (metrics.clone(), config.live.clone());
+        move |_| Hub::new(metrics, live)
+    });
     // Per process, not per node id: two processes given the same id by mistake must still
     // see each other's updates.
     let origin = format!(
@@ -144,6 +151,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
     let local_hub = LocalHub {
         origin: origin.clone(),
         hub: hub.clone().recipient(),
+        thread: live_thread,
     };
     live::follow_updates(&broker, &config.kafka.updates_topic, hub.clone(), origin)
         .context("cannot follow the updates topic")?;

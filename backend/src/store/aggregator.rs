@@ -96,6 +96,15 @@ pub struct WriteFindings {
     pub now_ms: i64,
 }
 
+/// The trackers' states of a partition's series (`analysis::save_states`), stored after the
+/// alerts of the same windows: a node taking over skips the windows a state has seen.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct WriteStates {
+    pub partition: i32,
+    pub states: Vec<SavedState>,
+}
+
 /// The pending and firing alerts and the trackers' states of a partition (`analysis::load`).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(Vec<Alert>, Vec<SavedState>), StoreError>")]
@@ -293,6 +302,18 @@ impl Handler<WriteFindings> for Aggregator {
         let mut conn = self.connection()?;
         let result = analysis::write(&mut conn, msg.partition, &msg.findings, msg.now_ms)
             .map_err(StoreError::from);
+        self.keep(conn, &result);
+        result
+    }
+}
+
+impl Handler<WriteStates> for Aggregator {
+    type Result = Result<(), StoreError>;
+
+    fn handle(&mut self, msg: WriteStates, _: &mut SyncContext<Self>) -> Self::Result {
+        let mut conn = self.connection()?;
+        let result =
+            analysis::save_states(&mut conn, msg.partition, &msg.states).map_err(StoreError::from);
         self.keep(conn, &result);
         result
     }

@@ -2,6 +2,7 @@
 //! state per series, and the outbox of notifications (`notifications.rs` sends it).
 
 use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text};
 use layercast_shared::{
     Alert, AlertChange, AlertPrecursor, AlertStatus, OsiLayer, SeriesRunway, SeriesTrend,
@@ -48,7 +49,6 @@ pub struct StoredFindings {
     pub changes: Vec<NewChange>,
     pub trends: Vec<SeriesTrend>,
     pub runways: Vec<SeriesRunway>,
-    pub states: Vec<SavedState>,
 }
 
 /// A notification as the outbox keeps it: the alert as stored after the change.
@@ -119,10 +119,23 @@ fn upsert_sql(
     key: &[&str],
     update: &[&str],
 ) -> String {
-    let marks = vec!["?"; columns.len()].join(", ");
+    upsert_rows_sql(conn, table, columns, key, update, 1)
+}
+
+/// `upsert_sql` of `rows` rows.
+fn upsert_rows_sql(
+    conn: &DbConn,
+    table: &str,
+    columns: &[&str],
+    key: &[&str],
+    update: &[&str],
+    rows: usize,
+) -> String {
+    let marks = format!("({})", vec!["?"; columns.len()].join(", "));
     let head = format!(
-        "INSERT INTO {table} ({}) VALUES ({marks})",
-        columns.join(", ")
+        "INSERT INTO {table} ({}) VALUES {}",
+        columns.join(", "),
+        vec![marks; rows].join(", ")
     );
     if is_mysql(conn) {
         let set: Vec<String> = update
@@ -145,8 +158,9 @@ fn upsert_sql(
 
 /// Stores a batch in one transaction: alerts (an alert never goes back to an older change; a
 /// new episode clears its acknowledgement and looks for a precursor), their changes, the
-/// outbox entries of every receiver for changes that are not silenced, trends, runways and
-/// states. Returns the alerts as stored after the changes, to publish.
+/// outbox entries of every receiver for changes that are not silenced, trends and runways.
+/// Returns the alerts as stored after the changes, to publish. The trackers' states go apart
+/// (`save_states`), after these.
 pub fn write(
     conn: &mut DbConn,
     partition: i32,
@@ -169,9 +183,6 @@ pub fn write(
         }
         for r in &found.runways {
             upsert_runway(conn, r)?;
-        }
-        for s in &found.states {
-            save_state(conn, partition, s)?;
         }
         Ok(stored)
     })
@@ -431,22 +442,60 @@ fn upsert_runway(conn: &mut DbConn, r: &SeriesRunway) -> QueryResult<()> {
     Ok(())
 }
 
-fn save_state(conn: &mut DbConn, partition: i32, s: &SavedState) -> QueryResult<()> {
-    let sql = upsert_sql(
-        conn,
-        "analysis_state",
-        &["partition_id", "layer", "entity", "last_start_ms", "state"],
-        &["partition_id", "layer", "entity"],
-        &["last_start_ms", "state"],
-    );
-    diesel::sql_query(sql)
-        .bind::<Integer, _>(partition)
-        .bind::<Text, _>(s.layer.as_str())
-        .bind::<Text, _>(&s.entity)
-        .bind::<BigInt, _>(s.last_start_ms)
-        .bind::<Text, _>(&s.json)
-        .execute(conn)?;
-    Ok(())
+/// States per INSERT statement: a state is kilobytes of JSON, and a statement must stay well
+/// under MariaDB's `max_allowed_packet` (16 MiB by default).
+const STATES_CHUNK: usize = 100;
+
+/// Stores the trackers' states of a partition's series, in one transaction, many rows a
+/// statement: at a bucket's end every series has one, and a statement a row took seconds for
+/// a partition's 2,500.
+pub fn save_states(conn: &mut DbConn, partition: i32, states: &[SavedState]) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        for chunk in states.chunks(STATES_CHUNK) {
+            let sql = upsert_rows_sql(
+                conn,
+                "analysis_state",
+                &["partition_id", "layer", "entity", "last_start_ms", "state"],
+                &["partition_id", "layer", "entity"],
+                &["last_start_ms", "state"],
+                chunk.len(),
+            );
+            match conn {
+                DbConn::Mysql(c) => {
+                    bind_states(diesel::sql_query(sql).into_boxed(), partition, chunk).execute(c)?
+                }
+                DbConn::Sqlite(c) => {
+                    bind_states(diesel::sql_query(sql).into_boxed(), partition, chunk).execute(c)?
+                }
+            };
+        }
+        Ok(())
+    })
+}
+
+fn bind_states<'a, DB>(
+    mut query: BoxedSqlQuery<'a, DB, SqlQuery>,
+    partition: i32,
+    states: &'a [SavedState],
+) -> BoxedSqlQuery<'a, DB, SqlQuery>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<Text>
+        + diesel::sql_types::HasSqlType<BigInt>
+        + diesel::sql_types::HasSqlType<Integer>,
+    &'a str: diesel::serialize::ToSql<Text, DB>,
+    i64: diesel::serialize::ToSql<BigInt, DB>,
+    i32: diesel::serialize::ToSql<Integer, DB>,
+{
+    for s in states {
+        query = query
+            .bind::<Integer, _>(partition)
+            .bind::<Text, _>(s.layer.as_str())
+            .bind::<Text, _>(s.entity.as_str())
+            .bind::<BigInt, _>(s.last_start_ms)
+            .bind::<Text, _>(s.json.as_str());
+    }
+    query
 }
 
 /// What a node taking a partition over needs: its pending and firing alerts, and the stored

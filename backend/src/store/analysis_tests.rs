@@ -201,3 +201,31 @@ fn an_alert_carries_the_latest_lower_layer_anomaly_of_its_group_before_it() {
     let stored = write(&mut conn, 0, &batch(vec![late]), 0).expect("fire");
     assert_eq!(stored[0].precursor, None);
 }
+
+#[test]
+fn states_are_stored_many_a_statement_and_replaced_by_newer_ones() {
+    let (_dir, db) = sqlite_db();
+    let mut conn = db.conn().expect("conn");
+    let state = |entity: String, last_start_ms: i64| SavedState {
+        layer: OsiLayer::L4,
+        entity,
+        last_start_ms,
+        json: format!("{{\"at\":{last_start_ms}}}"),
+    };
+    // More than one statement's worth, as at a bucket's end.
+    let first: Vec<SavedState> = (0..250).map(|i| state(format!("e{i:03}"), 10_000)).collect();
+    save_states(&mut conn, 3, &first).expect("first");
+    let newer: Vec<SavedState> = (0..5).map(|i| state(format!("e{i:03}"), 20_000)).collect();
+    save_states(&mut conn, 3, &newer).expect("newer");
+    let (_, mut stored) = load(&mut conn, 3).expect("load");
+    stored.sort_by(|a, b| a.entity.cmp(&b.entity));
+    assert_eq!(stored.len(), 250, "one row per series");
+    assert_eq!(
+        stored.iter().filter(|s| s.last_start_ms == 20_000).count(),
+        5,
+        "the newer states replaced theirs"
+    );
+    assert_eq!(stored[0], newer[0]);
+    assert_eq!(stored[249], first[249]);
+    assert!(load(&mut conn, 4).expect("load").1.is_empty(), "per partition");
+}

@@ -122,6 +122,20 @@ impl Handler<super::WriteFindings> for LayerWriter {
     }
 }
 
+impl Handler<super::WriteStates> for LayerWriter {
+    type Result = Result<(), StoreError>;
+
+    fn handle(&mut self, msg: super::WriteStates, _: &mut SyncContext<Self>) -> Self::Result {
+        self.with_conn(|conn| {
+            Ok(super::analysis::save_states(
+                conn,
+                msg.partition,
+                &msg.states,
+            )?)
+        })
+    }
+}
+
 impl Handler<super::LoadAnalysis> for LayerWriter {
     type Result = Result<
         (

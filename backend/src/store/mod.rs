@@ -23,7 +23,7 @@ pub mod windows;
 
 pub use aggregator::{
     Aggregator, DeliveredFirst, LoadAnalysis, LoadHistory, LoadOpenWindows, LoadPendingRollups,
-    WriteAnomalies, WriteBatch, WriteFindings,
+    WriteAnomalies, WriteBatch, WriteFindings, WriteStates,
 };
 pub(crate) use db::write_transaction;
 pub use db::{

@@ -9,10 +9,12 @@ use crate::analysis::live::LiveDetectors;
 use crate::analysis::{engine, Analysis, Findings, Inputs, SeriesState, StoredAlert};
 use crate::analysis::{AlertState, Signal};
 use crate::store::analysis::{NewChange, SavedState, StoredFindings};
-use crate::store::{StoreError, WriteAnomalies, WriteFindings};
-use layercast_shared::{Alert, AlertStatus, SeriesWindow, WindowAnomaly};
+use crate::store::{StoreError, WriteAnomalies, WriteFindings, WriteStates};
+use layercast_shared::{Alert, AlertStatus, OsiLayer, SeriesWindow, WindowAnomaly};
+use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::watch;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
 
 use super::outputs::UpdatePublisher;
 
@@ -133,48 +135,138 @@ pub fn restore(analysis: &mut Analysis, alerts: &[Alert], states: &[SavedState])
     }
 }
 
-/// Stores the anomalies and publishes them, then the rest (anomalies first: an alert that
-/// starts in these windows looks its precursor up among the stored anomalies). Failures are
-/// logged: the next windows carry on.
-pub async fn store_all(
-    anomaly_writer: Recipient<WriteAnomalies>,
-    findings_writer: Recipient<WriteFindings>,
-    updates: UpdatePublisher,
-    partition: i32,
-    found: Vec<WindowAnomaly>,
-    findings: Findings,
-) {
-    if !found.is_empty() {
-        match anomaly_writer.send(WriteAnomalies(found.clone())).await {
-            Ok(Ok(())) => updates.publish_anomalies(found),
-            Ok(Err(e)) => tracing::warn!(partition, error = %e, "anomalies not stored"),
-            Err(e) => tracing::warn!(partition, error = %e, "anomalies not stored"),
-        }
+/// What one close of an owner found, to store and then publish.
+type Found = (Vec<WindowAnomaly>, Findings);
+
+/// Pause after a failed write of findings, doubling up to the maximum.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(8);
+/// Attempts at a write the database refuses (rather than one it is away for) before the
+/// findings are dropped: a row it will never take must not hold up every later close.
+const REFUSED_ATTEMPTS: u32 = 5;
+
+/// Where an owner's findings are written.
+#[derive(Clone)]
+pub struct AnalysisWriters {
+    pub anomalies: Recipient<WriteAnomalies>,
+    /// Alert changes, trends and runways: a few rows a close.
+    pub findings: Recipient<WriteFindings>,
+    /// The trackers' states: at a bucket's end thousands of rows of kilobytes each, which
+    /// must not hold up the alerts (of this owner, or of others sharing its writers).
+    pub states: Recipient<WriteStates>,
+}
+
+/// Stores what an owner's closes find, one close after another in the order they came, and
+/// publishes each once stored. The analysis runs as windows close, before their rows are
+/// durable, so that an alert does not wait for the window batch: these rows go on writers of
+/// their own, and a write that fails is retried, not dropped, while the owner lives (with the
+/// database away, the owner's window writes fail too and it takes no records, so no more closes
+/// queue up behind). If the owner is gone first, a later owner analyses the same windows again
+/// from the stored state, which is keyed by the windows it has seen: so a close's states are
+/// written only once its alerts are, by a task of their own that the next alerts do not wait
+/// for.
+#[derive(Clone)]
+pub struct FindingsWriter {
+    queue: mpsc::UnboundedSender<Found>,
+}
+
+impl FindingsWriter {
+    /// Starts the writer's tasks on the live hub's thread, where their answers are taken at
+    /// once (the stream's thread, busy with records, took 100 ms and more to get to them); they
+    /// end once every handle is dropped and what was queued is handled.
+    pub fn start(writers: AnalysisWriters, updates: UpdatePublisher, partition: i32) -> Self {
+        let (queue, mut queued) = mpsc::unbounded_channel::<Found>();
+        let (states_queue, mut states_queued) =
+            mpsc::unbounded_channel::<Vec<(OsiLayer, String, SeriesState)>>();
+        let thread = updates.live_thread().clone();
+        let AnalysisWriters {
+            anomalies,
+            findings: findings_writer,
+            states: states_writer,
+        } = writers;
+        thread.spawn(async move {
+            while let Some((found, findings)) = queued.recv().await {
+                let owner_alive = || !queued.is_closed();
+                if !found.is_empty() {
+                    let write = || anomalies.send(WriteAnomalies(found.clone()));
+                    match retried(partition, "anomalies", write, &owner_alive).await {
+                        Ok(()) => updates.publish_anomalies(found),
+                        Err(e) => tracing::warn!(partition, error = %e, "anomalies not stored"),
+                    }
+                }
+                if findings.is_empty() {
+                    continue;
+                }
+                let Findings {
+                    alerts,
+                    trends,
+                    runways,
+                    states,
+                } = findings;
+                let stored = StoredFindings {
+                    changes: alerts.iter().filter_map(new_change).collect(),
+                    trends: trends.clone(),
+                    runways: runways.clone(),
+                };
+                let write = || {
+                    findings_writer.send(WriteFindings {
+                        partition,
+                        findings: stored.clone(),
+                        now_ms: chrono::Utc::now().timestamp_millis(),
+                    })
+                };
+                match retried(partition, "alerts, trends and runways", write, &owner_alive).await {
+                    Ok(alerts) => {
+                        updates.publish_findings(alerts, trends, runways);
+                        if !states.is_empty() {
+                            let _ = states_queue.send(states);
+                        }
+                    }
+                    // Without the alerts, not the states that have seen their windows either.
+                    Err(e) => {
+                        tracing::warn!(partition, error = %e, "alerts, trends and runways not stored")
+                    }
+                }
+            }
+        });
+        thread.spawn(async move {
+            while let Some(states) = states_queued.recv().await {
+                let owner_alive = || !states_queued.is_closed();
+                let states = encode(states).await;
+                let write = || {
+                    states_writer.send(WriteStates {
+                        partition,
+                        states: states.clone(),
+                    })
+                };
+                if let Err(e) = retried(partition, "analysis states", write, &owner_alive).await {
+                    tracing::warn!(partition, error = %e, "analysis states not stored");
+                }
+            }
+        });
+        FindingsWriter { queue }
     }
-    if !findings.is_empty() {
-        if let Err(e) = store_and_publish(findings_writer, updates, partition, findings).await {
-            tracing::warn!(partition, error = %e, "alerts, trends and runways not stored");
+
+    pub fn store(&self, found: Vec<WindowAnomaly>, findings: Findings) {
+        if found.is_empty() && findings.is_empty() {
+            return;
         }
+        // Fails only when the task is gone, with the arbiter: nothing is left to write with.
+        let _ = self.queue.send((found, findings));
     }
 }
 
-/// Stores what was found (states encoded on a blocking thread), then publishes it.
-async fn store_and_publish(
-    writer: Recipient<WriteFindings>,
-    updates: UpdatePublisher,
-    partition: i32,
-    findings: Findings,
-) -> Result<(), FindingsError> {
-    let Findings {
-        alerts,
-        trends,
-        runways,
-        states,
-    } = findings;
-    let states = tokio::task::spawn_blocking(move || {
-        states
+/// The trackers' states as stored, encoded on a blocking thread (a series' state is kilobytes
+/// of JSON), the newest of each series only.
+async fn encode(states: Vec<(OsiLayer, String, SeriesState)>) -> Vec<SavedState> {
+    tokio::task::spawn_blocking(move || {
+        let mut newest: HashMap<(OsiLayer, String), SeriesState> = HashMap::new();
+        for (layer, entity, state) in states {
+            newest.insert((layer, entity), state);
+        }
+        newest
             .into_iter()
-            .filter_map(|(layer, entity, state)| {
+            .filter_map(|((layer, entity), state)| {
                 Some(SavedState {
                     layer,
                     entity,
@@ -185,19 +277,37 @@ async fn store_and_publish(
             .collect::<Vec<_>>()
     })
     .await
-    .unwrap_or_default();
-    let stored = StoredFindings {
-        changes: alerts.iter().filter_map(new_change).collect(),
-        trends: trends.clone(),
-        runways: runways.clone(),
-        states,
-    };
-    let write = WriteFindings {
-        partition,
-        findings: stored,
-        now_ms: chrono::Utc::now().timestamp_millis(),
-    };
-    let alerts = writer.send(write).await.map_err(FindingsError::Writer)??;
-    updates.publish_findings(alerts, trends, runways);
-    Ok(())
+    .unwrap_or_default()
+}
+
+/// `write` until it succeeds: without limit while the database is away and the owner lives,
+/// `REFUSED_ATTEMPTS` times when the database answers with an error.
+async fn retried<T, F>(
+    partition: i32,
+    what: &str,
+    write: impl Fn() -> F,
+    owner_alive: &impl Fn() -> bool,
+) -> Result<T, FindingsError>
+where
+    F: std::future::Future<Output = Result<Result<T, StoreError>, actix::MailboxError>>,
+{
+    let (mut wait, mut refused) = (RETRY_FIRST, 0);
+    loop {
+        let error = match write().await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => FindingsError::Store(e),
+            Err(e) => return Err(FindingsError::Writer(e)),
+        };
+        let away = matches!(
+            error,
+            FindingsError::Store(StoreError::Connect(_) | StoreError::Pool(_))
+        );
+        refused += u32::from(!away);
+        if !owner_alive() || refused >= REFUSED_ATTEMPTS {
+            return Err(error);
+        }
+        tracing::warn!(partition, error = %error, retry_in = ?wait, "{what} not stored yet");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(RETRY_MAX);
+    }
 }

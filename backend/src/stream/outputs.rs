@@ -38,6 +38,11 @@ impl UpdatePublisher {
         }
     }
 
+    /// The live hub's thread: see `LocalHub::thread`.
+    pub fn live_thread(&self) -> &actix::dev::ArbiterHandle {
+        &self.local.thread
+    }
+
     /// Enqueues without waiting for delivery: an update is a notification of what is already
     /// durable in the database, so a lost one costs freshness, never data.
     pub fn publish(&self, windows: &[LayerWindow], series: &[SeriesWindow]) {

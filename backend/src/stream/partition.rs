@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
 use super::cursor::{Cursor, Taken};
-use super::findings;
+use super::findings::{self, AnalysisWriters, FindingsWriter};
 use super::group::{Delivered, MAX_BATCH};
 use super::layers::{partials_of, LayerFeed};
 use super::origins::Origins;
@@ -128,6 +128,9 @@ pub struct PartitionActor {
     passed_over_through: Option<i64>,
     /// The newest base window start made final in the database.
     closed_through: Option<i64>,
+    /// The newest base window start the analysis has taken: it takes windows as they become
+    /// due to close, not once written.
+    analysed_through: Option<i64>,
     /// When the watermark first closed a window that is not yet final in the database.
     close_due_since: Option<(Instant, i64)>,
     retry_after: Duration,
@@ -150,7 +153,7 @@ pub struct PartitionActor {
     malformed: u64,
     writer: Addr<Aggregator>,
     /// Anomalies and findings: not queued behind the window batches (`StreamWriters`).
-    analysis_writer: Addr<Aggregator>,
+    findings: FindingsWriter,
     committer: Committer,
     updates: UpdatePublisher,
     late_sink: LateSink,
@@ -175,7 +178,7 @@ pub struct PartitionDeps {
     pub node: String,
     pub event_time: EventTime,
     pub writer: Addr<Aggregator>,
-    pub analysis_writer: Addr<Aggregator>,
+    pub analysis_writers: AnalysisWriters,
     pub committer: Committer,
     pub updates: UpdatePublisher,
     pub late: LateSink,
@@ -210,6 +213,8 @@ struct PendingWrite {
 /// failed.
 struct InFlight {
     closed: Vec<Window>,
+    /// `closed` as the live feed takes them.
+    finals: Vec<SeriesWindow>,
     open: Vec<Window>,
     late: Vec<LateDrop>,
     late_records: usize,
@@ -258,6 +263,7 @@ impl PartitionActor {
             last_save: Instant::now(),
             passed_over_through: None,
             closed_through: None,
+            analysed_through: None,
             close_due_since: None,
             retry_after: RETRY_FIRST,
             pending: None,
@@ -272,7 +278,7 @@ impl PartitionActor {
             inputs: deps.inputs,
             malformed: 0,
             writer: deps.writer,
-            analysis_writer: deps.analysis_writer,
+            findings: FindingsWriter::start(deps.analysis_writers, deps.updates.clone(), partition),
             committer: deps.committer,
             updates: deps.updates,
             late_sink: deps.late,
@@ -396,6 +402,32 @@ impl PartitionActor {
     fn note_closes(&mut self) {
         if self.close_due_since.is_none() && self.close_due().is_some() {
             self.close_due_since = Some((Instant::now(), wall_ms()));
+        }
+        self.analyse_due();
+    }
+
+    /// Feeds the windows due to close that the analysis has not taken yet to it, at once: their
+    /// values are final (a record for them now is late), and their alerts need not wait for a
+    /// write in flight, nor for their own.
+    fn analyse_due(&mut self) {
+        let Some(through) = self.close_due() else {
+            return;
+        };
+        if self.analysed_through.is_some_and(|done| done >= through) {
+            return;
+        }
+        let closed_at_ms = self.close_due_since.map_or_else(wall_ms, |(_, ms)| ms);
+        let after = self.analysed_through.unwrap_or(i64::MIN);
+        let finals = self.open.closing_as(
+            through + self.time.len_ms,
+            after,
+            |layer, entity, start, len, agg| {
+                series_window(layer, entity, start, len, agg, true, Some(closed_at_ms))
+            },
+        );
+        self.analysed_through = Some(through);
+        if !finals.is_empty() {
+            self.detect(&finals);
         }
     }
 
@@ -525,6 +557,8 @@ impl PartitionActor {
     /// all.
     fn write_pending(&mut self, save: Save) -> bool {
         let base = self.time.len_ms;
+        // Whatever became due without a record or a tick noting it (a hand-back).
+        self.analyse_due();
         let through = self.close_due();
         let closed = through
             .map(|t| self.open.close_until(t + base))
@@ -620,8 +654,14 @@ impl PartitionActor {
             node: self.node.clone(),
             delivered_first,
         };
+        // What the live feed gets once durable.
+        let finals: Vec<SeriesWindow> = closed
+            .iter()
+            .map(|w| w.to_series_window(true, Some(closed_at_ms)))
+            .collect();
         let in_flight = InFlight {
             closed,
+            finals,
             open,
             late,
             late_records: late_records.len(),
@@ -739,22 +779,15 @@ impl PartitionActor {
                     .set(done.position.next_offset);
                 self.committer
                     .commit(self.partition, done.position.replay_from);
-                // The base windows first: the detectors take those.
-                let finals: Vec<SeriesWindow> = done
-                    .closed
-                    .iter()
-                    .map(|w| w.to_series_window(true, Some(done.closed_at_ms)))
-                    .chain(
-                        done.rollup_finals
-                            .iter()
-                            .map(|w| w.to_series_window(true, Some(done.rollups_closed_at_ms))),
-                    )
-                    .collect();
+                let mut finals = done.finals;
+                finals.extend(
+                    done.rollup_finals
+                        .iter()
+                        .map(|w| w.to_series_window(true, Some(done.rollups_closed_at_ms))),
+                );
                 if !finals.is_empty() {
-                    // Before the detectors: the dashboards wait for these, not for them.
                     self.updates.publish(&[], &finals);
                 }
-                self.detect(&finals[..done.closed.len()], ctx);
                 // The next close, if one became due meanwhile, and the roll-ups this one ended,
                 // without waiting for a tick.
                 if self.close_due_since.is_some() || self.rollups_due.is_some() {
@@ -797,9 +830,12 @@ impl PartitionActor {
 }
 
 impl PartitionActor {
-    /// Feeds the windows that just closed to the detectors; what they find is written (an
-    /// upsert on the window's key, so a replay rewrites the same rows) and then published.
-    fn detect(&mut self, finals: &[SeriesWindow], ctx: &mut Context<Self>) {
+    /// Feeds the windows that just closed to the detectors and the analysis, as they close
+    /// rather than once durable: an alert then waits for its own few rows, not for the close's
+    /// whole batch. A close written again after a failure is not analysed twice (each series
+    /// skips the windows it has seen), and a later owner analyses what this one could not store
+    /// (see `FindingsWriter`).
+    fn detect(&mut self, finals: &[SeriesWindow]) {
         let mut ordered: Vec<&SeriesWindow> = finals.iter().collect();
         ordered.sort_by_key(|w| w.start_ms);
         let (found, findings) = findings::analyse(
@@ -808,18 +844,7 @@ impl PartitionActor {
             &mut self.inputs,
             &ordered,
         );
-        if found.is_empty() && findings.is_empty() {
-            return;
-        }
-        let writer = self.analysis_writer.clone();
-        ctx.spawn(actix::fut::wrap_future(findings::store_all(
-            writer.clone().recipient(),
-            writer.recipient(),
-            self.updates.clone(),
-            self.partition,
-            found,
-            findings,
-        )));
+        self.findings.store(found, findings);
     }
 
     /// Takes the partition's alerts and trackers as the last owner stored them, before the

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use rdkafka::error::KafkaError;
 
+use super::findings::AnalysisWriters;
 use super::group::{self, Delivered, GroupHandle, GroupLink, GroupSettings, Worker, Workers};
 use super::layers::LayerFeed;
 use super::outputs::{LateSink, UpdatePublisher};
@@ -80,7 +81,11 @@ impl Workers for PartitionActors {
             node: self.settings.node.clone(),
             event_time: self.settings.event_time.clone(),
             writer: self.writers.windows.clone(),
-            analysis_writer: self.writers.analysis.clone(),
+            analysis_writers: AnalysisWriters {
+                anomalies: self.writers.analysis.clone().recipient(),
+                findings: self.writers.analysis.clone().recipient(),
+                states: self.writers.states.clone().recipient(),
+            },
             late: self.late.clone(),
             layers: self.settings.layers.clone(),
             fresh_log: self.settings.fresh_log,
@@ -101,6 +106,9 @@ pub struct StreamWriters {
     /// What the analysis finds in closed windows (anomalies, alerts, trends, runways): a pool
     /// of its own, so that an alert is not queued behind the next close's window rows.
     pub analysis: Addr<Aggregator>,
+    /// The analysis' trackers' states: thousands of rows at a bucket's end, on a writer of
+    /// their own so that the alerts do not queue behind them.
+    pub states: Addr<Aggregator>,
 }
 
 /// Subscribes to the events topic and starts supervising. Call from inside an actix system.

@@ -509,6 +509,32 @@ impl TumblingWindows {
         self.flatten(bins)
     }
 
+    /// The windows `close_until(watermark_ms)` would remove, of the bins that start after
+    /// `after_ms`, as `make` makes them, left in place: what the analysis takes as they close,
+    /// while the write in flight holds up their removal.
+    pub fn closing_as<T>(
+        &self,
+        watermark_ms: i64,
+        after_ms: i64,
+        mut make: impl FnMut(OsiLayer, &str, i64, i64, &WindowAgg) -> T,
+    ) -> Vec<T> {
+        let first_open = watermark_ms - self.len_ms + 1;
+        let mut out = Vec::new();
+        for bin in self
+            .bins
+            .iter()
+            .take_while(|bin| bin.start_ms < first_open)
+            .filter(|bin| bin.start_ms > after_ms)
+        {
+            let mut series: Vec<(&SeriesKey, &Slot)> = bin.series.iter().collect();
+            series.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.extend(series.into_iter().map(|(key, slot)| {
+                make(key.layer, &key.entity, bin.start_ms, self.len_ms, &slot.agg)
+            }));
+        }
+        out
+    }
+
     /// Removes and returns every window, open or not, oldest first.
     pub fn drain(&mut self) -> Vec<Window> {
         let bins: Vec<Bin> = self.bins.drain(..).collect();
@@ -771,6 +797,34 @@ mod tests {
             vec![0]
         );
         assert_eq!(w.drain().len(), 1, "[10s,20s) stays open");
+    }
+
+    #[test]
+    fn closing_windows_are_shown_as_close_until_takes_them_and_left_in_place() {
+        let mut w = TumblingWindows::new(LEN);
+        for (ts, entity) in [(5_000, "b"), (5_000, "a"), (15_000, "a"), (25_000, "a")] {
+            w.insert(&ev(ts, OsiLayer::L2, entity, 1));
+        }
+        let key = |layer: OsiLayer, entity: &str, start: i64, _: i64, agg: &WindowAgg| {
+            (layer, entity.to_owned(), start, agg.events)
+        };
+        let due = w.closing_as(20_000, i64::MIN, key);
+        assert_eq!(
+            due.iter().map(|d| (d.1.as_str(), d.2)).collect::<Vec<_>>(),
+            vec![("a", 0), ("b", 0), ("a", 10_000)]
+        );
+        assert_eq!(
+            w.closing_as(20_000, 0, key).len(),
+            1,
+            "only the bins after the one already taken"
+        );
+        let closed: Vec<_> = w
+            .close_until(20_000)
+            .iter()
+            .map(|c| (c.layer, c.entity.clone(), c.start_ms, c.agg.events))
+            .collect();
+        assert_eq!(closed, due, "what close_until then takes");
+        assert_eq!(w.drain().len(), 1, "[20s,30s) stays open");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::analysis::{Analysis, Inputs};
 use crate::metrics::{LayerLabel, LayerLenLabel, Metrics, PartitionLabel};
 use crate::store::{LayerWriter, LoadAnalysis, LoadProgress, StoreError, WriteLayers};
 use crate::stream::cursor::{Cursor, Taken};
-use crate::stream::findings;
+use crate::stream::findings::{self, AnalysisWriters, FindingsWriter};
 use crate::stream::group::{Control, GroupLink};
 use crate::stream::UpdatePublisher;
 
@@ -107,6 +107,7 @@ pub struct LayerActor {
     malformed: u64,
     detectors: LiveDetectors,
     analysis: Analysis,
+    findings: FindingsWriter,
     deps: LayerDeps,
 }
 
@@ -134,12 +135,21 @@ impl LayerActor {
             malformed: 0,
             detectors: LiveDetectors::new(AnomalyConfig::default(), deps.base_len_ms),
             analysis: Analysis::new(deps.base_len_ms),
+            findings: FindingsWriter::start(
+                AnalysisWriters {
+                    anomalies: deps.writer.clone().recipient(),
+                    findings: deps.writer.clone().recipient(),
+                    states: deps.writer.clone().recipient(),
+                },
+                deps.updates.clone(),
+                state_partition(partition),
+            ),
             deps,
         }
     }
 
     /// The layer-wide series' analysis, as each base window becomes final.
-    fn analyse(&mut self, finals: Vec<SeriesWindow>, ctx: &mut Context<Self>) {
+    fn analyse(&mut self, finals: Vec<SeriesWindow>) {
         let ordered: Vec<&SeriesWindow> = finals.iter().collect();
         let (found, findings) = findings::analyse(
             &mut self.detectors,
@@ -147,18 +157,7 @@ impl LayerActor {
             &mut self.deps.inputs,
             &ordered,
         );
-        if found.is_empty() && findings.is_empty() {
-            return;
-        }
-        let writer = self.deps.writer.clone();
-        ctx.spawn(actix::fut::wrap_future(findings::store_all(
-            writer.clone().recipient(),
-            writer.recipient(),
-            self.deps.updates.clone(),
-            state_partition(self.partition),
-            found,
-            findings,
-        )));
+        self.findings.store(found, findings);
     }
 
     /// The layer-wide series' alerts and trackers as the last owner stored them.
@@ -310,7 +309,7 @@ impl LayerActor {
                     .collect();
                 finals.sort_by_key(|w| (w.start_ms, w.layer));
                 if !finals.is_empty() {
-                    self.analyse(finals, ctx);
+                    self.analyse(finals);
                 }
             }
             Ok(Err(e)) if !e.is_retryable() => {
