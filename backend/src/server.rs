@@ -135,12 +135,12 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             states: start_writers(1),
         }
     };
-    // Its thread stops with the system (an `Arbiter` dropped keeps running).
-    let live_thread = actix::Arbiter::new().handle();
-    let hub = Hub::start_in_arbiter(&live_thread, {
-        let (metrics, live) = (metrics.clone(), config.live.clone());
-        move |_| Hub::new(metrics, live)
-    });
+    // The hub stays on the stream's thread, which paces it: on a thread of its own it fanned
+    // a flood of windows out faster than a reading client took them, and cut that client.
+    let hub = Hub::new(metrics.clone(), config.live.clone()).start();
+    // The analysis' writes are awaited here (see `UpdatePublisher::thread`). It stops with the
+    // system (an `Arbiter` dropped keeps running).
+    let analysis_thread = actix::Arbiter::new().handle();
     // Per process, not per node id: two processes given the same id by mistake must still
     // see each other's updates.
     let origin = format!(
@@ -151,7 +151,6 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
     let local_hub = LocalHub {
         origin: origin.clone(),
         hub: hub.clone().recipient(),
-        thread: live_thread,
     };
     live::follow_updates(&broker, &config.kafka.updates_topic, hub.clone(), origin)
         .context("cannot follow the updates topic")?;
@@ -168,6 +167,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             producer.clone(),
             config.kafka.updates_topic.clone(),
             local_hub.clone(),
+            analysis_thread.clone(),
         ),
         LayerStageSettings {
             layers_topic: config.kafka.layers_topic.clone(),
@@ -192,6 +192,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             producer.clone(),
             config.kafka.updates_topic.clone(),
             local_hub.clone(),
+            analysis_thread.clone(),
         ),
         LateSink::new(producer.clone(), config.kafka.late_topic.clone()),
         StreamSettings {
@@ -252,6 +253,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             producer.clone(),
             config.kafka.updates_topic.clone(),
             local_hub.clone(),
+            analysis_thread.clone(),
         ),
     };
     store::retention::start(db.clone(), config.retention());

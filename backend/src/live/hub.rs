@@ -30,10 +30,6 @@ pub const ORIGIN_HEADER: &str = "layercast-origin";
 pub struct LocalHub {
     pub origin: String,
     pub hub: Recipient<Broadcast>,
-    /// The hub's own thread, off the stream's: what it fans out (every final window, to every
-    /// client) would otherwise hold up the partition actors, and they the alerts waiting
-    /// behind them. Work whose end is a hand-over to the hub runs here too.
-    pub thread: actix::dev::ArbiterHandle,
 }
 
 /// A message for one client.

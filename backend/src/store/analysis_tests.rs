@@ -213,7 +213,9 @@ fn states_are_stored_many_a_statement_and_replaced_by_newer_ones() {
         json: format!("{{\"at\":{last_start_ms}}}"),
     };
     // More than one statement's worth, as at a bucket's end.
-    let first: Vec<SavedState> = (0..250).map(|i| state(format!("e{i:03}"), 10_000)).collect();
+    let first: Vec<SavedState> = (0..250)
+        .map(|i| state(format!("e{i:03}"), 10_000))
+        .collect();
     save_states(&mut conn, 3, &first).expect("first");
     let newer: Vec<SavedState> = (0..5).map(|i| state(format!("e{i:03}"), 20_000)).collect();
     save_states(&mut conn, 3, &newer).expect("newer");
@@ -227,5 +229,8 @@ fn states_are_stored_many_a_statement_and_replaced_by_newer_ones() {
     );
     assert_eq!(stored[0], newer[0]);
     assert_eq!(stored[249], first[249]);
-    assert!(load(&mut conn, 4).expect("load").1.is_empty(), "per partition");
+    assert!(
+        load(&mut conn, 4).expect("load").1.is_empty(),
+        "per partition"
+    );
 }

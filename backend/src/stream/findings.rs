@@ -171,14 +171,14 @@ pub struct FindingsWriter {
 }
 
 impl FindingsWriter {
-    /// Starts the writer's tasks on the live hub's thread, where their answers are taken at
-    /// once (the stream's thread, busy with records, took 100 ms and more to get to them); they
-    /// end once every handle is dropped and what was queued is handled.
+    /// Starts the writer's tasks on the publisher's thread, where their answers are taken at
+    /// once (see `UpdatePublisher::thread`); they end once every handle is dropped and what was
+    /// queued is handled.
     pub fn start(writers: AnalysisWriters, updates: UpdatePublisher, partition: i32) -> Self {
         let (queue, mut queued) = mpsc::unbounded_channel::<Found>();
         let (states_queue, mut states_queued) =
             mpsc::unbounded_channel::<Vec<(OsiLayer, String, SeriesState)>>();
-        let thread = updates.live_thread().clone();
+        let thread = updates.thread().clone();
         let AnalysisWriters {
             anomalies,
             findings: findings_writer,
