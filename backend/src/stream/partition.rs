@@ -152,7 +152,7 @@ pub struct PartitionActor {
     /// Records whose payload was not a valid `EventMsg`; skipped, counted, logged.
     malformed: u64,
     writer: Addr<Aggregator>,
-    /// Anomalies and findings: not queued behind the window batches (`StreamWriters`).
+    /// Writes what the analysis finds beside the window batches, not behind them.
     findings: FindingsWriter,
     committer: Committer,
     updates: UpdatePublisher,
@@ -832,9 +832,9 @@ impl PartitionActor {
 impl PartitionActor {
     /// Feeds the windows that just closed to the detectors and the analysis, as they close
     /// rather than once durable: an alert then waits for its own few rows, not for the close's
-    /// whole batch. A close written again after a failure is not analysed twice (each series
-    /// skips the windows it has seen), and a later owner analyses what this one could not store
-    /// (see `FindingsWriter`).
+    /// whole batch. A close written again after a failure is not analysed twice
+    /// (`analysed_through`; a replay is not either: each series skips the windows it has seen),
+    /// and a later owner analyses what this one could not store (see `FindingsWriter`).
     fn detect(&mut self, finals: &[SeriesWindow]) {
         let mut ordered: Vec<&SeriesWindow> = finals.iter().collect();
         ordered.sort_by_key(|w| w.start_ms);
