@@ -1,7 +1,7 @@
 //! One actor per assigned partition of the events topic.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Range;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -133,6 +133,10 @@ pub struct PartitionActor {
     analysed_through: Option<i64>,
     /// When the watermark first closed a window that is not yet final in the database.
     close_due_since: Option<(Instant, i64)>,
+    /// When each newest window start due to close not yet durable became due, oldest first: a
+    /// window that becomes due while a close is being written has its own close time, not the
+    /// end of that write.
+    due_at: VecDeque<(i64, Instant, i64)>,
     retry_after: Duration,
     /// The write in flight: one at a time, each from the position the one before left. The
     /// actor goes on taking records meanwhile (the write carries closed windows only, which
@@ -265,6 +269,7 @@ impl PartitionActor {
             closed_through: None,
             analysed_through: None,
             close_due_since: None,
+            due_at: VecDeque::new(),
             retry_after: RETRY_FIRST,
             pending: None,
             writes_started: 0,
@@ -400,10 +405,14 @@ impl PartitionActor {
 
     /// Remembers when a window first became due to close: the start of its close delay.
     fn note_closes(&mut self) {
-        if self.close_due_since.is_none() && self.close_due().is_some() {
-            self.close_due_since = Some((Instant::now(), wall_ms()));
-        }
         self.analyse_due();
+        if self.close_due_since.is_none() && self.close_due().is_some() {
+            self.close_due_since = Some(
+                self.due_at
+                    .front()
+                    .map_or_else(|| (Instant::now(), wall_ms()), |&(_, at, ms)| (at, ms)),
+            );
+        }
     }
 
     /// Feeds the windows due to close that the analysis has not taken yet to it, at once: their
@@ -416,7 +425,9 @@ impl PartitionActor {
         if self.analysed_through.is_some_and(|done| done >= through) {
             return;
         }
-        let closed_at_ms = self.close_due_since.map_or_else(wall_ms, |(_, ms)| ms);
+        let closed_at_ms = wall_ms();
+        self.due_at
+            .push_back((through, Instant::now(), closed_at_ms));
         let after = self.analysed_through.unwrap_or(i64::MIN);
         let finals = self.open.closing_as(
             through + self.time.len_ms,
@@ -654,10 +665,17 @@ impl PartitionActor {
             node: self.node.clone(),
             delivered_first,
         };
-        // What the live feed gets once durable.
+        // What the live feed gets once durable, each window with the moment it became due (the
+        // batch's rows carry the earliest: the close delay of the batch).
+        let due_ms = |start: i64| {
+            self.due_at
+                .iter()
+                .find(|&&(through, ..)| through >= start)
+                .map_or(closed_at_ms, |&(_, _, ms)| ms.max(closed_at_ms))
+        };
         let finals: Vec<SeriesWindow> = closed
             .iter()
-            .map(|w| w.to_series_window(true, Some(closed_at_ms)))
+            .map(|w| w.to_series_window(true, Some(due_ms(w.start_ms))))
             .collect();
         let in_flight = InFlight {
             closed,
@@ -751,6 +769,9 @@ impl PartitionActor {
                         self.metrics
                             .window_close_delay_seconds
                             .observe(since.elapsed().as_secs_f64());
+                    }
+                    while self.due_at.front().is_some_and(|&(t, ..)| t <= through) {
+                        self.due_at.pop_front();
                     }
                     // Windows may have become due while this write was in flight.
                     self.note_closes();
