@@ -146,7 +146,6 @@ const RETRY_MAX: Duration = Duration::from_secs(8);
 const REFUSED_ATTEMPTS: u32 = 5;
 
 /// Where an owner's findings are written.
-#[derive(Clone)]
 pub struct AnalysisWriters {
     pub anomalies: Recipient<WriteAnomalies>,
     /// Alert changes, trends and runways: a few rows a close.
@@ -165,7 +164,6 @@ pub struct AnalysisWriters {
 /// from the stored state, which is keyed by the windows it has seen: so a close's states are
 /// written only once its alerts are, by a task of their own that the next alerts do not wait
 /// for.
-#[derive(Clone)]
 pub struct FindingsWriter {
     queue: mpsc::UnboundedSender<Found>,
 }
