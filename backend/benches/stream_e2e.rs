@@ -1378,6 +1378,16 @@ fn run(
     histogram(&metrics, "layercast_delivery_wait_seconds").print("metrics_delivery_wait");
     histogram(&metrics, "layercast_live_final_delay_seconds").print("metrics_live_final_delay");
     histogram(&metrics, "layercast_stream_thread_lag_seconds").print("metrics_stream_thread_lag");
+    // The alert's way: from the close to the live hub (stored), then the hub to the client.
+    histogram(&metrics, "layercast_alert_delay_seconds").print("metrics_alert_delay");
+    let analysis = histogram(&metrics, "layercast_analysis_seconds");
+    analysis.print("metrics_analysis");
+    if let Some(windows) = metric_value(&metrics, "layercast_analysed_windows_total") {
+        println!("metrics_analysed_windows={windows:.0}");
+        if windows > 0.0 {
+            println!("analysis_us_per_window={:.1}", analysis.sum * 1e6 / windows);
+        }
+    }
     for name in [
         "layercast_events_total",
         "layercast_late_records_total",

@@ -105,6 +105,14 @@ pub struct Metrics {
     /// From a window's close to its final value reaching this node's live hub, which hands it
     /// to every WebSocket session at once.
     pub live_final_delay_seconds: Histogram,
+    /// Time the live analysis (detectors, trends, forecasts, alert rules) took over one close's
+    /// windows of one owner (a partition, a layer partition).
+    pub analysis_seconds: Histogram,
+    /// Final windows the live analysis took: with `analysis_seconds`' sum, its cost a window.
+    pub analysed_windows: Counter,
+    /// From the watermark closing a window to the alert changes it caused reaching this
+    /// node's live hub, stored: one observation per change.
+    pub alert_delay_seconds: Histogram,
     /// Per owned partition: the offset stored with the windows (where a new owner resumes).
     pub durable_offset: Family<PartitionLabel, Gauge>,
     /// Per assigned partition, from the consumer's statistics: the log end offset and the
@@ -183,6 +191,9 @@ impl Metrics {
             window_close_delay_seconds: seconds_histogram(),
             window_close_queued_seconds: seconds_histogram(),
             live_final_delay_seconds: seconds_histogram(),
+            analysis_seconds: seconds_histogram(),
+            analysed_windows: Counter::default(),
+            alert_delay_seconds: seconds_histogram(),
             durable_offset: Family::default(),
             log_end_offset: Family::default(),
             consumer_lag: Family::default(),
@@ -260,6 +271,21 @@ impl Metrics {
             "live_final_delay_seconds",
             "From the watermark closing a window to its final value reaching the live hub",
             m.live_final_delay_seconds.clone(),
+        );
+        registry.register(
+            "analysis_seconds",
+            "Time of the live analysis (detectors, trends, forecasts, alert rules) over one close's windows of one owner",
+            m.analysis_seconds.clone(),
+        );
+        registry.register(
+            "analysed_windows",
+            "Final windows taken by the live analysis",
+            m.analysed_windows.clone(),
+        );
+        registry.register(
+            "alert_delay_seconds",
+            "From the watermark closing a window to the alert change it caused reaching the live hub, stored",
+            m.alert_delay_seconds.clone(),
         );
         registry.register(
             "durable_offset",

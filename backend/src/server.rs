@@ -126,20 +126,20 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
         stream::StreamWriters {
             windows: one.clone(),
             analysis: one.clone(),
-            states: one,
+            trackers: one,
         }
     } else {
         stream::StreamWriters {
             windows: start_writers(config.database.writers),
             analysis: start_writers(ANALYSIS_WRITERS),
-            states: start_writers(1),
+            trackers: start_writers(1),
         }
     };
     // The hub stays on the stream's thread, which paces it: on a thread of its own it fanned
     // a flood of windows out faster than a reading client took them, and cut that client.
     let hub = Hub::new(metrics.clone(), config.live.clone()).start();
-    // The analysis' writes are awaited here (see `UpdatePublisher::thread`). It stops with the
-    // system (an `Arbiter` dropped keeps running).
+    // The live analysis' tasks wait for its writes here (`stream::findings::AnalystDeps`). It
+    // stops with the system (an `Arbiter` dropped keeps running).
     let analysis_thread = actix::Arbiter::new().handle();
     // Per process, not per node id: two processes given the same id by mistake must still
     // see each other's updates.
@@ -167,7 +167,6 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             producer.clone(),
             config.kafka.updates_topic.clone(),
             local_hub.clone(),
-            analysis_thread.clone(),
         ),
         LayerStageSettings {
             layers_topic: config.kafka.layers_topic.clone(),
@@ -181,6 +180,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             rebalance_timeout_ms: config.kafka.rebalance_timeout_ms,
             metrics: metrics.clone(),
             inputs: inputs.clone(),
+            analysis_thread: analysis_thread.clone(),
         },
     )
     .context("cannot start the layer stage")?;
@@ -192,7 +192,6 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             producer.clone(),
             config.kafka.updates_topic.clone(),
             local_hub.clone(),
-            analysis_thread.clone(),
         ),
         LateSink::new(producer.clone(), config.kafka.late_topic.clone()),
         StreamSettings {
@@ -211,6 +210,7 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             .context("cannot create the layer feed's producer")?,
             fresh_log: broker.is_embedded(),
             inputs,
+            analysis_thread,
         },
     )
     .context("cannot start the stream stage")?;
@@ -253,7 +253,6 @@ pub async fn serve(config: Config, dashboard: Option<AssetLookup>) -> anyhow::Re
             producer.clone(),
             config.kafka.updates_topic.clone(),
             local_hub.clone(),
-            analysis_thread.clone(),
         ),
     };
     store::retention::start(db.clone(), config.retention());

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Handler, Message, SyncContext};
-use layercast_shared::{Alert, SeriesWindow, WindowAnomaly};
+use layercast_shared::{Alert, SeriesWindow};
 
-use super::analysis::{self, SavedState, StoredFindings};
+use super::analysis::{self, SavedState, StoredFindings, TrackerRows};
 use super::db::write_transaction;
 use super::late::{self, LateDrop};
 use super::offsets::Position;
 use super::windows::{self, WindowRow};
-use super::{anomalies, offsets, Db, DbConn, StoreError};
+use super::{offsets, Db, DbConn, StoreError};
 use crate::metrics::Metrics;
 use crate::stream::window::Window;
 
@@ -72,11 +72,6 @@ impl DeliveredFirst {
     }
 }
 
-/// Anomalies the partition's detectors found in windows that just closed.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<(), StoreError>")]
-pub struct WriteAnomalies(pub Vec<WindowAnomaly>);
-
 /// The partition's final windows since `since_ms`, to warm its detectors.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<SeriesWindow>, StoreError>")]
@@ -87,7 +82,8 @@ pub struct LoadHistory {
     pub limit: i64,
 }
 
-/// What the analysis found in a batch of closed windows, stored in one transaction.
+/// The anomalies and alert changes of a close, stored in one transaction
+/// (`analysis::write`).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<Alert>, StoreError>")]
 pub struct WriteFindings {
@@ -96,13 +92,13 @@ pub struct WriteFindings {
     pub now_ms: i64,
 }
 
-/// The trackers' states of a partition's series (`analysis::save_states`), stored after the
-/// alerts of the same windows: a node taking over skips the windows a state has seen.
+/// The trends, runways and trackers' states of a close (`analysis::save_trackers`), stored
+/// after its alerts: a node taking over skips the windows a state has seen.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), StoreError>")]
-pub struct WriteStates {
+pub struct WriteTrackers {
     pub partition: i32,
-    pub states: Vec<SavedState>,
+    pub rows: TrackerRows,
 }
 
 /// The pending and firing alerts and the trackers' states of a partition (`analysis::load`).
@@ -212,17 +208,6 @@ impl Handler<WriteBatch> for Aggregator {
     }
 }
 
-impl Handler<WriteAnomalies> for Aggregator {
-    type Result = Result<(), StoreError>;
-
-    fn handle(&mut self, msg: WriteAnomalies, _: &mut SyncContext<Self>) -> Self::Result {
-        let mut conn = self.connection()?;
-        let result = anomalies::upsert(&mut conn, &msg.0).map_err(StoreError::from);
-        self.keep(conn, &result);
-        result
-    }
-}
-
 /// The partition's base windows not yet final, as last saved: what an embedded node
 /// restarted on an empty broker takes over, the records behind them being gone with the old
 /// broker.
@@ -307,13 +292,13 @@ impl Handler<WriteFindings> for Aggregator {
     }
 }
 
-impl Handler<WriteStates> for Aggregator {
+impl Handler<WriteTrackers> for Aggregator {
     type Result = Result<(), StoreError>;
 
-    fn handle(&mut self, msg: WriteStates, _: &mut SyncContext<Self>) -> Self::Result {
+    fn handle(&mut self, msg: WriteTrackers, _: &mut SyncContext<Self>) -> Self::Result {
         let mut conn = self.connection()?;
         let result =
-            analysis::save_states(&mut conn, msg.partition, &msg.states).map_err(StoreError::from);
+            analysis::save_trackers(&mut conn, msg.partition, &msg.rows).map_err(StoreError::from);
         self.keep(conn, &result);
         result
     }

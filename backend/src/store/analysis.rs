@@ -2,13 +2,14 @@
 //! state per series, and the outbox of notifications (`notifications.rs` sends it).
 
 use diesel::prelude::*;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Bool, Double, Text};
 use layercast_shared::{
     Alert, AlertChange, AlertPrecursor, AlertStatus, OsiLayer, SeriesRunway, SeriesTrend,
+    WindowAnomaly,
 };
 use serde::{Deserialize, Serialize};
 
+use super::rows::{self, Upsert, Value};
 use super::schema::{
     alert_changes, alerts, analysis_state, anomalies, series_runways, series_trends,
 };
@@ -43,12 +44,22 @@ pub struct SavedState {
     pub json: String,
 }
 
-/// What one batch of windows brought, to store in one transaction.
+/// What a close brought that an alert's reader needs with it, stored in one transaction: the
+/// anomalies (an alert's precursor is looked up among them) and the alert changes.
 #[derive(Debug, Clone, Default)]
 pub struct StoredFindings {
+    pub anomalies: Vec<WindowAnomaly>,
     pub changes: Vec<NewChange>,
+}
+
+/// What the trackers made of a close, stored after its alerts in a transaction of its own:
+/// at a bucket's end every series has a trend and a state (thousands of rows), which must not
+/// hold up the alerts.
+#[derive(Debug, Clone, Default)]
+pub struct TrackerRows {
     pub trends: Vec<SeriesTrend>,
     pub runways: Vec<SeriesRunway>,
+    pub states: Vec<SavedState>,
 }
 
 /// A notification as the outbox keeps it: the alert as stored after the change.
@@ -106,12 +117,7 @@ impl AlertRow {
     }
 }
 
-fn is_mysql(conn: &DbConn) -> bool {
-    matches!(conn, DbConn::Mysql(_))
-}
-
-/// `INSERT ... ON DUPLICATE KEY UPDATE` / `ON CONFLICT DO UPDATE` setting `update` to the new
-/// values.
+/// An upsert of one row.
 fn upsert_sql(
     conn: &DbConn,
     table: &str,
@@ -119,48 +125,14 @@ fn upsert_sql(
     key: &[&str],
     update: &[&str],
 ) -> String {
-    upsert_rows_sql(conn, table, columns, key, update, 1)
+    rows::upsert_sql(conn, table, columns, key, update, 1)
 }
 
-/// `upsert_sql` of `rows` rows.
-fn upsert_rows_sql(
-    conn: &DbConn,
-    table: &str,
-    columns: &[&str],
-    key: &[&str],
-    update: &[&str],
-    rows: usize,
-) -> String {
-    let marks = format!("({})", vec!["?"; columns.len()].join(", "));
-    let head = format!(
-        "INSERT INTO {table} ({}) VALUES {}",
-        columns.join(", "),
-        vec![marks; rows].join(", ")
-    );
-    if is_mysql(conn) {
-        let set: Vec<String> = update
-            .iter()
-            .map(|c| format!("{c} = VALUES({c})"))
-            .collect();
-        format!("{head} ON DUPLICATE KEY UPDATE {}", set.join(", "))
-    } else {
-        let set: Vec<String> = update
-            .iter()
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect();
-        format!(
-            "{head} ON CONFLICT ({}) DO UPDATE SET {}",
-            key.join(", "),
-            set.join(", ")
-        )
-    }
-}
-
-/// Stores a batch in one transaction: alerts (an alert never goes back to an older change; a
-/// new episode clears its acknowledgement and looks for a precursor), their changes, the
-/// outbox entries of every receiver for changes that are not silenced, trends and runways.
-/// Returns the alerts as stored after the changes, to publish. The trackers' states go apart
-/// (`save_states`), after these.
+/// Stores a close's anomalies and alert changes in one transaction: alerts (an alert never
+/// goes back to an older change; a new episode clears its acknowledgement and looks for a
+/// precursor), their changes, and the outbox entries of every receiver for changes that are
+/// not silenced. Returns the alerts as stored after the changes, to publish. What the trackers
+/// made of the same close goes apart (`save_trackers`), after these.
 pub fn write(
     conn: &mut DbConn,
     partition: i32,
@@ -168,6 +140,10 @@ pub fn write(
     now_ms: i64,
 ) -> QueryResult<Vec<Alert>> {
     conn.transaction(|conn| {
+        super::anomalies::upsert(conn, &found.anomalies)?;
+        if found.changes.is_empty() {
+            return Ok(Vec::new());
+        }
         let receivers: Vec<String> = settings::list(conn, settings::RECEIVER)?
             .into_iter()
             .map(|(name, _)| name)
@@ -177,12 +153,6 @@ pub fn write(
             if let Some(alert) = record_change(conn, partition, change, &receivers, now_ms)? {
                 stored.push(alert);
             }
-        }
-        for t in &found.trends {
-            upsert_trend(conn, t)?;
-        }
-        for r in &found.runways {
-            upsert_runway(conn, r)?;
         }
         Ok(stored)
     })
@@ -355,48 +325,6 @@ fn find_precursor(conn: &mut DbConn, c: &NewChange) -> QueryResult<Option<AlertP
     Ok(best)
 }
 
-fn upsert_trend(conn: &mut DbConn, t: &SeriesTrend) -> QueryResult<()> {
-    let sql = upsert_sql(
-        conn,
-        "series_trends",
-        &[
-            "layer",
-            "entity",
-            "metric",
-            "direction",
-            "slope_per_day",
-            "slope_low",
-            "slope_high",
-            "p_value",
-            "buckets",
-            "at_ms",
-        ],
-        &["layer", "entity", "metric"],
-        &[
-            "direction",
-            "slope_per_day",
-            "slope_low",
-            "slope_high",
-            "p_value",
-            "buckets",
-            "at_ms",
-        ],
-    );
-    diesel::sql_query(sql)
-        .bind::<Text, _>(t.layer.as_str())
-        .bind::<Text, _>(&t.entity)
-        .bind::<Text, _>(&t.metric)
-        .bind::<Text, _>(&t.direction)
-        .bind::<Double, _>(finite(t.slope_per_day))
-        .bind::<Double, _>(finite(t.slope_low))
-        .bind::<Double, _>(finite(t.slope_high))
-        .bind::<Double, _>(finite(t.p_value))
-        .bind::<Integer, _>(i32::try_from(t.buckets).unwrap_or(i32::MAX))
-        .bind::<BigInt, _>(t.at_ms)
-        .execute(conn)?;
-    Ok(())
-}
-
 /// MySQL refuses NaN and infinities in a DOUBLE.
 fn finite(v: f64) -> f64 {
     if v.is_finite() {
@@ -406,96 +334,124 @@ fn finite(v: f64) -> f64 {
     }
 }
 
-fn upsert_runway(conn: &mut DbConn, r: &SeriesRunway) -> QueryResult<()> {
-    let sql = upsert_sql(
-        conn,
-        "series_runways",
-        &[
-            "layer",
-            "entity",
-            "metric",
-            "capacity",
-            "current_value",
-            "days_until_full",
-            "state",
-            "at_ms",
-        ],
-        &["layer", "entity", "metric"],
-        &[
-            "capacity",
-            "current_value",
-            "days_until_full",
-            "state",
-            "at_ms",
-        ],
-    );
-    diesel::sql_query(sql)
-        .bind::<Text, _>(r.layer.as_str())
-        .bind::<Text, _>(&r.entity)
-        .bind::<Text, _>(&r.metric)
-        .bind::<Double, _>(finite(r.capacity))
-        .bind::<Double, _>(finite(r.current))
-        .bind::<Nullable<Double>, _>(r.days_until_full.filter(|d| d.is_finite()))
-        .bind::<Text, _>(&r.state)
-        .bind::<BigInt, _>(r.at_ms)
-        .execute(conn)?;
-    Ok(())
-}
+/// States a statement: a state is kilobytes of JSON, and a statement must stay well under
+/// MariaDB's `max_allowed_packet` (16 MiB by default).
+const STATES_PER_STATEMENT: usize = 100;
+/// Trends and runways a statement: a few hundred bytes each.
+const RESULTS_PER_STATEMENT: usize = 500;
 
-/// States per INSERT statement: a state is kilobytes of JSON, and a statement must stay well
-/// under MariaDB's `max_allowed_packet` (16 MiB by default).
-const STATES_CHUNK: usize = 100;
-
-/// Stores the trackers' states of a partition's series, in one transaction, many rows a
-/// statement: at a bucket's end every series has one, and a statement a row took seconds for
-/// a partition's 2,500.
-pub fn save_states(conn: &mut DbConn, partition: i32, states: &[SavedState]) -> QueryResult<()> {
+/// Stores what the trackers of a partition's series made of a close, in one transaction, many
+/// rows a statement: the trends and runways that changed, and the states of the series that
+/// completed a bucket (at a bucket's end every series has one; a statement a row took seconds
+/// for a partition's 2,500).
+pub fn save_trackers(conn: &mut DbConn, partition: i32, rows: &TrackerRows) -> QueryResult<()> {
+    let trends: Vec<Vec<Value<'_>>> = rows
+        .trends
+        .iter()
+        .map(|t| {
+            vec![
+                Value::Text(t.layer.as_str()),
+                Value::Text(&t.entity),
+                Value::Text(&t.metric),
+                Value::Text(&t.direction),
+                Value::Double(finite(t.slope_per_day)),
+                Value::Double(finite(t.slope_low)),
+                Value::Double(finite(t.slope_high)),
+                Value::Double(finite(t.p_value)),
+                Value::Integer(i32::try_from(t.buckets).unwrap_or(i32::MAX)),
+                Value::BigInt(t.at_ms),
+            ]
+        })
+        .collect();
+    let runways: Vec<Vec<Value<'_>>> = rows
+        .runways
+        .iter()
+        .map(|r| {
+            vec![
+                Value::Text(r.layer.as_str()),
+                Value::Text(&r.entity),
+                Value::Text(&r.metric),
+                Value::Double(finite(r.capacity)),
+                Value::Double(finite(r.current)),
+                Value::NullableDouble(r.days_until_full.filter(|d| d.is_finite())),
+                Value::Text(&r.state),
+                Value::BigInt(r.at_ms),
+            ]
+        })
+        .collect();
+    let states: Vec<Vec<Value<'_>>> = rows
+        .states
+        .iter()
+        .map(|s| {
+            vec![
+                Value::Integer(partition),
+                Value::Text(s.layer.as_str()),
+                Value::Text(&s.entity),
+                Value::BigInt(s.last_start_ms),
+                Value::Text(&s.json),
+            ]
+        })
+        .collect();
     conn.transaction(|conn| {
-        for chunk in states.chunks(STATES_CHUNK) {
-            let sql = upsert_rows_sql(
-                conn,
-                "analysis_state",
-                &["partition_id", "layer", "entity", "last_start_ms", "state"],
-                &["partition_id", "layer", "entity"],
-                &["last_start_ms", "state"],
-                chunk.len(),
-            );
-            match conn {
-                DbConn::Mysql(c) => {
-                    bind_states(diesel::sql_query(sql).into_boxed(), partition, chunk).execute(c)?
-                }
-                DbConn::Sqlite(c) => {
-                    bind_states(diesel::sql_query(sql).into_boxed(), partition, chunk).execute(c)?
-                }
-            };
+        Upsert {
+            table: "series_trends",
+            columns: &[
+                "layer",
+                "entity",
+                "metric",
+                "direction",
+                "slope_per_day",
+                "slope_low",
+                "slope_high",
+                "p_value",
+                "buckets",
+                "at_ms",
+            ],
+            key: &["layer", "entity", "metric"],
+            update: &[
+                "direction",
+                "slope_per_day",
+                "slope_low",
+                "slope_high",
+                "p_value",
+                "buckets",
+                "at_ms",
+            ],
+            per_statement: RESULTS_PER_STATEMENT,
         }
-        Ok(())
+        .execute(conn, &trends)?;
+        Upsert {
+            table: "series_runways",
+            columns: &[
+                "layer",
+                "entity",
+                "metric",
+                "capacity",
+                "current_value",
+                "days_until_full",
+                "state",
+                "at_ms",
+            ],
+            key: &["layer", "entity", "metric"],
+            update: &[
+                "capacity",
+                "current_value",
+                "days_until_full",
+                "state",
+                "at_ms",
+            ],
+            per_statement: RESULTS_PER_STATEMENT,
+        }
+        .execute(conn, &runways)?;
+        Upsert {
+            table: "analysis_state",
+            columns: &["partition_id", "layer", "entity", "last_start_ms", "state"],
+            key: &["partition_id", "layer", "entity"],
+            update: &["last_start_ms", "state"],
+            per_statement: STATES_PER_STATEMENT,
+        }
+        .execute(conn, &states)
     })
-}
-
-fn bind_states<'a, DB>(
-    mut query: BoxedSqlQuery<'a, DB, SqlQuery>,
-    partition: i32,
-    states: &'a [SavedState],
-) -> BoxedSqlQuery<'a, DB, SqlQuery>
-where
-    DB: diesel::backend::Backend
-        + diesel::sql_types::HasSqlType<Text>
-        + diesel::sql_types::HasSqlType<BigInt>
-        + diesel::sql_types::HasSqlType<Integer>,
-    &'a str: diesel::serialize::ToSql<Text, DB>,
-    i64: diesel::serialize::ToSql<BigInt, DB>,
-    i32: diesel::serialize::ToSql<Integer, DB>,
-{
-    for s in states {
-        query = query
-            .bind::<Integer, _>(partition)
-            .bind::<Text, _>(s.layer.as_str())
-            .bind::<Text, _>(s.entity.as_str())
-            .bind::<BigInt, _>(s.last_start_ms)
-            .bind::<Text, _>(s.json.as_str());
-    }
-    query
 }
 
 /// What a node taking a partition over needs: its pending and firing alerts, and the stored

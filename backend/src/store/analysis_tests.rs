@@ -1,7 +1,7 @@
 use super::*;
 use crate::store::db::test_support::sqlite_db;
 use crate::store::notifications;
-use layercast_shared::{WindowAnomaly, WindowMetric};
+use layercast_shared::{SeriesRunway, SeriesTrend, WindowAnomaly, WindowMetric};
 
 fn change(from: &str, to: AlertStatus, at_ms: i64, since_ms: i64) -> NewChange {
     NewChange {
@@ -165,9 +165,9 @@ fn an_alert_carries_the_latest_lower_layer_anomaly_of_its_group_before_it() {
         value: 50.0,
         score: 0.9,
     };
-    crate::store::anomalies::upsert(
-        &mut conn,
-        &[
+    // The anomalies of the same close, in the same transaction, before its alert changes.
+    let found = StoredFindings {
+        anomalies: vec![
             anomaly(OsiLayer::L2, "sw1/eth3", 100_000),
             anomaly(OsiLayer::L2, "sw1/eth3", 400_000),
             // Not a precursor: another group, a higher layer, after the alert.
@@ -175,20 +175,9 @@ fn an_alert_carries_the_latest_lower_layer_anomaly_of_its_group_before_it() {
             anomaly(OsiLayer::L7, "api", 450_000),
             anomaly(OsiLayer::L1, "sw1/eth3", 900_000),
         ],
-    )
-    .expect("anomalies");
-    let stored = write(
-        &mut conn,
-        0,
-        &batch(vec![change(
-            "inactive",
-            AlertStatus::Firing,
-            500_000,
-            500_000,
-        )]),
-        0,
-    )
-    .expect("fire");
+        changes: vec![change("inactive", AlertStatus::Firing, 500_000, 500_000)],
+    };
+    let stored = write(&mut conn, 0, &found, 0).expect("fire");
     let p = stored[0].precursor.clone().expect("a precursor");
     assert_eq!(
         (p.layer, p.entity.as_str(), p.start_ms, p.lag_ms),
@@ -203,7 +192,7 @@ fn an_alert_carries_the_latest_lower_layer_anomaly_of_its_group_before_it() {
 }
 
 #[test]
-fn states_are_stored_many_a_statement_and_replaced_by_newer_ones() {
+fn trackers_are_stored_many_rows_a_statement_and_replaced_by_newer_ones() {
     let (_dir, db) = sqlite_db();
     let mut conn = db.conn().expect("conn");
     let state = |entity: String, last_start_ms: i64| SavedState {
@@ -212,25 +201,81 @@ fn states_are_stored_many_a_statement_and_replaced_by_newer_ones() {
         last_start_ms,
         json: format!("{{\"at\":{last_start_ms}}}"),
     };
-    // More than one statement's worth, as at a bucket's end.
-    let first: Vec<SavedState> = (0..250)
-        .map(|i| state(format!("e{i:03}"), 10_000))
-        .collect();
-    save_states(&mut conn, 3, &first).expect("first");
-    let newer: Vec<SavedState> = (0..5).map(|i| state(format!("e{i:03}"), 20_000)).collect();
-    save_states(&mut conn, 3, &newer).expect("newer");
+    let trend = |entity: String, slope_per_day: f64| SeriesTrend {
+        layer: OsiLayer::L4,
+        entity,
+        metric: "bytes_per_s".into(),
+        direction: "up".into(),
+        slope_per_day,
+        slope_low: slope_per_day / 2.0,
+        slope_high: slope_per_day * 2.0,
+        p_value: 0.01,
+        buckets: 12,
+        at_ms: 10_000,
+    };
+    let runway = |entity: String, days_until_full: Option<f64>| SeriesRunway {
+        layer: OsiLayer::L4,
+        entity,
+        metric: "bytes_per_s".into(),
+        capacity: 1e9,
+        current: 5e8,
+        days_until_full,
+        state: "filling".into(),
+        at_ms: 10_000,
+    };
+    // More than one statement's worth of each, as at a bucket's end.
+    let first = TrackerRows {
+        trends: (0..1_200).map(|i| trend(format!("e{i:04}"), 1.0)).collect(),
+        runways: (0..600)
+            .map(|i| runway(format!("e{i:04}"), Some(30.0)))
+            .collect(),
+        states: (0..250)
+            .map(|i| state(format!("e{i:04}"), 10_000))
+            .collect(),
+    };
+    save_trackers(&mut conn, 3, &first).expect("first");
+    let newer = TrackerRows {
+        // A slope the database cannot hold is stored as 0.
+        trends: vec![trend("e0000".into(), f64::NAN), trend("e0001".into(), 3.0)],
+        runways: vec![runway("e0000".into(), None)],
+        states: (0..5).map(|i| state(format!("e{i:04}"), 20_000)).collect(),
+    };
+    save_trackers(&mut conn, 3, &newer).expect("newer");
+
     let (_, mut stored) = load(&mut conn, 3).expect("load");
     stored.sort_by(|a, b| a.entity.cmp(&b.entity));
-    assert_eq!(stored.len(), 250, "one row per series");
+    assert_eq!(stored.len(), 250, "one state per series");
     assert_eq!(
         stored.iter().filter(|s| s.last_start_ms == 20_000).count(),
         5,
         "the newer states replaced theirs"
     );
-    assert_eq!(stored[0], newer[0]);
-    assert_eq!(stored[249], first[249]);
+    assert_eq!(stored[0], newer.states[0]);
+    assert_eq!(stored[249], first.states[249]);
     assert!(
         load(&mut conn, 4).expect("load").1.is_empty(),
-        "per partition"
+        "states are per partition"
     );
+
+    let trends = trends(&mut conn, Some(OsiLayer::L4), None, None, 5_000).expect("trends");
+    assert_eq!(trends.len(), 1_200, "one trend per series and metric");
+    let slope_of = |entity: &str| {
+        trends
+            .iter()
+            .find(|t| t.entity == entity)
+            .map(|t| t.slope_per_day)
+    };
+    assert_eq!(slope_of("e0000"), Some(0.0));
+    assert_eq!(slope_of("e0001"), Some(3.0));
+    assert_eq!(slope_of("e1199"), Some(1.0));
+    let runways = runways(&mut conn, 5_000).expect("runways");
+    assert_eq!(runways.len(), 600);
+    let days_of = |entity: &str| {
+        runways
+            .iter()
+            .find(|r| r.entity == entity)
+            .map(|r| r.days_until_full)
+    };
+    assert_eq!(days_of("e0000"), Some(None));
+    assert_eq!(days_of("e0599"), Some(Some(30.0)));
 }

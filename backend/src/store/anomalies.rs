@@ -1,37 +1,48 @@
 //! The `anomalies` table: windows the live detectors flagged.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Text};
 use layercast_shared::{OsiLayer, WindowAnomaly};
 
+use super::rows::{Upsert, Value};
 use super::schema::anomalies;
 use super::DbConn;
 
-/// Writes the anomalies; one already there (the same window found again after a replay) is
-/// overwritten with the same values.
+/// Anomalies a statement.
+const PER_STATEMENT: usize = 500;
+
+/// Writes the anomalies, many a statement; one already there (the same window found again
+/// after a replay) is overwritten with the same values.
 pub fn upsert(conn: &mut DbConn, found: &[WindowAnomaly]) -> QueryResult<()> {
-    for a in found {
-        let sql = match conn {
-            DbConn::Mysql(_) => {
-                "INSERT INTO anomalies (layer, entity, metric, window_start, window_len_ms, value, score) VALUES (?, ?, ?, ?, ?, ?, ?) \
-                 ON DUPLICATE KEY UPDATE value = VALUES(value), score = VALUES(score)"
-            }
-            DbConn::Sqlite(_) => {
-                "INSERT INTO anomalies (layer, entity, metric, window_start, window_len_ms, value, score) VALUES (?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (layer, entity, metric, window_start, window_len_ms) DO UPDATE SET value = excluded.value, score = excluded.score"
-            }
-        };
-        diesel::sql_query(sql)
-            .bind::<Text, _>(a.layer.as_str())
-            .bind::<Text, _>(&a.entity)
-            .bind::<Text, _>(a.metric.as_str())
-            .bind::<BigInt, _>(a.start_ms)
-            .bind::<BigInt, _>(a.end_ms - a.start_ms)
-            .bind::<Double, _>(a.value)
-            .bind::<Double, _>(a.score)
-            .execute(conn)?;
+    let rows: Vec<Vec<Value<'_>>> = found
+        .iter()
+        .map(|a| {
+            vec![
+                Value::Text(a.layer.as_str()),
+                Value::Text(&a.entity),
+                Value::Text(a.metric.as_str()),
+                Value::BigInt(a.start_ms),
+                Value::BigInt(a.end_ms - a.start_ms),
+                Value::Double(a.value),
+                Value::Double(a.score),
+            ]
+        })
+        .collect();
+    Upsert {
+        table: "anomalies",
+        columns: &[
+            "layer",
+            "entity",
+            "metric",
+            "window_start",
+            "window_len_ms",
+            "value",
+            "score",
+        ],
+        key: &["layer", "entity", "metric", "window_start", "window_len_ms"],
+        update: &["value", "score"],
+        per_statement: PER_STATEMENT,
     }
-    Ok(())
+    .execute(conn, &rows)
 }
 
 /// Anomalies of windows starting in `[from_ms, to_ms)`, of one layer or all, newest first.

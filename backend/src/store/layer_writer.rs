@@ -122,15 +122,15 @@ impl Handler<super::WriteFindings> for LayerWriter {
     }
 }
 
-impl Handler<super::WriteStates> for LayerWriter {
+impl Handler<super::WriteTrackers> for LayerWriter {
     type Result = Result<(), StoreError>;
 
-    fn handle(&mut self, msg: super::WriteStates, _: &mut SyncContext<Self>) -> Self::Result {
+    fn handle(&mut self, msg: super::WriteTrackers, _: &mut SyncContext<Self>) -> Self::Result {
         self.with_conn(|conn| {
-            Ok(super::analysis::save_states(
+            Ok(super::analysis::save_trackers(
                 conn,
                 msg.partition,
-                &msg.states,
+                &msg.rows,
             )?)
         })
     }
@@ -147,13 +147,5 @@ impl Handler<super::LoadAnalysis> for LayerWriter {
 
     fn handle(&mut self, msg: super::LoadAnalysis, _: &mut SyncContext<Self>) -> Self::Result {
         self.with_conn(|conn| Ok(super::analysis::load(conn, msg.partition)?))
-    }
-}
-
-impl Handler<super::WriteAnomalies> for LayerWriter {
-    type Result = Result<(), StoreError>;
-
-    fn handle(&mut self, msg: super::WriteAnomalies, _: &mut SyncContext<Self>) -> Self::Result {
-        self.with_conn(|conn| Ok(super::anomalies::upsert(conn, &msg.0)?))
     }
 }

@@ -14,6 +14,7 @@ mod layer_writer;
 pub mod notifications;
 pub mod offsets;
 pub mod retention;
+mod rows;
 pub mod schema;
 pub mod sessions;
 pub mod settings;
@@ -23,7 +24,7 @@ pub mod windows;
 
 pub use aggregator::{
     Aggregator, DeliveredFirst, LoadAnalysis, LoadHistory, LoadOpenWindows, LoadPendingRollups,
-    WriteAnomalies, WriteBatch, WriteFindings, WriteStates,
+    WriteBatch, WriteFindings, WriteTrackers,
 };
 pub(crate) use db::write_transaction;
 pub use db::{

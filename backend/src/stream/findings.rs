@@ -1,21 +1,26 @@
-//! From what the analysis finds in closed windows to what is stored and published: the
-//! trackers' states are encoded off the stream's thread (a series' state is kilobytes of JSON,
-//! and at a bucket boundary every series of the partition has one), then stored in one
-//! transaction with the alerts, trends and runways, then pushed to the live feed.
+//! The live analysis of an owner (a partition actor, a layer actor), off the stream's thread:
+//! the windows an owner closes go through its detectors, trends, forecasts and alert rules on
+//! a thread of the blocking pool, what they find is stored (alerts first, then what the
+//! trackers made of the close), and each part is pushed to the live feed once stored.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::dev::ArbiterHandle;
 use actix::Recipient;
+use layercast_shared::{Alert, AlertStatus, OsiLayer, SeriesWindow, WindowAnomaly};
+use tokio::sync::{mpsc, watch};
 
+use crate::analysis::anomaly::AnomalyConfig;
 use crate::analysis::live::LiveDetectors;
 use crate::analysis::{engine, Analysis, Findings, Inputs, SeriesState, StoredAlert};
 use crate::analysis::{AlertState, Signal};
-use crate::store::analysis::{NewChange, SavedState, StoredFindings};
-use crate::store::{StoreError, WriteAnomalies, WriteFindings, WriteStates};
-use layercast_shared::{Alert, AlertStatus, OsiLayer, SeriesWindow, WindowAnomaly};
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use crate::metrics::Metrics;
+use crate::store::analysis::{NewChange, SavedState, StoredFindings, TrackerRows};
+use crate::store::{StoreError, WriteFindings, WriteTrackers};
 
+use super::backoff::Backoff;
 use super::outputs::UpdatePublisher;
 
 fn status(state: AlertState) -> Option<AlertStatus> {
@@ -101,162 +106,346 @@ pub enum FindingsError {
     Writer(actix::MailboxError),
 }
 
-/// Runs closed windows (oldest first) through the anomaly detectors and the analysis, with the
-/// inputs as they are now: what the partition actors and the layer stage do at each close.
-pub fn analyse(
-    detectors: &mut LiveDetectors,
-    analysis: &mut Analysis,
-    inputs: &mut watch::Receiver<Arc<Inputs>>,
-    windows: &[&SeriesWindow],
-) -> (Vec<WindowAnomaly>, Findings) {
-    if inputs.has_changed().unwrap_or(false) {
-        analysis.set_inputs(inputs.borrow_and_update().clone());
-    }
-    let mut found = Vec::new();
-    let mut findings = Findings::default();
-    for w in windows {
-        let (anomalies, scores) = detectors.observe_scored(w);
-        found.extend(anomalies);
-        findings.extend(analysis.observe(w, &scores));
-    }
-    (found, findings)
-}
-
-/// Puts a partition's stored alerts and trackers back into its analysis (a new owner, before
-/// the history after them warms it).
-pub fn restore(analysis: &mut Analysis, alerts: &[Alert], states: &[SavedState]) {
-    for s in states {
-        if let Some(state) = decode_state(s) {
-            analysis.restore_state(s.layer, &s.entity, state);
-        }
-    }
-    for a in alerts {
-        analysis.restore_alert(&a.rule, a.layer, &a.entity, &a.metric, stored_alert(a));
-    }
-}
-
-/// What one close of an owner found, to store and then publish.
-type Found = (Vec<WindowAnomaly>, Findings);
-
-/// Pause after a failed write of findings, doubling up to the maximum.
-const RETRY_FIRST: Duration = Duration::from_millis(250);
-const RETRY_MAX: Duration = Duration::from_secs(8);
 /// Attempts at a write the database refuses (rather than one it is away for) before the
 /// findings are dropped: a row it will never take must not hold up every later close.
 const REFUSED_ATTEMPTS: u32 = 5;
 
 /// Where an owner's findings are written.
 pub struct AnalysisWriters {
-    pub anomalies: Recipient<WriteAnomalies>,
-    /// Alert changes, trends and runways: a few rows a close.
+    /// A close's anomalies and alert changes: a few rows a close.
     pub findings: Recipient<WriteFindings>,
-    /// The trackers' states: at a bucket's end thousands of rows of kilobytes each, which
-    /// must not hold up the alerts (of this owner, or of others sharing its writers).
-    pub states: Recipient<WriteStates>,
+    /// Trends, runways and the trackers' states: at a bucket's end thousands of rows, the
+    /// states kilobytes each, which must not hold up the alerts (of this owner, or of others
+    /// sharing its writers).
+    pub trackers: Recipient<WriteTrackers>,
 }
 
-/// Stores what an owner's closes find, one close after another in the order they came, and
-/// publishes each once stored. The analysis runs as windows close, before their rows are
-/// durable, so that an alert does not wait for the window batch: these rows go on writers of
-/// their own, and a write that fails is retried, not dropped, while the owner lives (with the
-/// database away, the owner's window writes fail too and it takes no records, so no more closes
-/// queue up behind). If the owner is gone first, a later owner analyses the same windows again
-/// from the stored state, which is keyed by the windows it has seen: so a close's states are
-/// written only once its alerts are, by a task of their own that the next alerts do not wait
-/// for.
-pub struct FindingsWriter {
-    queue: mpsc::UnboundedSender<Found>,
+/// What an owner's analysis runs on and reports to.
+pub struct AnalystDeps {
+    /// The owner's base window length: the analysis takes windows of this length only.
+    pub len_ms: i64,
+    pub inputs: watch::Receiver<Arc<Inputs>>,
+    pub writers: AnalysisWriters,
+    pub updates: UpdatePublisher,
+    /// Where the analyst's tasks wait for the database and publish: a thread off the stream's,
+    /// which, busy with records, took 50-100 ms more to take the writes' answers than the
+    /// database took to give them.
+    pub thread: ArbiterHandle,
+    /// Under which partition the alerts and states are stored.
+    pub partition: i32,
+    pub metrics: Arc<Metrics>,
 }
 
-impl FindingsWriter {
-    /// Starts the writer's tasks on the publisher's thread, where their answers are taken at
-    /// once (see `UpdatePublisher::thread`); they end once every handle is dropped and what was
-    /// queued is handled.
-    pub fn start(writers: AnalysisWriters, updates: UpdatePublisher, partition: i32) -> Self {
-        let (queue, mut queued) = mpsc::unbounded_channel::<Found>();
-        let (states_queue, mut states_queued) =
-            mpsc::unbounded_channel::<Vec<(OsiLayer, String, SeriesState)>>();
-        let thread = updates.thread().clone();
-        let AnalysisWriters {
-            anomalies,
-            findings: findings_writer,
-            states: states_writer,
-        } = writers;
-        thread.spawn(async move {
-            while let Some((found, findings)) = queued.recv().await {
-                let owner_alive = || !queued.is_closed();
-                if !found.is_empty() {
-                    let write = || anomalies.send(WriteAnomalies(found.clone()));
-                    match retried(partition, "anomalies", write, &owner_alive).await {
-                        Ok(()) => updates.publish_anomalies(found),
-                        Err(e) => tracing::warn!(partition, error = %e, "anomalies not stored"),
-                    }
-                }
-                if findings.is_empty() {
-                    continue;
-                }
-                let Findings {
-                    alerts,
-                    trends,
-                    runways,
-                    states,
-                } = findings;
-                let stored = StoredFindings {
-                    changes: alerts.iter().filter_map(new_change).collect(),
-                    trends: trends.clone(),
-                    runways: runways.clone(),
-                };
-                let write = || {
-                    findings_writer.send(WriteFindings {
-                        partition,
-                        findings: stored.clone(),
-                        now_ms: chrono::Utc::now().timestamp_millis(),
-                    })
-                };
-                match retried(partition, "alerts, trends and runways", write, &owner_alive).await {
-                    Ok(alerts) => {
-                        updates.publish_findings(alerts, trends, runways);
-                        if !states.is_empty() {
-                            let _ = states_queue.send(states);
-                        }
-                    }
-                    // Without the alerts, not the states that have seen their windows either.
-                    Err(e) => {
-                        tracing::warn!(partition, error = %e, "alerts, trends and runways not stored")
-                    }
-                }
+/// What an owner hands its analysis, in order.
+enum Job {
+    /// The alerts and trackers the last owner stored (a takeover).
+    Restore {
+        alerts: Vec<Alert>,
+        states: Vec<SavedState>,
+    },
+    /// Windows that closed before this owner: learnt from, not reported.
+    Warm(Vec<SeriesWindow>),
+    /// Windows due to close, and when the watermark closed them.
+    Close {
+        windows: Vec<SeriesWindow>,
+        closed: Instant,
+    },
+}
+
+/// What one close found, to store and then publish.
+struct Found {
+    anomalies: Vec<WindowAnomaly>,
+    findings: Findings,
+    closed: Instant,
+}
+
+/// What the trackers made of one close, stored after its alerts.
+struct Tracked {
+    trends: Vec<layercast_shared::SeriesTrend>,
+    runways: Vec<layercast_shared::SeriesRunway>,
+    states: Vec<(OsiLayer, String, SeriesState)>,
+}
+
+/// The detectors and the analysis of an owner's series, moved to a blocking thread for each
+/// job and back.
+struct Model {
+    detectors: LiveDetectors,
+    analysis: Analysis,
+    inputs: watch::Receiver<Arc<Inputs>>,
+}
+
+impl Model {
+    fn run(&mut self, job: Job) -> Option<Found> {
+        match job {
+            Job::Restore { alerts, states } => {
+                self.restore(&alerts, &states);
+                None
             }
-        });
-        thread.spawn(async move {
-            while let Some(states) = states_queued.recv().await {
-                let owner_alive = || !states_queued.is_closed();
-                let states = encode(states).await;
-                let write = || {
-                    states_writer.send(WriteStates {
-                        partition,
-                        states: states.clone(),
-                    })
-                };
-                if let Err(e) = retried(partition, "analysis states", write, &owner_alive).await {
-                    tracing::warn!(partition, error = %e, "analysis states not stored");
+            Job::Warm(windows) => {
+                for w in &windows {
+                    self.detectors.warm(w);
+                    self.analysis.warm(w);
                 }
+                None
             }
-        });
-        FindingsWriter { queue }
+            Job::Close { windows, closed } => Some(self.close(windows, closed)),
+        }
     }
 
-    pub fn store(&self, found: Vec<WindowAnomaly>, findings: Findings) {
-        if found.is_empty() && findings.is_empty() {
-            return;
+    /// Puts the stored alerts and trackers back (a new owner, before the history after them
+    /// warms them).
+    fn restore(&mut self, alerts: &[Alert], states: &[SavedState]) {
+        for s in states {
+            if let Some(state) = decode_state(s) {
+                self.analysis.restore_state(s.layer, &s.entity, state);
+            }
         }
-        // Fails only when the task is gone, with the arbiter: nothing is left to write with.
-        let _ = self.queue.send((found, findings));
+        for a in alerts {
+            self.analysis
+                .restore_alert(&a.rule, a.layer, &a.entity, &a.metric, stored_alert(a));
+        }
+    }
+
+    /// Runs closed windows, oldest first, through the anomaly detectors and the analysis, with
+    /// the inputs as they are now.
+    fn close(&mut self, mut windows: Vec<SeriesWindow>, closed: Instant) -> Found {
+        if self.inputs.has_changed().unwrap_or(false) {
+            self.analysis
+                .set_inputs(self.inputs.borrow_and_update().clone());
+        }
+        windows.sort_by_key(|w| w.start_ms);
+        let mut anomalies = Vec::new();
+        let mut findings = Findings::default();
+        for w in &windows {
+            let (found, scores) = self.detectors.observe_scored(w);
+            anomalies.extend(found);
+            findings.extend(self.analysis.observe(w, &scores));
+        }
+        Found {
+            anomalies,
+            findings,
+            closed,
+        }
+    }
+}
+
+/// An owner's analysis. The owner hands it the windows it closes, as the watermark closes
+/// them: their values are final then (a record for them is late), and an alert need not wait
+/// for the window batch. Three tasks, each in order: the analysis (on the blocking pool, so
+/// that neither the stream's thread nor the other owners' writes wait for it), the anomalies
+/// and alerts (stored, then published), and what the trackers made of the close (trends,
+/// runways, states: stored after the alerts, then published).
+///
+/// A failed write is retried, not dropped, while the owner lives (with the database away, the
+/// owner's window writes fail too and it takes no records, so no more closes queue up behind).
+/// If the owner is gone first, a later owner analyses the same windows again from the stored
+/// states, which are keyed by the windows they have seen: so a close's states are written only
+/// once its alerts are.
+pub struct Analyst {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Analyst {
+    /// Starts the analyst's tasks on `deps.thread`; they end once the owner has dropped it and
+    /// what was queued is handled.
+    pub fn start(deps: AnalystDeps) -> Self {
+        let AnalystDeps {
+            len_ms,
+            mut inputs,
+            writers,
+            updates,
+            thread,
+            partition,
+            metrics,
+        } = deps;
+        let mut analysis = Analysis::new(len_ms);
+        analysis.set_inputs(inputs.borrow_and_update().clone());
+        let model = Model {
+            detectors: LiveDetectors::new(AnomalyConfig::default(), len_ms),
+            analysis,
+            inputs,
+        };
+        let (jobs, jobs_queued) = mpsc::unbounded_channel::<Job>();
+        let (found, found_queued) = mpsc::unbounded_channel::<Found>();
+        let (tracked, tracked_queued) = mpsc::unbounded_channel::<Tracked>();
+        thread.spawn(run_jobs(model, jobs_queued, found, metrics.clone()));
+        thread.spawn(store_alerts(
+            found_queued,
+            tracked,
+            writers.findings,
+            updates.clone(),
+            partition,
+            metrics,
+        ));
+        thread.spawn(store_trackers(
+            tracked_queued,
+            writers.trackers,
+            updates,
+            partition,
+        ));
+        Analyst { jobs }
+    }
+
+    /// The alerts and trackers the last owner stored, before the history after them.
+    pub fn restore(&self, alerts: Vec<Alert>, states: Vec<SavedState>) {
+        self.queue(Job::Restore { alerts, states });
+    }
+
+    /// Windows that closed before this owner, oldest first.
+    pub fn warm(&self, windows: Vec<SeriesWindow>) {
+        self.queue(Job::Warm(windows));
+    }
+
+    /// Windows the watermark closed at `closed`.
+    pub fn close(&self, windows: Vec<SeriesWindow>, closed: Instant) {
+        if !windows.is_empty() {
+            self.queue(Job::Close { windows, closed });
+        }
+    }
+
+    fn queue(&self, job: Job) {
+        // Fails only when the task is gone, with the arbiter: nothing is left to analyse with.
+        let _ = self.jobs.send(job);
+    }
+}
+
+async fn run_jobs(
+    model: Model,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    found: mpsc::UnboundedSender<Found>,
+    metrics: Arc<Metrics>,
+) {
+    let mut model = Some(model);
+    while let Some(job) = jobs.recv().await {
+        let Some(mut m) = model.take() else { return };
+        let windows = match &job {
+            Job::Close { windows, .. } => windows.len() as u64,
+            _ => 0,
+        };
+        let ran = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let out = m.run(job);
+            (m, out, started.elapsed())
+        })
+        .await;
+        let (m, out, took) = match ran {
+            Ok(ran) => ran,
+            Err(e) => {
+                tracing::error!(error = %e, "the analysis failed; this owner's series are no longer analysed");
+                return;
+            }
+        };
+        model = Some(m);
+        if let Some(out) = out {
+            metrics.analysis_seconds.observe(took.as_secs_f64());
+            metrics.analysed_windows.inc_by(windows);
+            if !(out.anomalies.is_empty() && out.findings.is_empty()) {
+                let _ = found.send(out);
+            }
+        }
+    }
+}
+
+async fn store_alerts(
+    mut queued: mpsc::UnboundedReceiver<Found>,
+    tracked: mpsc::UnboundedSender<Tracked>,
+    writer: Recipient<WriteFindings>,
+    updates: UpdatePublisher,
+    partition: i32,
+    metrics: Arc<Metrics>,
+) {
+    while let Some(Found {
+        anomalies,
+        findings,
+        closed,
+    }) = queued.recv().await
+    {
+        let owner_alive = || !queued.is_closed();
+        let Findings {
+            alerts,
+            trends,
+            runways,
+            states,
+        } = findings;
+        if !(anomalies.is_empty() && alerts.is_empty()) {
+            let stored = StoredFindings {
+                anomalies,
+                changes: alerts.iter().filter_map(new_change).collect(),
+            };
+            let write = || {
+                writer.send(WriteFindings {
+                    partition,
+                    findings: stored.clone(),
+                    now_ms: chrono::Utc::now().timestamp_millis(),
+                })
+            };
+            match retried(partition, "anomalies and alerts", write, &owner_alive).await {
+                Ok(alerts) => {
+                    updates.publish_anomalies(stored.anomalies);
+                    if !alerts.is_empty() {
+                        let delay = closed.elapsed().as_secs_f64();
+                        for _ in &alerts {
+                            metrics.alert_delay_seconds.observe(delay);
+                        }
+                        updates.publish_findings(alerts, Vec::new(), Vec::new());
+                    }
+                }
+                // Without the alerts, not the states that have seen their windows either.
+                Err(e) => {
+                    tracing::warn!(partition, error = %e, "anomalies and alerts not stored");
+                    continue;
+                }
+            }
+        }
+        if !(trends.is_empty() && runways.is_empty() && states.is_empty()) {
+            let _ = tracked.send(Tracked {
+                trends,
+                runways,
+                states,
+            });
+        }
+    }
+}
+
+async fn store_trackers(
+    mut queued: mpsc::UnboundedReceiver<Tracked>,
+    writer: Recipient<WriteTrackers>,
+    updates: UpdatePublisher,
+    partition: i32,
+) {
+    while let Some(Tracked {
+        trends,
+        runways,
+        states,
+    }) = queued.recv().await
+    {
+        let owner_alive = || !queued.is_closed();
+        let rows = TrackerRows {
+            trends,
+            runways,
+            states: encode(states).await,
+        };
+        let write = || {
+            writer.send(WriteTrackers {
+                partition,
+                rows: rows.clone(),
+            })
+        };
+        match retried(partition, "trends, runways and states", write, &owner_alive).await {
+            Ok(()) => updates.publish_findings(Vec::new(), rows.trends, rows.runways),
+            Err(e) => {
+                tracing::warn!(partition, error = %e, "trends, runways and states not stored")
+            }
+        }
     }
 }
 
 /// The trackers' states as stored, encoded on a blocking thread (a series' state is kilobytes
 /// of JSON), the newest of each series only.
 async fn encode(states: Vec<(OsiLayer, String, SeriesState)>) -> Vec<SavedState> {
+    if states.is_empty() {
+        return Vec::new();
+    }
     tokio::task::spawn_blocking(move || {
         let mut newest: HashMap<(OsiLayer, String), SeriesState> = HashMap::new();
         for (layer, entity, state) in states {
@@ -278,8 +467,9 @@ async fn encode(states: Vec<(OsiLayer, String, SeriesState)>) -> Vec<SavedState>
     .unwrap_or_default()
 }
 
-/// `write` until it succeeds: without limit while the database is away and the owner lives,
-/// `REFUSED_ATTEMPTS` times when the database answers with an error.
+/// `write` until it succeeds, waiting longer after each failure: without limit while the
+/// database is away and the owner lives, `REFUSED_ATTEMPTS` times when the database answers
+/// with an error.
 async fn retried<T, F>(
     partition: i32,
     what: &str,
@@ -289,7 +479,7 @@ async fn retried<T, F>(
 where
     F: std::future::Future<Output = Result<Result<T, StoreError>, actix::MailboxError>>,
 {
-    let (mut wait, mut refused) = (RETRY_FIRST, 0);
+    let (mut backoff, mut refused) = (Backoff::default(), 0);
     loop {
         let error = match write().await {
             Ok(Ok(value)) => return Ok(value),
@@ -304,8 +494,8 @@ where
         if !owner_alive() || refused >= REFUSED_ATTEMPTS {
             return Err(error);
         }
+        let wait = backoff.failed();
         tracing::warn!(partition, error = %error, retry_in = ?wait, "{what} not stored yet");
         tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(RETRY_MAX);
     }
 }

@@ -6,6 +6,7 @@
 //! The partition actors also feed the [`layers`] stage, which sums every partition's windows
 //! per layer. Both stages run their consumer groups through `group`.
 
+mod backoff;
 mod cursor;
 mod findings;
 pub use findings::new_change;

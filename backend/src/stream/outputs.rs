@@ -12,7 +12,6 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::live::{Broadcast, LocalHub, ORIGIN_HEADER};
-use actix::dev::ArbiterHandle;
 
 /// Series windows per message: a message stays far below Kafka's default 1 MB limit.
 const SERIES_PER_MESSAGE: usize = 500;
@@ -28,29 +27,15 @@ pub struct UpdatePublisher {
     producer: FutureProducer,
     topic: String,
     local: LocalHub,
-    thread: ArbiterHandle,
 }
 
 impl UpdatePublisher {
-    pub fn new(
-        producer: FutureProducer,
-        topic: String,
-        local: LocalHub,
-        thread: ArbiterHandle,
-    ) -> Self {
+    pub fn new(producer: FutureProducer, topic: String, local: LocalHub) -> Self {
         UpdatePublisher {
             producer,
             topic,
             local,
-            thread,
         }
-    }
-
-    /// A thread off the stream's, for work that waits on other threads and then publishes
-    /// (the analysis' writes): the stream's thread, busy with records, took 50-100 ms more to
-    /// take their answers than the database took to give them.
-    pub fn thread(&self) -> &ArbiterHandle {
-        &self.thread
     }
 
     /// Enqueues without waiting for delivery: an update is a notification of what is already

@@ -13,8 +13,9 @@ use layercast_shared::{EventMsg, LayerPartial, OsiLayer, SeriesWindow};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
+use super::backoff::Backoff;
 use super::cursor::{Cursor, Taken};
-use super::findings::{self, AnalysisWriters, FindingsWriter};
+use super::findings::Analyst;
 use super::group::{Delivered, MAX_BATCH};
 use super::layers::{partials_of, LayerFeed};
 use super::origins::Origins;
@@ -24,9 +25,6 @@ use super::watermark::Watermark;
 use super::window::{
     roll_up, series_window, window_start, Purpose, TumblingWindows, Window, WindowAgg,
 };
-use crate::analysis::anomaly::AnomalyConfig;
-use crate::analysis::live::LiveDetectors;
-use crate::analysis::{Analysis, Inputs};
 use crate::config::EventTime;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::late::LateDrop;
@@ -65,11 +63,6 @@ const MAILBOX_CAPACITY: usize = MAILBOX_RECORDS / MAX_BATCH;
 /// records until its write in flight is done: the backpressure that keeps a slow database from
 /// filling memory with windows closed but not yet written.
 const SLACK_BINS: usize = 4;
-/// Pause after a failed write, doubling up to the maximum: the actor takes no records while it
-/// waits, nor while the write after it is in flight, so the consumer stops and memory stays
-/// flat while the database is away.
-const RETRY_FIRST: Duration = Duration::from_millis(250);
-const RETRY_MAX: Duration = Duration::from_secs(8);
 /// Closed windows per series a node taking a partition over replays into its detectors: the
 /// anomaly detector needs an hour to warm up, so an hour and a half of 10-s windows.
 const WARMUP_WINDOWS: i64 = 540;
@@ -137,7 +130,10 @@ pub struct PartitionActor {
     /// window that becomes due while a close is being written has its own close time, not the
     /// end of that write.
     due_at: VecDeque<(i64, Instant, i64)>,
-    retry_after: Duration,
+    /// The pause after a failed write: the actor takes no records while it waits, nor while
+    /// the write after it is in flight, so the consumer stops and memory stays flat while the
+    /// database is away.
+    retry: Backoff,
     /// The write in flight: one at a time, each from the position the one before left. The
     /// actor goes on taking records meanwhile (the write carries closed windows only, which
     /// later records cannot change).
@@ -149,15 +145,12 @@ pub struct PartitionActor {
     max_bins: usize,
     /// The partition is being handed back: the last write is under way, no other may start.
     stopping: bool,
-    detectors: LiveDetectors,
-    /// Trends, forecasts, runway and alert rules of the partition's series.
-    analysis: Analysis,
-    inputs: watch::Receiver<Arc<Inputs>>,
     /// Records whose payload was not a valid `EventMsg`; skipped, counted, logged.
     malformed: u64,
     writer: Addr<Aggregator>,
-    /// Writes what the analysis finds beside the window batches, not behind them.
-    findings: FindingsWriter,
+    /// The detectors, trends, forecasts, runways and alert rules of the partition's series,
+    /// off this thread; their rows go to the database beside the window batches.
+    analyst: Analyst,
     committer: Committer,
     updates: UpdatePublisher,
     late_sink: LateSink,
@@ -182,7 +175,7 @@ pub struct PartitionDeps {
     pub node: String,
     pub event_time: EventTime,
     pub writer: Addr<Aggregator>,
-    pub analysis_writers: AnalysisWriters,
+    pub analyst: Analyst,
     pub committer: Committer,
     pub updates: UpdatePublisher,
     pub late: LateSink,
@@ -193,8 +186,6 @@ pub struct PartitionDeps {
     pub fresh_log: bool,
     pub control: UnboundedSender<Control>,
     pub metrics: Arc<Metrics>,
-    /// Capacities, rules and groups as admins set them (`stream::inputs`).
-    pub inputs: watch::Receiver<Arc<Inputs>>,
 }
 
 /// (length, start, layer, entity) of a roll-up window.
@@ -270,7 +261,7 @@ impl PartitionActor {
             analysed_through: None,
             close_due_since: None,
             due_at: VecDeque::new(),
-            retry_after: RETRY_FIRST,
+            retry: Backoff::default(),
             pending: None,
             writes_started: 0,
             blocked_since: None,
@@ -278,12 +269,9 @@ impl PartitionActor {
                 .unwrap_or(usize::MAX)
                 .saturating_add(SLACK_BINS),
             stopping: false,
-            detectors: LiveDetectors::new(AnomalyConfig::default(), len_ms),
-            analysis: Analysis::new(len_ms),
-            inputs: deps.inputs,
             malformed: 0,
             writer: deps.writer,
-            findings: FindingsWriter::start(deps.analysis_writers, deps.updates.clone(), partition),
+            analyst: deps.analyst,
             committer: deps.committer,
             updates: deps.updates,
             late_sink: deps.late,
@@ -296,8 +284,6 @@ impl PartitionActor {
             control: deps.control,
             metrics: deps.metrics,
         };
-        let inputs = actor.inputs.borrow_and_update().clone();
-        actor.analysis.set_inputs(inputs);
         actor.closed_through = actor.clock.closed_through(len_ms);
         actor
     }
@@ -418,6 +404,9 @@ impl PartitionActor {
     /// Feeds the windows due to close that the analysis has not taken yet to it, at once: their
     /// values are final (a record for them now is late), and their alerts need not wait for a
     /// write in flight, nor for their own.
+    /// A close written again after a failure is not analysed twice (`analysed_through`; a
+    /// replay is not either: each series skips the windows it has seen), and a later owner
+    /// analyses what this one could not store (see `Analyst`).
     fn analyse_due(&mut self) {
         let Some(through) = self.close_due() else {
             return;
@@ -425,9 +414,8 @@ impl PartitionActor {
         if self.analysed_through.is_some_and(|done| done >= through) {
             return;
         }
-        let closed_at_ms = wall_ms();
-        self.due_at
-            .push_back((through, Instant::now(), closed_at_ms));
+        let (closed, closed_at_ms) = (Instant::now(), wall_ms());
+        self.due_at.push_back((through, closed, closed_at_ms));
         let after = self.analysed_through.unwrap_or(i64::MIN);
         let finals = self.open.closing_as(
             through + self.time.len_ms,
@@ -437,9 +425,7 @@ impl PartitionActor {
             },
         );
         self.analysed_through = Some(through);
-        if !finals.is_empty() {
-            self.detect(&finals);
-        }
+        self.analyst.close(finals, closed);
     }
 
     /// Publishes what is due and starts the write of what is due, unless one is in flight.
@@ -476,7 +462,7 @@ impl PartitionActor {
                 Save::Nothing
             };
             if self.write_pending(save) {
-                if self.retry_after > RETRY_FIRST {
+                if self.retry.failing() {
                     // The last write failed: no records until this one has answered.
                     self.block_on_write(ctx);
                 } else {
@@ -758,7 +744,7 @@ impl PartitionActor {
     ) {
         match result {
             Ok(()) => {
-                self.retry_after = RETRY_FIRST;
+                self.retry.succeeded();
                 self.durable = done.position.clone();
                 self.late_records
                     .drain(..done.late_records.min(self.late_records.len()));
@@ -825,7 +811,8 @@ impl PartitionActor {
                 ctx.stop();
             }
             Err(failed) => {
-                tracing::warn!(partition = self.partition, reason = %failed, retry_in = ?self.retry_after, "window write failed; taking no records until it is retried");
+                let wait = self.retry.failed();
+                tracing::warn!(partition = self.partition, reason = %failed, retry_in = ?wait, "window write failed; taking no records until it is retried");
                 for w in done.closed {
                     self.open.restore(w);
                 }
@@ -840,34 +827,14 @@ impl PartitionActor {
                     entry.0 += d.dropped;
                     entry.1 = entry.1.max(d.last_event_ms);
                 }
-                self.stalled += self.retry_after;
-                ctx.wait(actix::fut::wrap_future(tokio::time::sleep(
-                    self.retry_after,
-                )));
-                self.retry_after = (self.retry_after * 2).min(RETRY_MAX);
+                self.stalled += wait;
+                ctx.wait(actix::fut::wrap_future(tokio::time::sleep(wait)));
             }
         }
     }
 }
 
 impl PartitionActor {
-    /// Feeds the windows that just closed to the detectors and the analysis, as they close
-    /// rather than once durable: an alert then waits for its own few rows, not for the close's
-    /// whole batch. A close written again after a failure is not analysed twice
-    /// (`analysed_through`; a replay is not either: each series skips the windows it has seen),
-    /// and a later owner analyses what this one could not store (see `FindingsWriter`).
-    fn detect(&mut self, finals: &[SeriesWindow]) {
-        let mut ordered: Vec<&SeriesWindow> = finals.iter().collect();
-        ordered.sort_by_key(|w| w.start_ms);
-        let (found, findings) = findings::analyse(
-            &mut self.detectors,
-            &mut self.analysis,
-            &mut self.inputs,
-            &ordered,
-        );
-        self.findings.store(found, findings);
-    }
-
     /// Takes the partition's alerts and trackers as the last owner stored them, before the
     /// history warms them (the windows after the stored state).
     fn load_analysis(&mut self, ctx: &mut Context<Self>) {
@@ -876,8 +843,8 @@ impl PartitionActor {
         });
         ctx.wait(read.into_actor(self).map(|result, act, _| match result {
             Ok(Ok((alerts, states))) => {
-                findings::restore(&mut act.analysis, &alerts, &states);
                 tracing::info!(partition = act.partition, alerts = alerts.len(), series = states.len(), "analysis state taken over");
+                act.analyst.restore(alerts, states);
             }
             Ok(Err(e)) => tracing::warn!(partition = act.partition, error = %e, "no stored analysis state; series learn afresh"),
             Err(e) => tracing::warn!(partition = act.partition, error = %e, "no stored analysis state; series learn afresh"),
@@ -1060,11 +1027,8 @@ impl PartitionActor {
         let read = self.writer.send(load);
         ctx.wait(read.into_actor(self).map(|result, act, _| match result {
             Ok(Ok(history)) => {
-                for w in &history {
-                    act.detectors.warm(w);
-                    act.analysis.warm(w);
-                }
-                tracing::info!(partition = act.partition, windows = history.len(), series = act.detectors.series(), "detectors warmed");
+                tracing::info!(partition = act.partition, windows = history.len(), "detectors warming");
+                act.analyst.warm(history);
             }
             Ok(Err(e)) => tracing::warn!(partition = act.partition, error = %e, "no detector history; series learn afresh"),
             Err(e) => tracing::warn!(partition = act.partition, error = %e, "no detector history; series learn afresh"),

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use actix::dev::ArbiterHandle;
 use actix::prelude::*;
 use rdkafka::error::KafkaError;
 
-use super::findings::AnalysisWriters;
+use super::findings::{AnalysisWriters, Analyst, AnalystDeps};
 use super::group::{self, Delivered, GroupHandle, GroupLink, GroupSettings, Worker, Workers};
 use super::layers::LayerFeed;
 use super::outputs::{LateSink, UpdatePublisher};
@@ -41,6 +42,8 @@ pub struct StreamSettings {
     pub fresh_log: bool,
     /// Capacities, rules and groups (`stream::inputs::follow`).
     pub inputs: tokio::sync::watch::Receiver<Arc<crate::analysis::Inputs>>,
+    /// Where the partitions' analysts wait for their writes (`AnalystDeps::thread`).
+    pub analysis_thread: ArbiterHandle,
 }
 
 impl Worker for Addr<PartitionActor> {
@@ -81,11 +84,18 @@ impl Workers for PartitionActors {
             node: self.settings.node.clone(),
             event_time: self.settings.event_time.clone(),
             writer: self.writers.windows.clone(),
-            analysis_writers: AnalysisWriters {
-                anomalies: self.writers.analysis.clone().recipient(),
-                findings: self.writers.analysis.clone().recipient(),
-                states: self.writers.states.clone().recipient(),
-            },
+            analyst: Analyst::start(AnalystDeps {
+                len_ms: self.settings.event_time.len_ms,
+                inputs: self.settings.inputs.clone(),
+                writers: AnalysisWriters {
+                    findings: self.writers.analysis.clone().recipient(),
+                    trackers: self.writers.trackers.clone().recipient(),
+                },
+                updates: self.updates.clone(),
+                thread: self.settings.analysis_thread.clone(),
+                partition,
+                metrics: self.settings.metrics.clone(),
+            }),
             late: self.late.clone(),
             layers: self.settings.layers.clone(),
             fresh_log: self.settings.fresh_log,
@@ -93,7 +103,6 @@ impl Workers for PartitionActors {
             updates: self.updates.clone(),
             control: group.control.clone(),
             metrics: self.settings.metrics.clone(),
-            inputs: self.settings.inputs.clone(),
         };
         PartitionActor::new(partition, position, after_seek, deps).start()
     }
@@ -103,12 +112,13 @@ impl Workers for PartitionActors {
 pub struct StreamWriters {
     /// Window batches, each with its partition's position.
     pub windows: Addr<Aggregator>,
-    /// What the analysis finds in closed windows (anomalies, alerts, trends, runways): a pool
-    /// of its own, so that an alert is not queued behind the next close's window rows.
+    /// The anomalies and alerts the analysis finds in closed windows: a pool of its own, so
+    /// that an alert is not queued behind the next close's window rows.
     pub analysis: Addr<Aggregator>,
-    /// The analysis' trackers' states: thousands of rows at a bucket's end, on a writer of
-    /// their own so that the alerts do not queue behind them.
-    pub states: Addr<Aggregator>,
+    /// What the analysis' trackers make of a close (trends, runways, states): thousands of
+    /// rows at a bucket's end, on a writer of their own so that the alerts do not queue behind
+    /// them.
+    pub trackers: Addr<Aggregator>,
 }
 
 /// Subscribes to the events topic and starts supervising. Call from inside an actix system.

@@ -6,16 +6,13 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use layercast_shared::{LayerPartial, LayerWindow, OsiLayer, SeriesWindow, LAYER_PARTIAL_VERSION};
-use tokio::sync::watch;
 
 use super::state::{LayerState, Pending};
-use crate::analysis::anomaly::AnomalyConfig;
-use crate::analysis::live::LiveDetectors;
-use crate::analysis::{Analysis, Inputs};
 use crate::metrics::{LayerLabel, LayerLenLabel, Metrics, PartitionLabel};
 use crate::store::{LayerWriter, LoadAnalysis, LoadProgress, StoreError, WriteLayers};
+use crate::stream::backoff::Backoff;
 use crate::stream::cursor::{Cursor, Taken};
-use crate::stream::findings::{self, AnalysisWriters, FindingsWriter};
+use crate::stream::findings::Analyst;
 use crate::stream::group::{Control, GroupLink};
 use crate::stream::UpdatePublisher;
 
@@ -27,9 +24,6 @@ const CLOSE_EVERY: Duration = Duration::from_millis(250);
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// Records queued in the mailbox before the group's `send` waits (backpressure).
 const MAILBOX_CAPACITY: usize = 256;
-/// Pause after a failed write, doubling up to the maximum; no records are taken meanwhile.
-const RETRY_FIRST: Duration = Duration::from_millis(250);
-const RETRY_MAX: Duration = Duration::from_secs(8);
 
 /// A record of the layers topic, in offset order.
 #[derive(Debug, Message)]
@@ -59,12 +53,13 @@ pub struct LayerDeps {
     pub updates: UpdatePublisher,
     pub group: GroupLink,
     pub metrics: Arc<Metrics>,
-    pub inputs: watch::Receiver<Arc<Inputs>>,
+    /// The layer-wide series' analysis.
+    pub analyst: Analyst,
 }
 
 /// The analysis' stored state of a layer actor's series goes under this "partition" of the
 /// layers topic: below zero, apart from the events topic's partitions.
-fn state_partition(layers_partition: i32) -> i32 {
+pub(super) fn state_partition(layers_partition: i32) -> i32 {
     -1 - layers_partition
 }
 
@@ -102,12 +97,10 @@ pub struct LayerActor {
     /// The position stored in the database: the fence of the next write.
     durable: i64,
     last_publish: Option<Instant>,
-    retry_after: Duration,
+    /// The pause after a failed write; no records are taken meanwhile.
+    retry: Backoff,
     /// Records whose payload was not a layer partial of our version; skipped, logged.
     malformed: u64,
-    detectors: LiveDetectors,
-    analysis: Analysis,
-    findings: FindingsWriter,
     deps: LayerDeps,
 }
 
@@ -131,44 +124,24 @@ impl LayerActor {
             cursor: Cursor::new(position, after_seek),
             durable: position,
             last_publish: None,
-            retry_after: RETRY_FIRST,
+            retry: Backoff::default(),
             malformed: 0,
-            detectors: LiveDetectors::new(AnomalyConfig::default(), deps.base_len_ms),
-            analysis: Analysis::new(deps.base_len_ms),
-            findings: FindingsWriter::start(
-                AnalysisWriters {
-                    anomalies: deps.writer.clone().recipient(),
-                    findings: deps.writer.clone().recipient(),
-                    states: deps.writer.clone().recipient(),
-                },
-                deps.updates.clone(),
-                state_partition(partition),
-            ),
             deps,
         }
     }
 
     /// The layer-wide series' analysis, as each base window becomes final.
     fn analyse(&mut self, finals: Vec<SeriesWindow>) {
-        let ordered: Vec<&SeriesWindow> = finals.iter().collect();
-        let (found, findings) = findings::analyse(
-            &mut self.detectors,
-            &mut self.analysis,
-            &mut self.deps.inputs,
-            &ordered,
-        );
-        self.findings.store(found, findings);
+        self.deps.analyst.close(finals, Instant::now());
     }
 
     /// The layer-wide series' alerts and trackers as the last owner stored them.
     fn load_analysis(&mut self, ctx: &mut Context<Self>) {
-        let inputs = self.deps.inputs.borrow_and_update().clone();
-        self.analysis.set_inputs(inputs);
         let read = self.deps.writer.send(LoadAnalysis {
             partition: state_partition(self.partition),
         });
         ctx.wait(read.into_actor(self).map(|result, act, _| match result {
-            Ok(Ok((alerts, states))) => findings::restore(&mut act.analysis, &alerts, &states),
+            Ok(Ok((alerts, states))) => act.deps.analyst.restore(alerts, states),
             Ok(Err(e)) => tracing::warn!(partition = act.partition, error = %e, "no stored layer analysis; layers learn afresh"),
             Err(e) => tracing::warn!(partition = act.partition, error = %e, "no stored layer analysis; layers learn afresh"),
         }));
@@ -284,7 +257,7 @@ impl LayerActor {
     ) {
         match result {
             Ok(Ok(())) => {
-                self.retry_after = RETRY_FIRST;
+                self.retry.succeeded();
                 self.state.written(&done);
                 self.durable = done.position;
                 self.last_publish = Some(Instant::now());
@@ -327,11 +300,9 @@ impl LayerActor {
                     Err(e) => e.to_string(),
                     Ok(Ok(())) => String::new(),
                 };
-                tracing::warn!(partition = self.partition, %reason, retry_in = ?self.retry_after, "layer write failed; taking no records until it is retried");
-                ctx.wait(actix::fut::wrap_future(tokio::time::sleep(
-                    self.retry_after,
-                )));
-                self.retry_after = (self.retry_after * 2).min(RETRY_MAX);
+                let wait = self.retry.failed();
+                tracing::warn!(partition = self.partition, %reason, retry_in = ?wait, "layer write failed; taking no records until it is retried");
+                ctx.wait(actix::fut::wrap_future(tokio::time::sleep(wait)));
             }
         }
     }

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use actix::prelude::*;
 use rdkafka::error::KafkaError;
 
-use super::actor::{FlushAndStop, LayerActor, LayerDeps, LayerRecord};
+use super::actor::{state_partition, FlushAndStop, LayerActor, LayerDeps, LayerRecord};
 use crate::kafka::Broker;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::store::offsets::Position;
 use crate::store::{Db, LayerWriter};
+use crate::stream::findings::{AnalysisWriters, Analyst, AnalystDeps};
 use crate::stream::group::{
     self, Delivered, GroupHandle, GroupLink, GroupSettings, Worker, Workers,
 };
@@ -37,6 +38,8 @@ pub struct LayerStageSettings {
     pub metrics: Arc<Metrics>,
     /// Capacities, rules and groups: the layer-wide series (entity `""`) are analysed too.
     pub inputs: tokio::sync::watch::Receiver<Arc<crate::analysis::Inputs>>,
+    /// Where the actors' analysts wait for their writes (`AnalystDeps::thread`).
+    pub analysis_thread: actix::dev::ArbiterHandle,
 }
 
 impl Worker for Addr<LayerActor> {
@@ -91,7 +94,18 @@ impl Workers for LayerActors {
             updates: self.updates.clone(),
             group: group.clone(),
             metrics: s.metrics.clone(),
-            inputs: s.inputs.clone(),
+            analyst: Analyst::start(AnalystDeps {
+                len_ms: s.base_len_ms,
+                inputs: s.inputs.clone(),
+                writers: AnalysisWriters {
+                    findings: self.writer.clone().recipient(),
+                    trackers: self.writer.clone().recipient(),
+                },
+                updates: self.updates.clone(),
+                thread: s.analysis_thread.clone(),
+                partition: state_partition(partition),
+                metrics: s.metrics.clone(),
+            }),
         };
         LayerActor::new(partition, position.next_offset, after_seek, deps).start()
     }
