@@ -110,6 +110,9 @@ pub struct Metrics {
     pub analysis_seconds: Histogram,
     /// Final windows the live analysis took: with `analysis_seconds`' sum, its cost a window.
     pub analysed_windows: Counter,
+    /// Final windows handed to the live analysis and not taken yet: it runs beside the stream,
+    /// and a queue that grows means alerts that come later and memory that grows with them.
+    pub analysis_queued_windows: Gauge,
     /// From the watermark closing a window to the alert changes it caused reaching this
     /// node's live hub, stored: one observation per change.
     pub alert_delay_seconds: Histogram,
@@ -193,6 +196,7 @@ impl Metrics {
             live_final_delay_seconds: seconds_histogram(),
             analysis_seconds: seconds_histogram(),
             analysed_windows: Counter::default(),
+            analysis_queued_windows: Gauge::default(),
             alert_delay_seconds: seconds_histogram(),
             durable_offset: Family::default(),
             log_end_offset: Family::default(),
@@ -281,6 +285,11 @@ impl Metrics {
             "analysed_windows",
             "Final windows taken by the live analysis",
             m.analysed_windows.clone(),
+        );
+        registry.register(
+            "analysis_queued_windows",
+            "Final windows handed to the live analysis and not taken yet",
+            m.analysis_queued_windows.clone(),
         );
         registry.register(
             "alert_delay_seconds",

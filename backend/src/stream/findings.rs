@@ -10,6 +10,7 @@ use std::time::Instant;
 use actix::dev::ArbiterHandle;
 use actix::Recipient;
 use layercast_shared::{Alert, AlertStatus, OsiLayer, SeriesWindow, WindowAnomaly};
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{mpsc, watch};
 
 use crate::analysis::anomaly::AnomalyConfig;
@@ -243,6 +244,8 @@ impl Model {
 /// once its alerts are.
 pub struct Analyst {
     jobs: mpsc::UnboundedSender<Job>,
+    /// `Metrics::analysis_queued_windows`.
+    queued_windows: Gauge,
 }
 
 impl Analyst {
@@ -268,6 +271,7 @@ impl Analyst {
         let (jobs, jobs_queued) = mpsc::unbounded_channel::<Job>();
         let (found, found_queued) = mpsc::unbounded_channel::<Found>();
         let (tracked, tracked_queued) = mpsc::unbounded_channel::<Tracked>();
+        let queued_windows = metrics.analysis_queued_windows.clone();
         thread.spawn(run_jobs(model, jobs_queued, found, metrics.clone()));
         thread.spawn(store_alerts(
             found_queued,
@@ -283,7 +287,10 @@ impl Analyst {
             updates,
             partition,
         ));
-        Analyst { jobs }
+        Analyst {
+            jobs,
+            queued_windows,
+        }
     }
 
     /// The alerts and trackers the last owner stored, before the history after them.
@@ -299,6 +306,7 @@ impl Analyst {
     /// Windows the watermark closed at `closed`.
     pub fn close(&self, windows: Vec<SeriesWindow>, closed: Instant) {
         if !windows.is_empty() {
+            self.queued_windows.inc_by(windows.len() as i64);
             self.queue(Job::Close { windows, closed });
         }
     }
@@ -339,6 +347,7 @@ async fn run_jobs(
         if let Some(out) = out {
             metrics.analysis_seconds.observe(took.as_secs_f64());
             metrics.analysed_windows.inc_by(windows);
+            metrics.analysis_queued_windows.dec_by(windows as i64);
             if !(out.anomalies.is_empty() && out.findings.is_empty()) {
                 let _ = found.send(out);
             }

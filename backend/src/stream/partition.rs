@@ -208,8 +208,6 @@ struct PendingWrite {
 /// failed.
 struct InFlight {
     closed: Vec<Window>,
-    /// `closed` as the live feed takes them.
-    finals: Vec<SeriesWindow>,
     open: Vec<Window>,
     late: Vec<LateDrop>,
     late_records: usize,
@@ -399,6 +397,15 @@ impl PartitionActor {
                     .map_or_else(|| (Instant::now(), wall_ms()), |&(_, at, ms)| (at, ms)),
             );
         }
+    }
+
+    /// When the window starting at `start_ms` became due to close (wall clock, ms), not before
+    /// the earliest close of its batch.
+    fn due_ms(&self, start_ms: i64, earliest_ms: i64) -> i64 {
+        self.due_at
+            .iter()
+            .find(|&&(through, ..)| through >= start_ms)
+            .map_or(earliest_ms, |&(_, _, ms)| ms.max(earliest_ms))
     }
 
     /// Feeds the windows due to close that the analysis has not taken yet to it, at once: their
@@ -651,21 +658,8 @@ impl PartitionActor {
             node: self.node.clone(),
             delivered_first,
         };
-        // What the live feed gets once durable, each window with the moment it became due (the
-        // batch's rows carry the earliest: the close delay of the batch).
-        let due_ms = |start: i64| {
-            self.due_at
-                .iter()
-                .find(|&&(through, ..)| through >= start)
-                .map_or(closed_at_ms, |&(_, _, ms)| ms.max(closed_at_ms))
-        };
-        let finals: Vec<SeriesWindow> = closed
-            .iter()
-            .map(|w| w.to_series_window(true, Some(due_ms(w.start_ms))))
-            .collect();
         let in_flight = InFlight {
             closed,
-            finals,
             open,
             late,
             late_records: late_records.len(),
@@ -748,6 +742,16 @@ impl PartitionActor {
                 self.durable = done.position.clone();
                 self.late_records
                     .drain(..done.late_records.min(self.late_records.len()));
+                // What the live feed gets, each window with the moment it became due (the
+                // batch's rows carry the earliest: the close delay of the batch).
+                let mut finals: Vec<SeriesWindow> = done
+                    .closed
+                    .iter()
+                    .map(|w| {
+                        let due_ms = self.due_ms(w.start_ms, done.closed_at_ms);
+                        w.to_series_window(true, Some(due_ms))
+                    })
+                    .collect();
                 if let Some(through) = done.close {
                     self.closed_through = Some(through);
                     self.first_offset = self.first_offset.split_off(&(through + 1));
@@ -786,7 +790,6 @@ impl PartitionActor {
                     .set(done.position.next_offset);
                 self.committer
                     .commit(self.partition, done.position.replay_from);
-                let mut finals = done.finals;
                 finals.extend(
                     done.rollup_finals
                         .iter()
