@@ -1366,6 +1366,18 @@ fn run(
     );
     println!("ws_other_alerts={}", seen.other_alerts);
     let alert_p99 = print_delays("alert", &alert_delays);
+    // The same over the steady part of the run, where the rate is measured: the first closes
+    // after serve starts make every series' trackers while it catches up with the producer.
+    let steady_from_ms = now_ms() - ((started.elapsed().as_secs_f64() - warmup) * 1000.0) as i64;
+    let steady_alert_delays: Vec<i64> = seen
+        .probe_alerts
+        .iter()
+        .filter_map(|(entity, changed, at, _)| {
+            let closed = seen.probe_closed.get(&(entity.clone(), *changed))?;
+            (*closed >= steady_from_ms).then_some(at - closed)
+        })
+        .collect();
+    print_delays("alert_steady", &steady_alert_delays);
     drop(seen);
 
     let metrics = http_get(http_port, "/metrics")

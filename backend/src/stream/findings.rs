@@ -107,6 +107,8 @@ pub enum FindingsError {
     Writer(actix::MailboxError),
 }
 
+/// A close's analysis that takes this long is logged.
+const SLOW_CLOSE: std::time::Duration = std::time::Duration::from_millis(250);
 /// Attempts at a write the database refuses (rather than one it is away for) before the
 /// findings are dropped: a row it will never take must not hold up every later close.
 const REFUSED_ATTEMPTS: u32 = 5;
@@ -272,7 +274,13 @@ impl Analyst {
         let (found, found_queued) = mpsc::unbounded_channel::<Found>();
         let (tracked, tracked_queued) = mpsc::unbounded_channel::<Tracked>();
         let queued_windows = metrics.analysis_queued_windows.clone();
-        thread.spawn(run_jobs(model, jobs_queued, found, metrics.clone()));
+        thread.spawn(run_jobs(
+            model,
+            jobs_queued,
+            found,
+            partition,
+            metrics.clone(),
+        ));
         thread.spawn(store_alerts(
             found_queued,
             tracked,
@@ -321,6 +329,7 @@ async fn run_jobs(
     model: Model,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     found: mpsc::UnboundedSender<Found>,
+    partition: i32,
     metrics: Arc<Metrics>,
 ) {
     let mut model = Some(model);
@@ -345,6 +354,20 @@ async fn run_jobs(
         };
         model = Some(m);
         if let Some(out) = out {
+            if took >= SLOW_CLOSE {
+                // Its alerts waited this long: say which close it was and what it held.
+                tracing::info!(
+                    partition,
+                    windows,
+                    took_ms = took.as_millis() as u64,
+                    anomalies = out.anomalies.len(),
+                    alerts = out.findings.alerts.len(),
+                    trends = out.findings.trends.len(),
+                    runways = out.findings.runways.len(),
+                    states = out.findings.states.len(),
+                    "a close's analysis took long"
+                );
+            }
             metrics.analysis_seconds.observe(took.as_secs_f64());
             metrics.analysed_windows.inc_by(windows);
             metrics.analysis_queued_windows.dec_by(windows as i64);
