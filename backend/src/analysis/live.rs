@@ -28,7 +28,10 @@ pub struct LiveDetectors {
     /// invalid (then nothing is detected).
     fresh: Option<AnomalyDetector>,
     len_ms: i64,
-    series: HashMap<(OsiLayer, String), SeriesDetectors>,
+    /// Boxed: a series' detectors are kilobytes, and the table moves its entries each time it
+    /// grows (at a partition's first close, its thousands of series arrive at once: copying
+    /// them was most of that close's time).
+    series: HashMap<(OsiLayer, String), Box<SeriesDetectors>>,
 }
 
 impl LiveDetectors {
@@ -65,11 +68,13 @@ impl LiveDetectors {
             return (Vec::new(), scores);
         };
         let key = (w.layer, w.entity.clone());
-        let s = self.series.entry(key).or_insert_with(|| SeriesDetectors {
-            last_start_ms: w.start_ms - self.len_ms,
-            bytes_per_s: fresh.clone(),
-            errors: fresh.clone(),
-            latency_ms: None,
+        let s = self.series.entry(key).or_insert_with(|| {
+            Box::new(SeriesDetectors {
+                last_start_ms: w.start_ms - self.len_ms,
+                bytes_per_s: fresh.clone(),
+                errors: fresh.clone(),
+                latency_ms: None,
+            })
         });
         if w.start_ms <= s.last_start_ms {
             return (Vec::new(), scores);
@@ -78,7 +83,7 @@ impl LiveDetectors {
         // (metric, window start, value, verdict)
         let mut points = Vec::new();
         if missing > MAX_FILLED_WINDOWS {
-            *s = SeriesDetectors {
+            **s = SeriesDetectors {
                 last_start_ms: w.start_ms,
                 bytes_per_s: fresh.clone(),
                 errors: fresh.clone(),
