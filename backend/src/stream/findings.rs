@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::dev::ArbiterHandle;
 use actix::Recipient;
@@ -108,7 +108,7 @@ pub enum FindingsError {
 }
 
 /// A close's analysis that takes this long is logged.
-const SLOW_CLOSE: std::time::Duration = std::time::Duration::from_millis(250);
+const SLOW_CLOSE: Duration = Duration::from_millis(250);
 /// Attempts at a write the database refuses (rather than one it is away for) before the
 /// findings are dropped: a row it will never take must not hold up every later close.
 const REFUSED_ATTEMPTS: u32 = 5;
