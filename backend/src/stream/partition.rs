@@ -129,7 +129,7 @@ pub struct PartitionActor {
     /// When each newest window start due to close not yet durable became due, oldest first: a
     /// window that becomes due while a close is being written has its own close time, not the
     /// end of that write.
-    due_at: VecDeque<(i64, Instant, i64)>,
+    due_at: VecDeque<Due>,
     /// The pause after a failed write: the actor takes no records while it waits, nor while
     /// the write after it is in flight, so the consumer stops and memory stays flat while the
     /// database is away.
@@ -220,6 +220,16 @@ struct InFlight {
     /// The roll-ups made final, whole, and when the close that ended them was due.
     rollup_finals: Vec<Window>,
     rollups_closed_at_ms: i64,
+}
+
+/// When the watermark closed the windows up to a start, the analysis took them then.
+#[derive(Debug, Clone, Copy)]
+struct Due {
+    /// The newest base window start due to close.
+    through: i64,
+    at: Instant,
+    /// `at` on the wall clock, ms: the windows' `closed_at_ms`.
+    at_ms: i64,
 }
 
 fn wall_ms() -> i64 {
@@ -394,7 +404,7 @@ impl PartitionActor {
             self.close_due_since = Some(
                 self.due_at
                     .front()
-                    .map_or_else(|| (Instant::now(), wall_ms()), |&(_, at, ms)| (at, ms)),
+                    .map_or_else(|| (Instant::now(), wall_ms()), |d| (d.at, d.at_ms)),
             );
         }
     }
@@ -404,8 +414,8 @@ impl PartitionActor {
     fn due_ms(&self, start_ms: i64, earliest_ms: i64) -> i64 {
         self.due_at
             .iter()
-            .find(|&&(through, ..)| through >= start_ms)
-            .map_or(earliest_ms, |&(_, _, ms)| ms.max(earliest_ms))
+            .find(|d| d.through >= start_ms)
+            .map_or(earliest_ms, |d| d.at_ms.max(earliest_ms))
     }
 
     /// Feeds the windows due to close that the analysis has not taken yet to it, at once: their
@@ -422,7 +432,11 @@ impl PartitionActor {
             return;
         }
         let (closed, closed_at_ms) = (Instant::now(), wall_ms());
-        self.due_at.push_back((through, closed, closed_at_ms));
+        self.due_at.push_back(Due {
+            through,
+            at: closed,
+            at_ms: closed_at_ms,
+        });
         let after = self.analysed_through.unwrap_or(i64::MIN);
         let finals = self.open.closing_as(
             through + self.time.len_ms,
@@ -760,7 +774,7 @@ impl PartitionActor {
                             .window_close_delay_seconds
                             .observe(since.elapsed().as_secs_f64());
                     }
-                    while self.due_at.front().is_some_and(|&(t, ..)| t <= through) {
+                    while self.due_at.front().is_some_and(|d| d.through <= through) {
                         self.due_at.pop_front();
                     }
                     // Windows may have become due while this write was in flight.
