@@ -107,10 +107,6 @@ pub enum FindingsError {
     Writer(actix::MailboxError),
 }
 
-/// The node's analyses run one at a time, as they did on the stream's thread: several at
-/// once (a partition's first close makes every series' trackers) took both cores from the
-/// stream and the live feed, and a WebSocket client reading a flood fell behind and was cut.
-static ONE_ANALYSIS_AT_A_TIME: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 /// A close's analysis that takes this long is logged.
 const SLOW_CLOSE: Duration = Duration::from_millis(250);
 /// Attempts at a write the database refuses (rather than one it is away for) before the
@@ -239,8 +235,7 @@ impl Model {
 /// An owner's analysis. The owner hands it the windows it closes, as the watermark closes
 /// them: their values are final then (a record for them is late), and an alert need not wait
 /// for the window batch. Three tasks, each in order: the analysis (on the blocking pool, so
-/// that neither the stream's thread nor the other owners' writes wait for it; one owner's at a
-/// time), the anomalies
+/// that neither the stream's thread nor the other owners' writes wait for it), the anomalies
 /// and alerts (stored, then published), and what the trackers made of the close (trends,
 /// runways, states: stored after the alerts, then published).
 ///
@@ -344,15 +339,12 @@ async fn run_jobs(
             Job::Close { windows, .. } => windows.len() as u64,
             _ => 0,
         };
-        // Never closed, so never an error.
-        let turn = ONE_ANALYSIS_AT_A_TIME.acquire().await;
         let ran = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
             let out = m.run(job);
             (m, out, started.elapsed())
         })
         .await;
-        drop(turn);
         let (m, out, took) = match ran {
             Ok(ran) => ran,
             Err(e) => {
